@@ -1,0 +1,290 @@
+//! The HTTP API (API Gateway HTTP API, payload format 2.0, IAM auth).
+//!
+//! API Gateway has already matched the route; the handler dispatches on the route key
+//! (`GET /20190206/accounts/{account_id}`), checks the caller's role, and answers in the Stax
+//! shapes. [`route`] is transport-free and generic over [`AccountReader`], so it is tested
+//! against an in-memory reader; [`handle`] adapts `lambda_http` requests to it.
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use lambda_http::http::StatusCode;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::Value;
+use shared::api::{ApiError, ListAccountsQuery, ListRoute, ReadAccounts, parse_uuid};
+use shared::auth::{AccessPolicy, Permission};
+use shared::config::{self, ConfigError};
+use shared::domain::{Account, AccountType};
+use shared::filter::AccountFilter;
+use shared::store::{Store, StoreError};
+
+/// The reads the API needs from the store.
+pub trait AccountReader: Send + Sync {
+    fn list_accounts(
+        &self,
+        filter: &AccountFilter,
+    ) -> impl Future<Output = Result<Vec<Account>, StoreError>> + Send;
+    fn list_account_types(&self) -> impl Future<Output = Result<Vec<AccountType>, StoreError>> + Send;
+}
+
+impl AccountReader for Store {
+    async fn list_accounts(&self, filter: &AccountFilter) -> Result<Vec<Account>, StoreError> {
+        Store::list_accounts(self, filter).await
+    }
+    async fn list_account_types(&self) -> Result<Vec<AccountType>, StoreError> {
+        Store::list_account_types(self).await
+    }
+}
+
+pub struct Api<R> {
+    pub store: R,
+    pub access: AccessPolicy,
+}
+
+impl Api<Store> {
+    /// `TABLE_NAME`: the accounts table; `ACCESS_ROLES`: principal ARN → role (JSON object).
+    pub fn from_env(sdk: &shared::aws::SdkConfig) -> Result<Self, ConfigError> {
+        let table = config::required("TABLE_NAME")?;
+        let access = AccessPolicy::from_json(&config::required("ACCESS_ROLES")?)?;
+        Ok(Api { store: Store::new(aws_sdk_dynamodb::Client::new(sdk), table), access })
+    }
+}
+
+/// A request as the API sees it, whatever carried it.
+#[derive(Debug, Clone, Default)]
+pub struct ApiRequest {
+    /// The matched route, e.g. `GET /20190206/accounts`.
+    pub route_key: String,
+    /// The caller's IAM principal ARN, as verified by the IAM authorizer.
+    pub principal: Option<String>,
+    pub path: HashMap<String, String>,
+    pub query: Vec<(String, String)>,
+    pub request_id: String,
+}
+
+pub const LIST_ACCOUNTS: &str = "GET /20190206/accounts";
+pub const GET_ACCOUNT: &str = "GET /20190206/accounts/{account_id}";
+
+/// Answers one request: `Ok` is a 200 body, `Err` an error response.
+pub async fn route<R: AccountReader>(api: &Api<R>, req: &ApiRequest) -> Result<Value, ApiError> {
+    let permission = match req.route_key.as_str() {
+        LIST_ACCOUNTS | GET_ACCOUNT => Permission::Read,
+        other => return Err(ApiError::not_found(format!("no route {other:?}"))),
+    };
+    authorize(&api.access, req.principal.as_deref(), permission)?;
+    let query = req.query.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    match req.route_key.as_str() {
+        GET_ACCOUNT => {
+            let raw = req.path.get("account_id").map(String::as_str).unwrap_or_default();
+            let id = parse_uuid(raw).map_err(|e| ApiError::bad_request(format!("account_id: {e}")))?;
+            let mut q = ListAccountsQuery::parse(query, ListRoute::Account)?;
+            q.filter = q.filter.restrict_to(id);
+            read_accounts(api, &q, &req.request_id).await
+        }
+        _ => read_accounts(api, &ListAccountsQuery::parse(query, ListRoute::Accounts)?, &req.request_id).await,
+    }
+}
+
+fn authorize(access: &AccessPolicy, principal: Option<&str>, needed: Permission) -> Result<(), ApiError> {
+    let principal = principal.ok_or_else(|| ApiError::forbidden("the request carries no IAM identity"))?;
+    match access.role_of(principal) {
+        Some(role) if role.allows(needed) => Ok(()),
+        Some(role) => Err(ApiError::forbidden(format!("role {role} may not do this"))),
+        None => Err(ApiError::forbidden(format!("{principal} has no role in this service"))),
+    }
+}
+
+async fn read_accounts<R: AccountReader>(
+    api: &Api<R>,
+    q: &ListAccountsQuery,
+    request_id: &str,
+) -> Result<Value, ApiError> {
+    let internal = |e: StoreError| {
+        tracing::error!(error = %e, request_id, "store read failed");
+        ApiError::internal(request_id)
+    };
+    let (accounts, types) =
+        tokio::try_join!(api.store.list_accounts(&q.filter), api.store.list_account_types()).map_err(internal)?;
+    let type_names: HashMap<_, _> = types.into_iter().map(|t| (t.id, t.name)).collect();
+    Ok(serde_json::to_value(ReadAccounts::build(accounts, &type_names, q)).expect("the response serialises"))
+}
+
+/// Translates an API Gateway HTTP API request, answers it, and translates back.
+pub async fn handle<R: AccountReader>(api: &Api<R>, request: Request) -> Result<Response<Body>, lambda_http::Error> {
+    let mut req = ApiRequest {
+        request_id: request.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default(),
+        path: request.path_parameters_ref().map(|p| p.iter().map(own).collect()).unwrap_or_default(),
+        query: request.query_string_parameters_ref().map(|q| q.iter().map(own).collect()).unwrap_or_default(),
+        ..ApiRequest::default()
+    };
+    if let Some(RequestContext::ApiGatewayV2(ctx)) = request.request_context_ref() {
+        req.route_key = ctx.route_key.clone().unwrap_or_default();
+        req.principal = ctx.authorizer.as_ref().and_then(|a| a.iam.as_ref()).and_then(|i| i.user_arn.clone());
+    }
+    let (status, body) = match route(api, &req).await {
+        Ok(body) => (StatusCode::OK, body),
+        Err(e) => {
+            if e.status >= 500 {
+                tracing::error!(route = req.route_key, error = %e, "request failed");
+            } else {
+                tracing::info!(route = req.route_key, error = %e, "request refused");
+            }
+            (StatusCode::from_u16(e.status)?, serde_json::to_value(e.body())?)
+        }
+    };
+    Ok(Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))?)
+}
+
+fn own((k, v): (&str, &str)) -> (String, String) {
+    (k.to_owned(), v.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use shared::domain::{AccountRole, AccountStatus, AccountTypeStatus, AssuranceState, Origin};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use uuid::Uuid;
+
+    #[derive(Default)]
+    struct Memory {
+        accounts: Vec<Account>,
+        types: Vec<AccountType>,
+        broken: AtomicBool,
+    }
+
+    impl AccountReader for Memory {
+        async fn list_accounts(&self, filter: &AccountFilter) -> Result<Vec<Account>, StoreError> {
+            if self.broken.load(Ordering::Relaxed) {
+                return Err(StoreError::Unavailable("connection reset by peer at 10.0.0.1".into()));
+            }
+            Ok(self.accounts.iter().filter(|a| filter.matches(a)).cloned().collect())
+        }
+        async fn list_account_types(&self) -> Result<Vec<AccountType>, StoreError> {
+            Ok(self.types.clone())
+        }
+    }
+
+    const ADMIN: &str = "arn:aws:iam::123456789012:role/Admin";
+    const READER: &str = "arn:aws:sts::123456789012:assumed-role/Reader/alice";
+
+    fn api() -> Api<Memory> {
+        let now = Utc::now();
+        let security = AccountType {
+            id: Uuid::new_v4(),
+            name: "foundation-security".into(),
+            status: AccountTypeStatus::Active,
+            created_ts: now,
+            modified_ts: now,
+        };
+        let account = |name: &str, aws: &str, role, t: Option<Uuid>| Account {
+            id: Uuid::new_v4(),
+            organisation_id: Uuid::nil(),
+            name: name.into(),
+            aws_account_id: Some(aws.into()),
+            aws_account_name: Some(name.into()),
+            aws_account_alias: None,
+            account_type: t,
+            account_role: role,
+            status: AccountStatus::Active,
+            status_reason: None,
+            origin: Origin::External,
+            assurance_state: AssuranceState::None,
+            assurance_state_reason: None,
+            email: None,
+            tags: None,
+            orgs_ou_id: None,
+            user_task_id: None,
+            created_ts: now,
+            modified_ts: now,
+        };
+        Api {
+            store: Memory {
+                accounts: vec![
+                    account("security", "111111111111", AccountRole::Security, Some(security.id)),
+                    account("workload", "222222222222", AccountRole::Member, None),
+                ],
+                types: vec![security],
+                broken: AtomicBool::new(false),
+            },
+            access: AccessPolicy::from_json(&format!(
+                r#"{{"{ADMIN}": "admin", "arn:aws:iam::123456789012:role/Reader": "readonly"}}"#
+            ))
+            .unwrap(),
+        }
+    }
+
+    fn request(route_key: &str, principal: &str, path: &[(&str, &str)], query: &[(&str, &str)]) -> ApiRequest {
+        ApiRequest {
+            route_key: route_key.into(),
+            principal: Some(principal.into()),
+            path: path.iter().map(|&(k, v)| own((k, v))).collect(),
+            query: query.iter().map(|&(k, v)| own((k, v))).collect(),
+            request_id: "req-1".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn lists_accounts_with_their_type_names() {
+        let body = route(&api(), &request(LIST_ACCOUNTS, READER, &[], &[("sort", "Name"), ("sort_order", "ASC")]))
+            .await
+            .unwrap();
+        let accounts = body["Accounts"].as_array().unwrap();
+        assert_eq!(accounts.len(), 2);
+        assert_eq!(accounts[0]["Name"], "security");
+        assert_eq!(accounts[0]["AccountRole"], "SECURITY");
+        assert_eq!(accounts[0]["AccountTypeName"], "foundation-security");
+    }
+
+    #[tokio::test]
+    async fn one_account_by_id_and_an_empty_list_for_an_unknown_id() {
+        let api = api();
+        let id = api.store.accounts[1].id.to_string();
+        let body = route(&api, &request(GET_ACCOUNT, ADMIN, &[("account_id", &id)], &[])).await.unwrap();
+        assert_eq!(body["Accounts"][0]["Id"], id.as_str());
+        assert_eq!(body["Accounts"].as_array().unwrap().len(), 1);
+        let unknown = Uuid::new_v4().to_string();
+        let body = route(&api, &request(GET_ACCOUNT, ADMIN, &[("account_id", &unknown)], &[])).await.unwrap();
+        assert_eq!(body, serde_json::json!({"Accounts": []}));
+    }
+
+    #[tokio::test]
+    async fn a_malformed_id_is_a_bad_request() {
+        let e = route(&api(), &request(GET_ACCOUNT, ADMIN, &[("account_id", "123")], &[])).await.unwrap_err();
+        assert_eq!((e.status, e.cause.as_str()), (400, "account_id: \"123\" is not a UUID"));
+    }
+
+    #[tokio::test]
+    async fn bad_query_values_are_bad_requests() {
+        for q in [("limit", "0"), ("filter", "RUNNING"), ("offset", "-3"), ("colour", "blue")] {
+            let e = route(&api(), &request(LIST_ACCOUNTS, ADMIN, &[], &[q])).await.unwrap_err();
+            assert_eq!(e.status, 400, "{q:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn callers_without_a_role_are_forbidden() {
+        let e = route(&api(), &request(LIST_ACCOUNTS, "arn:aws:iam::123456789012:user/mallory", &[], &[]))
+            .await
+            .unwrap_err();
+        assert_eq!((e.status, e.error), (403, "Forbidden"));
+        let mut anonymous = request(LIST_ACCOUNTS, ADMIN, &[], &[]);
+        anonymous.principal = None;
+        assert_eq!(route(&api(), &anonymous).await.unwrap_err().status, 403);
+    }
+
+    #[tokio::test]
+    async fn store_failures_do_not_leak_internals() {
+        let api = api();
+        api.store.broken.store(true, Ordering::Relaxed);
+        let e = route(&api, &request(LIST_ACCOUNTS, ADMIN, &[], &[])).await.unwrap_err();
+        assert_eq!(e.status, 500);
+        assert!(!e.cause.contains("10.0.0.1"), "{}", e.cause);
+        assert!(e.cause.contains("req-1"));
+    }
+}

@@ -1,0 +1,495 @@
+//! Stax-shaped API types: the error body, the `GET /accounts` query and response.
+//!
+//! Transport-free: adapters hand in query pairs and serialise what comes back.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::domain::{
+    Account, StaxAccountStatus, is_aws_account_id, timestamp, validate_account_name,
+};
+use crate::filter::AccountFilter;
+use crate::string_enum;
+
+/// The Stax `Error` schema with the HTTP status it goes out with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status} {error}: {cause}")]
+pub struct ApiError {
+    pub status: u16,
+    /// A stable name clients can match on.
+    pub error: &'static str,
+    /// What was wrong, for a person.
+    pub cause: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorBody<'a> {
+    #[serde(rename = "Error")]
+    pub error: &'a str,
+    #[serde(rename = "Cause")]
+    pub cause: &'a str,
+}
+
+impl ApiError {
+    pub fn bad_request(cause: impl Into<String>) -> Self {
+        ApiError { status: 400, error: "ValidationError", cause: cause.into() }
+    }
+    pub fn forbidden(cause: impl Into<String>) -> Self {
+        ApiError { status: 403, error: "Forbidden", cause: cause.into() }
+    }
+    pub fn not_found(cause: impl Into<String>) -> Self {
+        ApiError { status: 404, error: "NotFound", cause: cause.into() }
+    }
+    pub fn conflict(error: &'static str, cause: impl Into<String>) -> Self {
+        ApiError { status: 409, error, cause: cause.into() }
+    }
+    /// A failure inside the service. The cause is deliberately generic: internals go to the log.
+    pub fn internal(request_id: &str) -> Self {
+        ApiError {
+            status: 500,
+            error: "InternalError",
+            cause: format!("the request failed inside the service; quote request id {request_id}"),
+        }
+    }
+    pub fn body(&self) -> ErrorBody<'_> {
+        ErrorBody { error: self.error, cause: &self.cause }
+    }
+}
+
+string_enum! {
+    /// Fields `GET /accounts` can sort on.
+    pub enum SortField {
+        Name => "Name",
+        CreatedTs => "CreatedTS",
+        ModifiedTs => "ModifiedTS",
+        Status => "Status",
+        AwsAccountId => "AwsAccountId",
+        AwsAccountName => "AwsAccountName",
+    }
+}
+
+string_enum! {
+    pub enum SortOrder {
+        Asc => "ASC",
+        Desc => "DESC",
+    }
+}
+
+/// The largest page `limit` accepts.
+pub const MAX_LIMIT: usize = 1000;
+
+/// Which route a listing query came in on: each accepts the parameters the Stax document lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListRoute {
+    /// `GET /20190206/accounts`
+    Accounts,
+    /// `GET /20190206/accounts/{account_id}`
+    Account,
+}
+
+const LIST_PARAMS: &[&str] = &[
+    "account_names",
+    "filter",
+    "id_filter",
+    "name_filter",
+    "aws_account_id_filter",
+    "account_type_filter",
+    "offset",
+    "limit",
+    "sort",
+    "sort_order",
+    "include_tags",
+];
+
+impl ListRoute {
+    fn accepts(self, param: &str) -> bool {
+        LIST_PARAMS.contains(&param) && !(self == ListRoute::Account && param == "name_filter")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub offset: usize,
+    /// `None`: everything from `offset` on.
+    pub limit: Option<usize>,
+}
+
+/// A validated `GET /accounts` query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListAccountsQuery {
+    pub filter: AccountFilter,
+    /// Present when the caller sent `offset` or `limit`; then the response carries `Paging`.
+    pub page: Option<PageRequest>,
+    pub sort: SortField,
+    pub order: SortOrder,
+    pub include_tags: bool,
+}
+
+impl ListAccountsQuery {
+    /// Validates query parameters (repeated keys are joined with commas, as API Gateway does).
+    /// Unknown parameters and malformed values are refused with the parameter named.
+    pub fn parse<'a>(
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+        route: ListRoute,
+    ) -> Result<Self, ApiError> {
+        let mut values: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (k, v) in params {
+            if !route.accepts(k) {
+                return Err(ApiError::bad_request(format!(
+                    "unknown query parameter {k:?}; this route accepts {}",
+                    LIST_PARAMS.iter().filter(|p| route.accepts(p)).copied().collect::<Vec<_>>().join(", ")
+                )));
+            }
+            values.entry(k).or_default().push(v);
+        }
+        let list = |name: &str| -> Option<Vec<&str>> {
+            let items: Vec<&str> = values
+                .get(name)?
+                .iter()
+                .flat_map(|v| v.split(','))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
+            (!items.is_empty()).then_some(items)
+        };
+        let single = |name: &str| -> Result<Option<&str>, ApiError> {
+            match values.get(name).map(Vec::as_slice) {
+                None => Ok(None),
+                Some([v]) => Ok(Some(v.trim())),
+                Some(_) => Err(ApiError::bad_request(format!("{name} may be given once"))),
+            }
+        };
+        let each = |name: &str, parse: &dyn Fn(&str) -> Result<(), String>| -> Result<(), ApiError> {
+            for v in list(name).unwrap_or_default() {
+                parse(v).map_err(|why| ApiError::bad_request(format!("{name}: {why}")))?;
+            }
+            Ok(())
+        };
+
+        each("filter", &|v| v.parse::<StaxAccountStatus>().map(drop).map_err(|e| e.to_string()))?;
+        each("id_filter", &|v| parse_uuid(v).map(drop))?;
+        each("account_type_filter", &|v| parse_uuid(v).map(drop))?;
+        each("aws_account_id_filter", &|v| {
+            if is_aws_account_id(v) { Ok(()) } else { Err(format!("{v:?} is not a 12-digit AWS account id")) }
+        })?;
+        each("account_names", &validate_account_name)?;
+
+        let name_contains = match single("name_filter")? {
+            Some(v) if v.chars().count() > 50 => {
+                return Err(ApiError::bad_request("name_filter: at most 50 characters"));
+            }
+            Some("") | None => None,
+            Some(v) => Some(v.to_owned()),
+        };
+
+        let filter = AccountFilter {
+            statuses: list("filter").map(|v| {
+                v.iter()
+                    .filter_map(|s| s.parse::<StaxAccountStatus>().ok()?.as_account_status())
+                    .collect()
+            }),
+            ids: list("id_filter").map(|v| v.iter().filter_map(|s| parse_uuid(s).ok()).collect()),
+            names: list("account_names").map(|v| v.iter().map(|s| (*s).to_owned()).collect()),
+            name_contains,
+            aws_account_ids: list("aws_account_id_filter")
+                .map(|v| v.iter().map(|s| (*s).to_owned()).collect::<BTreeSet<_>>()),
+            account_types: list("account_type_filter")
+                .map(|v| v.iter().filter_map(|s| parse_uuid(s).ok()).collect()),
+        };
+
+        let number = |name: &str| -> Result<Option<usize>, ApiError> {
+            single(name)?
+                .map(|v| {
+                    v.parse::<usize>().map_err(|_| {
+                        ApiError::bad_request(format!("{name} must be a whole number, got {v:?}"))
+                    })
+                })
+                .transpose()
+        };
+        let offset = number("offset")?;
+        let limit = number("limit")?;
+        if let Some(l) = limit {
+            if !(1..=MAX_LIMIT).contains(&l) {
+                return Err(ApiError::bad_request(format!(
+                    "limit must be between 1 and {MAX_LIMIT}, got {l}"
+                )));
+            }
+        }
+        let page = (offset.is_some() || limit.is_some())
+            .then(|| PageRequest { offset: offset.unwrap_or(0), limit });
+
+        let sort = single("sort")?
+            .map(|v| v.parse().map_err(|e| ApiError::bad_request(format!("sort: {e}"))))
+            .transpose()?
+            .unwrap_or(SortField::CreatedTs);
+        let order = single("sort_order")?
+            .map(|v| v.parse().map_err(|e| ApiError::bad_request(format!("sort_order: {e}"))))
+            .transpose()?
+            .unwrap_or(SortOrder::Desc);
+        let include_tags = match single("include_tags")? {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(v) => {
+                return Err(ApiError::bad_request(format!(
+                    "include_tags must be true or false, got {v:?}"
+                )));
+            }
+        };
+        Ok(ListAccountsQuery { filter, page, sort, order, include_tags })
+    }
+}
+
+/// Parses a path or query id, which Stax writes as a UUID.
+pub fn parse_uuid(s: &str) -> Result<Uuid, String> {
+    // `Uuid::parse_str` also takes braced and URN forms; Stax ids are the hyphenated form only.
+    if s.len() != 36 {
+        return Err(format!("{s:?} is not a UUID"));
+    }
+    Uuid::parse_str(s).map_err(|_| format!("{s:?} is not a UUID"))
+}
+
+/// `Paging` of a paged response (present when the request sent `offset` or `limit`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pagination {
+    #[serde(rename = "Total")]
+    pub total: usize,
+    #[serde(rename = "NextOffset")]
+    pub next_offset: Option<usize>,
+    #[serde(rename = "PrevOffset")]
+    pub prev_offset: Option<usize>,
+}
+
+/// An account as the API returns it: the Stax fields plus the name of its Account Type.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccountView {
+    #[serde(flatten)]
+    pub account: Account,
+    /// Not in the Stax document: the name of `AccountType`, for people reading the response.
+    #[serde(rename = "AccountTypeName", skip_serializing_if = "Option::is_none")]
+    pub account_type_name: Option<String>,
+}
+
+/// The `accounts.ReadAccounts` response.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReadAccounts {
+    #[serde(rename = "Accounts")]
+    pub accounts: Vec<AccountView>,
+    #[serde(rename = "Paging", skip_serializing_if = "Option::is_none")]
+    pub paging: Option<Pagination>,
+}
+
+impl ReadAccounts {
+    /// Sorts, pages and shapes the accounts a query selected.
+    pub fn build(
+        mut accounts: Vec<Account>,
+        type_names: &HashMap<Uuid, String>,
+        query: &ListAccountsQuery,
+    ) -> Self {
+        let key = |a: &Account| -> String {
+            match query.sort {
+                SortField::Name => a.name.to_lowercase(),
+                SortField::CreatedTs => timestamp::format(&a.created_ts),
+                SortField::ModifiedTs => timestamp::format(&a.modified_ts),
+                SortField::Status => a.status.as_str().to_owned(),
+                SortField::AwsAccountId => a.aws_account_id.clone().unwrap_or_default(),
+                SortField::AwsAccountName => {
+                    a.aws_account_name.as_deref().unwrap_or_default().to_lowercase()
+                }
+            }
+        };
+        // The id breaks ties, so pages never overlap or skip.
+        accounts.sort_by_cached_key(|a| (key(a), a.id));
+        if query.order == SortOrder::Desc {
+            accounts.reverse();
+        }
+        let total = accounts.len();
+        let paging = query.page.map(|p| {
+            let end = p.limit.map_or(total, |l| p.offset.saturating_add(l));
+            Pagination {
+                total,
+                next_offset: (end < total).then_some(end),
+                prev_offset: (p.offset > 0)
+                    .then(|| p.offset.saturating_sub(p.limit.unwrap_or(p.offset))),
+            }
+        });
+        let page: Vec<Account> = match query.page {
+            Some(p) => accounts
+                .into_iter()
+                .skip(p.offset)
+                .take(p.limit.unwrap_or(usize::MAX))
+                .collect(),
+            None => accounts,
+        };
+        let accounts = page
+            .into_iter()
+            .map(|mut account| {
+                if !query.include_tags {
+                    account.tags = None;
+                }
+                let account_type_name =
+                    account.account_type.and_then(|t| type_names.get(&t).cloned());
+                AccountView { account, account_type_name }
+            })
+            .collect();
+        ReadAccounts { accounts, paging }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{AccountRole, AccountStatus, AssuranceState, Origin, Tags};
+    use chrono::{Duration, Utc};
+
+    fn parse(q: &[(&str, &str)]) -> Result<ListAccountsQuery, ApiError> {
+        ListAccountsQuery::parse(q.iter().copied(), ListRoute::Accounts)
+    }
+
+    fn cause(q: &[(&str, &str)]) -> String {
+        let e = parse(q).unwrap_err();
+        assert_eq!((e.status, e.error), (400, "ValidationError"));
+        e.cause
+    }
+
+    #[test]
+    fn no_parameters_list_everything_newest_first() {
+        let q = parse(&[]).unwrap();
+        assert_eq!(q.filter, AccountFilter::default());
+        assert_eq!((q.sort, q.order, q.page, q.include_tags), (SortField::CreatedTs, SortOrder::Desc, None, true));
+    }
+
+    #[test]
+    fn filters_are_parsed_into_sets() {
+        let id = Uuid::new_v4();
+        let q = parse(&[
+            ("filter", "ACTIVE,DISCOVERED"),
+            ("filter", "OFFBOARDED"),
+            ("id_filter", &id.to_string()),
+            ("aws_account_id_filter", "111111111111, 222222222222"),
+            ("account_names", "security,logging"),
+            ("name_filter", "bak"),
+        ])
+        .unwrap();
+        assert_eq!(q.filter.statuses, Some([AccountStatus::Active, AccountStatus::Discovered].into()));
+        assert_eq!(q.filter.ids, Some([id].into()));
+        assert_eq!(q.filter.aws_account_ids.unwrap().len(), 2);
+        assert_eq!(q.filter.names.unwrap().len(), 2);
+        assert_eq!(q.filter.name_contains.as_deref(), Some("bak"));
+    }
+
+    #[test]
+    fn a_stax_status_this_service_never_assigns_matches_nothing() {
+        let q = parse(&[("filter", "AWSERROR")]).unwrap();
+        assert_eq!(q.filter.statuses, Some(BTreeSet::new()));
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_parameter_named() {
+        assert!(cause(&[("filter", "ACTIVE,RUNNING")]).starts_with("filter: \"RUNNING\" is not one of"));
+        assert!(cause(&[("filter", "active")]).starts_with("filter:"));
+        assert!(cause(&[("id_filter", "not-a-uuid")]).starts_with("id_filter:"));
+        assert!(cause(&[("account_type_filter", "{e893d7e0-9306-11e9-bc42-526af7764f64}")]).starts_with("account_type_filter:"));
+        assert!(cause(&[("aws_account_id_filter", "12345")]).starts_with("aws_account_id_filter:"));
+        assert!(cause(&[("account_names", "a<b")]).starts_with("account_names:"));
+        assert!(cause(&[("name_filter", &"x".repeat(51))]).starts_with("name_filter:"));
+        assert!(cause(&[("sort", "Colour")]).starts_with("sort:"));
+        assert!(cause(&[("sort_order", "UP")]).starts_with("sort_order:"));
+        assert!(cause(&[("include_tags", "yes")]).starts_with("include_tags"));
+        assert!(cause(&[("statuses", "ACTIVE")]).starts_with("unknown query parameter \"statuses\""));
+    }
+
+    #[test]
+    fn limit_and_offset_are_bounded_whole_numbers() {
+        assert_eq!(cause(&[("limit", "0")]), "limit must be between 1 and 1000, got 0");
+        assert_eq!(cause(&[("limit", "1001")]), "limit must be between 1 and 1000, got 1001");
+        assert!(cause(&[("limit", "-1")]).starts_with("limit must be a whole number"));
+        assert!(cause(&[("offset", "x")]).starts_with("offset must be a whole number"));
+        assert!(cause(&[("limit", "5"), ("limit", "6")]).starts_with("limit may be given once"));
+        let q = parse(&[("limit", "1000"), ("offset", "0")]).unwrap();
+        assert_eq!(q.page, Some(PageRequest { offset: 0, limit: Some(1000) }));
+    }
+
+    #[test]
+    fn the_single_account_route_has_no_name_filter() {
+        let e = ListAccountsQuery::parse([("name_filter", "x")], ListRoute::Account).unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(ListAccountsQuery::parse([("filter", "ACTIVE")], ListRoute::Account).is_ok());
+    }
+
+    fn account(name: &str, age_minutes: i64) -> Account {
+        Account {
+            id: Uuid::new_v4(),
+            organisation_id: Uuid::nil(),
+            name: name.into(),
+            aws_account_id: None,
+            aws_account_name: None,
+            aws_account_alias: None,
+            account_type: None,
+            account_role: AccountRole::Member,
+            status: AccountStatus::Active,
+            status_reason: None,
+            origin: Origin::Stax,
+            assurance_state: AssuranceState::Active,
+            assurance_state_reason: None,
+            email: None,
+            tags: Some(Tags::from([("k".into(), "v".into())])),
+            orgs_ou_id: None,
+            user_task_id: None,
+            created_ts: Utc::now() - Duration::minutes(age_minutes),
+            modified_ts: Utc::now(),
+        }
+    }
+
+    fn names(r: &ReadAccounts) -> Vec<&str> {
+        r.accounts.iter().map(|a| a.account.name.as_str()).collect()
+    }
+
+    #[test]
+    fn pages_walk_the_sorted_list_without_overlap() {
+        let accounts: Vec<Account> = (0..5).map(|i| account(&format!("a{i}"), i)).collect();
+        let page = |offset: &str| {
+            let q = parse(&[("sort", "Name"), ("sort_order", "ASC"), ("limit", "2"), ("offset", offset)]).unwrap();
+            ReadAccounts::build(accounts.clone(), &HashMap::new(), &q)
+        };
+        let first = page("0");
+        assert_eq!(names(&first), ["a0", "a1"]);
+        assert_eq!(first.paging, Some(Pagination { total: 5, next_offset: Some(2), prev_offset: None }));
+        let last = page("4");
+        assert_eq!(names(&last), ["a4"]);
+        assert_eq!(last.paging, Some(Pagination { total: 5, next_offset: None, prev_offset: Some(2) }));
+        assert!(page("9").accounts.is_empty());
+    }
+
+    #[test]
+    fn default_order_is_newest_first_and_tags_can_be_left_out() {
+        let accounts = vec![account("old", 60), account("new", 1)];
+        let q = parse(&[("include_tags", "false")]).unwrap();
+        let r = ReadAccounts::build(accounts, &HashMap::new(), &q);
+        assert_eq!(names(&r), ["new", "old"]);
+        assert!(r.accounts.iter().all(|a| a.account.tags.is_none()));
+        assert!(r.paging.is_none());
+    }
+
+    #[test]
+    fn views_carry_the_account_type_name() {
+        let mut a = account("sec", 1);
+        let t = Uuid::new_v4();
+        a.account_type = Some(t);
+        let r = ReadAccounts::build(vec![a], &HashMap::from([(t, "foundation-security".into())]), &parse(&[]).unwrap());
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["Accounts"][0]["AccountType"], t.to_string());
+        assert_eq!(json["Accounts"][0]["AccountTypeName"], "foundation-security");
+        assert!(json.get("Paging").is_none());
+    }
+
+    #[test]
+    fn error_bodies_have_the_stax_shape() {
+        let e = ApiError::bad_request("limit must be between 1 and 1000, got 0");
+        assert_eq!(
+            serde_json::to_value(e.body()).unwrap(),
+            serde_json::json!({"Error": "ValidationError", "Cause": "limit must be between 1 and 1000, got 0"})
+        );
+    }
+}

@@ -1,0 +1,387 @@
+//! The account domain: accounts, account types and tasks, serialised exactly as the Stax public API
+//! (PascalCase fields, the document's enum strings, `2018-10-11T01:05:45.000Z` timestamps).
+//!
+//! Nothing here knows about Lambda, HTTP or DynamoDB.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::string_enum;
+
+string_enum! {
+    /// Lifecycle status of an account (the Stax `Account.Status` values this service uses).
+    pub enum AccountStatus {
+        Initializing => "INITIALIZING",
+        Discovered => "DISCOVERED",
+        Error => "ERROR",
+        Onboarding => "ONBOARDING",
+        Active => "ACTIVE",
+        Suspended => "SUSPENDED",
+        Maintenance => "MAINTENANCE",
+        Closed => "CLOSED",
+    }
+}
+
+string_enum! {
+    /// Every value of the Stax document's `Account.Status` enum. Filters accept all of them so
+    /// that existing Stax clients keep working; the ones this service never assigns match nothing.
+    pub enum StaxAccountStatus {
+        Active => "ACTIVE",
+        AwsError => "AWSERROR",
+        Closed => "CLOSED",
+        Discovered => "DISCOVERED",
+        Error => "ERROR",
+        Initializing => "INITIALIZING",
+        Maintenance => "MAINTENANCE",
+        New => "NEW",
+        NoAws => "NOAWS",
+        Suspended => "SUSPENDED",
+        Offboarded => "OFFBOARDED",
+        Onboarding => "ONBOARDING",
+        Inactive => "INACTIVE",
+    }
+}
+
+impl StaxAccountStatus {
+    /// The status of this service that the Stax value names, if it is one this service uses.
+    pub fn as_account_status(self) -> Option<AccountStatus> {
+        self.as_str().parse().ok()
+    }
+}
+
+string_enum! {
+    /// Where an account came from. Set at creation and never changed.
+    pub enum Origin {
+        /// Created by this service.
+        Stax => "STAX",
+        /// Created outside the service and found in the organization.
+        External => "EXTERNAL",
+    }
+}
+
+string_enum! {
+    /// The account's role in the organization.
+    pub enum AccountRole {
+        Member => "MEMBER",
+        Management => "MANAGEMENT",
+        ManagementResell => "MANAGEMENT_RESELL",
+        Security => "SECURITY",
+        Logging => "LOGGING",
+    }
+}
+
+string_enum! {
+    /// Hardening state of an account (Account Assurance).
+    pub enum AssuranceState {
+        None => "NONE",
+        Updating => "UPDATING",
+        Active => "ACTIVE",
+        Error => "ERROR",
+    }
+}
+
+string_enum! {
+    /// Status of an asynchronous operation (a Task).
+    pub enum TaskStatus {
+        Started => "STARTED",
+        Running => "RUNNING",
+        Succeeded => "SUCCEEDED",
+        Failed => "FAILED",
+    }
+}
+
+impl TaskStatus {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, TaskStatus::Succeeded | TaskStatus::Failed)
+    }
+}
+
+string_enum! {
+    /// The operation a task performs (values of the Stax `Operation` enum).
+    pub enum Operation {
+        CreateAccount => "accounts:CreateAccount",
+        OnboardAccount => "accounts:OnboardAccount",
+        DiscoverAccounts => "accounts:DiscoverAccounts",
+        DiscoverAccount => "accounts:DiscoverAccount",
+        UpdateAccount => "accounts:UpdateAccount",
+        CloseAccount => "accounts:CloseAccount",
+        HardenAccount => "account_assurance:HardenAccount",
+    }
+}
+
+string_enum! {
+    /// The account types every installation has. Foundation types hold the foundation accounts;
+    /// accounts created without a more specific type get `default`.
+    pub enum BuiltInAccountType {
+        FoundationManagement => "foundation-management",
+        FoundationSecurity => "foundation-security",
+        FoundationLogging => "foundation-logging",
+        Default => "default",
+    }
+}
+
+impl BuiltInAccountType {
+    /// The role an account of this type plays in the organization.
+    pub fn account_role(self) -> AccountRole {
+        match self {
+            BuiltInAccountType::FoundationManagement => AccountRole::Management,
+            BuiltInAccountType::FoundationSecurity => AccountRole::Security,
+            BuiltInAccountType::FoundationLogging => AccountRole::Logging,
+            BuiltInAccountType::Default => AccountRole::Member,
+        }
+    }
+}
+
+/// Stax tags: string keys to string values.
+pub type Tags = BTreeMap<String, String>;
+
+/// An AWS account as the service records it (the Stax `Account` schema).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    #[serde(rename = "Id")]
+    pub id: Uuid,
+    /// The installation's organisation: derived from the AWS organization id.
+    #[serde(rename = "OrganisationId")]
+    pub organisation_id: Uuid,
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "AwsAccountId", default, skip_serializing_if = "Option::is_none")]
+    pub aws_account_id: Option<String>,
+    #[serde(rename = "AwsAccountName", default, skip_serializing_if = "Option::is_none")]
+    pub aws_account_name: Option<String>,
+    #[serde(rename = "AwsAccountAlias", default, skip_serializing_if = "Option::is_none")]
+    pub aws_account_alias: Option<String>,
+    /// The id of the account's Account Type.
+    #[serde(rename = "AccountType", default, skip_serializing_if = "Option::is_none")]
+    pub account_type: Option<Uuid>,
+    #[serde(rename = "AccountRole")]
+    pub account_role: AccountRole,
+    #[serde(rename = "Status")]
+    pub status: AccountStatus,
+    /// Why the account is in ERROR (present only then). Not in the Stax document.
+    #[serde(rename = "StatusReason", default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    #[serde(rename = "Origin")]
+    pub origin: Origin,
+    #[serde(rename = "AssuranceState")]
+    pub assurance_state: AssuranceState,
+    #[serde(rename = "AssuranceStateReason", default, skip_serializing_if = "Option::is_none")]
+    pub assurance_state_reason: Option<String>,
+    #[serde(rename = "Email", default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Tags>,
+    /// The AWS Organizations OU the account sits in.
+    #[serde(rename = "OrgsOuId", default, skip_serializing_if = "Option::is_none")]
+    pub orgs_ou_id: Option<String>,
+    /// The task of the operation running on this account; while set, other operations are refused.
+    #[serde(rename = "UserTaskId", default, skip_serializing_if = "Option::is_none")]
+    pub user_task_id: Option<Uuid>,
+    #[serde(rename = "CreatedTS", with = "timestamp")]
+    pub created_ts: DateTime<Utc>,
+    #[serde(rename = "ModifiedTS", with = "timestamp")]
+    pub modified_ts: DateTime<Utc>,
+}
+
+/// An Account Type (the Stax `AccountType` schema, without the derived member lists).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountType {
+    #[serde(rename = "Id")]
+    pub id: Uuid,
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Status")]
+    pub status: AccountTypeStatus,
+    #[serde(rename = "CreatedTS", with = "timestamp")]
+    pub created_ts: DateTime<Utc>,
+    #[serde(rename = "ModifiedTS", with = "timestamp")]
+    pub modified_ts: DateTime<Utc>,
+}
+
+string_enum! {
+    pub enum AccountTypeStatus {
+        Active => "ACTIVE",
+        Deleted => "DELETED",
+    }
+}
+
+/// An asynchronous operation (the Stax `tasks.ReadTask` schema plus its identity).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    #[serde(rename = "TaskId")]
+    pub id: Uuid,
+    #[serde(rename = "Operation")]
+    pub operation: Operation,
+    #[serde(rename = "Status")]
+    pub status: TaskStatus,
+    #[serde(rename = "Logs", default)]
+    pub logs: Vec<String>,
+    /// The accounts the task acts on, the primary one first.
+    #[serde(rename = "Accounts", default)]
+    pub accounts: Vec<Uuid>,
+    #[serde(rename = "CreatedTS", with = "timestamp")]
+    pub created_ts: DateTime<Utc>,
+    #[serde(rename = "ModifiedTS", with = "timestamp")]
+    pub modified_ts: DateTime<Utc>,
+}
+
+impl Task {
+    pub fn new(operation: Operation, accounts: Vec<Uuid>, now: DateTime<Utc>) -> Self {
+        Task {
+            id: Uuid::new_v4(),
+            operation,
+            status: TaskStatus::Started,
+            logs: Vec::new(),
+            accounts,
+            created_ts: now,
+            modified_ts: now,
+        }
+    }
+}
+
+/// The `OrganisationId` of the installation that manages AWS organization `aws_organization_id`.
+/// Stax clients expect a UUID; deriving it (UUID v5) keeps it stable without storing it.
+pub fn organisation_id(aws_organization_id: &str) -> Uuid {
+    Uuid::new_v5(
+        &Uuid::NAMESPACE_URL,
+        format!("aws-organizations:{aws_organization_id}").as_bytes(),
+    )
+}
+
+/// Is `s` a 12-digit AWS account id?
+pub fn is_aws_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Account names as the Stax document allows them: 1–50 printable ASCII characters other than
+/// `<` and `>` (pattern `^[ -;=?-~]+$`).
+pub fn validate_account_name(name: &str) -> Result<(), String> {
+    let len = name.chars().count();
+    if !(1..=50).contains(&len) {
+        return Err(format!("an account name has 1 to 50 characters, {name:?} has {len}"));
+    }
+    if let Some(c) = name.chars().find(|c| !(' '..='~').contains(c) || *c == '<' || *c == '>') {
+        return Err(format!(
+            "an account name is printable ASCII without '<' or '>', {name:?} contains {c:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// The key under which account names are unique: names are compared case-insensitively.
+pub fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
+/// Timestamps as Stax writes them: RFC 3339, UTC, milliseconds, `Z`.
+pub mod timestamp {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn format(t: &DateTime<Utc>) -> String {
+        t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    fn sample() -> Account {
+        let t = Utc.with_ymd_and_hms(2018, 10, 11, 1, 5, 45).unwrap();
+        Account {
+            id: Uuid::parse_str("e893d7e0-9306-11e9-bc42-526af7764f64").unwrap(),
+            organisation_id: organisation_id("o-abc123"),
+            name: "bakery".into(),
+            aws_account_id: Some("012345678901".into()),
+            aws_account_name: Some("bakery".into()),
+            aws_account_alias: None,
+            account_type: None,
+            account_role: AccountRole::Member,
+            status: AccountStatus::Active,
+            status_reason: None,
+            origin: Origin::Stax,
+            assurance_state: AssuranceState::Active,
+            assurance_state_reason: None,
+            email: Some("aws+e893d7e0@example.com".into()),
+            tags: Some(Tags::from([("CostCode".into(), "12345".into())])),
+            orgs_ou_id: None,
+            user_task_id: None,
+            created_ts: t,
+            modified_ts: t,
+        }
+    }
+
+    #[test]
+    fn account_serialises_in_the_stax_shape() {
+        let v = serde_json::to_value(sample()).unwrap();
+        assert_eq!(v["Id"], "e893d7e0-9306-11e9-bc42-526af7764f64");
+        assert_eq!(v["AwsAccountId"], "012345678901");
+        assert_eq!(v["Status"], "ACTIVE");
+        assert_eq!(v["Origin"], "STAX");
+        assert_eq!(v["AccountRole"], "MEMBER");
+        assert_eq!(v["AssuranceState"], "ACTIVE");
+        assert_eq!(v["CreatedTS"], "2018-10-11T01:05:45.000Z");
+        assert_eq!(v["Tags"], json!({"CostCode": "12345"}));
+        assert!(v.get("AwsAccountAlias").is_none(), "absent values are omitted");
+        let back: Account = serde_json::from_value(v).unwrap();
+        assert_eq!(back, sample());
+    }
+
+    #[test]
+    fn enums_round_trip_through_their_wire_strings() {
+        for s in AccountStatus::ALL {
+            assert_eq!(s.as_str().parse::<AccountStatus>().unwrap(), *s);
+            assert_eq!(serde_json::to_value(s).unwrap(), json!(s.as_str()));
+        }
+        assert!("active".parse::<AccountStatus>().is_err());
+        assert_eq!(
+            StaxAccountStatus::Offboarded.as_account_status(),
+            None,
+            "a Stax status this service never assigns"
+        );
+        assert_eq!(
+            StaxAccountStatus::Onboarding.as_account_status(),
+            Some(AccountStatus::Onboarding)
+        );
+    }
+
+    #[test]
+    fn organisation_id_is_stable_per_organization() {
+        assert_eq!(organisation_id("o-abc"), organisation_id("o-abc"));
+        assert_ne!(organisation_id("o-abc"), organisation_id("o-abd"));
+    }
+
+    #[test]
+    fn account_names_follow_the_stax_pattern() {
+        assert!(validate_account_name("bakery prod-1 (eu)").is_ok());
+        assert!(validate_account_name("").is_err());
+        assert!(validate_account_name(&"x".repeat(51)).is_err());
+        assert!(validate_account_name("a<b").is_err());
+        assert!(validate_account_name("caf\u{e9}").is_err());
+        assert!(validate_account_name("tab\there").is_err());
+    }
+
+    #[test]
+    fn aws_account_ids_are_twelve_digits() {
+        assert!(is_aws_account_id("012345678901"));
+        assert!(!is_aws_account_id("01234567890"));
+        assert!(!is_aws_account_id("01234567890a"));
+    }
+}

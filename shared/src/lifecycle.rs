@@ -1,0 +1,438 @@
+//! The account lifecycle: one table of allowed transitions `(trigger, from, to)`.
+//!
+//! Everything that changes an account's status goes through [`Account::apply`] (or
+//! [`Account::create`] for the first status), which consults [`TRANSITIONS`] and nothing else.
+//! `from = None` is an account that is not recorded yet.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::domain::{
+    Account, AccountRole, AccountStatus, AssuranceState, Origin, Tags,
+};
+use crate::string_enum;
+
+string_enum! {
+    /// What caused a status change. Recorded in every audit event.
+    pub enum Trigger {
+        /// `POST /accounts`: the service will create the AWS account.
+        RequestCreate => "RequestCreate",
+        /// Discovery found an organization member the service did not know.
+        RecordDiscovered => "RecordDiscovered",
+        /// The foundation bootstrap recorded the management, Security or Logging account.
+        RegisterFoundation => "RegisterFoundation",
+        /// Discovery re-checked the provisioning role of a known, unmanaged account.
+        RecheckRole => "RecheckRole",
+        /// `POST /accounts/onboard`.
+        StartOnboarding => "StartOnboarding",
+        /// Account Assurance re-runs on a managed account to repair drift.
+        StartMaintenance => "StartMaintenance",
+        /// A create, onboarding or maintenance workflow finished.
+        CompleteWorkflow => "CompleteWorkflow",
+        /// A create, onboarding or maintenance workflow failed.
+        FailWorkflow => "FailWorkflow",
+        Suspend => "Suspend",
+        Reactivate => "Reactivate",
+        /// Closed through the service.
+        Close => "Close",
+        /// AWS reports the account SUSPENDED or PENDING_CLOSURE.
+        ClosedInAws => "ClosedInAws",
+    }
+}
+
+use AccountStatus::{
+    Active, Closed, Discovered, Error, Initializing, Maintenance, Onboarding, Suspended,
+};
+use Trigger::*;
+
+/// Every allowed status change. Anything not listed is refused.
+pub const TRANSITIONS: &[(Trigger, Option<AccountStatus>, AccountStatus)] = &[
+    (RequestCreate, None, Initializing),
+    (RecordDiscovered, None, Discovered),
+    (RecordDiscovered, None, Error),
+    (RegisterFoundation, None, Active),
+    (RecheckRole, Some(Error), Discovered),
+    (RecheckRole, Some(Discovered), Error),
+    (StartOnboarding, Some(Discovered), Onboarding),
+    (StartOnboarding, Some(Error), Onboarding),
+    (StartMaintenance, Some(Active), Maintenance),
+    (CompleteWorkflow, Some(Initializing), Active),
+    (CompleteWorkflow, Some(Onboarding), Active),
+    (CompleteWorkflow, Some(Maintenance), Active),
+    (FailWorkflow, Some(Initializing), Error),
+    (FailWorkflow, Some(Onboarding), Error),
+    (FailWorkflow, Some(Maintenance), Error),
+    (Suspend, Some(Active), Suspended),
+    (Reactivate, Some(Suspended), Active),
+    (Close, Some(Active), Closed),
+    (Close, Some(Suspended), Closed),
+    (Close, Some(Discovered), Closed),
+    (Close, Some(Error), Closed),
+    (ClosedInAws, Some(Initializing), Closed),
+    (ClosedInAws, Some(Discovered), Closed),
+    (ClosedInAws, Some(Error), Closed),
+    (ClosedInAws, Some(Onboarding), Closed),
+    (ClosedInAws, Some(Active), Closed),
+    (ClosedInAws, Some(Suspended), Closed),
+    (ClosedInAws, Some(Maintenance), Closed),
+];
+
+/// Is `(trigger, from, to)` in the table?
+pub fn is_allowed(trigger: Trigger, from: Option<AccountStatus>, to: AccountStatus) -> bool {
+    TRANSITIONS.contains(&(trigger, from, to))
+}
+
+/// A requested status change. ERROR always carries the reason a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub trigger: Trigger,
+    pub to: AccountStatus,
+    pub reason: Option<String>,
+}
+
+impl Transition {
+    /// A change to any status but ERROR.
+    pub fn to(trigger: Trigger, to: AccountStatus) -> Self {
+        Transition { trigger, to, reason: None }
+    }
+
+    /// A change to ERROR, with why.
+    pub fn error(trigger: Trigger, reason: impl Into<String>) -> Self {
+        Transition { trigger, to: Error, reason: Some(reason.into()) }
+    }
+}
+
+/// A change to the per-account operation lock (`UserTaskId`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockChange {
+    /// Task `0` starts an operation on the account.
+    Acquire(Uuid),
+    /// Task `0` has finished its operation.
+    Release(Uuid),
+}
+
+/// One atomic change to a recorded account: becomes one write and one audit event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountChange {
+    pub transition: Option<Transition>,
+    pub lock: Option<LockChange>,
+}
+
+impl AccountChange {
+    pub fn transition(t: Transition) -> Self {
+        AccountChange { transition: Some(t), lock: None }
+    }
+
+    pub fn lock(l: LockChange) -> Self {
+        AccountChange { transition: None, lock: Some(l) }
+    }
+
+    pub fn with_lock(mut self, l: LockChange) -> Self {
+        self.lock = Some(l);
+        self
+    }
+}
+
+/// Why a change was refused. Nothing is written when one of these is returned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LifecycleError {
+    #[error("{trigger} cannot move an account from {} to {to}", from.map_or("(not recorded)", |s| s.as_str()))]
+    TransitionRefused { trigger: Trigger, from: Option<AccountStatus>, to: AccountStatus },
+    #[error("a change to ERROR must say why")]
+    MissingReason,
+    #[error("another operation is in progress on account {account} (task {task})")]
+    OperationInProgress { account: Uuid, task: Uuid },
+    #[error("task {task} does not hold the operation lock of account {account}")]
+    NotLockHolder { account: Uuid, task: Uuid },
+}
+
+impl LifecycleError {
+    /// Stable error name (Step Functions `ErrorEquals`, API `Error`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            LifecycleError::TransitionRefused { .. } => "TransitionRefused",
+            LifecycleError::MissingReason => "MissingReason",
+            LifecycleError::OperationInProgress { .. } => "OperationInProgress",
+            LifecycleError::NotLockHolder { .. } => "NotLockHolder",
+        }
+    }
+}
+
+fn check(from: Option<AccountStatus>, t: &Transition) -> Result<Option<String>, LifecycleError> {
+    if !is_allowed(t.trigger, from, t.to) {
+        return Err(LifecycleError::TransitionRefused { trigger: t.trigger, from, to: t.to });
+    }
+    match (t.to, t.reason.as_deref().map(str::trim)) {
+        (Error, None | Some("")) => Err(LifecycleError::MissingReason),
+        (Error, Some(r)) => Ok(Some(r.to_owned())),
+        // A reason belongs to ERROR only; leaving ERROR clears it.
+        _ => Ok(None),
+    }
+}
+
+/// The facts needed to record an account for the first time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAccount {
+    pub organisation_id: Uuid,
+    pub name: String,
+    pub aws_account_id: Option<String>,
+    pub aws_account_name: Option<String>,
+    pub aws_account_alias: Option<String>,
+    pub email: Option<String>,
+    pub account_type: Option<Uuid>,
+    pub account_role: AccountRole,
+    pub origin: Origin,
+    pub tags: Option<Tags>,
+    pub orgs_ou_id: Option<String>,
+    /// The task that starts working on the account as it is recorded (holds its lock).
+    pub task: Option<Uuid>,
+}
+
+impl Account {
+    /// Records a new account in its first status, which the table must allow from "not recorded".
+    pub fn create(
+        id: Uuid,
+        new: NewAccount,
+        first: &Transition,
+        now: DateTime<Utc>,
+    ) -> Result<Account, LifecycleError> {
+        let status_reason = check(None, first)?;
+        Ok(Account {
+            id,
+            organisation_id: new.organisation_id,
+            name: new.name,
+            aws_account_id: new.aws_account_id,
+            aws_account_name: new.aws_account_name,
+            aws_account_alias: new.aws_account_alias,
+            account_type: new.account_type,
+            account_role: new.account_role,
+            status: first.to,
+            status_reason,
+            origin: new.origin,
+            assurance_state: AssuranceState::None,
+            assurance_state_reason: None,
+            email: new.email,
+            tags: new.tags,
+            orgs_ou_id: new.orgs_ou_id,
+            user_task_id: new.task,
+            created_ts: now,
+            modified_ts: now,
+        })
+    }
+
+    /// The account after `change`, or `Ok(None)` when the change is already in effect (an
+    /// idempotent retry: re-acquiring or re-releasing the same task's lock). Refusals leave `self`
+    /// as it was.
+    pub fn apply(
+        &self,
+        change: &AccountChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Account>, LifecycleError> {
+        let mut next = self.clone();
+        if let Some(lock) = change.lock {
+            next.user_task_id = match (self.user_task_id, lock) {
+                (None, LockChange::Acquire(task)) => Some(task),
+                (Some(held), LockChange::Acquire(task)) if held == task => Some(task),
+                (Some(held), LockChange::Acquire(_)) => {
+                    return Err(LifecycleError::OperationInProgress { account: self.id, task: held });
+                }
+                (Some(held), LockChange::Release(task)) if held == task => None,
+                (None, LockChange::Release(_)) => None,
+                (Some(_), LockChange::Release(task)) => {
+                    return Err(LifecycleError::NotLockHolder { account: self.id, task });
+                }
+            };
+        }
+        if let Some(t) = &change.transition {
+            next.status_reason = check(Some(self.status), t)?;
+            next.status = t.to;
+        }
+        if next == *self {
+            return Ok(None);
+        }
+        next.modified_ts = now;
+        Ok(Some(next))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::organisation_id;
+    use std::collections::BTreeSet;
+
+    /// The lifecycle as drawn in the README, written out independently of `TRANSITIONS`: every
+    /// (from, to) pair some trigger may take. `None` = not recorded yet.
+    const DIAGRAM: &[(Option<AccountStatus>, AccountStatus)] = &[
+        (None, Initializing),
+        (None, Discovered),
+        (None, Error),
+        (None, Active),
+        (Some(Initializing), Active),
+        (Some(Initializing), Error),
+        (Some(Initializing), Closed),
+        (Some(Discovered), Onboarding),
+        (Some(Discovered), Error),
+        (Some(Discovered), Closed),
+        (Some(Error), Discovered),
+        (Some(Error), Onboarding),
+        (Some(Error), Closed),
+        (Some(Onboarding), Active),
+        (Some(Onboarding), Error),
+        (Some(Onboarding), Closed),
+        (Some(Active), Maintenance),
+        (Some(Active), Suspended),
+        (Some(Active), Closed),
+        (Some(Maintenance), Active),
+        (Some(Maintenance), Error),
+        (Some(Maintenance), Closed),
+        (Some(Suspended), Active),
+        (Some(Suspended), Closed),
+    ];
+
+    fn new_account() -> NewAccount {
+        NewAccount {
+            organisation_id: organisation_id("o-test"),
+            name: "bakery".into(),
+            aws_account_id: Some("111122223333".into()),
+            aws_account_name: Some("bakery".into()),
+            aws_account_alias: None,
+            email: None,
+            account_type: None,
+            account_role: AccountRole::Member,
+            origin: Origin::External,
+            tags: None,
+            orgs_ou_id: None,
+            task: None,
+        }
+    }
+
+    fn transition(trigger: Trigger, to: AccountStatus) -> Transition {
+        match to {
+            Error => Transition::error(trigger, "the provisioning role could not be assumed"),
+            _ => Transition::to(trigger, to),
+        }
+    }
+
+    /// An account recorded in status `from`, bypassing the lifecycle (test fixture only).
+    fn account_in(from: AccountStatus) -> Account {
+        let mut a = Account::create(
+            Uuid::new_v4(),
+            new_account(),
+            &Transition::to(RecordDiscovered, Discovered),
+            Utc::now(),
+        )
+        .unwrap();
+        a.status = from;
+        a.status_reason = (from == Error).then(|| "earlier failure".to_owned());
+        a
+    }
+
+    fn attempt(trigger: Trigger, from: Option<AccountStatus>, to: AccountStatus) -> bool {
+        let t = transition(trigger, to);
+        match from {
+            None => Account::create(Uuid::new_v4(), new_account(), &t, Utc::now()).is_ok(),
+            Some(from) => {
+                let before = account_in(from);
+                match before.apply(&AccountChange::transition(t), Utc::now()) {
+                    Ok(after) => {
+                        let after = after.expect("a status change is a change");
+                        assert_eq!(after.status, to);
+                        assert_eq!(after.status_reason.is_some(), to == Error);
+                        true
+                    }
+                    Err(e) => {
+                        assert!(matches!(e, LifecycleError::TransitionRefused { .. }), "{e}");
+                        false
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_status_pair_outside_the_table_is_refused() {
+        let froms: Vec<Option<AccountStatus>> =
+            std::iter::once(None).chain(AccountStatus::ALL.iter().copied().map(Some)).collect();
+        let diagram: BTreeSet<_> = DIAGRAM.iter().copied().collect();
+        let mut pairs = 0;
+        for &from in &froms {
+            for &to in AccountStatus::ALL {
+                pairs += 1;
+                let accepted_by: Vec<Trigger> =
+                    Trigger::ALL.iter().copied().filter(|&t| attempt(t, from, to)).collect();
+                // The apply path agrees with the table, trigger by trigger …
+                for &trigger in Trigger::ALL {
+                    assert_eq!(
+                        accepted_by.contains(&trigger),
+                        is_allowed(trigger, from, to),
+                        "{trigger}: {from:?} -> {to}"
+                    );
+                }
+                // … and the table agrees with the diagram, pair by pair.
+                assert_eq!(
+                    !accepted_by.is_empty(),
+                    diagram.contains(&(from, to)),
+                    "{from:?} -> {to} accepted by {accepted_by:?}"
+                );
+            }
+        }
+        assert_eq!(pairs, 9 * 8);
+    }
+
+    #[test]
+    fn a_refused_transition_names_trigger_and_statuses() {
+        let before = account_in(Closed);
+        let err = before
+            .apply(&AccountChange::transition(Transition::to(Reactivate, Active)), Utc::now())
+            .unwrap_err();
+        assert_eq!(err.name(), "TransitionRefused");
+        assert_eq!(err.to_string(), "Reactivate cannot move an account from CLOSED to ACTIVE");
+    }
+
+    #[test]
+    fn error_needs_a_reason_and_leaving_error_clears_it() {
+        let discovered = account_in(Discovered);
+        let no_reason = Transition { trigger: RecheckRole, to: Error, reason: Some("  ".into()) };
+        assert_eq!(
+            discovered.apply(&AccountChange::transition(no_reason), Utc::now()),
+            Err(LifecycleError::MissingReason)
+        );
+        let failed = account_in(Error);
+        let fixed = failed
+            .apply(&AccountChange::transition(Transition::to(RecheckRole, Discovered)), Utc::now())
+            .unwrap()
+            .unwrap();
+        assert_eq!(fixed.status_reason, None);
+    }
+
+    #[test]
+    fn the_lock_admits_one_task_and_is_idempotent_for_it() {
+        let a = account_in(Discovered);
+        let (t1, t2) = (Uuid::new_v4(), Uuid::new_v4());
+        let locked = a.apply(&AccountChange::lock(LockChange::Acquire(t1)), Utc::now()).unwrap().unwrap();
+        assert_eq!(locked.user_task_id, Some(t1));
+        assert_eq!(locked.apply(&AccountChange::lock(LockChange::Acquire(t1)), Utc::now()), Ok(None));
+        assert_eq!(
+            locked.apply(&AccountChange::lock(LockChange::Acquire(t2)), Utc::now()),
+            Err(LifecycleError::OperationInProgress { account: a.id, task: t1 })
+        );
+        assert_eq!(
+            locked.apply(&AccountChange::lock(LockChange::Release(t2)), Utc::now()),
+            Err(LifecycleError::NotLockHolder { account: a.id, task: t2 })
+        );
+        let released =
+            locked.apply(&AccountChange::lock(LockChange::Release(t1)), Utc::now()).unwrap().unwrap();
+        assert_eq!(released.user_task_id, None);
+        assert_eq!(released.apply(&AccountChange::lock(LockChange::Release(t1)), Utc::now()), Ok(None));
+    }
+
+    #[test]
+    fn a_refused_transition_refuses_the_whole_change() {
+        let a = account_in(Closed);
+        let change = AccountChange::transition(Transition::to(StartOnboarding, Onboarding))
+            .with_lock(LockChange::Acquire(Uuid::new_v4()));
+        let err = a.apply(&change, Utc::now()).unwrap_err();
+        assert_eq!(err.name(), "TransitionRefused", "the lock is not taken on its own");
+    }
+}
