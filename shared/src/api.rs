@@ -34,16 +34,32 @@ pub struct ErrorBody<'a> {
 
 impl ApiError {
     pub fn bad_request(cause: impl Into<String>) -> Self {
-        ApiError { status: 400, error: "ValidationError", cause: cause.into() }
+        ApiError {
+            status: 400,
+            error: "ValidationError",
+            cause: cause.into(),
+        }
     }
     pub fn forbidden(cause: impl Into<String>) -> Self {
-        ApiError { status: 403, error: "Forbidden", cause: cause.into() }
+        ApiError {
+            status: 403,
+            error: "Forbidden",
+            cause: cause.into(),
+        }
     }
     pub fn not_found(cause: impl Into<String>) -> Self {
-        ApiError { status: 404, error: "NotFound", cause: cause.into() }
+        ApiError {
+            status: 404,
+            error: "NotFound",
+            cause: cause.into(),
+        }
     }
     pub fn conflict(error: &'static str, cause: impl Into<String>) -> Self {
-        ApiError { status: 409, error, cause: cause.into() }
+        ApiError {
+            status: 409,
+            error,
+            cause: cause.into(),
+        }
     }
     /// A failure inside the service. The cause is deliberately generic: internals go to the log.
     pub fn internal(request_id: &str) -> Self {
@@ -54,7 +70,10 @@ impl ApiError {
         }
     }
     pub fn body(&self) -> ErrorBody<'_> {
-        ErrorBody { error: self.error, cause: &self.cause }
+        ErrorBody {
+            error: self.error,
+            cause: &self.cause,
+        }
     }
 }
 
@@ -139,7 +158,12 @@ impl ListAccountsQuery {
             if !route.accepts(k) {
                 return Err(ApiError::bad_request(format!(
                     "unknown query parameter {k:?}; this route accepts {}",
-                    LIST_PARAMS.iter().filter(|p| route.accepts(p)).copied().collect::<Vec<_>>().join(", ")
+                    LIST_PARAMS
+                        .iter()
+                        .filter(|p| route.accepts(p))
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
             values.entry(k).or_default().push(v);
@@ -161,18 +185,27 @@ impl ListAccountsQuery {
                 Some(_) => Err(ApiError::bad_request(format!("{name} may be given once"))),
             }
         };
-        let each = |name: &str, parse: &dyn Fn(&str) -> Result<(), String>| -> Result<(), ApiError> {
-            for v in list(name).unwrap_or_default() {
-                parse(v).map_err(|why| ApiError::bad_request(format!("{name}: {why}")))?;
-            }
-            Ok(())
-        };
+        let each =
+            |name: &str, parse: &dyn Fn(&str) -> Result<(), String>| -> Result<(), ApiError> {
+                for v in list(name).unwrap_or_default() {
+                    parse(v).map_err(|why| ApiError::bad_request(format!("{name}: {why}")))?;
+                }
+                Ok(())
+            };
 
-        each("filter", &|v| v.parse::<StaxAccountStatus>().map(drop).map_err(|e| e.to_string()))?;
+        each("filter", &|v| {
+            v.parse::<StaxAccountStatus>()
+                .map(drop)
+                .map_err(|e| e.to_string())
+        })?;
         each("id_filter", &|v| parse_uuid(v).map(drop))?;
         each("account_type_filter", &|v| parse_uuid(v).map(drop))?;
         each("aws_account_id_filter", &|v| {
-            if is_aws_account_id(v) { Ok(()) } else { Err(format!("{v:?} is not a 12-digit AWS account id")) }
+            if is_aws_account_id(v) {
+                Ok(())
+            } else {
+                Err(format!("{v:?} is not a 12-digit AWS account id"))
+            }
         })?;
         each("account_names", &validate_account_name)?;
 
@@ -210,22 +243,30 @@ impl ListAccountsQuery {
         };
         let offset = number("offset")?;
         let limit = number("limit")?;
-        if let Some(l) = limit {
-            if !(1..=MAX_LIMIT).contains(&l) {
-                return Err(ApiError::bad_request(format!(
-                    "limit must be between 1 and {MAX_LIMIT}, got {l}"
-                )));
-            }
+        if let Some(l) = limit
+            && !(1..=MAX_LIMIT).contains(&l)
+        {
+            return Err(ApiError::bad_request(format!(
+                "limit must be between 1 and {MAX_LIMIT}, got {l}"
+            )));
         }
-        let page = (offset.is_some() || limit.is_some())
-            .then(|| PageRequest { offset: offset.unwrap_or(0), limit });
+        let page = (offset.is_some() || limit.is_some()).then(|| PageRequest {
+            offset: offset.unwrap_or(0),
+            limit,
+        });
 
         let sort = single("sort")?
-            .map(|v| v.parse().map_err(|e| ApiError::bad_request(format!("sort: {e}"))))
+            .map(|v| {
+                v.parse()
+                    .map_err(|e| ApiError::bad_request(format!("sort: {e}")))
+            })
             .transpose()?
             .unwrap_or(SortField::CreatedTs);
         let order = single("sort_order")?
-            .map(|v| v.parse().map_err(|e| ApiError::bad_request(format!("sort_order: {e}"))))
+            .map(|v| {
+                v.parse()
+                    .map_err(|e| ApiError::bad_request(format!("sort_order: {e}")))
+            })
             .transpose()?
             .unwrap_or(SortOrder::Desc);
         let include_tags = match single("include_tags")? {
@@ -237,7 +278,13 @@ impl ListAccountsQuery {
                 )));
             }
         };
-        Ok(ListAccountsQuery { filter, page, sort, order, include_tags })
+        Ok(ListAccountsQuery {
+            filter,
+            page,
+            sort,
+            order,
+            include_tags,
+        })
     }
 }
 
@@ -294,9 +341,11 @@ impl ReadAccounts {
                 SortField::ModifiedTs => timestamp::format(&a.modified_ts),
                 SortField::Status => a.status.as_str().to_owned(),
                 SortField::AwsAccountId => a.aws_account_id.clone().unwrap_or_default(),
-                SortField::AwsAccountName => {
-                    a.aws_account_name.as_deref().unwrap_or_default().to_lowercase()
-                }
+                SortField::AwsAccountName => a
+                    .aws_account_name
+                    .as_deref()
+                    .unwrap_or_default()
+                    .to_lowercase(),
             }
         };
         // The id breaks ties, so pages never overlap or skip.
@@ -328,9 +377,13 @@ impl ReadAccounts {
                 if !query.include_tags {
                     account.tags = None;
                 }
-                let account_type_name =
-                    account.account_type.and_then(|t| type_names.get(&t).cloned());
-                AccountView { account, account_type_name }
+                let account_type_name = account
+                    .account_type
+                    .and_then(|t| type_names.get(&t).cloned());
+                AccountView {
+                    account,
+                    account_type_name,
+                }
             })
             .collect();
         ReadAccounts { accounts, paging }
@@ -357,7 +410,10 @@ mod tests {
     fn no_parameters_list_everything_newest_first() {
         let q = parse(&[]).unwrap();
         assert_eq!(q.filter, AccountFilter::default());
-        assert_eq!((q.sort, q.order, q.page, q.include_tags), (SortField::CreatedTs, SortOrder::Desc, None, true));
+        assert_eq!(
+            (q.sort, q.order, q.page, q.include_tags),
+            (SortField::CreatedTs, SortOrder::Desc, None, true)
+        );
     }
 
     #[test]
@@ -372,7 +428,10 @@ mod tests {
             ("name_filter", "bak"),
         ])
         .unwrap();
-        assert_eq!(q.filter.statuses, Some([AccountStatus::Active, AccountStatus::Discovered].into()));
+        assert_eq!(
+            q.filter.statuses,
+            Some([AccountStatus::Active, AccountStatus::Discovered].into())
+        );
         assert_eq!(q.filter.ids, Some([id].into()));
         assert_eq!(q.filter.aws_account_ids.unwrap().len(), 2);
         assert_eq!(q.filter.names.unwrap().len(), 2);
@@ -387,28 +446,50 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused_with_the_parameter_named() {
-        assert!(cause(&[("filter", "ACTIVE,RUNNING")]).starts_with("filter: \"RUNNING\" is not one of"));
+        assert!(
+            cause(&[("filter", "ACTIVE,RUNNING")]).starts_with("filter: \"RUNNING\" is not one of")
+        );
         assert!(cause(&[("filter", "active")]).starts_with("filter:"));
         assert!(cause(&[("id_filter", "not-a-uuid")]).starts_with("id_filter:"));
-        assert!(cause(&[("account_type_filter", "{e893d7e0-9306-11e9-bc42-526af7764f64}")]).starts_with("account_type_filter:"));
+        assert!(
+            cause(&[(
+                "account_type_filter",
+                "{e893d7e0-9306-11e9-bc42-526af7764f64}"
+            )])
+            .starts_with("account_type_filter:")
+        );
         assert!(cause(&[("aws_account_id_filter", "12345")]).starts_with("aws_account_id_filter:"));
         assert!(cause(&[("account_names", "a<b")]).starts_with("account_names:"));
         assert!(cause(&[("name_filter", &"x".repeat(51))]).starts_with("name_filter:"));
         assert!(cause(&[("sort", "Colour")]).starts_with("sort:"));
         assert!(cause(&[("sort_order", "UP")]).starts_with("sort_order:"));
         assert!(cause(&[("include_tags", "yes")]).starts_with("include_tags"));
-        assert!(cause(&[("statuses", "ACTIVE")]).starts_with("unknown query parameter \"statuses\""));
+        assert!(
+            cause(&[("statuses", "ACTIVE")]).starts_with("unknown query parameter \"statuses\"")
+        );
     }
 
     #[test]
     fn limit_and_offset_are_bounded_whole_numbers() {
-        assert_eq!(cause(&[("limit", "0")]), "limit must be between 1 and 1000, got 0");
-        assert_eq!(cause(&[("limit", "1001")]), "limit must be between 1 and 1000, got 1001");
+        assert_eq!(
+            cause(&[("limit", "0")]),
+            "limit must be between 1 and 1000, got 0"
+        );
+        assert_eq!(
+            cause(&[("limit", "1001")]),
+            "limit must be between 1 and 1000, got 1001"
+        );
         assert!(cause(&[("limit", "-1")]).starts_with("limit must be a whole number"));
         assert!(cause(&[("offset", "x")]).starts_with("offset must be a whole number"));
         assert!(cause(&[("limit", "5"), ("limit", "6")]).starts_with("limit may be given once"));
         let q = parse(&[("limit", "1000"), ("offset", "0")]).unwrap();
-        assert_eq!(q.page, Some(PageRequest { offset: 0, limit: Some(1000) }));
+        assert_eq!(
+            q.page,
+            Some(PageRequest {
+                offset: 0,
+                limit: Some(1000)
+            })
+        );
     }
 
     #[test]
@@ -450,15 +531,35 @@ mod tests {
     fn pages_walk_the_sorted_list_without_overlap() {
         let accounts: Vec<Account> = (0..5).map(|i| account(&format!("a{i}"), i)).collect();
         let page = |offset: &str| {
-            let q = parse(&[("sort", "Name"), ("sort_order", "ASC"), ("limit", "2"), ("offset", offset)]).unwrap();
+            let q = parse(&[
+                ("sort", "Name"),
+                ("sort_order", "ASC"),
+                ("limit", "2"),
+                ("offset", offset),
+            ])
+            .unwrap();
             ReadAccounts::build(accounts.clone(), &HashMap::new(), &q)
         };
         let first = page("0");
         assert_eq!(names(&first), ["a0", "a1"]);
-        assert_eq!(first.paging, Some(Pagination { total: 5, next_offset: Some(2), prev_offset: None }));
+        assert_eq!(
+            first.paging,
+            Some(Pagination {
+                total: 5,
+                next_offset: Some(2),
+                prev_offset: None
+            })
+        );
         let last = page("4");
         assert_eq!(names(&last), ["a4"]);
-        assert_eq!(last.paging, Some(Pagination { total: 5, next_offset: None, prev_offset: Some(2) }));
+        assert_eq!(
+            last.paging,
+            Some(Pagination {
+                total: 5,
+                next_offset: None,
+                prev_offset: Some(2)
+            })
+        );
         assert!(page("9").accounts.is_empty());
     }
 
@@ -477,10 +578,17 @@ mod tests {
         let mut a = account("sec", 1);
         let t = Uuid::new_v4();
         a.account_type = Some(t);
-        let r = ReadAccounts::build(vec![a], &HashMap::from([(t, "foundation-security".into())]), &parse(&[]).unwrap());
+        let r = ReadAccounts::build(
+            vec![a],
+            &HashMap::from([(t, "foundation-security".into())]),
+            &parse(&[]).unwrap(),
+        );
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["Accounts"][0]["AccountType"], t.to_string());
-        assert_eq!(json["Accounts"][0]["AccountTypeName"], "foundation-security");
+        assert_eq!(
+            json["Accounts"][0]["AccountTypeName"],
+            "foundation-security"
+        );
         assert!(json.get("Paging").is_none());
     }
 

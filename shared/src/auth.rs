@@ -63,15 +63,20 @@ fn normalise(arn: &str) -> String {
 impl AccessPolicy {
     /// Parses the `ACCESS_ROLES` JSON object.
     pub fn from_json(json: &str) -> Result<Self, ConfigError> {
-        let invalid = |reason: String| ConfigError::Invalid { name: "ACCESS_ROLES", reason };
-        let raw: HashMap<String, String> =
-            serde_json::from_str(json).map_err(|e| invalid(format!("not a JSON object of strings: {e}")))?;
+        let invalid = |reason: String| ConfigError::Invalid {
+            name: "ACCESS_ROLES",
+            reason,
+        };
+        let raw: HashMap<String, String> = serde_json::from_str(json)
+            .map_err(|e| invalid(format!("not a JSON object of strings: {e}")))?;
         let mut roles = HashMap::new();
         for (principal, role) in raw {
             if !principal.starts_with("arn:") {
                 return Err(invalid(format!("{principal:?} is not an ARN")));
             }
-            let role = role.parse().map_err(|e| invalid(format!("{principal}: {e}")))?;
+            let role = role
+                .parse()
+                .map_err(|e| invalid(format!("{principal}: {e}")))?;
             roles.insert(normalise(&principal), role);
         }
         Ok(AccessPolicy { roles })
@@ -97,24 +102,43 @@ mod tests {
             p.role_of("arn:aws:sts::111122223333:assumed-role/Admins/alice@example.com"),
             Some(AccessRole::Admin)
         );
-        assert_eq!(p.role_of("arn:aws:iam::111122223333:user/auditor"), Some(AccessRole::Readonly));
+        assert_eq!(
+            p.role_of("arn:aws:iam::111122223333:user/auditor"),
+            Some(AccessRole::Readonly)
+        );
         assert_eq!(p.role_of("arn:aws:iam::999999999999:user/auditor"), None);
-        assert_eq!(p.role_of("arn:aws:sts::111122223333:assumed-role/Other/s"), None);
+        assert_eq!(
+            p.role_of("arn:aws:sts::111122223333:assumed-role/Other/s"),
+            None
+        );
     }
 
     #[test]
     fn roles_grant_by_permission() {
         use AccessRole::*;
         use Permission::*;
-        let grid = [(Admin, [true, true, true]), (Operations, [true, true, false]), (User, [true, false, false]), (Readonly, [true, false, false])];
+        let grid = [
+            (Admin, [true, true, true]),
+            (Operations, [true, true, false]),
+            (User, [true, false, false]),
+            (Readonly, [true, false, false]),
+        ];
         for (role, expected) in grid {
-            assert_eq!([role.allows(Read), role.allows(Mutate), role.allows(Close)], expected, "{role}");
+            assert_eq!(
+                [role.allows(Read), role.allows(Mutate), role.allows(Close)],
+                expected,
+                "{role}"
+            );
         }
     }
 
     #[test]
     fn bad_configuration_is_refused_with_a_reason() {
-        for bad in [r#"["admin"]"#, r#"{"arn:aws:iam::1:user/a": "root"}"#, r#"{"alice": "admin"}"#] {
+        for bad in [
+            r#"["admin"]"#,
+            r#"{"arn:aws:iam::1:user/a": "root"}"#,
+            r#"{"alice": "admin"}"#,
+        ] {
             let e = AccessPolicy::from_json(bad).unwrap_err();
             assert!(e.to_string().starts_with("ACCESS_ROLES is invalid"), "{e}");
         }

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
-pub use aws_config::SdkConfig;
 use aws_config::BehaviorVersion;
+pub use aws_config::SdkConfig;
+use aws_config::retry::RetryConfig;
 
 /// Attempts per call, first one included. Throttling and transient errors back off
 /// exponentially with jitter (the SDK's standard retry mode).
@@ -16,7 +16,9 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(20);
 pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .retry_config(
-            RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS).with_max_backoff(MAX_BACKOFF),
+            RetryConfig::standard()
+                .with_max_attempts(MAX_ATTEMPTS)
+                .with_max_backoff(MAX_BACKOFF),
         )
         .load()
         .await

@@ -148,27 +148,51 @@ pub struct Account {
     pub organisation_id: Uuid,
     #[serde(rename = "Name")]
     pub name: String,
-    #[serde(rename = "AwsAccountId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "AwsAccountId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub aws_account_id: Option<String>,
-    #[serde(rename = "AwsAccountName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "AwsAccountName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub aws_account_name: Option<String>,
-    #[serde(rename = "AwsAccountAlias", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "AwsAccountAlias",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub aws_account_alias: Option<String>,
     /// The id of the account's Account Type.
-    #[serde(rename = "AccountType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "AccountType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub account_type: Option<Uuid>,
     #[serde(rename = "AccountRole")]
     pub account_role: AccountRole,
     #[serde(rename = "Status")]
     pub status: AccountStatus,
     /// Why the account is in ERROR (present only then). Not in the Stax document.
-    #[serde(rename = "StatusReason", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "StatusReason",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub status_reason: Option<String>,
     #[serde(rename = "Origin")]
     pub origin: Origin,
     #[serde(rename = "AssuranceState")]
     pub assurance_state: AssuranceState,
-    #[serde(rename = "AssuranceStateReason", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "AssuranceStateReason",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub assurance_state_reason: Option<String>,
     #[serde(rename = "Email", default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
@@ -178,7 +202,11 @@ pub struct Account {
     #[serde(rename = "OrgsOuId", default, skip_serializing_if = "Option::is_none")]
     pub orgs_ou_id: Option<String>,
     /// The task of the operation running on this account; while set, other operations are refused.
-    #[serde(rename = "UserTaskId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "UserTaskId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub user_task_id: Option<Uuid>,
     #[serde(rename = "CreatedTS", with = "timestamp")]
     pub created_ts: DateTime<Utc>,
@@ -261,9 +289,14 @@ pub fn is_aws_account_id(s: &str) -> bool {
 pub fn validate_account_name(name: &str) -> Result<(), String> {
     let len = name.chars().count();
     if !(1..=50).contains(&len) {
-        return Err(format!("an account name has 1 to 50 characters, {name:?} has {len}"));
+        return Err(format!(
+            "an account name has 1 to 50 characters, {name:?} has {len}"
+        ));
     }
-    if let Some(c) = name.chars().find(|c| !(' '..='~').contains(c) || *c == '<' || *c == '>') {
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(' '..='~').contains(c) || *c == '<' || *c == '>')
+    {
         return Err(format!(
             "an account name is printable ASCII without '<' or '>', {name:?} contains {c:?}"
         ));
@@ -339,7 +372,10 @@ mod tests {
         assert_eq!(v["AssuranceState"], "ACTIVE");
         assert_eq!(v["CreatedTS"], "2018-10-11T01:05:45.000Z");
         assert_eq!(v["Tags"], json!({"CostCode": "12345"}));
-        assert!(v.get("AwsAccountAlias").is_none(), "absent values are omitted");
+        assert!(
+            v.get("AwsAccountAlias").is_none(),
+            "absent values are omitted"
+        );
         let back: Account = serde_json::from_value(v).unwrap();
         assert_eq!(back, sample());
     }

@@ -31,11 +31,16 @@ impl AccountFilter {
         let fuzzy = |needle: &String| {
             let needle = name_key(needle);
             name_key(&a.name).contains(&needle)
-                || a.aws_account_name.as_deref().is_some_and(|n| name_key(n).contains(&needle))
+                || a.aws_account_name
+                    .as_deref()
+                    .is_some_and(|n| name_key(n).contains(&needle))
         };
         admits(&self.statuses, Some(&a.status))
             && admits(&self.ids, Some(&a.id))
-            && self.names.as_ref().is_none_or(|names| names.iter().any(|n| name_key(n) == name_key(&a.name)))
+            && self
+                .names
+                .as_ref()
+                .is_none_or(|names| names.iter().any(|n| name_key(n) == name_key(&a.name)))
             && self.name_contains.as_ref().is_none_or(fuzzy)
             && admits(&self.aws_account_ids, a.aws_account_id.as_ref())
             && admits(&self.account_types, a.account_type.as_ref())
@@ -90,14 +95,20 @@ mod tests {
             ..Default::default()
         };
         assert!(f.matches(&bakery));
-        let f = AccountFilter { statuses: Some([AccountStatus::Closed].into()), ..f };
+        let f = AccountFilter {
+            statuses: Some([AccountStatus::Closed].into()),
+            ..f
+        };
         assert!(!f.matches(&bakery));
     }
 
     #[test]
     fn names_match_exactly_but_case_insensitively() {
         let bakery = account("Bakery", AccountStatus::Active, None);
-        let f = |n: &str| AccountFilter { names: Some([n.to_owned()].into()), ..Default::default() };
+        let f = |n: &str| AccountFilter {
+            names: Some([n.to_owned()].into()),
+            ..Default::default()
+        };
         assert!(f("bakery").matches(&bakery));
         assert!(!f("bake").matches(&bakery));
     }
@@ -105,7 +116,10 @@ mod tests {
     #[test]
     fn an_aws_id_filter_excludes_accounts_without_an_aws_account() {
         let pending = account("new", AccountStatus::Initializing, None);
-        let f = AccountFilter { aws_account_ids: Some(["111111111111".into()].into()), ..Default::default() };
+        let f = AccountFilter {
+            aws_account_ids: Some(["111111111111".into()].into()),
+            ..Default::default()
+        };
         assert!(!f.matches(&pending));
     }
 
@@ -113,14 +127,21 @@ mod tests {
     fn restricting_to_an_id_intersects_an_id_filter() {
         let a = account("a", AccountStatus::Active, None);
         let other = Uuid::new_v4();
-        let f = AccountFilter { ids: Some([other].into()), ..Default::default() }.restrict_to(a.id);
+        let f = AccountFilter {
+            ids: Some([other].into()),
+            ..Default::default()
+        }
+        .restrict_to(a.id);
         assert!(!f.matches(&a));
         assert!(AccountFilter::default().restrict_to(a.id).matches(&a));
     }
 
     #[test]
     fn an_empty_status_set_matches_nothing() {
-        let f = AccountFilter { statuses: Some(BTreeSet::new()), ..Default::default() };
+        let f = AccountFilter {
+            statuses: Some(BTreeSet::new()),
+            ..Default::default()
+        };
         assert!(!f.matches(&account("a", AccountStatus::Active, None)));
     }
 }

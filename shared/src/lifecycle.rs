@@ -7,9 +7,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::{
-    Account, AccountRole, AccountStatus, AssuranceState, Origin, Tags,
-};
+use crate::domain::{Account, AccountRole, AccountStatus, AssuranceState, Origin, Tags};
 use crate::string_enum;
 
 string_enum! {
@@ -93,12 +91,20 @@ pub struct Transition {
 impl Transition {
     /// A change to any status but ERROR.
     pub fn to(trigger: Trigger, to: AccountStatus) -> Self {
-        Transition { trigger, to, reason: None }
+        Transition {
+            trigger,
+            to,
+            reason: None,
+        }
     }
 
     /// A change to ERROR, with why.
     pub fn error(trigger: Trigger, reason: impl Into<String>) -> Self {
-        Transition { trigger, to: Error, reason: Some(reason.into()) }
+        Transition {
+            trigger,
+            to: Error,
+            reason: Some(reason.into()),
+        }
     }
 }
 
@@ -120,11 +126,17 @@ pub struct AccountChange {
 
 impl AccountChange {
     pub fn transition(t: Transition) -> Self {
-        AccountChange { transition: Some(t), lock: None }
+        AccountChange {
+            transition: Some(t),
+            lock: None,
+        }
     }
 
     pub fn lock(l: LockChange) -> Self {
-        AccountChange { transition: None, lock: Some(l) }
+        AccountChange {
+            transition: None,
+            lock: Some(l),
+        }
     }
 
     pub fn with_lock(mut self, l: LockChange) -> Self {
@@ -137,7 +149,11 @@ impl AccountChange {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LifecycleError {
     #[error("{trigger} cannot move an account from {} to {to}", from.map_or("(not recorded)", |s| s.as_str()))]
-    TransitionRefused { trigger: Trigger, from: Option<AccountStatus>, to: AccountStatus },
+    TransitionRefused {
+        trigger: Trigger,
+        from: Option<AccountStatus>,
+        to: AccountStatus,
+    },
     #[error("a change to ERROR must say why")]
     MissingReason,
     #[error("another operation is in progress on account {account} (task {task})")]
@@ -160,7 +176,11 @@ impl LifecycleError {
 
 fn check(from: Option<AccountStatus>, t: &Transition) -> Result<Option<String>, LifecycleError> {
     if !is_allowed(t.trigger, from, t.to) {
-        return Err(LifecycleError::TransitionRefused { trigger: t.trigger, from, to: t.to });
+        return Err(LifecycleError::TransitionRefused {
+            trigger: t.trigger,
+            from,
+            to: t.to,
+        });
     }
     match (t.to, t.reason.as_deref().map(str::trim)) {
         (Error, None | Some("")) => Err(LifecycleError::MissingReason),
@@ -234,12 +254,18 @@ impl Account {
                 (None, LockChange::Acquire(task)) => Some(task),
                 (Some(held), LockChange::Acquire(task)) if held == task => Some(task),
                 (Some(held), LockChange::Acquire(_)) => {
-                    return Err(LifecycleError::OperationInProgress { account: self.id, task: held });
+                    return Err(LifecycleError::OperationInProgress {
+                        account: self.id,
+                        task: held,
+                    });
                 }
                 (Some(held), LockChange::Release(task)) if held == task => None,
                 (None, LockChange::Release(_)) => None,
                 (Some(_), LockChange::Release(task)) => {
-                    return Err(LifecycleError::NotLockHolder { account: self.id, task });
+                    return Err(LifecycleError::NotLockHolder {
+                        account: self.id,
+                        task,
+                    });
                 }
             };
         }
@@ -352,15 +378,19 @@ mod tests {
 
     #[test]
     fn every_status_pair_outside_the_table_is_refused() {
-        let froms: Vec<Option<AccountStatus>> =
-            std::iter::once(None).chain(AccountStatus::ALL.iter().copied().map(Some)).collect();
+        let froms: Vec<Option<AccountStatus>> = std::iter::once(None)
+            .chain(AccountStatus::ALL.iter().copied().map(Some))
+            .collect();
         let diagram: BTreeSet<_> = DIAGRAM.iter().copied().collect();
         let mut pairs = 0;
         for &from in &froms {
             for &to in AccountStatus::ALL {
                 pairs += 1;
-                let accepted_by: Vec<Trigger> =
-                    Trigger::ALL.iter().copied().filter(|&t| attempt(t, from, to)).collect();
+                let accepted_by: Vec<Trigger> = Trigger::ALL
+                    .iter()
+                    .copied()
+                    .filter(|&t| attempt(t, from, to))
+                    .collect();
                 // The apply path agrees with the table, trigger by trigger …
                 for &trigger in Trigger::ALL {
                     assert_eq!(
@@ -384,23 +414,36 @@ mod tests {
     fn a_refused_transition_names_trigger_and_statuses() {
         let before = account_in(Closed);
         let err = before
-            .apply(&AccountChange::transition(Transition::to(Reactivate, Active)), Utc::now())
+            .apply(
+                &AccountChange::transition(Transition::to(Reactivate, Active)),
+                Utc::now(),
+            )
             .unwrap_err();
         assert_eq!(err.name(), "TransitionRefused");
-        assert_eq!(err.to_string(), "Reactivate cannot move an account from CLOSED to ACTIVE");
+        assert_eq!(
+            err.to_string(),
+            "Reactivate cannot move an account from CLOSED to ACTIVE"
+        );
     }
 
     #[test]
     fn error_needs_a_reason_and_leaving_error_clears_it() {
         let discovered = account_in(Discovered);
-        let no_reason = Transition { trigger: RecheckRole, to: Error, reason: Some("  ".into()) };
+        let no_reason = Transition {
+            trigger: RecheckRole,
+            to: Error,
+            reason: Some("  ".into()),
+        };
         assert_eq!(
             discovered.apply(&AccountChange::transition(no_reason), Utc::now()),
             Err(LifecycleError::MissingReason)
         );
         let failed = account_in(Error);
         let fixed = failed
-            .apply(&AccountChange::transition(Transition::to(RecheckRole, Discovered)), Utc::now())
+            .apply(
+                &AccountChange::transition(Transition::to(RecheckRole, Discovered)),
+                Utc::now(),
+            )
             .unwrap()
             .unwrap();
         assert_eq!(fixed.status_reason, None);
@@ -410,21 +453,38 @@ mod tests {
     fn the_lock_admits_one_task_and_is_idempotent_for_it() {
         let a = account_in(Discovered);
         let (t1, t2) = (Uuid::new_v4(), Uuid::new_v4());
-        let locked = a.apply(&AccountChange::lock(LockChange::Acquire(t1)), Utc::now()).unwrap().unwrap();
+        let locked = a
+            .apply(&AccountChange::lock(LockChange::Acquire(t1)), Utc::now())
+            .unwrap()
+            .unwrap();
         assert_eq!(locked.user_task_id, Some(t1));
-        assert_eq!(locked.apply(&AccountChange::lock(LockChange::Acquire(t1)), Utc::now()), Ok(None));
+        assert_eq!(
+            locked.apply(&AccountChange::lock(LockChange::Acquire(t1)), Utc::now()),
+            Ok(None)
+        );
         assert_eq!(
             locked.apply(&AccountChange::lock(LockChange::Acquire(t2)), Utc::now()),
-            Err(LifecycleError::OperationInProgress { account: a.id, task: t1 })
+            Err(LifecycleError::OperationInProgress {
+                account: a.id,
+                task: t1
+            })
         );
         assert_eq!(
             locked.apply(&AccountChange::lock(LockChange::Release(t2)), Utc::now()),
-            Err(LifecycleError::NotLockHolder { account: a.id, task: t2 })
+            Err(LifecycleError::NotLockHolder {
+                account: a.id,
+                task: t2
+            })
         );
-        let released =
-            locked.apply(&AccountChange::lock(LockChange::Release(t1)), Utc::now()).unwrap().unwrap();
+        let released = locked
+            .apply(&AccountChange::lock(LockChange::Release(t1)), Utc::now())
+            .unwrap()
+            .unwrap();
         assert_eq!(released.user_task_id, None);
-        assert_eq!(released.apply(&AccountChange::lock(LockChange::Release(t1)), Utc::now()), Ok(None));
+        assert_eq!(
+            released.apply(&AccountChange::lock(LockChange::Release(t1)), Utc::now()),
+            Ok(None)
+        );
     }
 
     #[test]
@@ -433,6 +493,10 @@ mod tests {
         let change = AccountChange::transition(Transition::to(StartOnboarding, Onboarding))
             .with_lock(LockChange::Acquire(Uuid::new_v4()));
         let err = a.apply(&change, Utc::now()).unwrap_err();
-        assert_eq!(err.name(), "TransitionRefused", "the lock is not taken on its own");
+        assert_eq!(
+            err.name(),
+            "TransitionRefused",
+            "the lock is not taken on its own"
+        );
     }
 }

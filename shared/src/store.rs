@@ -64,10 +64,18 @@ pub struct AuditEvent {
     #[serde(rename = "Reason", default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The task that took the operation lock with this change.
-    #[serde(rename = "LockAcquiredBy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "LockAcquiredBy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub lock_acquired_by: Option<Uuid>,
     /// The task that released the operation lock with this change.
-    #[serde(rename = "LockReleasedBy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "LockReleasedBy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub lock_released_by: Option<Uuid>,
 }
 
@@ -86,7 +94,11 @@ pub enum StoreError {
     #[error("task {0} is already recorded")]
     TaskExists(Uuid),
     #[error("task {task} is {status} and cannot become {requested}")]
-    TaskFinished { task: Uuid, status: TaskStatus, requested: TaskStatus },
+    TaskFinished {
+        task: Uuid,
+        status: TaskStatus,
+        requested: TaskStatus,
+    },
     #[error("an account type named {0:?} already exists")]
     AccountTypeNameTaken(String),
     #[error("account {account} changed since version {expected} was read")]
@@ -229,7 +241,10 @@ fn account_item(account: &Account, version: u64) -> Result<Item, StoreError> {
 
 fn read_account(item: Item) -> Result<Versioned<Account>, StoreError> {
     let it: AccountItem = from_item(item).map_err(corrupt)?;
-    Ok(Versioned { value: it.account, version: it.version })
+    Ok(Versioned {
+        value: it.account,
+        version: it.version,
+    })
 }
 
 fn key(pk: String, sk: &str) -> Item {
@@ -242,7 +257,10 @@ fn key(pk: String, sk: &str) -> Item {
 /// A conditional put, as one element of a transaction.
 fn put(table: &str, item: Item, condition: &str) -> PutBuilder {
     PutBuilder {
-        builder: Put::builder().table_name(table).set_item(Some(item)).condition_expression(condition),
+        builder: Put::builder()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression(condition),
     }
 }
 
@@ -252,7 +270,9 @@ struct PutBuilder {
 
 impl PutBuilder {
     fn name(mut self, placeholder: &str, attribute: &str) -> Self {
-        self.builder = self.builder.expression_attribute_names(placeholder, attribute);
+        self.builder = self
+            .builder
+            .expression_attribute_names(placeholder, attribute);
         self
     }
     fn value(mut self, placeholder: &str, value: AttributeValue) -> Self {
@@ -260,7 +280,10 @@ impl PutBuilder {
         self
     }
     fn build(self) -> Result<TransactWriteItem, StoreError> {
-        let put = self.builder.build().map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let put = self
+            .builder
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 }
@@ -300,7 +323,10 @@ fn audit_event(
         trigger,
         from,
         to: (from != Some(after.status)).then_some(after.status),
-        reason: after.status_reason.clone().filter(|_| from != Some(after.status)),
+        reason: after
+            .status_reason
+            .clone()
+            .filter(|_| from != Some(after.status)),
         lock_acquired_by: after.user_task_id.filter(|t| lock_before != Some(*t)),
         lock_released_by: lock_before.filter(|t| after.user_task_id != Some(*t)),
     }
@@ -315,7 +341,10 @@ pub struct Store {
 
 impl Store {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Store { client, table: table.into() }
+        Store {
+            client,
+            table: table.into(),
+        }
     }
 
     pub fn table(&self) -> &str {
@@ -326,8 +355,12 @@ impl Store {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result =
-                self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
             let err = match result {
                 Ok(_) => return Ok(()),
                 Err(SdkError::ServiceError(e)) => e.into_err(),
@@ -336,8 +369,11 @@ impl Store {
             let TransactWriteItemsError::TransactionCanceledException(cancelled) = &err else {
                 return Err(Refused::Other(unavailable(err)));
             };
-            let codes: Vec<&str> =
-                cancelled.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None")).collect();
+            let codes: Vec<&str> = cancelled
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None"))
+                .collect();
             let failed: Vec<usize> = codes
                 .iter()
                 .enumerate()
@@ -434,57 +470,53 @@ impl Store {
     ) -> Result<Versioned<Account>, StoreError> {
         let version = 1;
         let event = audit_event(None, account, version, actor, Some(first_trigger));
-        let mut items = vec![
-            put(&self.table, account_item(account, version)?, NOT_EXISTS).build()?,
-            put(
-                &self.table,
-                to_item(UniqueItem {
-                    pk: account_name_pk(&account.name),
-                    sk: UNIQUE_SK.into(),
-                    owner: account.id,
-                })
-                .map_err(corrupt)?,
-                NOT_EXISTS,
-            )
-            .build()?,
-            put(&self.table, audit_item(&event)?, NOT_EXISTS).build()?,
-        ];
-        const ACCOUNT: usize = 0;
-        const NAME: usize = 1;
-        let mut aws_index = None;
-        if let Some(aws_id) = &account.aws_account_id {
-            aws_index = Some(items.len());
-            items.push(
-                put(
-                    &self.table,
-                    to_item(UniqueItem {
-                        pk: aws_account_pk(aws_id),
-                        sk: UNIQUE_SK.into(),
-                        owner: account.id,
-                    })
-                    .map_err(corrupt)?,
-                    NOT_EXISTS,
-                )
-                .build()?,
-            );
-        }
-        let mut task_index = None;
-        if let Some(task) = task {
-            task_index = Some(items.len());
-            items.push(put(&self.table, task_item(task, 1)?, NOT_EXISTS).build()?);
-        }
+        let unique = |pk: String| -> Result<TransactWriteItem, StoreError> {
+            let item = to_item(UniqueItem {
+                pk,
+                sk: UNIQUE_SK.into(),
+                owner: account.id,
+            })
+            .map_err(corrupt)?;
+            put(&self.table, item, NOT_EXISTS).build()
+        };
+        // Element order is the order refusals are reported in when several conditions fail:
+        // the same record, then the same AWS account (its identity), then the same name.
+        let mut items =
+            vec![put(&self.table, account_item(account, version)?, NOT_EXISTS).build()?];
+        let aws_index = match &account.aws_account_id {
+            Some(aws_id) => {
+                items.push(unique(aws_account_pk(aws_id))?);
+                Some(items.len() - 1)
+            }
+            None => None,
+        };
+        items.push(unique(account_name_pk(&account.name))?);
+        let name_index = items.len() - 1;
+        items.push(put(&self.table, audit_item(&event)?, NOT_EXISTS).build()?);
+        let task_index = match task {
+            Some(task) => {
+                items.push(put(&self.table, task_item(task, 1)?, NOT_EXISTS).build()?);
+                Some(items.len() - 1)
+            }
+            None => None,
+        };
         match self.transact(items).await {
-            Ok(()) => Ok(Versioned { value: account.clone(), version }),
-            Err(Refused::Conditions(failed)) => Err(if failed.contains(&NAME) {
-                StoreError::NameTaken(account.name.clone())
+            Ok(()) => Ok(Versioned {
+                value: account.clone(),
+                version,
+            }),
+            Err(Refused::Conditions(failed)) => Err(if failed.contains(&0) {
+                StoreError::AccountExists(account.id)
             } else if aws_index.is_some_and(|i| failed.contains(&i)) {
                 StoreError::AwsAccountIdTaken(account.aws_account_id.clone().unwrap_or_default())
-            } else if failed.contains(&ACCOUNT) {
-                StoreError::AccountExists(account.id)
-            } else if let (Some(i), Some(task)) = (task_index, task) {
-                debug_assert!(failed.contains(&i));
+            } else if failed.contains(&name_index) {
+                StoreError::NameTaken(account.name.clone())
+            } else if let (Some(i), Some(task)) = (task_index, task)
+                && failed.contains(&i)
+            {
                 StoreError::TaskExists(task.id)
             } else {
+                // Only the audit event's key can be left: it is the account's, so the same record.
                 StoreError::AccountExists(account.id)
             }),
             Err(Refused::Other(e)) => Err(e),
@@ -492,7 +524,10 @@ impl Store {
     }
 
     pub async fn get_account(&self, id: Uuid) -> Result<Option<Versioned<Account>>, StoreError> {
-        self.get(account_pk(id), ACCOUNT_SK).await?.map(read_account).transpose()
+        self.get(account_pk(id), ACCOUNT_SK)
+            .await?
+            .map(read_account)
+            .transpose()
     }
 
     /// The account recorded for an AWS account id.
@@ -532,15 +567,22 @@ impl Store {
             .name("#a", "Account")
             .name("#s", "Status")
             .value(":expected", AttributeValue::N(current.version.to_string()))
-            .value(":status", AttributeValue::S(current.value.status.as_str().to_owned()))
+            .value(
+                ":status",
+                AttributeValue::S(current.value.status.as_str().to_owned()),
+            )
             .build()?,
             put(&self.table, audit_item(&event)?, NOT_EXISTS).build()?,
         ];
         match self.transact(items).await {
-            Ok(()) => Ok(Versioned { value: next, version }),
-            Err(Refused::Conditions(_)) => {
-                Err(StoreError::Stale { account: current.value.id, expected: current.version })
-            }
+            Ok(()) => Ok(Versioned {
+                value: next,
+                version,
+            }),
+            Err(Refused::Conditions(_)) => Err(StoreError::Stale {
+                account: current.value.id,
+                expected: current.version,
+            }),
             Err(Refused::Other(e)) => Err(e),
         }
     }
@@ -555,7 +597,10 @@ impl Store {
         actor: &str,
     ) -> Result<Versioned<Account>, StoreError> {
         for attempt in 1..=STALE_ATTEMPTS {
-            let current = self.get_account(id).await?.ok_or(StoreError::AccountNotFound(id))?;
+            let current = self
+                .get_account(id)
+                .await?
+                .ok_or(StoreError::AccountNotFound(id))?;
             match self.apply(&current, change, actor).await {
                 Err(StoreError::Stale { .. }) if attempt < STALE_ATTEMPTS => {
                     tokio::time::sleep(backoff(attempt)).await;
@@ -574,7 +619,12 @@ impl Store {
         task: Uuid,
         actor: &str,
     ) -> Result<Versioned<Account>, StoreError> {
-        self.update(account, &AccountChange::lock(LockChange::Acquire(task)), actor).await
+        self.update(
+            account,
+            &AccountChange::lock(LockChange::Acquire(task)),
+            actor,
+        )
+        .await
     }
 
     /// Releases the lock `task` holds. Idempotent: releasing a free lock changes nothing.
@@ -584,23 +634,33 @@ impl Store {
         task: Uuid,
         actor: &str,
     ) -> Result<Versioned<Account>, StoreError> {
-        self.update(account, &AccountChange::lock(LockChange::Release(task)), actor).await
+        self.update(
+            account,
+            &AccountChange::lock(LockChange::Release(task)),
+            actor,
+        )
+        .await
     }
 
     /// The accounts `filter` selects, in no particular order. Id-based filters are served by
     /// key lookups; the rest read the account index and filter in memory (the same predicate
     /// every store uses: [`AccountFilter::matches`]).
     pub async fn list_accounts(&self, filter: &AccountFilter) -> Result<Vec<Account>, StoreError> {
-        let mut ids: Option<HashSet<Uuid>> = filter.ids.as_ref().map(|s| s.iter().copied().collect());
+        let mut ids: Option<HashSet<Uuid>> =
+            filter.ids.as_ref().map(|s| s.iter().copied().collect());
         if let Some(aws_ids) = &filter.aws_account_ids {
-            let owners = self.unique_owners(aws_ids.iter().map(|a| aws_account_pk(a))).await?;
+            let owners = self
+                .unique_owners(aws_ids.iter().map(|a| aws_account_pk(a)))
+                .await?;
             ids = Some(match ids {
                 Some(ids) => ids.intersection(&owners).copied().collect(),
                 None => owners,
             });
         }
         if let Some(names) = &filter.names {
-            let owners = self.unique_owners(names.iter().map(|n| account_name_pk(n))).await?;
+            let owners = self
+                .unique_owners(names.iter().map(|n| account_name_pk(n)))
+                .await?;
             ids = Some(match ids {
                 Some(ids) => ids.intersection(&owners).copied().collect(),
                 None => owners,
@@ -608,8 +668,12 @@ impl Store {
         }
         let items = match ids {
             Some(ids) => {
-                self.batch_get(ids.into_iter().map(|id| key(account_pk(id), ACCOUNT_SK)).collect())
-                    .await?
+                self.batch_get(
+                    ids.into_iter()
+                        .map(|id| key(account_pk(id), ACCOUNT_SK))
+                        .collect(),
+                )
+                .await?
             }
             None => self.query_gsi1(ACCOUNTS_GSI1PK).await?,
         };
@@ -627,7 +691,9 @@ impl Store {
         &self,
         pks: impl Iterator<Item = String>,
     ) -> Result<HashSet<Uuid>, StoreError> {
-        let items = self.batch_get(pks.map(|pk| key(pk, UNIQUE_SK)).collect()).await?;
+        let items = self
+            .batch_get(pks.map(|pk| key(pk, UNIQUE_SK)).collect())
+            .await?;
         items
             .into_iter()
             .map(|i| from_item::<UniqueItem>(i).map(|u| u.owner).map_err(corrupt))
@@ -672,7 +738,10 @@ impl Store {
             return Ok(None);
         };
         let it: TaskItem = from_item(item).map_err(corrupt)?;
-        Ok(Some(Versioned { value: it.task, version: it.version }))
+        Ok(Some(Versioned {
+            value: it.task,
+            version: it.version,
+        }))
     }
 
     /// Moves a task to `status` and appends `log` to its Logs. A finished task stays finished:
@@ -684,13 +753,20 @@ impl Store {
         log: Option<&str>,
     ) -> Result<Versioned<Task>, StoreError> {
         for attempt in 1..=STALE_ATTEMPTS {
-            let current = self.get_task(id).await?.ok_or(StoreError::TaskNotFound(id))?;
+            let current = self
+                .get_task(id)
+                .await?
+                .ok_or(StoreError::TaskNotFound(id))?;
             let task = &current.value;
             if task.status.is_terminal() {
                 if task.status == status {
                     return Ok(current);
                 }
-                return Err(StoreError::TaskFinished { task: id, status: task.status, requested: status });
+                return Err(StoreError::TaskFinished {
+                    task: id,
+                    status: task.status,
+                    requested: status,
+                });
             }
             let mut next = task.clone();
             next.status = status;
@@ -704,12 +780,20 @@ impl Store {
                     .build()?,
             ];
             match self.transact(items).await {
-                Ok(()) => return Ok(Versioned { value: next, version }),
+                Ok(()) => {
+                    return Ok(Versioned {
+                        value: next,
+                        version,
+                    });
+                }
                 Err(Refused::Conditions(_)) if attempt < STALE_ATTEMPTS => {
                     tokio::time::sleep(backoff(attempt)).await;
                 }
                 Err(Refused::Conditions(_)) => {
-                    return Err(StoreError::Stale { account: id, expected: current.version });
+                    return Err(StoreError::Stale {
+                        account: id,
+                        expected: current.version,
+                    });
                 }
                 Err(Refused::Other(e)) => return Err(e),
             }
@@ -781,14 +865,22 @@ impl Store {
         let Some(item) = self.get(account_type_pk(id), ACCOUNT_TYPE_SK).await? else {
             return Ok(None);
         };
-        Ok(Some(from_item::<AccountTypeItem>(item).map_err(corrupt)?.account_type))
+        Ok(Some(
+            from_item::<AccountTypeItem>(item)
+                .map_err(corrupt)?
+                .account_type,
+        ))
     }
 
     pub async fn list_account_types(&self) -> Result<Vec<AccountType>, StoreError> {
         self.query_gsi1(ACCOUNT_TYPES_GSI1PK)
             .await?
             .into_iter()
-            .map(|i| from_item::<AccountTypeItem>(i).map(|t| t.account_type).map_err(corrupt))
+            .map(|i| {
+                from_item::<AccountTypeItem>(i)
+                    .map(|t| t.account_type)
+                    .map_err(corrupt)
+            })
             .collect()
     }
 
@@ -806,7 +898,12 @@ impl Store {
             .await
             .map_err(unavailable)?;
         items.sort_by_key(|i| {
-            let s = |k: &str| i.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            let s = |k: &str| {
+                i.get(k)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default()
+            };
             (s("pk"), s("sk"))
         });
         Ok(items)
@@ -814,8 +911,13 @@ impl Store {
 }
 
 fn task_item(task: &Task, version: u64) -> Result<Item, StoreError> {
-    to_item(TaskItem { pk: task_pk(task.id), sk: TASK_SK.into(), version, task: task.clone() })
-        .map_err(corrupt)
+    to_item(TaskItem {
+        pk: task_pk(task.id),
+        sk: TASK_SK.into(),
+        version,
+        task: task.clone(),
+    })
+    .map_err(corrupt)
 }
 
 /// Exponential backoff with full jitter: a random wait in [0, 25 ms × 2^attempt), capped at 1 s.

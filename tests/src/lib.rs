@@ -1,1 +1,324 @@
+//! Test harness: starts the local stack (`local/stack.py up --json`) on free loopback ports and
+//! gives tests SDK clients, a signed API client and helpers for it.
+//!
+//! The stack stops when its standard input closes: when a [`Stack`] is dropped, or when the test
+//! process ends however it ends, so no emulator or host outlives the run.
 
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, OnceLock, mpsc};
+use std::time::{Duration, SystemTime};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
+use aws_sdk_sfn::types::ExecutionStatus;
+use serde::Deserialize;
+use serde_json::Value;
+use shared::store::Store;
+
+/// What `local/stack.py up --json` reports once everything is up.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Ready {
+    pub aws_endpoint: String,
+    pub api_url: String,
+    pub invoke_url: String,
+    pub region: String,
+    pub account_id: String,
+    pub table: String,
+    pub state_machines: HashMap<String, String>,
+    pub event_bus: String,
+    pub event_log_group: String,
+    pub organization: Organization,
+    pub principals: HashMap<String, Principal>,
+    pub logs: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Organization {
+    pub organization_id: String,
+    pub management_account_id: String,
+    pub security_account_id: String,
+    pub logging_account_id: String,
+    pub members: Vec<Member>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Member {
+    pub name: String,
+    pub aws_account_id: String,
+    pub provisioning_role: bool,
+}
+
+/// An IAM user of the management account that the local stack maps to a service role.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Principal {
+    pub arn: String,
+    pub role: Option<String>,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+pub struct Stack {
+    pub ready: Ready,
+    process: Mutex<Option<(Child, ChildStdin)>>,
+}
+
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is in the workspace")
+        .to_owned()
+}
+
+impl Stack {
+    /// The stack every test of this run shares. Tests must not assume they are alone in it:
+    /// they create what they need and look only at that.
+    pub fn shared() -> &'static Stack {
+        static SHARED: OnceLock<Stack> = OnceLock::new();
+        SHARED.get_or_init(Stack::start)
+    }
+
+    /// A stack of the test's own, for tests that change organization-wide state.
+    pub fn start() -> Stack {
+        let root = workspace_root();
+        let python = root.join(".venv/bin/python");
+        assert!(
+            python.exists(),
+            "{} is missing: run the tests with ./dev test, which installs the emulator",
+            python.display()
+        );
+        let stderr_path =
+            std::env::temp_dir().join(format!("accounts-stack-{}.log", uuid::Uuid::new_v4()));
+        let stderr = std::fs::File::create(&stderr_path).expect("a log file for the stack");
+        let mut child = Command::new(python)
+            .args(["local/stack.py", "up", "--json", "--no-lifecycle"])
+            .current_dir(&root)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("the local stack starts");
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(180))
+            .unwrap_or_default();
+        let ready: Ready = serde_json::from_str(&line).unwrap_or_else(|_| {
+            let _ = child.kill();
+            let mut log = String::new();
+            let _ = std::fs::File::open(&stderr_path).and_then(|mut f| f.read_to_string(&mut log));
+            panic!("the local stack did not come up:\n{log}")
+        });
+        let _ = std::fs::remove_file(stderr_path);
+        Stack {
+            ready,
+            process: Mutex::new(Some((child, stdin))),
+        }
+    }
+
+    /// SDK configuration for the emulator, acting in the management account.
+    pub async fn sdk(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(self.ready.region.clone()))
+            .endpoint_url(&self.ready.aws_endpoint)
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+            .load()
+            .await
+    }
+
+    pub async fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk().await)
+    }
+
+    /// The store over the stack's own accounts table.
+    pub async fn store(&self) -> Store {
+        Store::new(self.dynamodb().await, &self.ready.table)
+    }
+
+    /// A new, empty table declared exactly as template.yaml declares the accounts table.
+    pub async fn fresh_store(&self) -> Store {
+        let name = format!("test-{}", uuid::Uuid::new_v4());
+        let root = workspace_root();
+        let out = tokio::process::Command::new(root.join(".venv/bin/python"))
+            .args([
+                "local/stack.py",
+                "create-table",
+                "--endpoint",
+                &self.ready.aws_endpoint,
+                "--name",
+                &name,
+            ])
+            .current_dir(&root)
+            .output()
+            .await
+            .expect("create-table runs");
+        assert!(
+            out.status.success(),
+            "create-table failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Store::new(self.dynamodb().await, name)
+    }
+
+    pub fn state_machine(&self, logical_id: &str) -> &str {
+        &self.ready.state_machines[logical_id]
+    }
+
+    /// Starts an execution under a unique name and waits for it to finish.
+    pub async fn run_execution(&self, state_machine: &str, input: &str) -> DescribeExecutionOutput {
+        let sfn = aws_sdk_sfn::Client::new(&self.sdk().await);
+        let name = format!("test-{}", uuid::Uuid::new_v4());
+        let arn = sfn
+            .start_execution()
+            .state_machine_arn(self.state_machine(state_machine))
+            .name(name)
+            .input(input)
+            .send()
+            .await
+            .expect("the execution starts")
+            .execution_arn;
+        for _ in 0..1200 {
+            let d = sfn
+                .describe_execution()
+                .execution_arn(&arn)
+                .send()
+                .await
+                .expect("describe");
+            if d.status != ExecutionStatus::Running {
+                return d;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{arn} did not finish within 2 minutes");
+    }
+
+    /// Registers an emulator fault: the next `count` calls of `target` (an `X-Amz-Target`, such
+    /// as `AWSOrganizationsV20161128.DescribeOrganization`) fail with `error`.
+    pub async fn inject_fault(&self, target: &str, error: &str, count: u32) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/_local/faults", self.ready.aws_endpoint))
+            .json(&serde_json::json!({"target": target, "error": error, "count": count}))
+            .send()
+            .await
+            .expect("fault registered");
+        assert!(r.status().is_success());
+    }
+
+    /// How many injected faults the emulator has served for `target`.
+    pub async fn faults_served(&self, target: &str) -> u64 {
+        let report: Value = reqwest::get(format!("{}/_local/faults", self.ready.aws_endpoint))
+            .await
+            .expect("faults report")
+            .json()
+            .await
+            .expect("JSON");
+        report["served"][target].as_u64().unwrap_or(0)
+    }
+
+    /// Calls the HTTP API. `as_user` signs the request (SigV4, service `execute-api`) with that
+    /// local principal's keys; `None` sends it unsigned.
+    pub async fn api(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        as_user: Option<&str>,
+    ) -> ApiResponse {
+        let url = format!("{}{}", self.ready.api_url, path_and_query);
+        let mut request = reqwest::Client::new()
+            .request(method.parse().expect("method"), &url)
+            .build()
+            .expect("request");
+        if let Some(user) = as_user {
+            let p = &self.ready.principals[user];
+            sign(
+                &mut request,
+                &p.access_key_id,
+                &p.secret_access_key,
+                &self.ready.region,
+            );
+        }
+        let response = reqwest::Client::new()
+            .execute(request)
+            .await
+            .expect("the API answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("a body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        ApiResponse { status, body }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if let Some((mut child, stdin)) = self.process.lock().unwrap().take() {
+            drop(stdin); // the stack's signal to stop
+            for _ in 0..100 {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub body: Value,
+}
+
+fn sign(request: &mut reqwest::Request, access_key: &str, secret: &str, region: &str) {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    use aws_sigv4::sign::v4;
+    let identity = Credentials::new(access_key, secret, None, None, "tests").into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("execute-api")
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .expect("signing parameters")
+        .into();
+    let host = request.url().host_str().unwrap_or_default().to_owned()
+        + &request
+            .url()
+            .port()
+            .map(|p| format!(":{p}"))
+            .unwrap_or_default();
+    let body = request
+        .body()
+        .and_then(|b| b.as_bytes())
+        .unwrap_or_default()
+        .to_vec();
+    let headers = [("host".to_owned(), host)];
+    let signable = SignableRequest::new(
+        request.method().as_str(),
+        request.url().as_str(),
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(&body),
+    )
+    .expect("signable request");
+    let (instructions, _signature) = sign(signable, &params).expect("signed").into_parts();
+    for (name, value) in instructions.headers() {
+        request.headers_mut().insert(
+            reqwest::header::HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+            reqwest::header::HeaderValue::from_str(value).expect("header value"),
+        );
+    }
+}

@@ -25,7 +25,9 @@ pub trait AccountReader: Send + Sync {
         &self,
         filter: &AccountFilter,
     ) -> impl Future<Output = Result<Vec<Account>, StoreError>> + Send;
-    fn list_account_types(&self) -> impl Future<Output = Result<Vec<AccountType>, StoreError>> + Send;
+    fn list_account_types(
+        &self,
+    ) -> impl Future<Output = Result<Vec<AccountType>, StoreError>> + Send;
 }
 
 impl AccountReader for Store {
@@ -47,7 +49,10 @@ impl Api<Store> {
     pub fn from_env(sdk: &shared::aws::SdkConfig) -> Result<Self, ConfigError> {
         let table = config::required("TABLE_NAME")?;
         let access = AccessPolicy::from_json(&config::required("ACCESS_ROLES")?)?;
-        Ok(Api { store: Store::new(aws_sdk_dynamodb::Client::new(sdk), table), access })
+        Ok(Api {
+            store: Store::new(aws_sdk_dynamodb::Client::new(sdk), table),
+            access,
+        })
     }
 }
 
@@ -76,22 +81,41 @@ pub async fn route<R: AccountReader>(api: &Api<R>, req: &ApiRequest) -> Result<V
     let query = req.query.iter().map(|(k, v)| (k.as_str(), v.as_str()));
     match req.route_key.as_str() {
         GET_ACCOUNT => {
-            let raw = req.path.get("account_id").map(String::as_str).unwrap_or_default();
-            let id = parse_uuid(raw).map_err(|e| ApiError::bad_request(format!("account_id: {e}")))?;
+            let raw = req
+                .path
+                .get("account_id")
+                .map(String::as_str)
+                .unwrap_or_default();
+            let id =
+                parse_uuid(raw).map_err(|e| ApiError::bad_request(format!("account_id: {e}")))?;
             let mut q = ListAccountsQuery::parse(query, ListRoute::Account)?;
             q.filter = q.filter.restrict_to(id);
             read_accounts(api, &q, &req.request_id).await
         }
-        _ => read_accounts(api, &ListAccountsQuery::parse(query, ListRoute::Accounts)?, &req.request_id).await,
+        _ => {
+            read_accounts(
+                api,
+                &ListAccountsQuery::parse(query, ListRoute::Accounts)?,
+                &req.request_id,
+            )
+            .await
+        }
     }
 }
 
-fn authorize(access: &AccessPolicy, principal: Option<&str>, needed: Permission) -> Result<(), ApiError> {
-    let principal = principal.ok_or_else(|| ApiError::forbidden("the request carries no IAM identity"))?;
+fn authorize(
+    access: &AccessPolicy,
+    principal: Option<&str>,
+    needed: Permission,
+) -> Result<(), ApiError> {
+    let principal =
+        principal.ok_or_else(|| ApiError::forbidden("the request carries no IAM identity"))?;
     match access.role_of(principal) {
         Some(role) if role.allows(needed) => Ok(()),
         Some(role) => Err(ApiError::forbidden(format!("role {role} may not do this"))),
-        None => Err(ApiError::forbidden(format!("{principal} has no role in this service"))),
+        None => Err(ApiError::forbidden(format!(
+            "{principal} has no role in this service"
+        ))),
     }
 }
 
@@ -104,23 +128,45 @@ async fn read_accounts<R: AccountReader>(
         tracing::error!(error = %e, request_id, "store read failed");
         ApiError::internal(request_id)
     };
-    let (accounts, types) =
-        tokio::try_join!(api.store.list_accounts(&q.filter), api.store.list_account_types()).map_err(internal)?;
+    let (accounts, types) = tokio::try_join!(
+        api.store.list_accounts(&q.filter),
+        api.store.list_account_types()
+    )
+    .map_err(internal)?;
     let type_names: HashMap<_, _> = types.into_iter().map(|t| (t.id, t.name)).collect();
-    Ok(serde_json::to_value(ReadAccounts::build(accounts, &type_names, q)).expect("the response serialises"))
+    Ok(
+        serde_json::to_value(ReadAccounts::build(accounts, &type_names, q))
+            .expect("the response serialises"),
+    )
 }
 
 /// Translates an API Gateway HTTP API request, answers it, and translates back.
-pub async fn handle<R: AccountReader>(api: &Api<R>, request: Request) -> Result<Response<Body>, lambda_http::Error> {
+pub async fn handle<R: AccountReader>(
+    api: &Api<R>,
+    request: Request,
+) -> Result<Response<Body>, lambda_http::Error> {
     let mut req = ApiRequest {
-        request_id: request.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default(),
-        path: request.path_parameters_ref().map(|p| p.iter().map(own).collect()).unwrap_or_default(),
-        query: request.query_string_parameters_ref().map(|q| q.iter().map(own).collect()).unwrap_or_default(),
+        request_id: request
+            .lambda_context_ref()
+            .map(|c| c.request_id.clone())
+            .unwrap_or_default(),
+        path: request
+            .path_parameters_ref()
+            .map(|p| p.iter().map(own).collect())
+            .unwrap_or_default(),
+        query: request
+            .query_string_parameters_ref()
+            .map(|q| q.iter().map(own).collect())
+            .unwrap_or_default(),
         ..ApiRequest::default()
     };
     if let Some(RequestContext::ApiGatewayV2(ctx)) = request.request_context_ref() {
         req.route_key = ctx.route_key.clone().unwrap_or_default();
-        req.principal = ctx.authorizer.as_ref().and_then(|a| a.iam.as_ref()).and_then(|i| i.user_arn.clone());
+        req.principal = ctx
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.iam.as_ref())
+            .and_then(|i| i.user_arn.clone());
     }
     let (status, body) = match route(api, &req).await {
         Ok(body) => (StatusCode::OK, body),
@@ -130,7 +176,10 @@ pub async fn handle<R: AccountReader>(api: &Api<R>, request: Request) -> Result<
             } else {
                 tracing::info!(route = req.route_key, error = %e, "request refused");
             }
-            (StatusCode::from_u16(e.status)?, serde_json::to_value(e.body())?)
+            (
+                StatusCode::from_u16(e.status)?,
+                serde_json::to_value(e.body())?,
+            )
         }
     };
     Ok(Response::builder()
@@ -161,9 +210,16 @@ mod tests {
     impl AccountReader for Memory {
         async fn list_accounts(&self, filter: &AccountFilter) -> Result<Vec<Account>, StoreError> {
             if self.broken.load(Ordering::Relaxed) {
-                return Err(StoreError::Unavailable("connection reset by peer at 10.0.0.1".into()));
+                return Err(StoreError::Unavailable(
+                    "connection reset by peer at 10.0.0.1".into(),
+                ));
             }
-            Ok(self.accounts.iter().filter(|a| filter.matches(a)).cloned().collect())
+            Ok(self
+                .accounts
+                .iter()
+                .filter(|a| filter.matches(a))
+                .cloned()
+                .collect())
         }
         async fn list_account_types(&self) -> Result<Vec<AccountType>, StoreError> {
             Ok(self.types.clone())
@@ -206,7 +262,12 @@ mod tests {
         Api {
             store: Memory {
                 accounts: vec![
-                    account("security", "111111111111", AccountRole::Security, Some(security.id)),
+                    account(
+                        "security",
+                        "111111111111",
+                        AccountRole::Security,
+                        Some(security.id),
+                    ),
                     account("workload", "222222222222", AccountRole::Member, None),
                 ],
                 types: vec![security],
@@ -219,7 +280,12 @@ mod tests {
         }
     }
 
-    fn request(route_key: &str, principal: &str, path: &[(&str, &str)], query: &[(&str, &str)]) -> ApiRequest {
+    fn request(
+        route_key: &str,
+        principal: &str,
+        path: &[(&str, &str)],
+        query: &[(&str, &str)],
+    ) -> ApiRequest {
         ApiRequest {
             route_key: route_key.into(),
             principal: Some(principal.into()),
@@ -231,9 +297,17 @@ mod tests {
 
     #[tokio::test]
     async fn lists_accounts_with_their_type_names() {
-        let body = route(&api(), &request(LIST_ACCOUNTS, READER, &[], &[("sort", "Name"), ("sort_order", "ASC")]))
-            .await
-            .unwrap();
+        let body = route(
+            &api(),
+            &request(
+                LIST_ACCOUNTS,
+                READER,
+                &[],
+                &[("sort", "Name"), ("sort_order", "ASC")],
+            ),
+        )
+        .await
+        .unwrap();
         let accounts = body["Accounts"].as_array().unwrap();
         assert_eq!(accounts.len(), 2);
         assert_eq!(accounts[0]["Name"], "security");
@@ -245,33 +319,66 @@ mod tests {
     async fn one_account_by_id_and_an_empty_list_for_an_unknown_id() {
         let api = api();
         let id = api.store.accounts[1].id.to_string();
-        let body = route(&api, &request(GET_ACCOUNT, ADMIN, &[("account_id", &id)], &[])).await.unwrap();
+        let body = route(
+            &api,
+            &request(GET_ACCOUNT, ADMIN, &[("account_id", &id)], &[]),
+        )
+        .await
+        .unwrap();
         assert_eq!(body["Accounts"][0]["Id"], id.as_str());
         assert_eq!(body["Accounts"].as_array().unwrap().len(), 1);
         let unknown = Uuid::new_v4().to_string();
-        let body = route(&api, &request(GET_ACCOUNT, ADMIN, &[("account_id", &unknown)], &[])).await.unwrap();
+        let body = route(
+            &api,
+            &request(GET_ACCOUNT, ADMIN, &[("account_id", &unknown)], &[]),
+        )
+        .await
+        .unwrap();
         assert_eq!(body, serde_json::json!({"Accounts": []}));
     }
 
     #[tokio::test]
     async fn a_malformed_id_is_a_bad_request() {
-        let e = route(&api(), &request(GET_ACCOUNT, ADMIN, &[("account_id", "123")], &[])).await.unwrap_err();
-        assert_eq!((e.status, e.cause.as_str()), (400, "account_id: \"123\" is not a UUID"));
+        let e = route(
+            &api(),
+            &request(GET_ACCOUNT, ADMIN, &[("account_id", "123")], &[]),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            (e.status, e.cause.as_str()),
+            (400, "account_id: \"123\" is not a UUID")
+        );
     }
 
     #[tokio::test]
     async fn bad_query_values_are_bad_requests() {
-        for q in [("limit", "0"), ("filter", "RUNNING"), ("offset", "-3"), ("colour", "blue")] {
-            let e = route(&api(), &request(LIST_ACCOUNTS, ADMIN, &[], &[q])).await.unwrap_err();
+        for q in [
+            ("limit", "0"),
+            ("filter", "RUNNING"),
+            ("offset", "-3"),
+            ("colour", "blue"),
+        ] {
+            let e = route(&api(), &request(LIST_ACCOUNTS, ADMIN, &[], &[q]))
+                .await
+                .unwrap_err();
             assert_eq!(e.status, 400, "{q:?}");
         }
     }
 
     #[tokio::test]
     async fn callers_without_a_role_are_forbidden() {
-        let e = route(&api(), &request(LIST_ACCOUNTS, "arn:aws:iam::123456789012:user/mallory", &[], &[]))
-            .await
-            .unwrap_err();
+        let e = route(
+            &api(),
+            &request(
+                LIST_ACCOUNTS,
+                "arn:aws:iam::123456789012:user/mallory",
+                &[],
+                &[],
+            ),
+        )
+        .await
+        .unwrap_err();
         assert_eq!((e.status, e.error), (403, "Forbidden"));
         let mut anonymous = request(LIST_ACCOUNTS, ADMIN, &[], &[]);
         anonymous.principal = None;
@@ -282,7 +389,9 @@ mod tests {
     async fn store_failures_do_not_leak_internals() {
         let api = api();
         api.store.broken.store(true, Ordering::Relaxed);
-        let e = route(&api, &request(LIST_ACCOUNTS, ADMIN, &[], &[])).await.unwrap_err();
+        let e = route(&api, &request(LIST_ACCOUNTS, ADMIN, &[], &[]))
+            .await
+            .unwrap_err();
         assert_eq!(e.status, 500);
         assert!(!e.cause.contains("10.0.0.1"), "{}", e.cause);
         assert!(e.cause.contains("req-1"));

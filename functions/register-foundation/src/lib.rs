@@ -41,13 +41,26 @@ pub struct MemberAccount {
 
 pub trait OrganizationDirectory: Send + Sync {
     fn organization(&self) -> impl Future<Output = Result<OrganizationInfo, RegisterError>> + Send;
-    fn account(&self, aws_account_id: &str) -> impl Future<Output = Result<MemberAccount, RegisterError>> + Send;
+    fn account(
+        &self,
+        aws_account_id: &str,
+    ) -> impl Future<Output = Result<MemberAccount, RegisterError>> + Send;
 }
 
 pub trait FoundationRegistry: Send + Sync {
-    fn ensure_account_type(&self, name: &str) -> impl Future<Output = Result<AccountType, StoreError>> + Send;
-    fn account_by_aws_id(&self, aws_account_id: &str) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
-    fn record(&self, account: &Account, actor: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn ensure_account_type(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<AccountType, StoreError>> + Send;
+    fn account_by_aws_id(
+        &self,
+        aws_account_id: &str,
+    ) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
+    fn record(
+        &self,
+        account: &Account,
+        actor: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,12 +70,21 @@ pub enum RegisterError {
     #[error("AWS account {0} is not ACTIVE in AWS Organizations")]
     NotActive(String),
     #[error("the {role} account {aws_account_id} cannot also be the {other} account")]
-    SameAccountTwice { aws_account_id: String, role: AccountRole, other: AccountRole },
+    SameAccountTwice {
+        aws_account_id: String,
+        role: AccountRole,
+        other: AccountRole,
+    },
     #[error(
         "AWS account {aws_account_id} is already recorded as account {id} with role {recorded}; \
          move it to the {expected} account type before the bootstrap can adopt it"
     )]
-    RecordedWithAnotherRole { aws_account_id: String, id: Uuid, recorded: AccountRole, expected: AccountRole },
+    RecordedWithAnotherRole {
+        aws_account_id: String,
+        id: Uuid,
+        recorded: AccountRole,
+        expected: AccountRole,
+    },
     #[error("AWS Organizations call failed: {0}")]
     Organizations(String),
     #[error(transparent)]
@@ -88,7 +110,10 @@ impl RegisterError {
 
 impl From<RegisterError> for Diagnostic {
     fn from(e: RegisterError) -> Self {
-        Diagnostic { error_type: e.name().to_owned(), error_message: e.to_string() }
+        Diagnostic {
+            error_type: e.name().to_owned(),
+            error_message: e.to_string(),
+        }
     }
 }
 
@@ -139,7 +164,11 @@ pub struct Registrar<O, R> {
 
 fn aws_account_id_var(name: &'static str) -> Result<String, ConfigError> {
     config::parsed(name, |v| {
-        if is_aws_account_id(v) { Ok(v.to_owned()) } else { Err(format!("{v:?} is not a 12-digit AWS account id")) }
+        if is_aws_account_id(v) {
+            Ok(v.to_owned())
+        } else {
+            Err(format!("{v:?} is not a 12-digit AWS account id"))
+        }
     })
 }
 
@@ -148,7 +177,10 @@ impl Registrar<aws_sdk_organizations::Client, Store> {
     pub fn from_env(sdk: &shared::aws::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Registrar {
             organizations: aws_sdk_organizations::Client::new(sdk),
-            registry: Store::new(aws_sdk_dynamodb::Client::new(sdk), config::required("TABLE_NAME")?),
+            registry: Store::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                config::required("TABLE_NAME")?,
+            ),
             security_account_id: aws_account_id_var("SECURITY_ACCOUNT_ID")?,
             logging_account_id: aws_account_id_var("LOGGING_ACCOUNT_ID")?,
         })
@@ -159,12 +191,23 @@ pub async fn register<O: OrganizationDirectory, R: FoundationRegistry>(
     r: &Registrar<O, R>,
     input: Input,
 ) -> Result<Output, RegisterError> {
-    let actor = input.execution.unwrap_or_else(|| "register-foundation".to_owned());
+    let actor = input
+        .execution
+        .unwrap_or_else(|| "register-foundation".to_owned());
     let org = r.organizations.organization().await?;
     let foundation = [
-        (BuiltInAccountType::FoundationManagement, org.management_account_id.clone()),
-        (BuiltInAccountType::FoundationSecurity, r.security_account_id.clone()),
-        (BuiltInAccountType::FoundationLogging, r.logging_account_id.clone()),
+        (
+            BuiltInAccountType::FoundationManagement,
+            org.management_account_id.clone(),
+        ),
+        (
+            BuiltInAccountType::FoundationSecurity,
+            r.security_account_id.clone(),
+        ),
+        (
+            BuiltInAccountType::FoundationLogging,
+            r.logging_account_id.clone(),
+        ),
     ];
     for (i, (t, id)) in foundation.iter().enumerate() {
         if let Some((other, _)) = foundation[..i].iter().find(|(_, o)| o == id) {
@@ -175,7 +218,9 @@ pub async fn register<O: OrganizationDirectory, R: FoundationRegistry>(
             });
         }
     }
-    r.registry.ensure_account_type(BuiltInAccountType::Default.as_str()).await?;
+    r.registry
+        .ensure_account_type(BuiltInAccountType::Default.as_str())
+        .await?;
     let mut accounts = Vec::with_capacity(foundation.len());
     for (built_in, aws_account_id) in foundation {
         let account_type = r.registry.ensure_account_type(built_in.as_str()).await?;
@@ -203,7 +248,10 @@ pub async fn register<O: OrganizationDirectory, R: FoundationRegistry>(
                         orgs_ou_id: None,
                         task: None,
                     },
-                    &Transition::to(Trigger::RegisterFoundation, shared::domain::AccountStatus::Active),
+                    &Transition::to(
+                        Trigger::RegisterFoundation,
+                        shared::domain::AccountStatus::Active,
+                    ),
                     Utc::now(),
                 )?;
                 match r.registry.record(&account, &actor).await {
@@ -211,7 +259,10 @@ pub async fn register<O: OrganizationDirectory, R: FoundationRegistry>(
                     // A concurrent run recorded it first.
                     Err(StoreError::AwsAccountIdTaken(_)) => {
                         let theirs = r.registry.account_by_aws_id(&aws_account_id).await?;
-                        (theirs.ok_or(StoreError::AccountNotFound(account.id))?, Outcome::AlreadyRecorded)
+                        (
+                            theirs.ok_or(StoreError::AccountNotFound(account.id))?,
+                            Outcome::AlreadyRecorded,
+                        )
                     }
                     Err(e) => return Err(e.into()),
                 }
@@ -244,8 +295,14 @@ fn organizations_error<E: std::error::Error + 'static>(e: SdkError<E>) -> Regist
 
 impl OrganizationDirectory for aws_sdk_organizations::Client {
     async fn organization(&self) -> Result<OrganizationInfo, RegisterError> {
-        let out = self.describe_organization().send().await.map_err(organizations_error)?;
-        let org = out.organization.ok_or_else(|| RegisterError::Organizations("DescribeOrganization returned no organization".into()))?;
+        let out = self
+            .describe_organization()
+            .send()
+            .await
+            .map_err(organizations_error)?;
+        let org = out.organization.ok_or_else(|| {
+            RegisterError::Organizations("DescribeOrganization returned no organization".into())
+        })?;
         Ok(OrganizationInfo {
             id: org.id.unwrap_or_default(),
             management_account_id: org.master_account_id.unwrap_or_default(),
@@ -253,14 +310,24 @@ impl OrganizationDirectory for aws_sdk_organizations::Client {
     }
 
     async fn account(&self, aws_account_id: &str) -> Result<MemberAccount, RegisterError> {
-        let out = match self.describe_account().account_id(aws_account_id).send().await {
+        let out = match self
+            .describe_account()
+            .account_id(aws_account_id)
+            .send()
+            .await
+        {
             Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_account_not_found_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_account_not_found_exception()) =>
+            {
                 return Err(RegisterError::NotInOrganization(aws_account_id.to_owned()));
             }
             Err(e) => return Err(organizations_error(e)),
         };
-        let a = out.account.ok_or_else(|| RegisterError::NotInOrganization(aws_account_id.to_owned()))?;
+        let a = out
+            .account
+            .ok_or_else(|| RegisterError::NotInOrganization(aws_account_id.to_owned()))?;
         let active = match (a.state(), a.status()) {
             (Some(state), _) => state.as_str() == "ACTIVE",
             (None, Some(status)) => status.as_str() == "ACTIVE",
@@ -280,10 +347,15 @@ impl FoundationRegistry for Store {
         Store::ensure_account_type(self, name).await
     }
     async fn account_by_aws_id(&self, aws_account_id: &str) -> Result<Option<Account>, StoreError> {
-        Ok(self.get_account_by_aws_id(aws_account_id).await?.map(|v| v.value))
+        Ok(self
+            .get_account_by_aws_id(aws_account_id)
+            .await?
+            .map(|v| v.value))
     }
     async fn record(&self, account: &Account, actor: &str) -> Result<(), StoreError> {
-        self.create_account(account, Trigger::RegisterFoundation, None, actor).await.map(drop)
+        self.create_account(account, Trigger::RegisterFoundation, None, actor)
+            .await
+            .map(drop)
     }
 }
 
@@ -301,7 +373,10 @@ mod tests {
 
     impl OrganizationDirectory for Org {
         async fn organization(&self) -> Result<OrganizationInfo, RegisterError> {
-            Ok(OrganizationInfo { id: "o-test".into(), management_account_id: self.management.into() })
+            Ok(OrganizationInfo {
+                id: "o-test".into(),
+                management_account_id: self.management.into(),
+            })
         }
         async fn account(&self, id: &str) -> Result<MemberAccount, RegisterError> {
             self.members
@@ -353,7 +428,12 @@ mod tests {
     }
 
     fn member(id: &str, name: &str) -> MemberAccount {
-        MemberAccount { id: id.into(), name: name.into(), email: format!("{name}@example.com"), active: true }
+        MemberAccount {
+            id: id.into(),
+            name: name.into(),
+            email: format!("{name}@example.com"),
+            active: true,
+        }
     }
 
     fn registrar() -> Registrar<Org, Registry> {
@@ -376,7 +456,11 @@ mod tests {
     async fn records_the_three_foundation_accounts_active_in_their_types() {
         let r = registrar();
         let out = register(&r, Input::default()).await.unwrap();
-        let summary: Vec<_> = out.accounts.iter().map(|a| (a.name.as_str(), a.account_role, a.outcome)).collect();
+        let summary: Vec<_> = out
+            .accounts
+            .iter()
+            .map(|a| (a.name.as_str(), a.account_role, a.outcome))
+            .collect();
         assert_eq!(
             summary,
             [
@@ -387,7 +471,10 @@ mod tests {
         );
         let accounts = r.registry.accounts.lock().unwrap();
         let security = &accounts["200000000000"];
-        assert_eq!((security.status, security.origin), (AccountStatus::Active, Origin::External));
+        assert_eq!(
+            (security.status, security.origin),
+            (AccountStatus::Active, Origin::External)
+        );
         let types = r.registry.types.lock().unwrap();
         assert_eq!(security.account_type, Some(types["foundation-security"].id));
         assert!(types.contains_key("default"));
@@ -399,14 +486,22 @@ mod tests {
         register(&r, Input::default()).await.unwrap();
         let before = r.registry.accounts.lock().unwrap().clone();
         let out = register(&r, Input::default()).await.unwrap();
-        assert!(out.accounts.iter().all(|a| a.outcome == Outcome::AlreadyRecorded));
+        assert!(
+            out.accounts
+                .iter()
+                .all(|a| a.outcome == Outcome::AlreadyRecorded)
+        );
         assert_eq!(*r.registry.accounts.lock().unwrap(), before);
     }
 
     #[tokio::test]
     async fn losing_a_race_reports_the_winners_record() {
         let r = registrar();
-        let management_type = r.registry.ensure_account_type("foundation-management").await.unwrap();
+        let management_type = r
+            .registry
+            .ensure_account_type("foundation-management")
+            .await
+            .unwrap();
         let theirs = Account::create(
             Uuid::new_v4(),
             NewAccount {
@@ -420,7 +515,10 @@ mod tests {
         .unwrap();
         *r.registry.racing.lock().unwrap() = Some(theirs.clone());
         let out = register(&r, Input::default()).await.unwrap();
-        assert_eq!((out.accounts[0].id, out.accounts[0].outcome), (theirs.id, Outcome::AlreadyRecorded));
+        assert_eq!(
+            (out.accounts[0].id, out.accounts[0].outcome),
+            (theirs.id, Outcome::AlreadyRecorded)
+        );
         assert_eq!(r.registry.accounts.lock().unwrap().len(), 3);
     }
 
@@ -447,7 +545,10 @@ mod tests {
         r.logging_account_id = "999999999999".into();
         let e = register(&r, Input::default()).await.unwrap_err();
         assert_eq!(e.name(), "FoundationAccountNotInOrganization");
-        assert_eq!(Diagnostic::from(e).error_type, "FoundationAccountNotInOrganization");
+        assert_eq!(
+            Diagnostic::from(e).error_type,
+            "FoundationAccountNotInOrganization"
+        );
     }
 
     #[tokio::test]
@@ -456,7 +557,13 @@ mod tests {
         r.organizations.members[2].active = false;
         let e = register(&r, Input::default()).await.unwrap_err();
         assert_eq!(e.name(), "FoundationAccountNotActive");
-        assert!(!r.registry.accounts.lock().unwrap().contains_key("300000000000"));
+        assert!(
+            !r.registry
+                .accounts
+                .lock()
+                .unwrap()
+                .contains_key("300000000000")
+        );
     }
 
     #[tokio::test]
@@ -465,7 +572,10 @@ mod tests {
         r.logging_account_id = r.security_account_id.clone();
         let e = register(&r, Input::default()).await.unwrap_err();
         assert_eq!(e.name(), "FoundationAccountsNotDistinct");
-        assert!(r.registry.accounts.lock().unwrap().is_empty(), "nothing recorded");
+        assert!(
+            r.registry.accounts.lock().unwrap().is_empty(),
+            "nothing recorded"
+        );
     }
 
     #[tokio::test]
@@ -474,7 +584,10 @@ mod tests {
         let member_type = r.registry.ensure_account_type("default").await.unwrap();
         let workload = Account::create(
             Uuid::new_v4(),
-            NewAccount { account_type: Some(member_type.id), ..new_account("200000000000") },
+            NewAccount {
+                account_type: Some(member_type.id),
+                ..new_account("200000000000")
+            },
             &Transition::to(Trigger::RecordDiscovered, AccountStatus::Discovered),
             Utc::now(),
         )

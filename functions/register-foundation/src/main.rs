@@ -5,5 +5,8 @@ use register_foundation::{Input, Registrar, register};
 async fn main() -> Result<(), Error> {
     shared::init_tracing();
     let registrar = Registrar::from_env(&shared::aws::sdk_config().await)?;
-    run(service_fn(|event: LambdaEvent<Input>| register(&registrar, event.payload))).await
+    run(service_fn(|event: LambdaEvent<Input>| {
+        register(&registrar, event.payload)
+    }))
+    .await
 }

@@ -10,8 +10,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use aws_lambda_events::apigw::{
-    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerIamDescription, ApiGatewayV2httpRequest,
-    ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription, ApiGatewayV2httpResponse,
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerIamDescription,
+    ApiGatewayV2httpRequest, ApiGatewayV2httpRequestContext,
+    ApiGatewayV2httpRequestContextHttpDescription, ApiGatewayV2httpResponse,
 };
 use aws_lambda_events::encodings::Body as EventBody;
 use aws_lambda_events::query_map::QueryMap;
@@ -66,10 +67,17 @@ struct Shared {
     callers: Mutex<HashMap<String, Caller>>,
 }
 
-pub async fn router(config: HttpApiConfig, functions: Functions, account_id: &str) -> Result<Router, String> {
+pub async fn router(
+    config: HttpApiConfig,
+    functions: Functions,
+    account_id: &str,
+) -> Result<Router, String> {
     for route in &config.routes {
         if functions.get(&route.function).is_none() {
-            return Err(format!("route {} {} names unknown function {}", route.method, route.path, route.function));
+            return Err(format!(
+                "route {} {} names unknown function {}",
+                route.method, route.path, route.function
+            ));
         }
     }
     let shared = Arc::new(Shared {
@@ -81,13 +89,18 @@ pub async fn router(config: HttpApiConfig, functions: Functions, account_id: &st
     // One method router per path, so GET and POST on the same path coexist.
     let mut by_path: BTreeMap<String, MethodRouter> = BTreeMap::new();
     for route in config.routes {
-        let method: Method = route.method.parse().map_err(|_| format!("bad method {}", route.method))?;
+        let method: Method = route
+            .method
+            .parse()
+            .map_err(|_| format!("bad method {}", route.method))?;
         let filter = MethodFilter::try_from(method.clone()).map_err(|e| e.to_string())?;
         let path = axum_path(&route.path);
         let route_key = format!("{} {}", route.method, route.path);
         let function = route.function.clone();
         let shared = shared.clone();
-        let handler = move |ConnectInfo(peer): ConnectInfo<SocketAddr>, params: RawPathParams, request: Request| {
+        let handler = move |ConnectInfo(peer): ConnectInfo<SocketAddr>,
+                            params: RawPathParams,
+                            request: Request| {
             let shared = shared.clone();
             let route_key = route_key.clone();
             let function = function.clone();
@@ -101,7 +114,11 @@ pub async fn router(config: HttpApiConfig, functions: Functions, account_id: &st
         router = router.route(&path, methods);
     }
     Ok(router.fallback(|| async {
-        (StatusCode::NOT_FOUND, [("content-type", "application/json")], r#"{"message":"Not Found"}"#)
+        (
+            StatusCode::NOT_FOUND,
+            [("content-type", "application/json")],
+            r#"{"message":"Not Found"}"#,
+        )
     }))
 }
 
@@ -116,23 +133,52 @@ async fn forward(
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, 6 * 1024 * 1024).await {
         Ok(b) => b,
-        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, r#"{"message":"Request Too Long"}"#).into_response(),
+        Err(_) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                r#"{"message":"Request Too Long"}"#,
+            )
+                .into_response();
+        }
     };
     let caller = match caller(shared, &parts.headers).await {
         Ok(c) => c,
         Err(message) => {
             let body = serde_json::json!({ "message": message }).to_string();
-            return (StatusCode::FORBIDDEN, [("content-type", "application/json")], body).into_response();
+            return (
+                StatusCode::FORBIDDEN,
+                [("content-type", "application/json")],
+                body,
+            )
+                .into_response();
         }
     };
-    let event = event(shared, route_key, &parts.method, &parts.uri, &parts.headers, peer, &params, caller, body);
+    let event = event(
+        shared,
+        route_key,
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        peer,
+        &params,
+        caller,
+        body,
+    );
     let payload = Bytes::from(serde_json::to_vec(&event).expect("the event serialises"));
-    let pool = shared.functions.get(function).expect("routes were checked at start-up").clone();
+    let pool = shared
+        .functions
+        .get(function)
+        .expect("routes were checked at start-up")
+        .clone();
     match pool.invoke(payload).await {
         Outcome::Ok(body) => response(&body),
         Outcome::FunctionError { body } => {
             tracing::error!(route_key, error = %String::from_utf8_lossy(&body), "integration failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, [("content-type", "application/json")], r#"{"message":"Internal Server Error"}"#)
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [("content-type", "application/json")],
+                r#"{"message":"Internal Server Error"}"#,
+            )
                 .into_response()
         }
     }
@@ -156,7 +202,10 @@ fn event(
     http.path = Some(uri.path().to_owned());
     http.protocol = Some("HTTP/1.1".into());
     http.source_ip = Some(peer.ip().to_string());
-    http.user_agent = headers.get("user-agent").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    http.user_agent = headers
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
 
     let mut context = ApiGatewayV2httpRequestContext::default();
     context.route_key = Some(route_key.to_owned());
@@ -164,7 +213,10 @@ fn event(
     context.stage = Some("$default".into());
     context.request_id = Some(uuid::Uuid::new_v4().to_string());
     context.apiid = Some(shared.config.api_id.clone());
-    context.domain_name = headers.get("host").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    context.domain_name = headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     context.time = Some(now.format("%d/%b/%Y:%H:%M:%S %z").to_string());
     context.time_epoch = now.timestamp_millis();
     context.http = http;
@@ -188,7 +240,10 @@ fn event(
     event.query_string_parameters = raw_query.parse::<QueryMap>().unwrap_or_default();
     event.raw_query_string = Some(raw_query);
     event.headers = headers.clone();
-    event.path_parameters = params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    event.path_parameters = params
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
     event.request_context = context;
     if !body.is_empty() {
         event.body = Some(String::from_utf8_lossy(&body).into_owned());
@@ -199,10 +254,12 @@ fn event(
 /// API Gateway's greedy `{name+}` is axum's `{*name}`; `{name}` is the same in both.
 fn axum_path(path: &str) -> String {
     path.split('/')
-        .map(|segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix("+}")) {
-            Some(name) => format!("{{*{name}}}"),
-            None => segment.to_owned(),
-        })
+        .map(
+            |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix("+}")) {
+                Some(name) => format!("{{*{name}}}"),
+                None => segment.to_owned(),
+            },
+        )
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -213,10 +270,15 @@ fn response(body: &[u8]) -> Response {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "the function's response is not an API Gateway v2 response");
-            return (StatusCode::INTERNAL_SERVER_ERROR, r#"{"message":"Internal Server Error"}"#).into_response();
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                r#"{"message":"Internal Server Error"}"#,
+            )
+                .into_response();
         }
     };
-    let status = StatusCode::from_u16(parsed.status_code as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = StatusCode::from_u16(parsed.status_code as u16)
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut out = Response::builder().status(status);
     for (name, value) in parsed.headers.iter() {
         out = out.header(name, value);
@@ -231,7 +293,8 @@ fn response(body: &[u8]) -> Response {
         Some(EventBody::Binary(b)) => Body::from(b),
         _ => Body::empty(),
     };
-    out.body(body).unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    out.body(body)
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 /// The caller of a request, as API Gateway's IAM authorizer would establish it.
@@ -241,12 +304,16 @@ async fn caller(shared: &Shared, headers: &HeaderMap) -> Result<Option<Caller>, 
         if authorization.is_some() {
             return Err("Authorization header requires 'Credential' parameter.".into());
         }
-        return Ok(shared.config.anonymous_principal.as_ref().map(|arn| Caller {
-            access_key: None,
-            account_id: arn.split(':').nth(4).unwrap_or_default().to_owned(),
-            user_arn: arn.clone(),
-            user_id: "ANONYMOUS".into(),
-        }));
+        return Ok(shared
+            .config
+            .anonymous_principal
+            .as_ref()
+            .map(|arn| Caller {
+                access_key: None,
+                account_id: arn.split(':').nth(4).unwrap_or_default().to_owned(),
+                user_arn: arn.clone(),
+                user_id: "ANONYMOUS".into(),
+            }));
     };
     if let Some(known) = shared.callers.lock().unwrap().get(&access_key) {
         return Ok(Some(known.clone()));
@@ -276,7 +343,11 @@ async fn caller(shared: &Shared, headers: &HeaderMap) -> Result<Option<Caller>, 
         user_arn: identity.arn.unwrap_or_default(),
         user_id: identity.user_id.unwrap_or_default(),
     };
-    shared.callers.lock().unwrap().insert(access_key, caller.clone());
+    shared
+        .callers
+        .lock()
+        .unwrap()
+        .insert(access_key, caller.clone());
     Ok(Some(caller))
 }
 
@@ -298,7 +369,10 @@ mod tests {
 
     #[test]
     fn greedy_route_parameters_become_wildcards() {
-        assert_eq!(axum_path("/20190206/accounts/{account_id}"), "/20190206/accounts/{account_id}");
+        assert_eq!(
+            axum_path("/20190206/accounts/{account_id}"),
+            "/20190206/accounts/{account_id}"
+        );
         assert_eq!(axum_path("/files/{proxy+}"), "/files/{*proxy}");
     }
 
@@ -308,6 +382,9 @@ mod tests {
                  SignedHeaders=host;x-amz-date, Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7";
         assert_eq!(sigv4_access_key(h).as_deref(), Some("AKIDEXAMPLE"));
         assert_eq!(sigv4_access_key("Bearer abc"), None);
-        assert_eq!(sigv4_access_key("AWS4-HMAC-SHA256 SignedHeaders=host"), None);
+        assert_eq!(
+            sigv4_access_key("AWS4-HMAC-SHA256 SignedHeaders=host"),
+            None
+        );
     }
 }

@@ -60,7 +60,8 @@ impl Functions {
 async fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LOCAL_HOST_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("LOCAL_HOST_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -81,13 +82,25 @@ async fn serve() -> Result<(), String> {
 
     let mut pools = HashMap::new();
     for (name, spec) in config.functions {
-        let arn = format!("arn:aws:lambda:{}:{}:function:{name}", config.region, config.account_id);
-        pools.insert(name.clone(), Pool::new(&name, spec, config.base_env.clone(), arn));
+        let arn = format!(
+            "arn:aws:lambda:{}:{}:function:{name}",
+            config.region, config.account_id
+        );
+        pools.insert(
+            name.clone(),
+            Pool::new(&name, spec, config.base_env.clone(), arn),
+        );
     }
-    let functions = Functions { pools: Arc::new(pools) };
+    let functions = Functions {
+        pools: Arc::new(pools),
+    };
 
-    let invoke_listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
-    let http_listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let invoke_listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let http_listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
     let invoke_addr = invoke_listener.local_addr().map_err(|e| e.to_string())?;
     let http_addr = http_listener.local_addr().map_err(|e| e.to_string())?;
 
@@ -153,7 +166,10 @@ async fn invoke(
         )
             .into_response();
     };
-    let invocation_type = headers.get("x-amz-invocation-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let invocation_type = headers
+        .get("x-amz-invocation-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if invocation_type == "Event" {
         tokio::spawn(async move {
             if let Outcome::FunctionError { body } = pool.invoke(payload).await {
@@ -163,10 +179,15 @@ async fn invoke(
         return StatusCode::ACCEPTED.into_response();
     }
     match pool.invoke(payload).await {
-        Outcome::Ok(body) => (StatusCode::OK, [("content-type", "application/json")], body).into_response(),
+        Outcome::Ok(body) => {
+            (StatusCode::OK, [("content-type", "application/json")], body).into_response()
+        }
         Outcome::FunctionError { body } => (
             StatusCode::OK,
-            [("content-type", "application/json"), ("x-amz-function-error", "Unhandled")],
+            [
+                ("content-type", "application/json"),
+                ("x-amz-function-error", "Unhandled"),
+            ],
             body,
         )
             .into_response(),

@@ -88,7 +88,12 @@ pub struct Pool {
 }
 
 impl Pool {
-    pub fn new(name: &str, spec: FunctionSpec, base_env: BTreeMap<String, String>, arn: String) -> Arc<Self> {
+    pub fn new(
+        name: &str,
+        spec: FunctionSpec,
+        base_env: BTreeMap<String, String>,
+        arn: String,
+    ) -> Arc<Self> {
         Arc::new(Pool {
             name: name.to_owned(),
             slots: Semaphore::new(spec.max_concurrency.max(1)),
@@ -103,30 +108,54 @@ impl Pool {
 
     /// Runs one invocation to completion on a warm or new instance.
     pub async fn invoke(self: &Arc<Self>, payload: Bytes) -> Outcome {
-        let _slot = self.slots.acquire().await.expect("the pool's semaphore is never closed");
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .expect("the pool's semaphore is never closed");
         let request_id = uuid::Uuid::new_v4().to_string();
         let timeout = Duration::from_secs(self.spec.timeout_seconds);
-        let deadline_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis()
+        let deadline_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis()
             + timeout.as_millis();
         let (reply, outcome) = oneshot::channel();
-        let invocation = Invocation { request_id: request_id.clone(), payload, deadline_ms, reply };
+        let invocation = Invocation {
+            request_id: request_id.clone(),
+            payload,
+            deadline_ms,
+            reply,
+        };
         let instance = match self.take_idle() {
             Some(instance) => {
                 if instance.inbox.send(invocation).await.is_err() {
-                    return Outcome::FunctionError { body: error_body("Runtime.ExitError", "instance exited") };
+                    return Outcome::FunctionError {
+                        body: error_body("Runtime.ExitError", "instance exited"),
+                    };
                 }
                 instance
             }
             None => match self.start_instance(invocation).await {
                 Ok(instance) => instance,
-                Err(e) => return Outcome::FunctionError { body: error_body("Runtime.InitError", &e) },
+                Err(e) => {
+                    return Outcome::FunctionError {
+                        body: error_body("Runtime.InitError", &e),
+                    };
+                }
             },
         };
         match tokio::time::timeout(timeout, outcome).await {
             Ok(Ok(outcome)) => outcome,
-            Ok(Err(_)) => Outcome::FunctionError { body: error_body("Runtime.ExitError", "instance exited") },
+            Ok(Err(_)) => Outcome::FunctionError {
+                body: error_body("Runtime.ExitError", "instance exited"),
+            },
             Err(_) => {
-                tracing::warn!(function = self.name, instance = instance.id, "timed out; stopping the instance");
+                tracing::warn!(
+                    function = self.name,
+                    instance = instance.id,
+                    "timed out; stopping the instance"
+                );
                 instance.kill();
                 Outcome::FunctionError {
                     body: error_body(
@@ -142,7 +171,10 @@ impl Pool {
         let mut idle = self.idle.lock().unwrap();
         while let Some(instance) = idle.pop() {
             if !instance.dead.load(Ordering::SeqCst)
-                && instance.busy.compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+                && instance
+                    .busy
+                    .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
             {
                 return Some(instance);
             }
@@ -153,7 +185,10 @@ impl Pool {
     /// Starts a process with `first` already in its inbox, so its first poll finds it.
     async fn start_instance(self: &Arc<Self>, first: Invocation) -> Result<Arc<Instance>, String> {
         let (inbox, next) = mpsc::channel(1);
-        inbox.send(first).await.map_err(|_| "inbox closed".to_owned())?;
+        inbox
+            .send(first)
+            .await
+            .map_err(|_| "inbox closed".to_owned())?;
         let instance = Arc::new(Instance {
             id: self.next_id.fetch_add(1, Ordering::SeqCst),
             inbox,
@@ -165,12 +200,20 @@ impl Pool {
             kill: tokio::sync::Notify::new(),
             pool: self.clone(),
         });
-        let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
         let runtime_api = listener.local_addr().map_err(|e| e.to_string())?;
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next_event))
-            .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
-            .route("/2018-06-01/runtime/invocation/{id}/error", post(invocation_error))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(response),
+            )
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/error",
+                post(invocation_error),
+            )
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(instance.clone());
         let server = tokio::spawn(async move {
@@ -185,15 +228,26 @@ impl Pool {
             .env("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", &self.name)
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", self.spec.memory_mb.to_string())
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", self.name))
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("local/{}", instance.id))
+            .env(
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                self.spec.memory_mb.to_string(),
+            )
+            .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{}", self.name),
+            )
+            .env(
+                "AWS_LAMBDA_LOG_STREAM_NAME",
+                format!("local/{}", instance.id),
+            )
             .env("AWS_LAMBDA_FUNCTION_ARN", &self.arn)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let mut child = command.spawn().map_err(|e| format!("cannot start {}: {e}", self.spec.binary))?;
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", self.spec.binary))?;
         self.instances.lock().unwrap().push(instance.clone());
         let label = format!("{}#{}", self.name, instance.id);
         if let Some(out) = child.stdout.take() {
@@ -213,7 +267,13 @@ impl Pool {
                 }
             };
             server.abort();
-            watched.on_exit(status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string())).await;
+            watched
+                .on_exit(
+                    status
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|e| e.to_string()),
+                )
+                .await;
         });
         Ok(instance)
     }
@@ -240,16 +300,28 @@ impl Instance {
             Some(e) => format!("the instance failed to start: {e}"),
             None => format!("the instance exited: {status}"),
         };
-        let kind = if init_error.is_some() { "Runtime.InitError" } else { "Runtime.ExitError" };
+        let kind = if init_error.is_some() {
+            "Runtime.InitError"
+        } else {
+            "Runtime.ExitError"
+        };
         tracing::info!(function = self.pool.name, instance = self.id, %status, "instance exited");
-        self.pool.instances.lock().unwrap().retain(|i| i.id != self.id);
+        self.pool
+            .instances
+            .lock()
+            .unwrap()
+            .retain(|i| i.id != self.id);
         if let Some((_, reply)) = self.current.lock().unwrap().take() {
-            let _ = reply.send(Outcome::FunctionError { body: error_body(kind, &message) });
+            let _ = reply.send(Outcome::FunctionError {
+                body: error_body(kind, &message),
+            });
         }
         let mut next = self.next.lock().await;
         next.close();
         while let Ok(queued) = next.try_recv() {
-            let _ = queued.reply.send(Outcome::FunctionError { body: error_body(kind, &message) });
+            let _ = queued.reply.send(Outcome::FunctionError {
+                body: error_body(kind, &message),
+            });
         }
     }
 }
@@ -283,9 +355,18 @@ async fn next_event(State(instance): State<Arc<Instance>>) -> Response {
         }
     };
     set("lambda-runtime-aws-request-id", invocation.request_id);
-    set("lambda-runtime-deadline-ms", invocation.deadline_ms.to_string());
-    set("lambda-runtime-invoked-function-arn", instance.pool.arn.clone());
-    set("lambda-runtime-trace-id", format!("Root=1-{:x}-local", invocation.deadline_ms));
+    set(
+        "lambda-runtime-deadline-ms",
+        invocation.deadline_ms.to_string(),
+    );
+    set(
+        "lambda-runtime-invoked-function-arn",
+        instance.pool.arn.clone(),
+    );
+    set(
+        "lambda-runtime-trace-id",
+        format!("Root=1-{:x}-local", invocation.deadline_ms),
+    );
     set("content-type", "application/json".into());
     (headers, invocation.payload).into_response()
 }
@@ -304,7 +385,11 @@ fn finish(instance: &Instance, id: &str, outcome: Outcome) -> StatusCode {
     }
 }
 
-async fn response(State(instance): State<Arc<Instance>>, Path(id): Path<String>, body: Bytes) -> StatusCode {
+async fn response(
+    State(instance): State<Arc<Instance>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> StatusCode {
     finish(&instance, &id, Outcome::Ok(body))
 }
 
@@ -314,7 +399,9 @@ async fn invocation_error(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
-    let body = if serde_json::from_slice::<serde_json::Value>(&body).is_ok_and(|v| v.get("errorType").is_some()) {
+    let body = if serde_json::from_slice::<serde_json::Value>(&body)
+        .is_ok_and(|v| v.get("errorType").is_some())
+    {
         body
     } else {
         let kind = headers
@@ -329,9 +416,18 @@ async fn invocation_error(
 async fn init_error(State(instance): State<Arc<Instance>>, body: Bytes) -> StatusCode {
     let message = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
-        .and_then(|v| v.get("errorMessage").and_then(|m| m.as_str()).map(str::to_owned))
+        .and_then(|v| {
+            v.get("errorMessage")
+                .and_then(|m| m.as_str())
+                .map(str::to_owned)
+        })
         .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-    tracing::error!(function = instance.pool.name, instance = instance.id, message, "init error");
+    tracing::error!(
+        function = instance.pool.name,
+        instance = instance.id,
+        message,
+        "init error"
+    );
     *instance.init_error.lock().unwrap() = Some(message);
     StatusCode::ACCEPTED
 }

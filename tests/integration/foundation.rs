@@ -1,0 +1,261 @@
+//! The foundation bootstrap state machine running the real register-foundation handler.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_sfn::types::ExecutionStatus;
+use chrono::Utc;
+use integration_tests::Stack;
+use serde_json::Value;
+use shared::domain::{Account, AccountRole, AccountStatus, Origin};
+use shared::filter::AccountFilter;
+use shared::lifecycle::{NewAccount, Transition, Trigger};
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+const BOOTSTRAP: &str = "FoundationStateMachine";
+
+fn outcomes(output: &str) -> Vec<(String, String, String)> {
+    let v: Value = serde_json::from_str(output).unwrap();
+    v["Accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["AwsAccountId"].as_str().unwrap().into(),
+                a["AccountRole"].as_str().unwrap().into(),
+                a["Outcome"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn records_the_foundation_accounts_and_a_second_run_writes_nothing() {
+    let stack = Stack::start();
+    let org = &stack.ready.organization;
+    let run = stack.run_execution(BOOTSTRAP, "{}").await;
+    assert_eq!(
+        run.status,
+        ExecutionStatus::Succeeded,
+        "{:?} {:?}",
+        run.error,
+        run.cause
+    );
+    assert_eq!(
+        outcomes(run.output.as_deref().unwrap()),
+        [
+            (
+                org.management_account_id.clone(),
+                "MANAGEMENT".into(),
+                "RECORDED".into()
+            ),
+            (
+                org.security_account_id.clone(),
+                "SECURITY".into(),
+                "RECORDED".into()
+            ),
+            (
+                org.logging_account_id.clone(),
+                "LOGGING".into(),
+                "RECORDED".into()
+            ),
+        ]
+    );
+
+    let store = stack.store().await;
+    let security = store
+        .get_account_by_aws_id(&org.security_account_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(
+        (security.status, security.account_role, security.origin),
+        (
+            AccountStatus::Active,
+            AccountRole::Security,
+            Origin::External
+        )
+    );
+    assert_eq!(security.name, "security");
+    let types = store.list_account_types().await.unwrap();
+    let security_type = types
+        .iter()
+        .find(|t| Some(t.id) == security.account_type)
+        .unwrap();
+    assert_eq!(security_type.name, "foundation-security");
+    let type_names: BTreeSet<_> = types.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        type_names,
+        [
+            "default",
+            "foundation-logging",
+            "foundation-management",
+            "foundation-security"
+        ]
+        .into()
+    );
+
+    let trail = store.audit_trail(security.id).await.unwrap();
+    assert_eq!(trail.len(), 1);
+    assert_eq!(trail[0].trigger, Some(Trigger::RegisterFoundation));
+    assert_eq!(
+        &trail[0].actor,
+        run.execution_arn(),
+        "the audit names the execution"
+    );
+
+    // The bootstrap announced itself on the service's bus; the log rule kept the event.
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&stack.sdk().await);
+    let events = logs
+        .filter_log_events()
+        .log_group_name(&stack.ready.event_log_group)
+        .send()
+        .await
+        .unwrap();
+    let announced: Vec<Value> = events
+        .events()
+        .iter()
+        .map(|e| serde_json::from_str(e.message().unwrap()).unwrap())
+        .collect();
+    assert_eq!(announced.len(), 1, "{announced:?}");
+    assert_eq!(
+        announced[0]["detail-type"],
+        "Foundation Accounts Registered"
+    );
+    assert_eq!(
+        announced[0]["detail"]["Accounts"].as_array().unwrap().len(),
+        3
+    );
+
+    let before = store.snapshot().await.unwrap();
+    let again = stack.run_execution(BOOTSTRAP, "{}").await;
+    assert_eq!(again.status, ExecutionStatus::Succeeded);
+    assert!(
+        outcomes(again.output.as_deref().unwrap())
+            .iter()
+            .all(|(_, _, o)| o == "ALREADY_RECORDED")
+    );
+    assert_eq!(
+        store.snapshot().await.unwrap(),
+        before,
+        "a second run writes nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_run_after_a_partial_write_records_each_account_once() {
+    let stack = Stack::start();
+    let org = &stack.ready.organization;
+    // An earlier invocation recorded the management account, as the handler does, and then
+    // died before recording the others; Step Functions retries the step.
+    let store = stack.store().await;
+    let management_type = store
+        .ensure_account_type("foundation-management")
+        .await
+        .unwrap();
+    let management = Account::create(
+        Uuid::new_v4(),
+        NewAccount {
+            account_type: Some(management_type.id),
+            account_role: AccountRole::Management,
+            ..crate::new_account("master", &org.management_account_id)
+        },
+        &Transition::to(Trigger::RegisterFoundation, AccountStatus::Active),
+        Utc::now(),
+    )
+    .unwrap();
+    store
+        .create_account(
+            &management,
+            Trigger::RegisterFoundation,
+            None,
+            "crashed-run",
+        )
+        .await
+        .unwrap();
+
+    let run = stack.run_execution(BOOTSTRAP, "{}").await;
+    assert_eq!(run.status, ExecutionStatus::Succeeded, "{:?}", run.cause);
+    let outcome: Vec<String> = outcomes(run.output.as_deref().unwrap())
+        .into_iter()
+        .map(|(_, _, o)| o)
+        .collect();
+    assert_eq!(outcome, ["ALREADY_RECORDED", "RECORDED", "RECORDED"]);
+    assert_eq!(
+        store
+            .list_accounts(&AccountFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_bootstraps_record_each_account_once() {
+    let stack = std::sync::Arc::new(Stack::start());
+    let mut runs = JoinSet::new();
+    for _ in 0..3 {
+        let stack = stack.clone();
+        runs.spawn(async move { stack.run_execution(BOOTSTRAP, "{}").await });
+    }
+    for run in runs.join_all().await {
+        assert_eq!(run.status, ExecutionStatus::Succeeded, "{:?}", run.cause);
+    }
+    let store = stack.store().await;
+    let accounts = store
+        .list_accounts(&AccountFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(accounts.len(), 3, "{accounts:?}");
+    assert_eq!(store.list_account_types().await.unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn a_throttled_organizations_call_is_retried_to_success() {
+    let stack = Stack::start();
+    let target = "AWSOrganizationsV20161128.DescribeOrganization";
+    stack
+        .inject_fault(target, "TooManyRequestsException", 2)
+        .await;
+    let run = stack.run_execution(BOOTSTRAP, "{}").await;
+    assert_eq!(run.status, ExecutionStatus::Succeeded, "{:?}", run.cause);
+    assert_eq!(
+        stack.faults_served(target).await,
+        2,
+        "both throttled calls were made and retried"
+    );
+}
+
+#[tokio::test]
+async fn a_foundation_account_outside_the_organization_fails_the_run_with_the_reason() {
+    let stack = Stack::start();
+    let logging = stack.ready.organization.logging_account_id.clone();
+    let organizations = aws_sdk_organizations::Client::new(&stack.sdk().await);
+    organizations
+        .remove_account_from_organization()
+        .account_id(&logging)
+        .send()
+        .await
+        .unwrap();
+
+    let run = stack.run_execution(BOOTSTRAP, "{}").await;
+    assert_eq!(run.status, ExecutionStatus::Failed);
+    assert_eq!(run.error.as_deref(), Some("FoundationBootstrapFailed"));
+    let cause: Value = serde_json::from_str(run.cause.as_deref().unwrap()).unwrap();
+    assert_eq!(cause["errorType"], "FoundationAccountNotInOrganization");
+    assert_eq!(
+        cause["errorMessage"],
+        format!("AWS account {logging} is not a member of the organization")
+    );
+    let store = stack.store().await;
+    assert!(
+        store
+            .get_account_by_aws_id(&logging)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
