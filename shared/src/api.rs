@@ -393,7 +393,7 @@ impl ReadAccounts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{AccountRole, AccountStatus, AssuranceState, Origin, Tags};
+    use crate::domain::{AccountStatus, Tags};
     use chrono::{Duration, Utc};
 
     fn parse(q: &[(&str, &str)]) -> Result<ListAccountsQuery, ApiError> {
@@ -500,27 +500,10 @@ mod tests {
     }
 
     fn account(name: &str, age_minutes: i64) -> Account {
-        Account {
-            id: Uuid::new_v4(),
-            organisation_id: Uuid::nil(),
-            name: name.into(),
-            aws_account_id: None,
-            aws_account_name: None,
-            aws_account_alias: None,
-            account_type: None,
-            account_role: AccountRole::Member,
-            status: AccountStatus::Active,
-            status_reason: None,
-            origin: Origin::Stax,
-            assurance_state: AssuranceState::Active,
-            assurance_state_reason: None,
-            email: None,
-            tags: Some(Tags::from([("k".into(), "v".into())])),
-            orgs_ou_id: None,
-            user_task_id: None,
-            created_ts: Utc::now() - Duration::minutes(age_minutes),
-            modified_ts: Utc::now(),
-        }
+        let mut a = crate::fixtures::account_in(AccountStatus::Active, name, None);
+        a.tags = Some(Tags::from([("k".into(), "v".into())]));
+        a.created_ts = Utc::now() - Duration::minutes(age_minutes);
+        a
     }
 
     fn names(r: &ReadAccounts) -> Vec<&str> {

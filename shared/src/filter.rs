@@ -59,31 +59,9 @@ impl AccountFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{AccountRole, AssuranceState, Origin};
-    use chrono::Utc;
 
     fn account(name: &str, status: AccountStatus, aws: Option<&str>) -> Account {
-        Account {
-            id: Uuid::new_v4(),
-            organisation_id: Uuid::nil(),
-            name: name.into(),
-            aws_account_id: aws.map(Into::into),
-            aws_account_name: Some(format!("aws-{name}")),
-            aws_account_alias: None,
-            account_type: None,
-            account_role: AccountRole::Member,
-            status,
-            status_reason: None,
-            origin: Origin::External,
-            assurance_state: AssuranceState::None,
-            assurance_state_reason: None,
-            email: None,
-            tags: None,
-            orgs_ou_id: None,
-            user_task_id: None,
-            created_ts: Utc::now(),
-            modified_ts: Utc::now(),
-        }
+        crate::fixtures::account_in(status, name, aws)
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod aws;
 pub mod config;
 pub mod domain;
 pub mod filter;
+pub mod fixtures;
 pub mod lifecycle;
 pub mod store;
 

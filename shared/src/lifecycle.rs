@@ -284,7 +284,7 @@ impl Account {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::organisation_id;
+    use crate::fixtures;
     use std::collections::BTreeSet;
 
     /// The lifecycle as drawn in the README, written out independently of `TRANSITIONS`: every
@@ -316,23 +316,6 @@ mod tests {
         (Some(Suspended), Closed),
     ];
 
-    fn new_account() -> NewAccount {
-        NewAccount {
-            organisation_id: organisation_id("o-test"),
-            name: "bakery".into(),
-            aws_account_id: Some("111122223333".into()),
-            aws_account_name: Some("bakery".into()),
-            aws_account_alias: None,
-            email: None,
-            account_type: None,
-            account_role: AccountRole::Member,
-            origin: Origin::External,
-            tags: None,
-            orgs_ou_id: None,
-            task: None,
-        }
-    }
-
     fn transition(trigger: Trigger, to: AccountStatus) -> Transition {
         match to {
             Error => Transition::error(trigger, "the provisioning role could not be assumed"),
@@ -340,24 +323,20 @@ mod tests {
         }
     }
 
-    /// An account recorded in status `from`, bypassing the lifecycle (test fixture only).
     fn account_in(from: AccountStatus) -> Account {
-        let mut a = Account::create(
-            Uuid::new_v4(),
-            new_account(),
-            &Transition::to(RecordDiscovered, Discovered),
-            Utc::now(),
-        )
-        .unwrap();
-        a.status = from;
-        a.status_reason = (from == Error).then(|| "earlier failure".to_owned());
-        a
+        fixtures::account_in(from, "bakery", Some("111122223333"))
     }
 
     fn attempt(trigger: Trigger, from: Option<AccountStatus>, to: AccountStatus) -> bool {
         let t = transition(trigger, to);
         match from {
-            None => Account::create(Uuid::new_v4(), new_account(), &t, Utc::now()).is_ok(),
+            None => Account::create(
+                Uuid::new_v4(),
+                fixtures::new_account("bakery", None),
+                &t,
+                Utc::now(),
+            )
+            .is_ok(),
             Some(from) => {
                 let before = account_in(from);
                 match before.apply(&AccountChange::transition(t), Utc::now()) {

@@ -9,7 +9,6 @@ use serde_json::Value;
 use shared::domain::{Account, AccountRole, AccountStatus, Origin};
 use shared::filter::AccountFilter;
 use shared::lifecycle::{NewAccount, Transition, Trigger};
-use tokio::task::JoinSet;
 use uuid::Uuid;
 
 const BOOTSTRAP: &str = "FoundationStateMachine";
@@ -160,7 +159,7 @@ async fn a_run_after_a_partial_write_records_each_account_once() {
         NewAccount {
             account_type: Some(management_type.id),
             account_role: AccountRole::Management,
-            ..crate::new_account("master", &org.management_account_id)
+            ..shared::fixtures::new_account("master", Some(&org.management_account_id))
         },
         &Transition::to(Trigger::RegisterFoundation, AccountStatus::Active),
         Utc::now(),
@@ -196,12 +195,12 @@ async fn a_run_after_a_partial_write_records_each_account_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_bootstraps_record_each_account_once() {
     let stack = std::sync::Arc::new(Stack::start());
-    let mut runs = JoinSet::new();
-    for _ in 0..3 {
+    let runs = crate::race(3, |_| {
         let stack = stack.clone();
-        runs.spawn(async move { stack.run_execution(BOOTSTRAP, "{}").await });
-    }
-    for run in runs.join_all().await {
+        async move { stack.run_execution(BOOTSTRAP, "{}").await }
+    })
+    .await;
+    for run in runs {
         assert_eq!(run.status, ExecutionStatus::Succeeded, "{:?}", run.cause);
     }
     let store = stack.store().await;

@@ -9,10 +9,9 @@ use shared::domain::{AccountStatus, Operation, Task, TaskStatus};
 use shared::filter::AccountFilter;
 use shared::lifecycle::{AccountChange, LifecycleError, LockChange, Transition, Trigger};
 use shared::store::{Store, StoreError};
-use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use crate::{aws_account_id, discovered};
+use crate::{aws_account_id, discovered, race};
 
 const RACERS: usize = 20;
 
@@ -32,12 +31,11 @@ async fn twenty_concurrent_identical_transitions_apply_once_with_one_audit_event
         Trigger::StartOnboarding,
         AccountStatus::Onboarding,
     ));
-    let mut racers = JoinSet::new();
-    for i in 0..RACERS {
+    let results = race(RACERS, |i| {
         let (store, read, change) = (store.clone(), read.clone(), change.clone());
-        racers.spawn(async move { store.apply(&read, &change, &format!("racer-{i}")).await });
-    }
-    let results = racers.join_all().await;
+        async move { store.apply(&read, &change, &format!("racer-{i}")).await }
+    })
+    .await;
     let won = results.iter().filter(|r| r.is_ok()).count();
     let stale = results
         .iter()
@@ -84,12 +82,11 @@ async fn twenty_concurrent_read_and_update_calls_apply_once() {
         Trigger::StartOnboarding,
         AccountStatus::Onboarding,
     ));
-    let mut racers = JoinSet::new();
-    for _ in 0..RACERS {
+    let results = race(RACERS, |_| {
         let (store, change) = (store.clone(), change.clone());
-        racers.spawn(async move { store.update(id, &change, "racer").await });
-    }
-    let results = racers.join_all().await;
+        async move { store.update(id, &change, "racer").await }
+    })
+    .await;
     let won = results.iter().filter(|r| r.is_ok()).count();
     // The losers re-read, find the account ONBOARDING already, and are refused by the table.
     let refused = results
@@ -110,19 +107,18 @@ async fn twenty_concurrent_read_and_update_calls_apply_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_creates_with_one_name_record_one_account() {
     let store = Stack::shared().fresh_store().await;
-    let mut racers = JoinSet::new();
-    for i in 0..RACERS {
+    let results = race(RACERS, |i| {
         let store = store.clone();
         // The same name in different cases: names are unique case-insensitively.
         let name = if i % 2 == 0 { "Bakery" } else { "bAKERY" };
         let account = discovered(name, &aws_account_id());
-        racers.spawn(async move {
+        async move {
             store
                 .create_account(&account, Trigger::RecordDiscovered, None, "test")
                 .await
-        });
-    }
-    let results = racers.join_all().await;
+        }
+    })
+    .await;
     let won = results.iter().filter(|r| r.is_ok()).count();
     let taken = results
         .iter()
@@ -157,17 +153,16 @@ async fn twenty_concurrent_creates_with_one_name_record_one_account() {
 async fn twenty_concurrent_records_of_one_aws_account_record_one_account() {
     let store = Stack::shared().fresh_store().await;
     let aws = aws_account_id();
-    let mut racers = JoinSet::new();
-    for i in 0..RACERS {
+    let results = race(RACERS, |i| {
         let store = store.clone();
         let account = discovered(&format!("discovered-{i}"), &aws);
-        racers.spawn(async move {
+        async move {
             store
                 .create_account(&account, Trigger::RecordDiscovered, None, "test")
                 .await
-        });
-    }
-    let results = racers.join_all().await;
+        }
+    })
+    .await;
     let won = results.iter().filter(|r| r.is_ok()).count();
     let taken = results
         .iter()
@@ -460,17 +455,12 @@ async fn listing_filters_by_every_stax_filter() {
 #[tokio::test]
 async fn account_types_are_created_once_per_name() {
     let store = Stack::shared().fresh_store().await;
-    let mut racers = JoinSet::new();
-    for _ in 0..10 {
+    let types = race(10, |_| {
         let store = store.clone();
-        racers.spawn(async move { store.ensure_account_type("foundation-security").await });
-    }
-    let ids: BTreeSet<Uuid> = racers
-        .join_all()
-        .await
-        .into_iter()
-        .map(|t| t.unwrap().id)
-        .collect();
+        async move { store.ensure_account_type("foundation-security").await }
+    })
+    .await;
+    let ids: BTreeSet<Uuid> = types.into_iter().map(|t| t.unwrap().id).collect();
     assert_eq!(ids.len(), 1);
     assert_eq!(store.list_account_types().await.unwrap().len(), 1);
 }

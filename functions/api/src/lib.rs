@@ -196,7 +196,8 @@ fn own((k, v): (&str, &str)) -> (String, String) {
 mod tests {
     use super::*;
     use chrono::Utc;
-    use shared::domain::{AccountRole, AccountStatus, AccountTypeStatus, AssuranceState, Origin};
+    use shared::domain::{AccountRole, AccountStatus, AccountTypeStatus};
+    use shared::fixtures;
     use std::sync::atomic::{AtomicBool, Ordering};
     use uuid::Uuid;
 
@@ -238,26 +239,10 @@ mod tests {
             created_ts: now,
             modified_ts: now,
         };
-        let account = |name: &str, aws: &str, role, t: Option<Uuid>| Account {
-            id: Uuid::new_v4(),
-            organisation_id: Uuid::nil(),
-            name: name.into(),
-            aws_account_id: Some(aws.into()),
-            aws_account_name: Some(name.into()),
-            aws_account_alias: None,
-            account_type: t,
+        let account = |name: &str, aws: &str, role, account_type: Option<Uuid>| Account {
             account_role: role,
-            status: AccountStatus::Active,
-            status_reason: None,
-            origin: Origin::External,
-            assurance_state: AssuranceState::None,
-            assurance_state_reason: None,
-            email: None,
-            tags: None,
-            orgs_ou_id: None,
-            user_task_id: None,
-            created_ts: now,
-            modified_ts: now,
+            account_type,
+            ..fixtures::account_in(AccountStatus::Active, name, Some(aws))
         };
         Api {
             store: Memory {

@@ -523,20 +523,7 @@ mod tests {
     }
 
     fn new_account(aws_account_id: &str) -> NewAccount {
-        NewAccount {
-            organisation_id: organisation_id("o-test"),
-            name: format!("account-{aws_account_id}"),
-            aws_account_id: Some(aws_account_id.into()),
-            aws_account_name: None,
-            aws_account_alias: None,
-            email: None,
-            account_type: None,
-            account_role: AccountRole::Member,
-            origin: Origin::External,
-            tags: None,
-            orgs_ou_id: None,
-            task: None,
-        }
+        shared::fixtures::new_account(&format!("account-{aws_account_id}"), Some(aws_account_id))
     }
 
     #[tokio::test]

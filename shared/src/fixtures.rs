@@ -1,0 +1,45 @@
+//! Valid records for tests, here and in the other crates, without the noise of every field.
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use crate::domain::{Account, AccountRole, AccountStatus, Origin, organisation_id};
+use crate::lifecycle::{NewAccount, Transition, Trigger};
+
+/// The facts of an external member account called `name`.
+pub fn new_account(name: &str, aws_account_id: Option<&str>) -> NewAccount {
+    NewAccount {
+        organisation_id: organisation_id("o-test"),
+        name: name.into(),
+        aws_account_id: aws_account_id.map(Into::into),
+        aws_account_name: Some(name.into()),
+        aws_account_alias: None,
+        email: None,
+        account_type: None,
+        account_role: AccountRole::Member,
+        origin: Origin::External,
+        tags: None,
+        orgs_ou_id: None,
+        task: None,
+    }
+}
+
+/// An external account as discovery records it.
+pub fn discovered(name: &str, aws_account_id: Option<&str>) -> Account {
+    Account::create(
+        Uuid::new_v4(),
+        new_account(name, aws_account_id),
+        &Transition::to(Trigger::RecordDiscovered, AccountStatus::Discovered),
+        Utc::now(),
+    )
+    .expect("DISCOVERED is a first status")
+}
+
+/// An account in `status`, set directly rather than through the lifecycle (test setup only).
+pub fn account_in(status: AccountStatus, name: &str, aws_account_id: Option<&str>) -> Account {
+    let mut account = discovered(name, aws_account_id);
+    account.status = status;
+    account.status_reason =
+        (status == AccountStatus::Error).then(|| "an earlier failure".to_owned());
+    account
+}
