@@ -256,7 +256,46 @@ pub struct Task {
     pub modified_ts: DateTime<Utc>,
 }
 
+/// A task status change that is not allowed (a finished task stays finished).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("task {task} is {status} and cannot become {requested}")]
+pub struct TaskFinished {
+    pub task: Uuid,
+    pub status: TaskStatus,
+    pub requested: TaskStatus,
+}
+
 impl Task {
+    /// The task after moving to `status` and logging `log`; `Ok(None)` when a finished task is
+    /// asked to finish the same way again (a retried step). STARTED may not come back.
+    pub fn advance(
+        &self,
+        status: TaskStatus,
+        log: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Task>, TaskFinished> {
+        let refused = || TaskFinished {
+            task: self.id,
+            status: self.status,
+            requested: status,
+        };
+        if self.status.is_terminal() {
+            return if self.status == status {
+                Ok(None)
+            } else {
+                Err(refused())
+            };
+        }
+        if status == TaskStatus::Started && self.status != TaskStatus::Started {
+            return Err(refused());
+        }
+        let mut next = self.clone();
+        next.status = status;
+        next.logs.extend(log.map(str::to_owned));
+        next.modified_ts = now;
+        Ok(Some(next))
+    }
+
     pub fn new(operation: Operation, accounts: Vec<Uuid>, now: DateTime<Utc>) -> Self {
         Task {
             id: Uuid::new_v4(),
@@ -396,6 +435,34 @@ mod tests {
             StaxAccountStatus::Onboarding.as_account_status(),
             Some(AccountStatus::Onboarding)
         );
+    }
+
+    #[test]
+    fn tasks_move_forward_and_stay_finished() {
+        let t = Task::new(Operation::CreateAccount, vec![], Utc::now());
+        let running = t
+            .advance(TaskStatus::Running, Some("creating"), Utc::now())
+            .unwrap()
+            .unwrap();
+        let logged = running
+            .advance(TaskStatus::Running, Some("waiting"), Utc::now())
+            .unwrap()
+            .unwrap();
+        assert_eq!(logged.logs, ["creating", "waiting"]);
+        assert!(
+            logged
+                .advance(TaskStatus::Started, None, Utc::now())
+                .is_err()
+        );
+        let done = logged
+            .advance(TaskStatus::Succeeded, Some("done"), Utc::now())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            done.advance(TaskStatus::Succeeded, Some("done"), Utc::now()),
+            Ok(None)
+        );
+        assert!(done.advance(TaskStatus::Failed, None, Utc::now()).is_err());
     }
 
     #[test]

@@ -122,26 +122,54 @@ pub enum LockChange {
 pub struct AccountChange {
     pub transition: Option<Transition>,
     pub lock: Option<LockChange>,
+    /// Facts about the AWS account a workflow has learned (its id once created, its OU, …).
+    pub facts: AccountFacts,
+    /// A new hardening state, with its reason (required for ERROR).
+    pub assurance: Option<(AssuranceState, Option<String>)>,
+}
+
+/// AWS-side facts a workflow records. `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountFacts {
+    /// Set once: an account never changes AWS account.
+    pub aws_account_id: Option<String>,
+    pub aws_account_name: Option<String>,
+    pub email: Option<String>,
+    pub orgs_ou_id: Option<String>,
 }
 
 impl AccountChange {
     pub fn transition(t: Transition) -> Self {
         AccountChange {
             transition: Some(t),
-            lock: None,
+            ..Default::default()
         }
     }
 
     pub fn lock(l: LockChange) -> Self {
         AccountChange {
-            transition: None,
             lock: Some(l),
+            ..Default::default()
         }
     }
 
     pub fn with_lock(mut self, l: LockChange) -> Self {
         self.lock = Some(l);
         self
+    }
+
+    pub fn facts(facts: AccountFacts) -> Self {
+        AccountChange {
+            facts,
+            ..Default::default()
+        }
+    }
+
+    pub fn assurance(state: AssuranceState, reason: Option<String>) -> Self {
+        AccountChange {
+            assurance: Some((state, reason)),
+            ..Default::default()
+        }
     }
 }
 
@@ -160,6 +188,12 @@ pub enum LifecycleError {
     OperationInProgress { account: Uuid, task: Uuid },
     #[error("task {task} does not hold the operation lock of account {account}")]
     NotLockHolder { account: Uuid, task: Uuid },
+    #[error("account {account} is AWS account {recorded}; it cannot become {requested}")]
+    AwsAccountIdChange {
+        account: Uuid,
+        recorded: String,
+        requested: String,
+    },
 }
 
 impl LifecycleError {
@@ -170,6 +204,7 @@ impl LifecycleError {
             LifecycleError::MissingReason => "MissingReason",
             LifecycleError::OperationInProgress { .. } => "OperationInProgress",
             LifecycleError::NotLockHolder { .. } => "NotLockHolder",
+            LifecycleError::AwsAccountIdChange { .. } => "AwsAccountIdChange",
         }
     }
 }
@@ -272,6 +307,38 @@ impl Account {
         if let Some(t) = &change.transition {
             next.status_reason = check(Some(self.status), t)?;
             next.status = t.to;
+        }
+        let facts = &change.facts;
+        if let Some(requested) = &facts.aws_account_id {
+            match &self.aws_account_id {
+                Some(recorded) if recorded != requested => {
+                    return Err(LifecycleError::AwsAccountIdChange {
+                        account: self.id,
+                        recorded: recorded.clone(),
+                        requested: requested.clone(),
+                    });
+                }
+                _ => next.aws_account_id = Some(requested.clone()),
+            }
+        }
+        for (field, value) in [
+            (&mut next.aws_account_name, &facts.aws_account_name),
+            (&mut next.email, &facts.email),
+            (&mut next.orgs_ou_id, &facts.orgs_ou_id),
+        ] {
+            if value.is_some() {
+                field.clone_from(value);
+            }
+        }
+        if let Some((state, reason)) = &change.assurance {
+            let reason = reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+            if *state == AssuranceState::Error && reason.is_none() {
+                return Err(LifecycleError::MissingReason);
+            }
+            next.assurance_state = *state;
+            next.assurance_state_reason = reason
+                .filter(|_| *state == AssuranceState::Error)
+                .map(str::to_owned);
         }
         if next == *self {
             return Ok(None);
@@ -463,6 +530,77 @@ mod tests {
         assert_eq!(
             released.apply(&AccountChange::lock(LockChange::Release(t1)), Utc::now()),
             Ok(None)
+        );
+    }
+
+    #[test]
+    fn an_account_keeps_its_aws_account_id() {
+        let mut pending = account_in(Initializing);
+        pending.aws_account_id = None;
+        let created = pending
+            .apply(
+                &AccountChange::facts(AccountFacts {
+                    aws_account_id: Some("444455556666".into()),
+                    ..Default::default()
+                }),
+                Utc::now(),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(created.aws_account_id.as_deref(), Some("444455556666"));
+        let same = AccountChange::facts(AccountFacts {
+            aws_account_id: Some("444455556666".into()),
+            ..Default::default()
+        });
+        assert_eq!(
+            created.apply(&same, Utc::now()),
+            Ok(None),
+            "recording it again is a no-op"
+        );
+        let other = AccountChange::facts(AccountFacts {
+            aws_account_id: Some("777788889999".into()),
+            ..Default::default()
+        });
+        assert_eq!(
+            created.apply(&other, Utc::now()).unwrap_err().name(),
+            "AwsAccountIdChange"
+        );
+    }
+
+    #[test]
+    fn assurance_errors_say_why() {
+        let a = account_in(Active);
+        assert_eq!(
+            a.apply(
+                &AccountChange::assurance(AssuranceState::Error, None),
+                Utc::now()
+            ),
+            Err(LifecycleError::MissingReason)
+        );
+        let failed = a
+            .apply(
+                &AccountChange::assurance(
+                    AssuranceState::Error,
+                    Some("GuardDuty: access denied".into()),
+                ),
+                Utc::now(),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            failed.assurance_state_reason.as_deref(),
+            Some("GuardDuty: access denied")
+        );
+        let fixed = failed
+            .apply(
+                &AccountChange::assurance(AssuranceState::Active, Some("ignored".into())),
+                Utc::now(),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (fixed.assurance_state, fixed.assurance_state_reason),
+            (AssuranceState::Active, None)
         );
     }
 

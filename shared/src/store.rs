@@ -9,6 +9,7 @@
 //! | task                 | `TASK#{id}`               | `#TASK`            |                      |
 //! | account type         | `ACCOUNTTYPE#{id}`        | `#ACCOUNTTYPE`     | `ACCOUNTTYPE` / id   |
 //! | unique type name     | `ACCOUNTTYPENAME#{lower}` | `#UNIQUE`          |                      |
+//! | counted slots        | `SLOTS#{name}`            | `#SLOTS`           |                      |
 //!
 //! Every change to an account is one `TransactWriteItems`: the account item, conditional on the
 //! version (and status) the writer read, plus its audit event keyed by the new version, so a
@@ -16,7 +17,7 @@
 //! Uniqueness of names and AWS account ids is enforced by conditional puts of the `#UNIQUE`
 //! items in the same transaction, never by a read before the write.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
@@ -30,7 +31,8 @@ use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 use uuid::Uuid;
 
 use crate::domain::{
-    Account, AccountStatus, AccountType, AccountTypeStatus, Task, TaskStatus, name_key,
+    Account, AccountStatus, AccountType, AccountTypeStatus, Task, TaskFinished, TaskStatus,
+    name_key,
 };
 use crate::filter::AccountFilter;
 use crate::lifecycle::{AccountChange, LifecycleError, LockChange, Trigger};
@@ -79,6 +81,14 @@ pub struct AuditEvent {
     pub lock_released_by: Option<Uuid>,
 }
 
+/// A task's next status and the line it logs, written with an account change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskUpdate<'a> {
+    pub id: Uuid,
+    pub status: TaskStatus,
+    pub log: Option<&'a str>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("an account named {0:?} already exists")]
@@ -93,12 +103,10 @@ pub enum StoreError {
     TaskNotFound(Uuid),
     #[error("task {0} is already recorded")]
     TaskExists(Uuid),
-    #[error("task {task} is {status} and cannot become {requested}")]
-    TaskFinished {
-        task: Uuid,
-        status: TaskStatus,
-        requested: TaskStatus,
-    },
+    #[error(transparent)]
+    TaskFinished(#[from] TaskFinished),
+    #[error("task {0} changed while it was being updated")]
+    StaleTask(Uuid),
     #[error("an account type named {0:?} already exists")]
     AccountTypeNameTaken(String),
     #[error("account {account} changed since version {expected} was read")]
@@ -121,7 +129,8 @@ impl StoreError {
             StoreError::AccountNotFound(_) => "AccountNotFound",
             StoreError::TaskNotFound(_) => "TaskNotFound",
             StoreError::TaskExists(_) => "TaskExists",
-            StoreError::TaskFinished { .. } => "TaskFinished",
+            StoreError::TaskFinished(_) => "TaskFinished",
+            StoreError::StaleTask(_) => "StaleRecord",
             StoreError::AccountTypeNameTaken(_) => "AccountTypeNameTaken",
             StoreError::Stale { .. } => "StaleRecord",
             StoreError::Lifecycle(e) => e.name(),
@@ -146,6 +155,7 @@ const ACCOUNT_SK: &str = "#ACCOUNT";
 const TASK_SK: &str = "#TASK";
 const ACCOUNT_TYPE_SK: &str = "#ACCOUNTTYPE";
 const UNIQUE_SK: &str = "#UNIQUE";
+const SLOTS_SK: &str = "#SLOTS";
 const ACCOUNTS_GSI1PK: &str = "ACCOUNT";
 const ACCOUNT_TYPES_GSI1PK: &str = "ACCOUNTTYPE";
 /// How often a transaction that lost a race with another (`TransactionConflict`) is retried
@@ -203,6 +213,17 @@ struct UniqueItem {
     /// The id of the item that owns the unique value.
     #[serde(rename = "Owner")]
     owner: Uuid,
+}
+
+/// Holders of a counted resource (e.g. CreateAccount requests in flight) and their lease ends.
+#[derive(Serialize, Deserialize)]
+struct SlotsItem {
+    pk: String,
+    sk: String,
+    #[serde(rename = "Version")]
+    version: u64,
+    #[serde(rename = "Holders")]
+    holders: BTreeMap<Uuid, i64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -289,6 +310,17 @@ impl PutBuilder {
 }
 
 const NOT_EXISTS: &str = "attribute_not_exists(pk)";
+
+/// The conditional put of a `#UNIQUE` item: refused if the value is taken.
+fn unique_put(table: &str, pk: String, owner: Uuid) -> Result<TransactWriteItem, StoreError> {
+    let item = to_item(UniqueItem {
+        pk,
+        sk: UNIQUE_SK.into(),
+        owner,
+    })
+    .map_err(corrupt)?;
+    put(table, item, NOT_EXISTS).build()
+}
 
 /// How a transaction ended when it did not succeed.
 enum Refused {
@@ -470,15 +502,7 @@ impl Store {
     ) -> Result<Versioned<Account>, StoreError> {
         let version = 1;
         let event = audit_event(None, account, version, actor, Some(first_trigger));
-        let unique = |pk: String| -> Result<TransactWriteItem, StoreError> {
-            let item = to_item(UniqueItem {
-                pk,
-                sk: UNIQUE_SK.into(),
-                owner: account.id,
-            })
-            .map_err(corrupt)?;
-            put(&self.table, item, NOT_EXISTS).build()
-        };
+        let unique = |pk: String| unique_put(&self.table, pk, account.id);
         // Element order is the order refusals are reported in when several conditions fail:
         // the same record, then the same AWS account (its identity), then the same name.
         let mut items =
@@ -551,38 +575,104 @@ impl Store {
         change: &AccountChange,
         actor: &str,
     ) -> Result<Versioned<Account>, StoreError> {
-        let Some(next) = current.value.apply(change, Utc::now())? else {
-            return Ok(current.clone());
+        Ok(self.apply_with_task(current, change, None, actor).await?.0)
+    }
+
+    /// [`Store::apply`], and the task's move to a new status with a log line, in one
+    /// transaction: a workflow step's account change and its task report land together.
+    pub async fn apply_with_task(
+        &self,
+        current: &Versioned<Account>,
+        change: &AccountChange,
+        task: Option<TaskUpdate<'_>>,
+        actor: &str,
+    ) -> Result<(Versioned<Account>, Option<Versioned<Task>>), StoreError> {
+        let now = Utc::now();
+        let next = current.value.apply(change, now)?;
+        let task = match task {
+            Some(update) => {
+                let read = self
+                    .get_task(update.id)
+                    .await?
+                    .ok_or(StoreError::TaskNotFound(update.id))?;
+                let next = read.value.advance(update.status, update.log, now)?;
+                Some((read, next))
+            }
+            None => None,
         };
+        let mut items = Vec::new();
+        let mut aws_index = None;
         let version = current.version + 1;
-        let trigger = change.transition.as_ref().map(|t| t.trigger);
-        let event = audit_event(Some(&current.value), &next, version, actor, trigger);
-        let items = vec![
-            put(
-                &self.table,
-                account_item(&next, version)?,
-                "#v = :expected AND #a.#s = :status",
-            )
-            .name("#v", "Version")
-            .name("#a", "Account")
-            .name("#s", "Status")
-            .value(":expected", AttributeValue::N(current.version.to_string()))
-            .value(
-                ":status",
-                AttributeValue::S(current.value.status.as_str().to_owned()),
-            )
-            .build()?,
-            put(&self.table, audit_item(&event)?, NOT_EXISTS).build()?,
-        ];
-        match self.transact(items).await {
-            Ok(()) => Ok(Versioned {
-                value: next,
+        if let Some(next) = &next {
+            let trigger = change.transition.as_ref().map(|t| t.trigger);
+            let event = audit_event(Some(&current.value), next, version, actor, trigger);
+            items.push(
+                put(
+                    &self.table,
+                    account_item(next, version)?,
+                    "#v = :expected AND #a.#s = :status",
+                )
+                .name("#v", "Version")
+                .name("#a", "Account")
+                .name("#s", "Status")
+                .value(":expected", AttributeValue::N(current.version.to_string()))
+                .value(
+                    ":status",
+                    AttributeValue::S(current.value.status.as_str().to_owned()),
+                )
+                .build()?,
+            );
+            items.push(put(&self.table, audit_item(&event)?, NOT_EXISTS).build()?);
+            if let (None, Some(aws_id)) = (&current.value.aws_account_id, &next.aws_account_id) {
+                aws_index = Some(items.len());
+                items.push(unique_put(&self.table, aws_account_pk(aws_id), next.id)?);
+            }
+        }
+        let mut task_index = None;
+        if let Some((read, Some(next_task))) = &task {
+            task_index = Some(items.len());
+            items.push(
+                put(
+                    &self.table,
+                    task_item(next_task, read.version + 1)?,
+                    "#v = :expected",
+                )
+                .name("#v", "Version")
+                .value(":expected", AttributeValue::N(read.version.to_string()))
+                .build()?,
+            );
+        }
+        let account = match &next {
+            Some(next) => Versioned {
+                value: next.clone(),
                 version,
-            }),
-            Err(Refused::Conditions(_)) => Err(StoreError::Stale {
-                account: current.value.id,
-                expected: current.version,
-            }),
+            },
+            None => current.clone(),
+        };
+        let task = task.map(|(read, next)| match next {
+            Some(next) => Versioned {
+                value: next,
+                version: read.version + 1,
+            },
+            None => read,
+        });
+        if items.is_empty() {
+            return Ok((account, task));
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok((account, task)),
+            Err(Refused::Conditions(failed)) => {
+                Err(if aws_index.is_some_and(|i| failed.contains(&i)) {
+                    StoreError::AwsAccountIdTaken(account.value.aws_account_id.unwrap_or_default())
+                } else if task_index.is_some_and(|i| failed.contains(&i)) && !failed.contains(&0) {
+                    StoreError::StaleTask(task.map(|t| t.value.id).unwrap_or_default())
+                } else {
+                    StoreError::Stale {
+                        account: current.value.id,
+                        expected: current.version,
+                    }
+                })
+            }
             Err(Refused::Other(e)) => Err(e),
         }
     }
@@ -596,13 +686,26 @@ impl Store {
         change: &AccountChange,
         actor: &str,
     ) -> Result<Versioned<Account>, StoreError> {
+        Ok(self.update_with_task(id, change, None, actor).await?.0)
+    }
+
+    /// [`Store::update`] with a task update in the same transaction.
+    pub async fn update_with_task(
+        &self,
+        id: Uuid,
+        change: &AccountChange,
+        task: Option<TaskUpdate<'_>>,
+        actor: &str,
+    ) -> Result<(Versioned<Account>, Option<Versioned<Task>>), StoreError> {
         for attempt in 1..=STALE_ATTEMPTS {
             let current = self
                 .get_account(id)
                 .await?
                 .ok_or(StoreError::AccountNotFound(id))?;
-            match self.apply(&current, change, actor).await {
-                Err(StoreError::Stale { .. }) if attempt < STALE_ATTEMPTS => {
+            match self.apply_with_task(&current, change, task, actor).await {
+                Err(StoreError::Stale { .. } | StoreError::StaleTask(_))
+                    if attempt < STALE_ATTEMPTS =>
+                {
                     tokio::time::sleep(backoff(attempt)).await;
                 }
                 result => return result,
@@ -744,8 +847,8 @@ impl Store {
         }))
     }
 
-    /// Moves a task to `status` and appends `log` to its Logs. A finished task stays finished:
-    /// repeating its final status is a no-op (a retried workflow step), anything else is refused.
+    /// Moves a task to `status` and appends `log` to its Logs ([`Task::advance`]'s rules: a
+    /// finished task stays finished; finishing it the same way again is a no-op).
     pub async fn update_task(
         &self,
         id: Uuid,
@@ -757,21 +860,9 @@ impl Store {
                 .get_task(id)
                 .await?
                 .ok_or(StoreError::TaskNotFound(id))?;
-            let task = &current.value;
-            if task.status.is_terminal() {
-                if task.status == status {
-                    return Ok(current);
-                }
-                return Err(StoreError::TaskFinished {
-                    task: id,
-                    status: task.status,
-                    requested: status,
-                });
-            }
-            let mut next = task.clone();
-            next.status = status;
-            next.logs.extend(log.map(str::to_owned));
-            next.modified_ts = Utc::now();
+            let Some(next) = current.value.advance(status, log, Utc::now())? else {
+                return Ok(current);
+            };
             let version = current.version + 1;
             let items = vec![
                 put(&self.table, task_item(&next, version)?, "#v = :expected")
@@ -789,11 +880,89 @@ impl Store {
                 Err(Refused::Conditions(_)) if attempt < STALE_ATTEMPTS => {
                     tokio::time::sleep(backoff(attempt)).await;
                 }
+                Err(Refused::Conditions(_)) => return Err(StoreError::StaleTask(id)),
+                Err(Refused::Other(e)) => return Err(e),
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    // ---- slots ---------------------------------------------------------------------------
+
+    /// Takes one of `capacity` slots named `name` for `holder` (a task), for at most `lease`.
+    /// `Ok(false)` when all are taken: the caller waits and asks again. Idempotent per holder;
+    /// leases of holders that never released (a workflow stopped by hand) lapse.
+    pub async fn acquire_slot(
+        &self,
+        name: &str,
+        capacity: usize,
+        holder: Uuid,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        self.change_slots(name, |holders, now| {
+            if holders.contains_key(&holder) {
+                return None;
+            }
+            holders.retain(|_, expires| *expires > now);
+            if holders.len() >= capacity {
+                return Some(false);
+            }
+            holders.insert(holder, now + lease.as_secs() as i64);
+            Some(true)
+        })
+        .await
+        .map(|taken| taken.unwrap_or(true))
+    }
+
+    /// Gives the slot back. Idempotent.
+    pub async fn release_slot(&self, name: &str, holder: Uuid) -> Result<(), StoreError> {
+        self.change_slots(name, |holders, _| holders.remove(&holder).map(|_| true))
+            .await
+            .map(drop)
+    }
+
+    /// Read-modify-write of a slot item; `change` returns `None` when it changed nothing.
+    async fn change_slots(
+        &self,
+        name: &str,
+        change: impl Fn(&mut BTreeMap<Uuid, i64>, i64) -> Option<bool>,
+    ) -> Result<Option<bool>, StoreError> {
+        let pk = format!("SLOTS#{name}");
+        for attempt in 1..=STALE_ATTEMPTS {
+            let read: Option<SlotsItem> = match self.get(pk.clone(), SLOTS_SK).await? {
+                Some(item) => Some(from_item(item).map_err(corrupt)?),
+                None => None,
+            };
+            let version = read.as_ref().map_or(0, |r| r.version);
+            let mut holders = read.map(|r| r.holders).unwrap_or_default();
+            let before = holders.clone();
+            let outcome = change(&mut holders, Utc::now().timestamp());
+            if outcome.is_none() || holders == before {
+                return Ok(outcome);
+            }
+            let item = to_item(SlotsItem {
+                pk: pk.clone(),
+                sk: SLOTS_SK.into(),
+                version: version + 1,
+                holders,
+            })
+            .map_err(corrupt)?;
+            let write = if version == 0 {
+                put(&self.table, item, NOT_EXISTS)
+            } else {
+                put(&self.table, item, "#v = :expected")
+                    .name("#v", "Version")
+                    .value(":expected", AttributeValue::N(version.to_string()))
+            };
+            match self.transact(vec![write.build()?]).await {
+                Ok(()) => return Ok(outcome),
+                Err(Refused::Conditions(_)) if attempt < STALE_ATTEMPTS => {
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
                 Err(Refused::Conditions(_)) => {
-                    return Err(StoreError::Stale {
-                        account: id,
-                        expected: current.version,
-                    });
+                    return Err(StoreError::Unavailable(format!(
+                        "slots {name}: too much contention"
+                    )));
                 }
                 Err(Refused::Other(e)) => return Err(e),
             }

@@ -1,23 +1,23 @@
-//! The HTTP API (API Gateway HTTP API, payload format 2.0, IAM auth).
+//! The read API (API Gateway HTTP API, payload format 2.0, IAM auth): accounts and tasks.
 //!
-//! API Gateway has already matched the route; the handler dispatches on the route key
+//! API Gateway has already matched the route; [`route`] dispatches on the route key
 //! (`GET /20190206/accounts/{account_id}`), checks the caller's role, and answers in the Stax
-//! shapes. [`route`] is transport-free and generic over [`AccountReader`], so it is tested
-//! against an in-memory reader; [`handle`] adapts `lambda_http` requests to it.
+//! shapes. It is transport-free and generic over [`AccountReader`], so it is tested against an
+//! in-memory reader; [`handle`] adapts `lambda_http` requests to it through `http-edge`.
 
 use std::collections::HashMap;
 use std::future::Future;
 
-use lambda_http::http::StatusCode;
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
-use serde_json::Value;
+use http_edge::{ApiRequest, authorize, serve};
+use lambda_http::{Body, Request, Response};
+use serde_json::{Value, json};
 use shared::api::{ApiError, ListAccountsQuery, ListRoute, ReadAccounts, parse_uuid};
 use shared::auth::{AccessPolicy, Permission};
 use shared::config::{self, ConfigError};
-use shared::domain::{Account, AccountType};
+use shared::domain::{Account, AccountType, Task};
 use shared::filter::AccountFilter;
 use shared::store::{Store, StoreError};
+use uuid::Uuid;
 
 /// The reads the API needs from the store.
 pub trait AccountReader: Send + Sync {
@@ -28,6 +28,7 @@ pub trait AccountReader: Send + Sync {
     fn list_account_types(
         &self,
     ) -> impl Future<Output = Result<Vec<AccountType>, StoreError>> + Send;
+    fn get_task(&self, id: Uuid) -> impl Future<Output = Result<Option<Task>, StoreError>> + Send;
 }
 
 impl AccountReader for Store {
@@ -36,6 +37,9 @@ impl AccountReader for Store {
     }
     async fn list_account_types(&self) -> Result<Vec<AccountType>, StoreError> {
         Store::list_account_types(self).await
+    }
+    async fn get_task(&self, id: Uuid) -> Result<Option<Task>, StoreError> {
+        Ok(Store::get_task(self, id).await?.map(|t| t.value))
     }
 }
 
@@ -56,83 +60,59 @@ impl Api<Store> {
     }
 }
 
-/// A request as the API sees it, whatever carried it.
-#[derive(Debug, Clone, Default)]
-pub struct ApiRequest {
-    /// The matched route, e.g. `GET /20190206/accounts`.
-    pub route_key: String,
-    /// The caller's IAM principal ARN, as verified by the IAM authorizer.
-    pub principal: Option<String>,
-    pub path: HashMap<String, String>,
-    pub query: Vec<(String, String)>,
-    pub request_id: String,
-}
-
 pub const LIST_ACCOUNTS: &str = "GET /20190206/accounts";
 pub const GET_ACCOUNT: &str = "GET /20190206/accounts/{account_id}";
+pub const GET_TASK: &str = "GET /20190206/task/{task_id}";
 
 /// Answers one request: `Ok` is a 200 body, `Err` an error response.
 pub async fn route<R: AccountReader>(api: &Api<R>, req: &ApiRequest) -> Result<Value, ApiError> {
-    let permission = match req.route_key.as_str() {
-        LIST_ACCOUNTS | GET_ACCOUNT => Permission::Read,
-        other => return Err(ApiError::not_found(format!("no route {other:?}"))),
-    };
-    authorize(&api.access, req.principal.as_deref(), permission)?;
-    let query = req.query.iter().map(|(k, v)| (k.as_str(), v.as_str()));
     match req.route_key.as_str() {
+        LIST_ACCOUNTS | GET_ACCOUNT | GET_TASK => {}
+        other => return Err(ApiError::not_found(format!("no route {other:?}"))),
+    }
+    authorize(&api.access, req.principal.as_deref(), Permission::Read)?;
+    let internal = |e: StoreError| {
+        tracing::error!(error = %e, request_id = req.request_id, "store read failed");
+        ApiError::internal(&req.request_id)
+    };
+    match req.route_key.as_str() {
+        GET_TASK => {
+            let raw = req.path_param("task_id");
+            let id = parse_uuid(raw).map_err(|e| ApiError::bad_request(format!("task_id: {e}")))?;
+            if let Some((k, _)) = req.query.first() {
+                return Err(ApiError::bad_request(format!(
+                    "unknown query parameter {k:?}"
+                )));
+            }
+            let task = api.store.get_task(id).await.map_err(internal)?;
+            let task =
+                task.ok_or_else(|| ApiError::not_found(format!("task {id} does not exist")))?;
+            // tasks.ReadTask admits no other properties.
+            Ok(json!({"Status": task.status, "Logs": task.logs, "Accounts": task.accounts}))
+        }
         GET_ACCOUNT => {
-            let raw = req
-                .path
-                .get("account_id")
-                .map(String::as_str)
-                .unwrap_or_default();
+            let raw = req.path_param("account_id");
             let id =
                 parse_uuid(raw).map_err(|e| ApiError::bad_request(format!("account_id: {e}")))?;
-            let mut q = ListAccountsQuery::parse(query, ListRoute::Account)?;
+            let mut q = ListAccountsQuery::parse(req.query_pairs(), ListRoute::Account)?;
             q.filter = q.filter.restrict_to(id);
-            read_accounts(api, &q, &req.request_id).await
+            read_accounts(api, &q).await.map_err(internal)
         }
         _ => {
-            read_accounts(
-                api,
-                &ListAccountsQuery::parse(query, ListRoute::Accounts)?,
-                &req.request_id,
-            )
-            .await
+            let q = ListAccountsQuery::parse(req.query_pairs(), ListRoute::Accounts)?;
+            read_accounts(api, &q).await.map_err(internal)
         }
-    }
-}
-
-fn authorize(
-    access: &AccessPolicy,
-    principal: Option<&str>,
-    needed: Permission,
-) -> Result<(), ApiError> {
-    let principal =
-        principal.ok_or_else(|| ApiError::forbidden("the request carries no IAM identity"))?;
-    match access.role_of(principal) {
-        Some(role) if role.allows(needed) => Ok(()),
-        Some(role) => Err(ApiError::forbidden(format!("role {role} may not do this"))),
-        None => Err(ApiError::forbidden(format!(
-            "{principal} has no role in this service"
-        ))),
     }
 }
 
 async fn read_accounts<R: AccountReader>(
     api: &Api<R>,
     q: &ListAccountsQuery,
-    request_id: &str,
-) -> Result<Value, ApiError> {
-    let internal = |e: StoreError| {
-        tracing::error!(error = %e, request_id, "store read failed");
-        ApiError::internal(request_id)
-    };
+) -> Result<Value, StoreError> {
     let (accounts, types) = tokio::try_join!(
         api.store.list_accounts(&q.filter),
         api.store.list_account_types()
-    )
-    .map_err(internal)?;
+    )?;
     let type_names: HashMap<_, _> = types.into_iter().map(|t| (t.id, t.name)).collect();
     Ok(
         serde_json::to_value(ReadAccounts::build(accounts, &type_names, q))
@@ -145,58 +125,14 @@ pub async fn handle<R: AccountReader>(
     api: &Api<R>,
     request: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
-    let mut req = ApiRequest {
-        request_id: request
-            .lambda_context_ref()
-            .map(|c| c.request_id.clone())
-            .unwrap_or_default(),
-        path: request
-            .path_parameters_ref()
-            .map(|p| p.iter().map(own).collect())
-            .unwrap_or_default(),
-        query: request
-            .query_string_parameters_ref()
-            .map(|q| q.iter().map(own).collect())
-            .unwrap_or_default(),
-        ..ApiRequest::default()
-    };
-    if let Some(RequestContext::ApiGatewayV2(ctx)) = request.request_context_ref() {
-        req.route_key = ctx.route_key.clone().unwrap_or_default();
-        req.principal = ctx
-            .authorizer
-            .as_ref()
-            .and_then(|a| a.iam.as_ref())
-            .and_then(|i| i.user_arn.clone());
-    }
-    let (status, body) = match route(api, &req).await {
-        Ok(body) => (StatusCode::OK, body),
-        Err(e) => {
-            if e.status >= 500 {
-                tracing::error!(route = req.route_key, error = %e, "request failed");
-            } else {
-                tracing::info!(route = req.route_key, error = %e, "request refused");
-            }
-            (
-                StatusCode::from_u16(e.status)?,
-                serde_json::to_value(e.body())?,
-            )
-        }
-    };
-    Ok(Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_string()))?)
-}
-
-fn own((k, v): (&str, &str)) -> (String, String) {
-    (k.to_owned(), v.to_owned())
+    serve(request, |req| async move { route(api, &req).await }).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::Utc;
-    use shared::domain::{AccountRole, AccountStatus, AccountTypeStatus};
+    use shared::domain::{AccountRole, AccountStatus, AccountTypeStatus, Operation, TaskStatus};
     use shared::fixtures;
     use std::sync::atomic::{AtomicBool, Ordering};
     use uuid::Uuid;
@@ -205,6 +141,7 @@ mod tests {
     struct Memory {
         accounts: Vec<Account>,
         types: Vec<AccountType>,
+        tasks: Vec<Task>,
         broken: AtomicBool,
     }
 
@@ -224,6 +161,9 @@ mod tests {
         }
         async fn list_account_types(&self) -> Result<Vec<AccountType>, StoreError> {
             Ok(self.types.clone())
+        }
+        async fn get_task(&self, id: Uuid) -> Result<Option<Task>, StoreError> {
+            Ok(self.tasks.iter().find(|t| t.id == id).cloned())
         }
     }
 
@@ -256,6 +196,7 @@ mod tests {
                     account("workload", "222222222222", AccountRole::Member, None),
                 ],
                 types: vec![security],
+                tasks: vec![task()],
                 broken: AtomicBool::new(false),
             },
             access: AccessPolicy::from_json(&format!(
@@ -274,8 +215,15 @@ mod tests {
         ApiRequest {
             route_key: route_key.into(),
             principal: Some(principal.into()),
-            path: path.iter().map(|&(k, v)| own((k, v))).collect(),
-            query: query.iter().map(|&(k, v)| own((k, v))).collect(),
+            path: path
+                .iter()
+                .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            query: query
+                .iter()
+                .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            body: None,
             request_id: "req-1".into(),
         }
     }
@@ -320,6 +268,38 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(body, serde_json::json!({"Accounts": []}));
+    }
+
+    fn task() -> Task {
+        let mut t = Task::new(Operation::CreateAccount, vec![Uuid::nil()], Utc::now());
+        t.status = TaskStatus::Running;
+        t.logs.push("Creating the AWS account".into());
+        t
+    }
+
+    #[tokio::test]
+    async fn a_task_reports_status_logs_and_accounts_only() {
+        let api = api();
+        let id = api.store.tasks[0].id.to_string();
+        let body = route(&api, &request(GET_TASK, READER, &[("task_id", &id)], &[]))
+            .await
+            .unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"Status": "RUNNING", "Logs": ["Creating the AWS account"], "Accounts": [Uuid::nil()]})
+        );
+        let unknown = Uuid::new_v4().to_string();
+        let e = route(
+            &api,
+            &request(GET_TASK, READER, &[("task_id", &unknown)], &[]),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!((e.status, e.error), (404, "NotFound"));
+        let e = route(&api, &request(GET_TASK, READER, &[("task_id", "42")], &[]))
+            .await
+            .unwrap_err();
+        assert_eq!(e.status, 400);
     }
 
     #[tokio::test]

@@ -1,0 +1,118 @@
+//! The edge every API function shares: an API Gateway HTTP API request (payload 2.0, IAM auth)
+//! becomes an [`ApiRequest`]; a route's `Result<Value, ApiError>` becomes the HTTP response.
+//!
+//! API Gateway has matched the route already; functions dispatch on the route key
+//! (`GET /20190206/accounts/{account_id}`) and never see Lambda types past this crate.
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use lambda_http::http::StatusCode;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::Value;
+use shared::api::ApiError;
+use shared::auth::{AccessPolicy, AccessRole, Permission};
+
+/// A request as the API functions see it, whatever carried it.
+#[derive(Debug, Clone, Default)]
+pub struct ApiRequest {
+    /// The matched route, e.g. `GET /20190206/accounts`.
+    pub route_key: String,
+    /// The caller's IAM principal ARN, as verified by the IAM authorizer.
+    pub principal: Option<String>,
+    pub path: HashMap<String, String>,
+    pub query: Vec<(String, String)>,
+    pub body: Option<String>,
+    pub request_id: String,
+}
+
+impl ApiRequest {
+    pub fn from_lambda(request: &Request) -> Self {
+        let own = |(k, v): (&str, &str)| (k.to_owned(), v.to_owned());
+        let mut req = ApiRequest {
+            request_id: request
+                .lambda_context_ref()
+                .map(|c| c.request_id.clone())
+                .unwrap_or_default(),
+            path: request
+                .path_parameters_ref()
+                .map(|p| p.iter().map(own).collect())
+                .unwrap_or_default(),
+            query: request
+                .query_string_parameters_ref()
+                .map(|q| q.iter().map(own).collect())
+                .unwrap_or_default(),
+            body: match request.body() {
+                Body::Empty => None,
+                Body::Text(t) => Some(t.clone()),
+                Body::Binary(b) => Some(String::from_utf8_lossy(b).into_owned()),
+                _ => None,
+            },
+            ..ApiRequest::default()
+        };
+        if let Some(RequestContext::ApiGatewayV2(ctx)) = request.request_context_ref() {
+            req.route_key = ctx.route_key.clone().unwrap_or_default();
+            req.principal = ctx
+                .authorizer
+                .as_ref()
+                .and_then(|a| a.iam.as_ref())
+                .and_then(|i| i.user_arn.clone());
+        }
+        req
+    }
+
+    /// A path parameter, or "" when absent.
+    pub fn path_param(&self, name: &str) -> &str {
+        self.path.get(name).map(String::as_str).unwrap_or_default()
+    }
+
+    pub fn query_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.query.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+/// The caller's role, if it allows `needed`; 403 otherwise.
+pub fn authorize(
+    access: &AccessPolicy,
+    principal: Option<&str>,
+    needed: Permission,
+) -> Result<AccessRole, ApiError> {
+    let principal =
+        principal.ok_or_else(|| ApiError::forbidden("the request carries no IAM identity"))?;
+    match access.role_of(principal) {
+        Some(role) if role.allows(needed) => Ok(role),
+        Some(role) => Err(ApiError::forbidden(format!("role {role} may not do this"))),
+        None => Err(ApiError::forbidden(format!(
+            "{principal} has no role in this service"
+        ))),
+    }
+}
+
+/// Runs `route` on the translated request and translates its answer back.
+pub async fn serve<F, Fut>(request: Request, route: F) -> Result<Response<Body>, lambda_http::Error>
+where
+    F: FnOnce(ApiRequest) -> Fut,
+    Fut: Future<Output = Result<Value, ApiError>>,
+{
+    let req = ApiRequest::from_lambda(&request);
+    let route_key = req.route_key.clone();
+    let (status, body) = match route(req).await {
+        Ok(body) => (StatusCode::OK, body),
+        Err(e) => {
+            if e.status >= 500 {
+                tracing::error!(route = route_key, error = %e, "request failed");
+            } else {
+                tracing::info!(route = route_key, error = %e, "request refused");
+            }
+            (
+                StatusCode::from_u16(e.status)?,
+                serde_json::to_value(e.body())?,
+            )
+        }
+    };
+    Ok(Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))?)
+}
