@@ -15,8 +15,21 @@ Extensions, each at the wire level so product code never knows it runs locally:
   concurrency tests should rest on that guarantee, not on timing: the emulator serializes
   DynamoDB calls. (Measured: 30 rounds of 20 racing conditional puts gave one winner each with
   and without this; LOCAL_DYNAMODB_UNSERIALIZED=1 turns it off.)
+- Organizations `CreateAccount` answers IN_PROGRESS and creates the account only when a later
+  `DescribeCreateAccountStatus` finds the request done, as AWS does (moto completes at once). A
+  second account with an email already in the organization fails with EMAIL_ALREADY_EXISTS
+  (moto accepts it). Each request stays IN_PROGRESS for one status call by default; planned
+  outcomes can make requests fail with a reason or take longer.
+- GuardDuty membership (moto has no CreateMembers, GetMembers or ListMembers): an administrator
+  account's members, ENABLED at once when the administrator is the organization's delegated
+  GuardDuty administrator (as AWS does for organization members), and the member's
+  GetAdministratorAccount naming its administrator.
 - CloudWatch Logs: events EventBridge delivers to a log group get an integer timestamp (moto
   stores a float, which SDKs refuse to parse).
+- S3 Control: its endpoint rules put the account id in front of the endpoint's host
+  (`111122223333.127.0.0.1:PORT`), which cannot resolve; the local host gives functions the
+  emulator as their HTTP proxy (the SDK honours HTTP_PROXY like every AWS SDK), and the emulator
+  routes such hosts to S3 Control.
 - Faults: the next N calls of an operation can be answered with an AWS error (throttling,
   `ConcurrentModificationException`, …), to show that callers retry.
 
@@ -26,6 +39,9 @@ Control endpoints (not AWS APIs), under `/_local/`:
   "error": "TooManyRequestsException", "count": 2}`: the next 2 calls of that JSON-protocol
   operation (its `X-Amz-Target`) fail with HTTP 400 and that error code.
 - `GET /_local/faults`: the faults still pending and how many were served.
+- `POST /_local/organizations/create-account` `{"outcomes": [{"state": "FAILED", "reason":
+  "ACCOUNT_LIMIT_EXCEEDED", "polls": 2}]}`: how the next CreateAccount requests end (in order)
+  and after how many status calls; unplanned requests succeed after one.
 
 Usage: python local/emulator.py --port PORT
 The emulator exits by itself when the process that started it goes away.
@@ -36,6 +52,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -143,6 +160,214 @@ def install_assume_role_checks() -> None:
     STSBackend.assume_role = assume_role
 
 
+# --- Organizations ---------------------------------------------------------------------------
+
+
+class CreateAccountPlans:
+    """Outcomes planned for the next CreateAccount requests, and the requests in flight."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.planned: list[dict] = []
+        self.pending: dict[str, dict] = {}
+
+    def plan(self, outcomes: list[dict]) -> None:
+        with self.lock:
+            self.planned.extend(outcomes)
+
+    def next_outcome(self) -> dict:
+        with self.lock:
+            return self.planned.pop(0) if self.planned else {"state": "SUCCEEDED", "polls": 1}
+
+
+CREATE_ACCOUNT = CreateAccountPlans()
+
+
+def install_async_create_account() -> None:
+    from moto.core.utils import unix_time
+    from moto.organizations import utils
+    from moto.organizations.models import OrganizationsBackend
+
+    create_now = OrganizationsBackend.create_account
+    describe_done = OrganizationsBackend.describe_create_account_status
+    list_done = OrganizationsBackend.list_create_account_status
+
+    def status(request: dict) -> dict:
+        s = {"Id": request["Id"], "AccountName": request["AccountName"], "State": request["State"],
+             "RequestedTimestamp": request["RequestedTimestamp"]}
+        for key in ("AccountId", "FailureReason", "CompletedTimestamp"):
+            if key in request:
+                s[key] = request[key]
+        return s
+
+    def create_account(self, **kwargs):  # noqa: ANN001, ANN003
+        from moto.organizations.exceptions import AWSOrganizationsNotInUseException
+
+        if self.org is None:
+            raise AWSOrganizationsNotInUseException
+        outcome = CREATE_ACCOUNT.next_outcome()
+        request = {
+            "Id": utils.make_random_create_account_status_id(),
+            "AccountName": kwargs["AccountName"],
+            "State": "IN_PROGRESS",
+            "RequestedTimestamp": unix_time(),
+            "polls": int(outcome.get("polls", 1)),
+            "outcome": outcome,
+            "kwargs": kwargs,
+        }
+        taken = {a.email for a in self.accounts} | {
+            r["kwargs"]["Email"] for r in CREATE_ACCOUNT.pending.values() if r["State"] != "FAILED"
+        }
+        if kwargs["Email"] in taken:
+            request["outcome"] = {"state": "FAILED", "reason": "EMAIL_ALREADY_EXISTS"}
+        with CREATE_ACCOUNT.lock:
+            CREATE_ACCOUNT.pending[request["Id"]] = request
+        return {"CreateAccountStatus": status(request)}
+
+    def advance(self, request: dict) -> None:
+        if request["State"] != "IN_PROGRESS":
+            return
+        request["polls"] -= 1
+        if request["polls"] > 0:
+            return
+        outcome = request["outcome"]
+        request["CompletedTimestamp"] = unix_time()
+        if outcome.get("state", "SUCCEEDED") == "SUCCEEDED":
+            created = create_now(self, **request["kwargs"])["CreateAccountStatus"]
+            account = self.get_account_by_id(created["AccountId"])
+            account.create_account_status_id = request["Id"]
+            request["AccountId"] = created["AccountId"]
+            request["State"] = "SUCCEEDED"
+        else:
+            request["State"] = "FAILED"
+            request["FailureReason"] = outcome.get("reason", "INTERNAL_FAILURE")
+
+    def describe_create_account_status(self, **kwargs):  # noqa: ANN001, ANN003
+        request = CREATE_ACCOUNT.pending.get(kwargs["CreateAccountRequestId"])
+        if request is None:
+            return describe_done(self, **kwargs)
+        with CREATE_ACCOUNT.lock:
+            advance(self, request)
+            return {"CreateAccountStatus": status(request)}
+
+    def list_create_account_status(self, **kwargs):  # noqa: ANN001, ANN003
+        states = kwargs.get("States") or ["IN_PROGRESS", "SUCCEEDED", "FAILED"]
+        done = list_done(self, **{**kwargs, "States": states})
+        ours = {r["Id"] for r in CREATE_ACCOUNT.pending.values()}
+        listed = [s for s in done["CreateAccountStatuses"] if s["Id"] not in ours]
+        listed += [status(r) for r in CREATE_ACCOUNT.pending.values() if r["State"] in states]
+        return {"CreateAccountStatuses": listed}
+
+    OrganizationsBackend.create_account = create_account
+    OrganizationsBackend.describe_create_account_status = describe_create_account_status
+    OrganizationsBackend.list_create_account_status = list_create_account_status
+
+
+# --- GuardDuty --------------------------------------------------------------------------------
+
+
+class GuardDutyMembers:
+    """Administrator account → member account → membership."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.members: dict[str, dict[str, dict]] = {}
+
+    def administrator_of(self, member: str) -> tuple[str, dict] | None:
+        with self.lock:
+            for admin, members in self.members.items():
+                if member in members:
+                    return admin, members[member]
+        return None
+
+
+GUARDDUTY = GuardDutyMembers()
+# `{account id}.{our address}`: an S3 Control request (see the module's note).
+ACCOUNT_HOST = re.compile(r"^([0-9]{12})\.(?:127\.0\.0\.1|localhost)(?::[0-9]+)?$")
+GUARDDUTY_MEMBER_PATH = re.compile(r"^/detector/([^/]+)/member(/get|/delete|/disassociate)?$")
+
+
+def _caller(environ: dict) -> tuple[str | None, str, str]:
+    """(service, region, account) of a SigV4-signed request."""
+    from moto.iam.models import get_account_id_from
+
+    match = re.search(r"Credential=([^/]+)/[^/]+/([^/]+)/([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
+    if not match:
+        return None, "us-east-1", ""
+    access_key, region, service = match.groups()
+    return service, region, get_account_id_from(access_key)
+
+
+def guardduty_members(environ: dict, start_response: Any) -> list[bytes] | None:
+    """Serves the GuardDuty member APIs moto lacks; None for every other request."""
+    service, region, caller = _caller(environ)
+    match = GUARDDUTY_MEMBER_PATH.match(environ.get("PATH_INFO", ""))
+    if service != "guardduty" or not match:
+        return None
+    from moto.guardduty.models import guardduty_backends
+    from moto.organizations.models import organizations_backends
+
+    detector_id, action = match.groups()
+    backend = guardduty_backends[caller][region]
+    if detector_id not in backend.detectors:
+        return _json(start_response, "400 Bad Request", {"message": f"The request is rejected because the input detectorId is not owned by the current account.", "__type": "BadRequestException"})
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+    # The organization's delegated administrator enables organization members without an invitation.
+    delegated = any(caller in b.admin_account_ids for b in guardduty_backends_all(guardduty_backends))
+    in_org = {a.id for b in organizations_backends.values() for o in b.values() for a in getattr(o, "accounts", [])}
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    with GUARDDUTY.lock:
+        members = GUARDDUTY.members.setdefault(caller, {})
+        if environ["REQUEST_METHOD"] == "POST" and action is None:
+            unprocessed = []
+            for detail in body.get("accountDetails", []):
+                account = detail["accountId"]
+                if account == caller:
+                    unprocessed.append({"accountId": account, "result": "The request is rejected because the current account cannot create a member account with itself."})
+                    continue
+                member_detectors = list(guardduty_backends[account][region].detectors)
+                members[account] = {
+                    "accountId": account,
+                    "detectorId": member_detectors[0] if member_detectors else None,
+                    "masterId": caller,
+                    "administratorId": caller,
+                    "email": detail.get("email", ""),
+                    "relationshipStatus": "Enabled" if delegated and account in in_org else "Created",
+                    "invitedAt": now,
+                    "updatedAt": now,
+                }
+            return _json(start_response, "200 OK", {"unprocessedAccounts": unprocessed})
+        if action == "/get":
+            wanted = body.get("accountIds", [])
+            found = [members[a] for a in wanted if a in members]
+            missing = [{"accountId": a, "result": "The request is rejected because the input accountId is not associated with the current account."} for a in wanted if a not in members]
+            return _json(start_response, "200 OK", {"members": found, "unprocessedAccounts": missing})
+        if action in ("/delete", "/disassociate"):
+            for a in body.get("accountIds", []):
+                members.pop(a, None)
+            return _json(start_response, "200 OK", {"unprocessedAccounts": []})
+        return _json(start_response, "200 OK", {"members": list(members.values())})
+
+
+def guardduty_backends_all(backends: Any) -> list:
+    return [region_backend for account in backends.values() for region_backend in account.values()]
+
+
+def install_guardduty_administrator_lookup() -> None:
+    from moto.guardduty.models import GuardDutyBackend
+
+    def get_administrator_account(self, detector_id):  # noqa: ANN001
+        self.get_detector(detector_id)
+        found = GUARDDUTY.administrator_of(self.account_id)
+        if not found:
+            return {}
+        admin, membership = found
+        return {"Administrator": {"AccountId": admin, "RelationshipStatus": membership["relationshipStatus"], "InvitationId": "local", "InvitedAt": membership["invitedAt"]}}
+
+    GuardDutyBackend.get_administrator_account = get_administrator_account
+
+
 # --- CloudWatch Logs -------------------------------------------------------------------------
 
 
@@ -206,7 +431,14 @@ class ControlApp:
 
     def __call__(self, environ: dict, start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
+        host = ACCOUNT_HOST.match(environ.get("HTTP_HOST", ""))
+        if host:
+            _, region, _ = _caller(environ)
+            environ["HTTP_HOST"] = f"{host.group(1)}.s3-control.{region}.amazonaws.com"
         if not path.startswith("/_local/"):
+            served = guardduty_members(environ, start_response)
+            if served is not None:
+                return served
             target = environ.get("HTTP_X_AMZ_TARGET")
             fault = FAULTS.take(target) if target else None
             if fault:
@@ -230,6 +462,9 @@ class ControlApp:
         if path == "/_local/faults" and method == "POST":
             FAULTS.add(body["target"], body["error"], int(body.get("count", 1)), int(body.get("status", 400)), body.get("message", "Rate exceeded"))
             return _json(start_response, "200 OK", FAULTS.report())
+        if path == "/_local/organizations/create-account" and method == "POST":
+            CREATE_ACCOUNT.plan(list(body.get("outcomes", [])))
+            return _json(start_response, "200 OK", {"planned": len(CREATE_ACCOUNT.planned)})
         if path == "/_local/faults" and method == "GET":
             return _json(start_response, "200 OK", FAULTS.report())
         return _json(start_response, "404 Not Found", {"message": "unknown control endpoint"})
@@ -264,6 +499,8 @@ def main() -> None:
     install_lambda_forwarding()
     install_assume_role_checks()
     install_integer_log_timestamps()
+    install_async_create_account()
+    install_guardduty_administrator_lookup()
     watch_parent()
     app = ControlApp(DomainDispatcherApplication(create_backend_app))
     print(f"emulator listening on http://{args.host}:{args.port}", file=sys.stderr, flush=True)

@@ -189,10 +189,10 @@ def seed_organization(endpoint: str) -> dict:
     org = aws(endpoint, "organizations")
     organization = org.create_organization(FeatureSet="ALL")["Organization"]
 
-    def create(name: str) -> str:
-        status = org.create_account(AccountName=name, Email=f"aws+{name}@example.com")["CreateAccountStatus"]
+    def create(name: str, role: str = "OrganizationAccountAccessRole") -> str:
+        status = org.create_account(AccountName=name, Email=f"aws+{name}@example.com", RoleName=role)["CreateAccountStatus"]
         while status["State"] == "IN_PROGRESS":
-            time.sleep(1)
+            time.sleep(0.05)
             status = org.describe_create_account_status(CreateAccountRequestId=status["Id"])["CreateAccountStatus"]
         if status["State"] != "SUCCEEDED":
             raise RuntimeError(f"seeding {name}: {status}")
@@ -210,7 +210,8 @@ def seed_organization(endpoint: str) -> dict:
         })
         iam.create_role(RoleName=PROVISIONING_ROLE, AssumeRolePolicyDocument=trust_management_account())
 
-    security, logging = create("security"), create("logging")
+    # The foundation accounts carry the provisioning role, as the service requires of them.
+    security, logging = create("security", PROVISIONING_ROLE), create("logging", PROVISIONING_ROLE)
     members = []
     for name, has_role in SEED_MEMBERS:
         account_id = create(name)

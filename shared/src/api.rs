@@ -584,3 +584,200 @@ mod tests {
         );
     }
 }
+
+/// How a request names an Account Type: Stax accepts its id or its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountTypeRef {
+    Id(Uuid),
+    Name(String),
+}
+
+/// A validated `accounts.CreateAccount` body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateAccountRequest {
+    pub name: String,
+    pub account_type: AccountTypeRef,
+    pub aws_account_alias: Option<String>,
+    pub tags: Option<crate::domain::Tags>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateAccountBody {
+    #[serde(rename = "Name")]
+    name: String,
+    #[serde(rename = "AccountType")]
+    account_type: String,
+    #[serde(rename = "AwsAccountAlias", default)]
+    aws_account_alias: Option<String>,
+    #[serde(rename = "OrganisationalUnitId", default)]
+    organisational_unit_id: Option<String>,
+    #[serde(rename = "Tags", default)]
+    tags: Option<crate::domain::Tags>,
+}
+
+impl CreateAccountRequest {
+    /// Parses and validates the body against the Stax `accounts.CreateAccount` schema.
+    pub fn parse(body: Option<&str>) -> Result<Self, ApiError> {
+        let body = body.filter(|b| !b.trim().is_empty()).ok_or_else(|| {
+            ApiError::bad_request("the request needs a JSON body (accounts.CreateAccount)")
+        })?;
+        let raw: CreateAccountBody = serde_json::from_str(body).map_err(|e| {
+            ApiError::bad_request(format!("the body is not an accounts.CreateAccount: {e}"))
+        })?;
+        validate_account_name(&raw.name)
+            .map_err(|e| ApiError::bad_request(format!("Name: {e}")))?;
+        if raw.organisational_unit_id.is_some() {
+            return Err(ApiError::bad_request(
+                "OrganisationalUnitId: not supported; an account is placed in its Account Type's OU",
+            ));
+        }
+        if let Some(alias) = &raw.aws_account_alias {
+            validate_alias(alias)
+                .map_err(|e| ApiError::bad_request(format!("AwsAccountAlias: {e}")))?;
+        }
+        if let Some(tags) = &raw.tags {
+            validate_tags(tags).map_err(|e| ApiError::bad_request(format!("Tags: {e}")))?;
+        }
+        Ok(CreateAccountRequest {
+            name: raw.name,
+            account_type: account_type_ref(&raw.account_type)?,
+            aws_account_alias: raw.aws_account_alias,
+            tags: raw.tags,
+        })
+    }
+}
+
+/// `AccountType` as a request gives it: a UUID is an id, anything else a name.
+pub fn account_type_ref(raw: &str) -> Result<AccountTypeRef, ApiError> {
+    if let Ok(id) = parse_uuid(raw) {
+        return Ok(AccountTypeRef::Id(id));
+    }
+    let len = raw.chars().count();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "+-=._:/@ ".contains(c);
+    if !(3..=64).contains(&len) || !raw.chars().all(allowed) {
+        return Err(ApiError::bad_request(format!(
+            "AccountType: {raw:?} is neither an Account Type id nor a valid Account Type name"
+        )));
+    }
+    Ok(AccountTypeRef::Name(raw.to_owned()))
+}
+
+/// An IAM account alias: 1–48 lowercase letters, digits and single hyphens inside.
+pub fn validate_alias(alias: &str) -> Result<(), String> {
+    let ok = (1..=48).contains(&alias.len())
+        && alias
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !alias.starts_with('-')
+        && !alias.ends_with('-')
+        && !alias.contains("--");
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{alias:?} must be 1 to 48 lowercase letters, digits and single hyphens, starting and ending with a letter or digit"
+        ))
+    }
+}
+
+/// Stax tags: at most 100; keys 1–128 and values 1–256 characters of `a-zA-Z0-9+-=._:/@ `;
+/// keys may not start with `aws:` (reserved by AWS).
+pub fn validate_tags(tags: &crate::domain::Tags) -> Result<(), String> {
+    if tags.len() > 100 {
+        return Err(format!("at most 100 tags, got {}", tags.len()));
+    }
+    let allowed = |s: &str| {
+        s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-=._:/@ ".contains(c))
+    };
+    for (k, v) in tags {
+        if !(1..=128).contains(&k.chars().count())
+            || !allowed(k)
+            || k.to_lowercase().starts_with("aws:")
+        {
+            return Err(format!("key {k:?} is not a valid tag key"));
+        }
+        if !(1..=256).contains(&v.chars().count()) || !allowed(v) {
+            return Err(format!("the value of {k:?} is not a valid tag value"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod create_tests {
+    use super::*;
+
+    fn parse(body: &str) -> Result<CreateAccountRequest, ApiError> {
+        CreateAccountRequest::parse(Some(body))
+    }
+
+    fn cause(body: &str) -> String {
+        let e = parse(body).unwrap_err();
+        assert_eq!(e.status, 400);
+        e.cause
+    }
+
+    #[test]
+    fn a_valid_body_names_its_type_by_name_or_id() {
+        let r = parse(r#"{"Name": "bakery", "AccountType": "default", "AwsAccountAlias": "bakery-prod", "Tags": {"CostCode": "12345"}}"#).unwrap();
+        assert_eq!(r.account_type, AccountTypeRef::Name("default".into()));
+        assert_eq!(r.aws_account_alias.as_deref(), Some("bakery-prod"));
+        let id = Uuid::new_v4();
+        let r = parse(&format!(
+            r#"{{"Name": "bakery", "AccountType": "{id}", "OrganisationalUnitId": null}}"#
+        ))
+        .unwrap();
+        assert_eq!(r.account_type, AccountTypeRef::Id(id));
+    }
+
+    #[test]
+    fn every_violation_is_named() {
+        assert!(
+            CreateAccountRequest::parse(None)
+                .unwrap_err()
+                .cause
+                .contains("needs a JSON body")
+        );
+        assert!(cause("{").starts_with("the body is not an accounts.CreateAccount"));
+        assert!(cause(r#"{"AccountType": "default"}"#).contains("missing field `Name`"));
+        assert!(cause(r#"{"Name": "bakery"}"#).contains("missing field `AccountType`"));
+        assert!(
+            cause(r#"{"Name": "bakery", "AccountType": "default", "Colour": "red"}"#)
+                .contains("unknown field `Colour`")
+        );
+        assert!(cause(r#"{"Name": "", "AccountType": "default"}"#).starts_with("Name:"));
+        assert!(cause(r#"{"Name": "a<b", "AccountType": "default"}"#).starts_with("Name:"));
+        assert!(cause(r#"{"Name": "bakery", "AccountType": "no"}"#).starts_with("AccountType:"));
+        assert!(
+            cause(r#"{"Name": "bakery", "AccountType": "default", "AwsAccountAlias": "Bakery"}"#)
+                .starts_with("AwsAccountAlias:")
+        );
+        assert!(
+            cause(r#"{"Name": "bakery", "AccountType": "default", "AwsAccountAlias": "a--b"}"#)
+                .starts_with("AwsAccountAlias:")
+        );
+        assert!(
+            cause(r#"{"Name": "bakery", "AccountType": "default", "Tags": {"aws:x": "y"}}"#)
+                .starts_with("Tags:")
+        );
+        assert!(
+            cause(r#"{"Name": "bakery", "AccountType": "default", "Tags": {"k": "v!"}}"#)
+                .starts_with("Tags:")
+        );
+        let e = parse(r#"{"Name": "bakery", "AccountType": "default", "OrganisationalUnitId": "e893d7e0-9306-11e9-bc42-526af7764f64"}"#).unwrap_err();
+        assert!(e.cause.starts_with("OrganisationalUnitId: not supported"));
+    }
+
+    #[test]
+    fn at_most_one_hundred_tags() {
+        let tags: crate::domain::Tags = (0..101)
+            .map(|i| (format!("k{i}"), "v".to_owned()))
+            .collect();
+        assert_eq!(
+            validate_tags(&tags),
+            Err("at most 100 tags, got 101".into())
+        );
+    }
+}

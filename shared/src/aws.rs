@@ -15,14 +15,37 @@ pub const MAX_ATTEMPTS: u32 = 8;
 pub const MAX_BACKOFF: Duration = Duration::from_secs(20);
 
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(MAX_ATTEMPTS)
-                .with_max_backoff(MAX_BACKOFF),
-        )
-        .load()
-        .await
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(
+        RetryConfig::standard()
+            .with_max_attempts(MAX_ATTEMPTS)
+            .with_max_backoff(MAX_BACKOFF),
+    );
+    if let Some(client) = proxied_http_client() {
+        loader = loader.http_client(client);
+    }
+    loader.load().await
+}
+
+/// An HTTPS client that honours `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` (upper or lower
+/// case), as other AWS SDKs do, for functions whose egress goes through a proxy. `None` when no
+/// proxy is configured: the SDK's default client is used unchanged.
+fn proxied_http_client() -> Option<aws_smithy_http_client::pool::Client> {
+    use aws_smithy_http_client::pool::{Client, ConnectionPool};
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    let configured = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"]
+        .iter()
+        .any(|v| std::env::var(v).is_ok_and(|v| !v.is_empty()));
+    if !configured {
+        return None;
+    }
+    let pool = ConnectionPool::builder()
+        .proxy_config(ProxyConfig::from_env())
+        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+        .build_https()
+        .map_err(|e| tracing::error!(error = %e, "the proxy configuration is unusable; connecting directly"))
+        .ok()?;
+    Client::new(&pool).ok()
 }
 
 /// Organizations answers `ConcurrentModificationException` while another change to the

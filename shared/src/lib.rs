@@ -4,6 +4,7 @@
 pub mod string_enum;
 
 pub mod api;
+pub mod assurance;
 pub mod auth;
 pub mod aws;
 pub mod config;

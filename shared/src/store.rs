@@ -914,6 +914,20 @@ impl Store {
         .map(|taken| taken.unwrap_or(true))
     }
 
+    /// How many slots named `name` are held (leases that lapsed do not count).
+    pub async fn slots_in_use(&self, name: &str) -> Result<usize, StoreError> {
+        let Some(item) = self.get(format!("SLOTS#{name}"), SLOTS_SK).await? else {
+            return Ok(0);
+        };
+        let now = Utc::now().timestamp();
+        let slots: SlotsItem = from_item(item).map_err(corrupt)?;
+        Ok(slots
+            .holders
+            .values()
+            .filter(|expires| **expires > now)
+            .count())
+    }
+
     /// Gives the slot back. Idempotent.
     pub async fn release_slot(&self, name: &str, holder: Uuid) -> Result<(), StoreError> {
         self.change_slots(name, |holders, _| holders.remove(&holder).map(|_| true))
@@ -1028,6 +1042,18 @@ impl Store {
             }
         }
         unreachable!("the last attempt returns")
+    }
+
+    /// The account type called `name` (case-insensitively), if there is one.
+    pub async fn get_account_type_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<AccountType>, StoreError> {
+        let Some(unique) = self.get(account_type_name_pk(name), UNIQUE_SK).await? else {
+            return Ok(None);
+        };
+        let owner = from_item::<UniqueItem>(unique).map_err(corrupt)?.owner;
+        self.get_account_type(owner).await
     }
 
     pub async fn get_account_type(&self, id: Uuid) -> Result<Option<AccountType>, StoreError> {

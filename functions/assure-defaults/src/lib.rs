@@ -1,0 +1,225 @@
+//! Assurance concern: the account-level defaults.
+//!
+//! - S3 Block Public Access on for the whole account (all four settings);
+//! - EBS encryption by default;
+//! - an IAM password policy at least as strict as CIS AWS Foundations 1.8 (14 characters) and 1.9
+//!   (no reuse of the last 24), with every character class required (a stricter policy is kept);
+//! - the IAM account alias the account record asks for.
+
+use aws_sdk_iam::types::PasswordPolicy;
+use aws_sdk_s3control::types::PublicAccessBlockConfiguration;
+use shared::assurance::{AssuranceError, ConcernInput, ConcernResult, InConcern, assume_role};
+use shared::aws::SdkConfig;
+use shared::config::{self, ConfigError};
+
+pub const CONCERN: &str = "defaults";
+pub const MIN_PASSWORD_LENGTH: i32 = 14;
+pub const PASSWORD_REUSE_PREVENTION: i32 = 24;
+
+/// The password policy settings the baseline checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Policy {
+    pub min_length: i32,
+    pub reuse_prevention: i32,
+    pub symbols: bool,
+    pub numbers: bool,
+    pub uppercase: bool,
+    pub lowercase: bool,
+}
+
+/// Does the policy meet CIS 1.8/1.9 and the character-class rules?
+pub fn meets_baseline(p: &Policy) -> bool {
+    p.min_length >= MIN_PASSWORD_LENGTH
+        && p.reuse_prevention >= PASSWORD_REUSE_PREVENTION
+        && p.symbols
+        && p.numbers
+        && p.uppercase
+        && p.lowercase
+}
+
+/// The policy to set: the baseline, keeping anything the current one does more strictly.
+pub fn strengthened(current: Option<&Policy>) -> Policy {
+    let c = current.copied().unwrap_or_default();
+    Policy {
+        min_length: c.min_length.max(MIN_PASSWORD_LENGTH),
+        reuse_prevention: c.reuse_prevention.max(PASSWORD_REUSE_PREVENTION),
+        symbols: true,
+        numbers: true,
+        uppercase: true,
+        lowercase: true,
+    }
+}
+
+pub struct Assurer {
+    pub sdk: SdkConfig,
+    pub role: String,
+}
+
+impl Assurer {
+    /// `PROVISIONING_ROLE_NAME`.
+    pub fn from_env(sdk: SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Assurer {
+            sdk,
+            role: config::required("PROVISIONING_ROLE_NAME")?,
+        })
+    }
+}
+
+fn policy_of(p: &PasswordPolicy) -> Policy {
+    Policy {
+        min_length: p.minimum_password_length().unwrap_or(0),
+        reuse_prevention: p.password_reuse_prevention().unwrap_or(0),
+        symbols: p.require_symbols(),
+        numbers: p.require_numbers(),
+        uppercase: p.require_uppercase_characters(),
+        lowercase: p.require_lowercase_characters(),
+    }
+}
+
+pub async fn assure(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, AssuranceError> {
+    let account = &input.aws_account_id;
+    let target = assume_role(&a.sdk, account, &a.role, "accounts-assure-defaults").await?;
+    let mut changes = Vec::new();
+
+    // S3 Block Public Access, account-wide.
+    let s3 = aws_sdk_s3control::Client::new(&target);
+    let current = match s3
+        .get_public_access_block()
+        .account_id(account)
+        .send()
+        .await
+    {
+        Ok(out) => out.public_access_block_configuration,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_no_such_public_access_block_configuration()) =>
+        {
+            None
+        }
+        Err(e) => return Err(AssuranceError::aws(CONCERN, e)),
+    };
+    let blocked = current.is_some_and(|c| {
+        c.block_public_acls() == Some(true)
+            && c.ignore_public_acls() == Some(true)
+            && c.block_public_policy() == Some(true)
+            && c.restrict_public_buckets() == Some(true)
+    });
+    if !blocked {
+        let all = PublicAccessBlockConfiguration::builder()
+            .block_public_acls(true)
+            .ignore_public_acls(true)
+            .block_public_policy(true)
+            .restrict_public_buckets(true)
+            .build();
+        s3.put_public_access_block()
+            .account_id(account)
+            .public_access_block_configuration(all)
+            .send()
+            .await
+            .concern(CONCERN)?;
+        changes.push("turned on S3 Block Public Access for the account".to_owned());
+    }
+
+    // EBS encryption by default.
+    let ec2 = aws_sdk_ec2::Client::new(&target);
+    let encrypted = ec2
+        .get_ebs_encryption_by_default()
+        .send()
+        .await
+        .concern(CONCERN)?
+        .ebs_encryption_by_default();
+    if encrypted != Some(true) {
+        ec2.enable_ebs_encryption_by_default()
+            .send()
+            .await
+            .concern(CONCERN)?;
+        changes.push("turned on EBS encryption by default".to_owned());
+    }
+
+    // The IAM password policy.
+    let iam = aws_sdk_iam::Client::new(&target);
+    let policy = match iam.get_account_password_policy().send().await {
+        Ok(out) => out.password_policy.as_ref().map(policy_of),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_no_such_entity_exception()) =>
+        {
+            None
+        }
+        Err(e) => return Err(AssuranceError::aws(CONCERN, e)),
+    };
+    if !policy.as_ref().is_some_and(meets_baseline) {
+        let p = strengthened(policy.as_ref());
+        iam.update_account_password_policy()
+            .minimum_password_length(p.min_length)
+            .password_reuse_prevention(p.reuse_prevention)
+            .require_symbols(p.symbols)
+            .require_numbers(p.numbers)
+            .require_uppercase_characters(p.uppercase)
+            .require_lowercase_characters(p.lowercase)
+            .allow_users_to_change_password(true)
+            .send()
+            .await
+            .concern(CONCERN)?;
+        changes.push(format!(
+            "set the IAM password policy: at least {} characters, no reuse of the last {}, every character class",
+            p.min_length, p.reuse_prevention
+        ));
+    }
+
+    // The account alias (an account has at most one).
+    if let Some(alias) = &input.aws_account_alias {
+        let aliases = iam.list_account_aliases().send().await.concern(CONCERN)?;
+        if aliases.account_aliases().first() != Some(alias) {
+            for old in aliases.account_aliases() {
+                iam.delete_account_alias()
+                    .account_alias(old)
+                    .send()
+                    .await
+                    .concern(CONCERN)?;
+            }
+            iam.create_account_alias()
+                .account_alias(alias)
+                .send()
+                .await
+                .concern(CONCERN)?;
+            changes.push(format!("set the IAM account alias to {alias}"));
+        }
+    }
+    Ok(ConcernResult {
+        concern: CONCERN.to_owned(),
+        changes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_policy_or_a_weak_one_is_strengthened() {
+        assert!(!meets_baseline(&Policy::default()));
+        let p = strengthened(None);
+        assert!(meets_baseline(&p));
+        assert_eq!((p.min_length, p.reuse_prevention), (14, 24));
+    }
+
+    #[test]
+    fn a_stricter_policy_is_kept_stricter() {
+        let strict = Policy {
+            min_length: 20,
+            reuse_prevention: 24,
+            symbols: true,
+            numbers: true,
+            uppercase: true,
+            lowercase: true,
+        };
+        assert!(meets_baseline(&strict));
+        let no_symbols = Policy {
+            symbols: false,
+            ..strict
+        };
+        assert!(!meets_baseline(&no_symbols));
+        assert_eq!(strengthened(Some(&no_symbols)).min_length, 20);
+    }
+}

@@ -1,0 +1,525 @@
+//! `POST /20190206/accounts`: the start of the service's main job.
+//!
+//! Validates the body (Stax `accounts.CreateAccount`) and the caller's role, records the account
+//! `INITIALIZING` (Origin STAX) together with its task — which holds the account's operation
+//! lock — and starts the create workflow in an execution named after the task, then answers with
+//! the Stax task envelope. Any refusal (400, 403, 409) writes nothing.
+
+use std::future::Future;
+
+use aws_smithy_types::error::display::DisplayErrorContext;
+use chrono::Utc;
+use http_edge::{ApiRequest, authorize, serve};
+use lambda_http::{Body, Request, Response};
+use serde_json::{Value, json};
+use shared::api::{AccountTypeRef, ApiError, CreateAccountRequest};
+use shared::auth::{AccessPolicy, Permission};
+use shared::config::{self, ConfigError};
+use shared::domain::{
+    Account, AccountRole, AccountStatus, AccountType, AccountTypeStatus, BuiltInAccountType,
+    Operation, Origin, Task, TaskStatus,
+};
+use shared::lifecycle::{AccountChange, LockChange, NewAccount, Transition, Trigger};
+use shared::store::{Store, StoreError, TaskUpdate};
+use uuid::Uuid;
+
+pub const CREATE_ACCOUNT: &str = "POST /20190206/accounts";
+
+/// What creating needs from the store.
+pub trait AccountRecords: Send + Sync {
+    fn account_type(
+        &self,
+        reference: &AccountTypeRef,
+    ) -> impl Future<Output = Result<Option<AccountType>, StoreError>> + Send;
+    /// The management account's record (written by the foundation bootstrap).
+    fn management_account(
+        &self,
+        aws_account_id: &str,
+    ) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
+    fn record(
+        &self,
+        account: &Account,
+        task: &Task,
+        actor: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Marks the account ERROR and its task FAILED when its workflow could not be started.
+    fn abandon(
+        &self,
+        account: &Account,
+        task: &Task,
+        reason: &str,
+        actor: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Starts the create workflow.
+pub trait Workflows: Send + Sync {
+    /// Starts an execution named `name`; starting the same name twice starts one execution.
+    fn start_create(
+        &self,
+        name: &str,
+        input: &Value,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+pub struct Creator<S, W> {
+    pub store: S,
+    pub workflows: W,
+    pub access: AccessPolicy,
+    pub management_account_id: String,
+}
+
+impl Creator<Store, StepFunctions> {
+    /// `TABLE_NAME`, `ACCESS_ROLES`, `MANAGEMENT_ACCOUNT_ID`, `CREATE_STATE_MACHINE_ARN`.
+    pub fn from_env(sdk: &shared::aws::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Creator {
+            store: Store::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                config::required("TABLE_NAME")?,
+            ),
+            workflows: StepFunctions {
+                client: aws_sdk_sfn::Client::new(sdk),
+                create_state_machine: config::required("CREATE_STATE_MACHINE_ARN")?,
+            },
+            access: AccessPolicy::from_json(&config::required("ACCESS_ROLES")?)?,
+            management_account_id: config::required("MANAGEMENT_ACCOUNT_ID")?,
+        })
+    }
+}
+
+pub async fn handle<S: AccountRecords, W: Workflows>(
+    creator: &Creator<S, W>,
+    request: Request,
+) -> Result<Response<Body>, lambda_http::Error> {
+    serve(request, |req| async move { route(creator, &req).await }).await
+}
+
+pub async fn route<S: AccountRecords, W: Workflows>(
+    c: &Creator<S, W>,
+    req: &ApiRequest,
+) -> Result<Value, ApiError> {
+    if req.route_key != CREATE_ACCOUNT {
+        return Err(ApiError::not_found(format!("no route {:?}", req.route_key)));
+    }
+    authorize(&c.access, req.principal.as_deref(), Permission::Mutate)?;
+    if let Some((k, _)) = req.query.first() {
+        return Err(ApiError::bad_request(format!(
+            "unknown query parameter {k:?}"
+        )));
+    }
+    let body = CreateAccountRequest::parse(req.body.as_deref())?;
+    let internal = |e: StoreError| {
+        tracing::error!(error = %e, request_id = req.request_id, "store failed");
+        ApiError::internal(&req.request_id)
+    };
+
+    let account_type = c
+        .store
+        .account_type(&body.account_type)
+        .await
+        .map_err(internal)?
+        .filter(|t| t.status == AccountTypeStatus::Active)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "AccountType: {} does not exist",
+                describe(&body.account_type)
+            ))
+        })?;
+    if let Ok(built_in) = account_type.name.parse::<BuiltInAccountType>()
+        && built_in.account_role() != AccountRole::Member
+    {
+        return Err(ApiError::bad_request(format!(
+            "AccountType: {} holds a foundation account; new accounts cannot be created in it",
+            account_type.name
+        )));
+    }
+    let management = c.store.management_account(&c.management_account_id).await.map_err(internal)?.ok_or_else(|| {
+        ApiError::conflict(
+            "FoundationNotReady",
+            "the foundation bootstrap has not recorded the management account yet; run it first",
+        )
+    })?;
+
+    let now = Utc::now();
+    let id = Uuid::new_v4();
+    let task = Task::new(Operation::CreateAccount, vec![id], now);
+    let account = Account::create(
+        id,
+        NewAccount {
+            organisation_id: management.organisation_id,
+            name: body.name.clone(),
+            aws_account_id: None,
+            aws_account_name: Some(body.name.clone()),
+            aws_account_alias: body.aws_account_alias.clone(),
+            email: None,
+            account_type: Some(account_type.id),
+            account_role: AccountRole::Member,
+            origin: Origin::Stax,
+            tags: body.tags.clone(),
+            orgs_ou_id: None,
+            task: Some(task.id),
+        },
+        &Transition::to(Trigger::RequestCreate, AccountStatus::Initializing),
+        now,
+    )
+    .map_err(|e| {
+        tracing::error!(error = %e, "the lifecycle refused a new account");
+        ApiError::internal(&req.request_id)
+    })?;
+    let actor = req.principal.clone().unwrap_or_default();
+    match c.store.record(&account, &task, &actor).await {
+        Ok(()) => {}
+        Err(StoreError::NameTaken(name)) => {
+            return Err(ApiError::conflict(
+                "NameTaken",
+                format!("an account named {name:?} already exists"),
+            ));
+        }
+        Err(e) => return Err(internal(e)),
+    }
+
+    let input = json!({"AccountId": id, "TaskId": task.id});
+    if let Err(e) = c.workflows.start_create(&task.id.to_string(), &input).await {
+        tracing::error!(error = e, task = %task.id, "the create workflow did not start");
+        let reason = format!("the create workflow could not be started: {e}");
+        if let Err(e) = c.store.abandon(&account, &task, &reason, &actor).await {
+            tracing::error!(error = %e, task = %task.id, "could not record the failed start");
+        }
+        return Err(ApiError::internal(&req.request_id));
+    }
+    tracing::info!(account = %id, task = %task.id, name = body.name, "account creation started");
+    Ok(json!({
+        "TaskId": task.id,
+        "CustomerId": management.organisation_id,
+        "TraceId": req.request_id,
+        "DetailType": "Account Create Requested",
+        "Detail": {
+            "Message": format!("Creating account {}", body.name),
+            "Operation": Operation::CreateAccount,
+            "OperationStatus": TaskStatus::Started,
+            "Severity": "INFO",
+            "TraceId": req.request_id,
+            "Account": {
+                "Name": body.name,
+                "AccountType": account_type.id,
+                "AwsAccountAlias": body.aws_account_alias,
+                "Tags": body.tags,
+                "OrganisationId": management.organisation_id,
+                "Operation": "CREATE",
+            },
+        },
+    }))
+}
+
+fn describe(r: &AccountTypeRef) -> String {
+    match r {
+        AccountTypeRef::Id(id) => format!("no Account Type has id {id}"),
+        AccountTypeRef::Name(name) => format!("no Account Type is named {name:?}"),
+    }
+}
+
+impl AccountRecords for Store {
+    async fn account_type(
+        &self,
+        reference: &AccountTypeRef,
+    ) -> Result<Option<AccountType>, StoreError> {
+        match reference {
+            AccountTypeRef::Id(id) => self.get_account_type(*id).await,
+            AccountTypeRef::Name(name) => self.get_account_type_by_name(name).await,
+        }
+    }
+    async fn management_account(
+        &self,
+        aws_account_id: &str,
+    ) -> Result<Option<Account>, StoreError> {
+        Ok(self
+            .get_account_by_aws_id(aws_account_id)
+            .await?
+            .map(|v| v.value))
+    }
+    async fn record(&self, account: &Account, task: &Task, actor: &str) -> Result<(), StoreError> {
+        self.create_account(account, Trigger::RequestCreate, Some(task), actor)
+            .await
+            .map(drop)
+    }
+    async fn abandon(
+        &self,
+        account: &Account,
+        task: &Task,
+        reason: &str,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let change = AccountChange::transition(Transition::error(Trigger::FailWorkflow, reason))
+            .with_lock(LockChange::Release(task.id));
+        let update = TaskUpdate {
+            id: task.id,
+            status: TaskStatus::Failed,
+            log: Some(reason),
+        };
+        self.update_with_task(account.id, &change, Some(update), actor)
+            .await
+            .map(drop)
+    }
+}
+
+pub struct StepFunctions {
+    pub client: aws_sdk_sfn::Client,
+    pub create_state_machine: String,
+}
+
+impl Workflows for StepFunctions {
+    async fn start_create(&self, name: &str, input: &Value) -> Result<(), String> {
+        match self
+            .client
+            .start_execution()
+            .state_machine_arn(&self.create_state_machine)
+            .name(name)
+            .input(input.to_string())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            // The same execution name already started: that is our workflow.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_execution_already_exists()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(DisplayErrorContext(&e).to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::domain::organisation_id;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    const MANAGEMENT: &str = "123456789012";
+    const ADMIN: &str = "arn:aws:iam::123456789012:role/Admin";
+    const OPERATIONS: &str = "arn:aws:iam::123456789012:role/Ops";
+    const USER: &str = "arn:aws:iam::123456789012:role/Dev";
+    const READONLY: &str = "arn:aws:iam::123456789012:role/Audit";
+
+    #[derive(Default)]
+    struct Memory {
+        types: Vec<AccountType>,
+        accounts: Mutex<HashMap<String, (Account, Task)>>,
+        management: Option<Account>,
+        abandoned: Mutex<Vec<String>>,
+    }
+
+    impl AccountRecords for Memory {
+        async fn account_type(
+            &self,
+            r: &AccountTypeRef,
+        ) -> Result<Option<AccountType>, StoreError> {
+            Ok(self
+                .types
+                .iter()
+                .find(|t| match r {
+                    AccountTypeRef::Id(id) => t.id == *id,
+                    AccountTypeRef::Name(n) => t.name.eq_ignore_ascii_case(n),
+                })
+                .cloned())
+        }
+        async fn management_account(&self, _: &str) -> Result<Option<Account>, StoreError> {
+            Ok(self.management.clone())
+        }
+        async fn record(&self, account: &Account, task: &Task, _: &str) -> Result<(), StoreError> {
+            let mut accounts = self.accounts.lock().unwrap();
+            let key = account.name.to_lowercase();
+            if accounts.contains_key(&key) {
+                return Err(StoreError::NameTaken(account.name.clone()));
+            }
+            accounts.insert(key, (account.clone(), task.clone()));
+            Ok(())
+        }
+        async fn abandon(
+            &self,
+            _: &Account,
+            _: &Task,
+            reason: &str,
+            _: &str,
+        ) -> Result<(), StoreError> {
+            self.abandoned.lock().unwrap().push(reason.to_owned());
+            Ok(())
+        }
+    }
+
+    #[derive(Default)]
+    struct Started {
+        executions: Mutex<Vec<(String, Value)>>,
+        broken: bool,
+    }
+
+    impl Workflows for Started {
+        async fn start_create(&self, name: &str, input: &Value) -> Result<(), String> {
+            if self.broken {
+                return Err("ThrottlingException: Rate exceeded".into());
+            }
+            self.executions
+                .lock()
+                .unwrap()
+                .push((name.to_owned(), input.clone()));
+            Ok(())
+        }
+    }
+
+    fn account_type(name: &str) -> AccountType {
+        AccountType {
+            id: Uuid::new_v4(),
+            name: name.into(),
+            status: AccountTypeStatus::Active,
+            created_ts: Utc::now(),
+            modified_ts: Utc::now(),
+        }
+    }
+
+    fn creator() -> Creator<Memory, Started> {
+        let mut management =
+            shared::fixtures::account_in(AccountStatus::Active, "management", Some(MANAGEMENT));
+        management.organisation_id = organisation_id("o-test");
+        Creator {
+            store: Memory {
+                types: vec![account_type("default"), account_type("foundation-security")],
+                management: Some(management),
+                ..Default::default()
+            },
+            workflows: Started::default(),
+            access: AccessPolicy::from_json(&format!(
+                r#"{{"{ADMIN}": "admin", "{OPERATIONS}": "operations", "{USER}": "user", "{READONLY}": "readonly"}}"#
+            ))
+            .unwrap(),
+            management_account_id: MANAGEMENT.into(),
+        }
+    }
+
+    fn post(principal: &str, body: &str) -> ApiRequest {
+        ApiRequest {
+            route_key: CREATE_ACCOUNT.into(),
+            principal: Some(principal.into()),
+            body: Some(body.into()),
+            request_id: "req-1".into(),
+            ..ApiRequest::default()
+        }
+    }
+
+    const BAKERY: &str =
+        r#"{"Name": "bakery", "AccountType": "default", "Tags": {"CostCode": "12345"}}"#;
+
+    #[tokio::test]
+    async fn records_the_account_initializing_and_starts_the_workflow_named_after_the_task() {
+        let c = creator();
+        let body = route(&c, &post(OPERATIONS, BAKERY)).await.unwrap();
+        let task_id = body["TaskId"].as_str().unwrap().to_owned();
+        assert_eq!(body["Detail"]["OperationStatus"], "STARTED");
+        assert_eq!(body["Detail"]["Operation"], "accounts:CreateAccount");
+        assert_eq!(body["Detail"]["Account"]["Name"], "bakery");
+
+        let accounts = c.store.accounts.lock().unwrap();
+        let (account, task) = &accounts["bakery"];
+        assert_eq!(
+            (account.status, account.origin),
+            (AccountStatus::Initializing, Origin::Stax)
+        );
+        assert_eq!(
+            account.user_task_id,
+            Some(task.id),
+            "the task holds the account's lock"
+        );
+        assert_eq!(task.accounts, [account.id]);
+        assert_eq!(task.id.to_string(), task_id);
+        let executions = c.workflows.executions.lock().unwrap();
+        assert_eq!(executions[0].0, task_id);
+        assert_eq!(executions[0].1["AccountId"], account.id.to_string());
+    }
+
+    #[tokio::test]
+    async fn admin_and_operations_may_create_others_are_forbidden() {
+        for (principal, status) in [
+            (ADMIN, 200),
+            (OPERATIONS, 200),
+            (USER, 403),
+            (READONLY, 403),
+            ("arn:aws:iam::123456789012:user/x", 403),
+        ] {
+            let c = creator();
+            let got = route(&c, &post(principal, BAKERY))
+                .await
+                .map(|_| 200)
+                .unwrap_or_else(|e| e.status);
+            assert_eq!(got, status, "{principal}");
+            assert_eq!(
+                c.store.accounts.lock().unwrap().len(),
+                usize::from(status == 200)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_taken_name_is_a_conflict_and_starts_nothing() {
+        let c = creator();
+        route(&c, &post(ADMIN, BAKERY)).await.unwrap();
+        let e = route(&c, &post(ADMIN, &BAKERY.replace("bakery", "BAKERY")))
+            .await
+            .unwrap_err();
+        assert_eq!((e.status, e.error), (409, "NameTaken"));
+        assert_eq!(c.workflows.executions.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn unknown_and_foundation_types_are_bad_requests() {
+        let c = creator();
+        let e = route(
+            &c,
+            &post(ADMIN, r#"{"Name": "x1", "AccountType": "production"}"#),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            e.cause,
+            r#"AccountType: no Account Type is named "production" does not exist"#
+        );
+        let e = route(
+            &c,
+            &post(
+                ADMIN,
+                r#"{"Name": "x2", "AccountType": "foundation-security"}"#,
+            ),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(c.store.accounts.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn creating_waits_for_the_foundation() {
+        let mut c = creator();
+        c.store.management = None;
+        let e = route(&c, &post(ADMIN, BAKERY)).await.unwrap_err();
+        assert_eq!((e.status, e.error), (409, "FoundationNotReady"));
+        assert!(c.store.accounts.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_workflow_that_cannot_start_leaves_an_error_that_says_so() {
+        let mut c = creator();
+        c.workflows.broken = true;
+        let e = route(&c, &post(ADMIN, BAKERY)).await.unwrap_err();
+        assert_eq!(e.status, 500);
+        assert!(
+            !e.cause.contains("Throttling"),
+            "no internals in the answer"
+        );
+        let abandoned = c.store.abandoned.lock().unwrap();
+        assert_eq!(
+            abandoned[0],
+            "the create workflow could not be started: ThrottlingException: Rate exceeded"
+        );
+    }
+}

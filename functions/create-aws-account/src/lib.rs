@@ -1,0 +1,727 @@
+//! The create workflow's AWS Organizations steps.
+//!
+//! - `Create`: takes one of the organization's CreateAccount slots (AWS allows only a few
+//!   requests in flight; when all are taken the step fails with `CreateSlotsBusy` and the state
+//!   machine waits its turn), then asks Organizations for the account, with a root email made from
+//!   the configured template and the account's id. A retried invocation adopts the request an
+//!   earlier one made instead of creating a second AWS account.
+//! - `Describe`: the request's state; when it has ended, the slot is given back.
+//! - `ReleaseSlot`: gives the slot back (the workflow's failure path).
+
+use std::future::Future;
+use std::time::Duration;
+
+use aws_sdk_organizations::error::SdkError;
+use aws_sdk_organizations::types::{CreateAccountState, Tag};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use chrono::{DateTime, Utc};
+use lambda_runtime::Diagnostic;
+use serde::{Deserialize, Serialize};
+use shared::config::{self, ConfigError};
+use shared::domain::Account;
+use shared::store::{Store, StoreError};
+use uuid::Uuid;
+
+/// The slots' name in the store.
+pub const SLOTS: &str = "organizations-create-account";
+/// A slot's lease: longer than AWS takes to create an account, so only an abandoned workflow
+/// lets one lapse.
+pub const SLOT_LEASE: Duration = Duration::from_secs(2 * 60 * 60);
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "Action")]
+pub enum Request {
+    Create {
+        #[serde(rename = "AccountId")]
+        account: Uuid,
+        #[serde(rename = "TaskId")]
+        task: Uuid,
+    },
+    Describe {
+        #[serde(rename = "TaskId")]
+        task: Uuid,
+        #[serde(rename = "CreateAccountRequestId")]
+        request_id: String,
+    },
+    ReleaseSlot {
+        #[serde(rename = "TaskId")]
+        task: Uuid,
+    },
+}
+
+/// A CreateAccount request's state, as the state machine reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    #[serde(
+        rename = "CreateAccountRequestId",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub request_id: Option<String>,
+    /// IN_PROGRESS, SUCCEEDED or FAILED.
+    #[serde(rename = "State")]
+    pub state: String,
+    #[serde(rename = "AwsAccountId", skip_serializing_if = "Option::is_none")]
+    pub aws_account_id: Option<String>,
+    #[serde(rename = "Email", skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Why AWS refused (EMAIL_ALREADY_EXISTS, ACCOUNT_LIMIT_EXCEEDED, …).
+    #[serde(rename = "FailureReason", skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+    /// How long the workflow waits before asking again.
+    #[serde(rename = "PollSeconds")]
+    pub poll_seconds: u64,
+}
+
+/// A CreateAccount request Organizations knows about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateRequest {
+    pub id: String,
+    pub account_name: String,
+    pub state: String,
+    pub aws_account_id: Option<String>,
+    pub failure_reason: Option<String>,
+    pub requested: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error(
+        "{in_flight} CreateAccount requests are in flight, the most this organization runs at once; waiting for one to finish"
+    )]
+    CreateSlotsBusy { in_flight: usize },
+    #[error("AWS Organizations refused to create the account: {0}")]
+    Refused(String),
+    #[error("AWS Organizations call failed: {0}")]
+    Organizations(String),
+    #[error("account {0} is not recorded")]
+    AccountNotFound(Uuid),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl CreateError {
+    pub fn name(&self) -> &'static str {
+        match self {
+            CreateError::CreateSlotsBusy { .. } => "CreateSlotsBusy",
+            CreateError::Refused(_) => "CreateAccountRefused",
+            CreateError::Organizations(_) => "OrganizationsCallFailed",
+            CreateError::AccountNotFound(_) => "AccountNotFound",
+            CreateError::Store(e) => e.name(),
+        }
+    }
+}
+
+impl From<CreateError> for Diagnostic {
+    fn from(e: CreateError) -> Self {
+        Diagnostic {
+            error_type: e.name().to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+pub trait OrganizationsApi: Send + Sync {
+    fn create_account(
+        &self,
+        name: &str,
+        email: &str,
+        role_name: &str,
+        account: Uuid,
+    ) -> impl Future<Output = Result<CreateRequest, CreateError>> + Send;
+    /// Requests that are in progress or succeeded.
+    fn open_requests(&self)
+    -> impl Future<Output = Result<Vec<CreateRequest>, CreateError>> + Send;
+    fn describe(
+        &self,
+        request_id: &str,
+    ) -> impl Future<Output = Result<CreateRequest, CreateError>> + Send;
+    fn account_email(
+        &self,
+        aws_account_id: &str,
+    ) -> impl Future<Output = Result<String, CreateError>> + Send;
+}
+
+pub trait Records: Send + Sync {
+    fn account(&self, id: Uuid)
+    -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
+    fn acquire_slot(
+        &self,
+        capacity: usize,
+        holder: Uuid,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn release_slot(&self, holder: Uuid) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn slots_in_use(&self) -> impl Future<Output = Result<usize, StoreError>> + Send;
+}
+
+/// How root emails are made: a template with one `{AccountId}`, e.g.
+/// `aws+{AccountId}@example.com`; the result must fit AWS's 64 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailTemplate(String);
+
+impl EmailTemplate {
+    pub fn parse(template: &str) -> Result<Self, String> {
+        if template.matches("{AccountId}").count() != 1 {
+            return Err(format!(
+                "{template:?} must contain {{AccountId}} exactly once"
+            ));
+        }
+        let longest = template.replace("{AccountId}", &Uuid::nil().to_string());
+        let (local, domain) = longest
+            .split_once('@')
+            .ok_or_else(|| format!("{template:?} is not an email address"))?;
+        if local.is_empty() || !domain.contains('.') || domain.contains('@') {
+            return Err(format!("{template:?} is not an email address"));
+        }
+        if longest.len() > 64 {
+            return Err(format!(
+                "{template:?} makes addresses of {} characters; AWS allows 64",
+                longest.len()
+            ));
+        }
+        Ok(EmailTemplate(template.to_owned()))
+    }
+
+    pub fn email(&self, account: Uuid) -> String {
+        self.0.replace("{AccountId}", &account.to_string())
+    }
+}
+
+pub struct Creator<O, R> {
+    pub organizations: O,
+    pub records: R,
+    pub email: EmailTemplate,
+    /// The role Organizations creates in the new account, through which assurance works.
+    pub role_name: String,
+    pub concurrency: usize,
+    pub poll_seconds: u64,
+}
+
+impl Creator<aws_sdk_organizations::Client, Store> {
+    /// `TABLE_NAME`, `ROOT_EMAIL_TEMPLATE`, `PROVISIONING_ROLE_NAME`, `CREATE_ACCOUNT_CONCURRENCY`,
+    /// `CREATE_ACCOUNT_POLL_SECONDS`.
+    pub fn from_env(sdk: &shared::aws::SdkConfig) -> Result<Self, ConfigError> {
+        let positive = |v: &str| {
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("{v:?} is not a positive whole number"))
+        };
+        Ok(Creator {
+            organizations: shared::aws::organizations(sdk),
+            records: Store::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                config::required("TABLE_NAME")?,
+            ),
+            email: config::parsed("ROOT_EMAIL_TEMPLATE", EmailTemplate::parse)?,
+            role_name: config::required("PROVISIONING_ROLE_NAME")?,
+            concurrency: config::parsed("CREATE_ACCOUNT_CONCURRENCY", positive)? as usize,
+            poll_seconds: config::parsed("CREATE_ACCOUNT_POLL_SECONDS", positive)?,
+        })
+    }
+}
+
+pub async fn handle<O: OrganizationsApi, R: Records>(
+    c: &Creator<O, R>,
+    request: Request,
+) -> Result<Progress, CreateError> {
+    match request {
+        Request::Create { account, task } => create(c, account, task).await,
+        Request::Describe { task, request_id } => {
+            let r = c.organizations.describe(&request_id).await?;
+            if r.state != CreateAccountState::InProgress.as_str() {
+                c.records.release_slot(task).await?;
+            }
+            let email = match &r.aws_account_id {
+                Some(id) => Some(c.organizations.account_email(id).await?),
+                None => None,
+            };
+            Ok(progress(c, r, email))
+        }
+        Request::ReleaseSlot { task } => {
+            c.records.release_slot(task).await?;
+            Ok(Progress {
+                state: "RELEASED".into(),
+                poll_seconds: c.poll_seconds,
+                ..Progress::default()
+            })
+        }
+    }
+}
+
+fn progress<O, R>(c: &Creator<O, R>, r: CreateRequest, email: Option<String>) -> Progress {
+    Progress {
+        request_id: Some(r.id),
+        state: r.state,
+        aws_account_id: r.aws_account_id,
+        email,
+        failure_reason: r.failure_reason,
+        poll_seconds: c.poll_seconds,
+    }
+}
+
+async fn create<O: OrganizationsApi, R: Records>(
+    c: &Creator<O, R>,
+    id: Uuid,
+    task: Uuid,
+) -> Result<Progress, CreateError> {
+    let account = c
+        .records
+        .account(id)
+        .await?
+        .ok_or(CreateError::AccountNotFound(id))?;
+    let email = c.email.email(id);
+    if let Some(aws_account_id) = account.aws_account_id {
+        // Created and recorded already: a retried step after the workflow moved on.
+        return Ok(Progress {
+            state: CreateAccountState::Succeeded.as_str().into(),
+            aws_account_id: Some(aws_account_id),
+            email: Some(email),
+            poll_seconds: c.poll_seconds,
+            ..Progress::default()
+        });
+    }
+    let aws_name = account
+        .aws_account_name
+        .clone()
+        .unwrap_or_else(|| account.name.clone());
+    if !c.records.acquire_slot(c.concurrency, task).await? {
+        return Err(CreateError::CreateSlotsBusy {
+            in_flight: c.records.slots_in_use().await?,
+        });
+    }
+    // An earlier invocation of this step may have asked already and died before answering.
+    let since = account.created_ts - chrono::Duration::minutes(1);
+    for earlier in c.organizations.open_requests().await? {
+        if earlier.account_name != aws_name || earlier.requested.is_some_and(|t| t < since) {
+            continue;
+        }
+        let ours = match &earlier.aws_account_id {
+            Some(aws_id) => c.organizations.account_email(aws_id).await? == email,
+            // Not created yet: names are unique among the service's accounts, so a request for
+            // this name made after the account was recorded is this workflow's.
+            None => true,
+        };
+        if ours {
+            tracing::info!(
+                request = earlier.id,
+                "adopting the CreateAccount request of an earlier attempt"
+            );
+            return Ok(progress(c, earlier, Some(email)));
+        }
+    }
+    let request = c
+        .organizations
+        .create_account(&aws_name, &email, &c.role_name, id)
+        .await?;
+    tracing::info!(request = request.id, account = %id, "CreateAccount requested");
+    Ok(progress(c, request, Some(email)))
+}
+
+fn organizations_error<E>(e: SdkError<E>) -> CreateError
+where
+    E: std::error::Error + aws_sdk_organizations::error::ProvideErrorMetadata + 'static,
+{
+    // Errors the SDK did not retry away are either AWS refusing (a constraint, a limit) or the
+    // service being unreachable; only the second is worth the state machine's retries.
+    let refused = e
+        .as_service_error()
+        .and_then(|s| s.code())
+        .is_some_and(|code| {
+            matches!(
+                code,
+                "ConstraintViolationException"
+                    | "AccessDeniedException"
+                    | "AWSOrganizationsNotInUseException"
+                    | "InvalidInputException"
+                    | "UnsupportedAPIEndpointException"
+            )
+        });
+    let message = DisplayErrorContext(&e).to_string();
+    if refused {
+        CreateError::Refused(message)
+    } else {
+        CreateError::Organizations(message)
+    }
+}
+
+fn request_from(s: &aws_sdk_organizations::types::CreateAccountStatus) -> CreateRequest {
+    CreateRequest {
+        id: s.id().unwrap_or_default().to_owned(),
+        account_name: s.account_name().unwrap_or_default().to_owned(),
+        state: s.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+        aws_account_id: s.account_id().map(str::to_owned),
+        failure_reason: s.failure_reason().map(|r| r.as_str().to_owned()),
+        requested: s
+            .requested_timestamp()
+            .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
+    }
+}
+
+impl OrganizationsApi for aws_sdk_organizations::Client {
+    async fn create_account(
+        &self,
+        name: &str,
+        email: &str,
+        role_name: &str,
+        account: Uuid,
+    ) -> Result<CreateRequest, CreateError> {
+        let tag = Tag::builder()
+            .key("accounts:id")
+            .value(account.to_string())
+            .build()
+            .map_err(|e| CreateError::Organizations(e.to_string()))?;
+        let out = self
+            .create_account()
+            .account_name(name)
+            .email(email)
+            .role_name(role_name)
+            .tags(tag)
+            .send()
+            .await
+            .map_err(organizations_error)?;
+        let status = out
+            .create_account_status
+            .ok_or_else(|| CreateError::Organizations("CreateAccount returned no status".into()))?;
+        Ok(request_from(&status))
+    }
+
+    async fn open_requests(&self) -> Result<Vec<CreateRequest>, CreateError> {
+        let pages = self
+            .list_create_account_status()
+            .states(CreateAccountState::InProgress)
+            .states(CreateAccountState::Succeeded)
+            .into_paginator()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(organizations_error)?;
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.create_account_statuses())
+            .map(request_from)
+            .collect())
+    }
+
+    async fn describe(&self, request_id: &str) -> Result<CreateRequest, CreateError> {
+        let out = self
+            .describe_create_account_status()
+            .create_account_request_id(request_id)
+            .send()
+            .await
+            .map_err(organizations_error)?;
+        let status = out
+            .create_account_status
+            .ok_or_else(|| CreateError::Organizations("no status returned".into()))?;
+        Ok(request_from(&status))
+    }
+
+    async fn account_email(&self, aws_account_id: &str) -> Result<String, CreateError> {
+        let out = self
+            .describe_account()
+            .account_id(aws_account_id)
+            .send()
+            .await
+            .map_err(organizations_error)?;
+        Ok(out.account.and_then(|a| a.email).unwrap_or_default())
+    }
+}
+
+impl Records for Store {
+    async fn account(&self, id: Uuid) -> Result<Option<Account>, StoreError> {
+        Ok(self.get_account(id).await?.map(|v| v.value))
+    }
+    async fn acquire_slot(&self, capacity: usize, holder: Uuid) -> Result<bool, StoreError> {
+        Store::acquire_slot(self, SLOTS, capacity, holder, SLOT_LEASE).await
+    }
+    async fn release_slot(&self, holder: Uuid) -> Result<(), StoreError> {
+        Store::release_slot(self, SLOTS, holder).await
+    }
+    async fn slots_in_use(&self) -> Result<usize, StoreError> {
+        Store::slots_in_use(self, SLOTS).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::domain::AccountStatus;
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Org {
+        requests: Mutex<Vec<(CreateRequest, String)>>,
+        created: Mutex<usize>,
+    }
+
+    impl OrganizationsApi for Org {
+        async fn create_account(
+            &self,
+            name: &str,
+            email: &str,
+            _: &str,
+            _: Uuid,
+        ) -> Result<CreateRequest, CreateError> {
+            *self.created.lock().unwrap() += 1;
+            let r = CreateRequest {
+                id: format!("car-{}", self.requests.lock().unwrap().len()),
+                account_name: name.into(),
+                state: "IN_PROGRESS".into(),
+                aws_account_id: None,
+                failure_reason: None,
+                requested: Some(Utc::now()),
+            };
+            self.requests
+                .lock()
+                .unwrap()
+                .push((r.clone(), email.into()));
+            Ok(r)
+        }
+        async fn open_requests(&self) -> Result<Vec<CreateRequest>, CreateError> {
+            Ok(self
+                .requests
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(r, _)| r.clone())
+                .filter(|r| r.state != "FAILED")
+                .collect())
+        }
+        async fn describe(&self, id: &str) -> Result<CreateRequest, CreateError> {
+            let requests = self.requests.lock().unwrap();
+            Ok(requests.iter().find(|(r, _)| r.id == id).unwrap().0.clone())
+        }
+        async fn account_email(&self, aws_id: &str) -> Result<String, CreateError> {
+            let requests = self.requests.lock().unwrap();
+            Ok(requests
+                .iter()
+                .find(|(r, _)| r.aws_account_id.as_deref() == Some(aws_id))
+                .unwrap()
+                .1
+                .clone())
+        }
+    }
+
+    #[derive(Default)]
+    struct Recs {
+        accounts: Vec<Account>,
+        slots: Mutex<BTreeSet<Uuid>>,
+    }
+
+    impl Records for Recs {
+        async fn account(&self, id: Uuid) -> Result<Option<Account>, StoreError> {
+            Ok(self.accounts.iter().find(|a| a.id == id).cloned())
+        }
+        async fn acquire_slot(&self, capacity: usize, holder: Uuid) -> Result<bool, StoreError> {
+            let mut slots = self.slots.lock().unwrap();
+            if slots.contains(&holder) {
+                return Ok(true);
+            }
+            Ok(slots.len() < capacity && slots.insert(holder))
+        }
+        async fn release_slot(&self, holder: Uuid) -> Result<(), StoreError> {
+            self.slots.lock().unwrap().remove(&holder);
+            Ok(())
+        }
+        async fn slots_in_use(&self) -> Result<usize, StoreError> {
+            Ok(self.slots.lock().unwrap().len())
+        }
+    }
+
+    fn creator(accounts: Vec<Account>) -> Creator<Org, Recs> {
+        Creator {
+            organizations: Org::default(),
+            records: Recs {
+                accounts,
+                ..Recs::default()
+            },
+            email: EmailTemplate::parse("aws+{AccountId}@example.com").unwrap(),
+            role_name: "stax-provisioning".into(),
+            concurrency: 2,
+            poll_seconds: 15,
+        }
+    }
+
+    fn initializing(name: &str) -> Account {
+        let mut a = shared::fixtures::account_in(AccountStatus::Initializing, name, None);
+        a.created_ts = Utc::now() - chrono::Duration::seconds(5);
+        a
+    }
+
+    #[test]
+    fn email_templates_must_hold_the_id_and_fit_64_characters() {
+        let t = EmailTemplate::parse("aws+{AccountId}@example.com").unwrap();
+        let id = Uuid::new_v4();
+        assert_eq!(t.email(id), format!("aws+{id}@example.com"));
+        assert!(EmailTemplate::parse("aws@example.com").is_err());
+        assert!(EmailTemplate::parse("aws+{AccountId}{AccountId}@example.com").is_err());
+        assert!(EmailTemplate::parse("aws+{AccountId}").is_err());
+        assert!(
+            EmailTemplate::parse("platform-team-aws-root+{AccountId}@example.com").is_err(),
+            "65 characters"
+        );
+    }
+
+    #[tokio::test]
+    async fn asks_for_the_account_with_the_templated_email_and_the_provisioning_role() {
+        let a = initializing("bakery");
+        let c = creator(vec![a.clone()]);
+        let p = handle(
+            &c,
+            Request::Create {
+                account: a.id,
+                task: Uuid::new_v4(),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!((p.state.as_str(), p.poll_seconds), ("IN_PROGRESS", 15));
+        let requests = c.organizations.requests.lock().unwrap();
+        assert_eq!(requests[0].0.account_name, "bakery");
+        assert_eq!(requests[0].1, format!("aws+{}@example.com", a.id));
+    }
+
+    #[tokio::test]
+    async fn a_retried_create_adopts_the_earlier_request() {
+        let a = initializing("bakery");
+        let c = creator(vec![a.clone()]);
+        let task = Uuid::new_v4();
+        let first = handle(
+            &c,
+            Request::Create {
+                account: a.id,
+                task,
+            },
+        )
+        .await
+        .unwrap();
+        let again = handle(
+            &c,
+            Request::Create {
+                account: a.id,
+                task,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(first.request_id, again.request_id);
+        assert_eq!(
+            *c.organizations.created.lock().unwrap(),
+            1,
+            "one AWS account"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_older_account_of_the_same_name_is_not_adopted() {
+        let a = initializing("bakery");
+        let c = creator(vec![a.clone()]);
+        c.organizations.requests.lock().unwrap().push((
+            CreateRequest {
+                id: "car-old".into(),
+                account_name: "bakery".into(),
+                state: "SUCCEEDED".into(),
+                aws_account_id: Some("999999999999".into()),
+                failure_reason: None,
+                requested: Some(Utc::now()),
+            },
+            "someone.else@example.com".into(),
+        ));
+        let p = handle(
+            &c,
+            Request::Create {
+                account: a.id,
+                task: Uuid::new_v4(),
+            },
+        )
+        .await
+        .unwrap();
+        assert_ne!(p.request_id.as_deref(), Some("car-old"));
+        assert_eq!(*c.organizations.created.lock().unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn excess_requests_wait_for_a_slot_and_describe_gives_it_back() {
+        let accounts: Vec<Account> = (0..3).map(|i| initializing(&format!("a{i}"))).collect();
+        let c = creator(accounts.clone());
+        let tasks: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+        handle(
+            &c,
+            Request::Create {
+                account: accounts[0].id,
+                task: tasks[0],
+            },
+        )
+        .await
+        .unwrap();
+        let second = handle(
+            &c,
+            Request::Create {
+                account: accounts[1].id,
+                task: tasks[1],
+            },
+        )
+        .await
+        .unwrap();
+        let e = handle(
+            &c,
+            Request::Create {
+                account: accounts[2].id,
+                task: tasks[2],
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.name(), "CreateSlotsBusy");
+        assert_eq!(*c.organizations.created.lock().unwrap(), 2);
+
+        c.organizations.requests.lock().unwrap()[1].0.state = "FAILED".into();
+        c.organizations.requests.lock().unwrap()[1].0.failure_reason =
+            Some("EMAIL_ALREADY_EXISTS".into());
+        let d = handle(
+            &c,
+            Request::Describe {
+                task: tasks[1],
+                request_id: second.request_id.unwrap(),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(d.failure_reason.as_deref(), Some("EMAIL_ALREADY_EXISTS"));
+        handle(
+            &c,
+            Request::Create {
+                account: accounts[2].id,
+                task: tasks[2],
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            *c.organizations.created.lock().unwrap(),
+            3,
+            "the freed slot was taken"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_account_already_created_is_not_created_again() {
+        let mut a = initializing("bakery");
+        a.aws_account_id = Some("444455556666".into());
+        let c = creator(vec![a.clone()]);
+        let p = handle(
+            &c,
+            Request::Create {
+                account: a.id,
+                task: Uuid::new_v4(),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (p.state.as_str(), p.aws_account_id.as_deref()),
+            ("SUCCEEDED", Some("444455556666"))
+        );
+        assert_eq!(*c.organizations.created.lock().unwrap(), 0);
+    }
+}
