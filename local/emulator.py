@@ -23,7 +23,13 @@ Extensions, each at the wire level so product code never knows it runs locally:
 - GuardDuty membership (moto has no CreateMembers, GetMembers or ListMembers): an administrator
   account's members, ENABLED at once when the administrator is the organization's delegated
   GuardDuty administrator (as AWS does for organization members), and the member's
-  GetAdministratorAccount naming its administrator.
+  GetAdministratorAccount naming its administrator in GuardDuty's camelCase wire format.
+- S3 `GetBucketVersioning` of a bucket never versioned answers S3's empty
+  `<VersioningConfiguration/>` (moto's root element name makes SDKs fail to parse it).
+- Step Functions' own integration (`states:startExecution.sync:2`, used to run Account Assurance
+  from the create and bootstrap workflows): moto's interpreter passes the ASL's PascalCase
+  parameters to boto unchanged and returns boto's camelCase results; the emulator maps both the
+  way AWS does.
 - CloudWatch Logs: events EventBridge delivers to a log group get an integer timestamp (moto
   stores a float, which SDKs refuse to parse).
 - S3 Control: its endpoint rules put the account id in front of the endpoint's host
@@ -363,9 +369,67 @@ def install_guardduty_administrator_lookup() -> None:
         if not found:
             return {}
         admin, membership = found
-        return {"Administrator": {"AccountId": admin, "RelationshipStatus": membership["relationshipStatus"], "InvitationId": "local", "InvitedAt": membership["invitedAt"]}}
+        # GuardDuty's wire format is camelCase (moto's own answer is PascalCase, which SDKs ignore).
+        return {"administrator": {"accountId": admin, "relationshipStatus": membership["relationshipStatus"], "invitationId": "local", "invitedAt": membership["invitedAt"]}}
 
     GuardDutyBackend.get_administrator_account = get_administrator_account
+
+
+# --- Step Functions ------------------------------------------------------------------------------
+
+
+def install_sfn_integration_names() -> None:
+    import botocore.session
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+        StateTaskServiceSfn,
+    )
+
+    model = botocore.session.get_session().get_service_model("stepfunctions")
+    operations = {name.lower(): name for name in model.operation_names}
+    original = StateTaskServiceSfn._normalise_parameters
+
+    def normalise_parameters(self, parameters, boto_service_name=None, service_action_name=None):  # noqa: ANN001
+        original(self, parameters, boto_service_name, service_action_name)
+        action = (service_action_name or self._get_boto_service_action()).replace("_", "").lower()
+        operation = operations.get(action)
+        if operation is None:
+            return
+        members = {m.lower(): m for m in model.operation_model(operation).input_shape.members}
+        for key in list(parameters):
+            wanted = members.get(key.lower())
+            if wanted and wanted != key:
+                parameters[wanted] = parameters.pop(key)
+
+    def normalise_response(self, response, boto_service_name=None, service_action_name=None):  # noqa: ANN001
+        import datetime
+
+        if isinstance(response, dict):
+            for key in list(response):
+                value = response.pop(key)
+                # Timestamps come back as epoch milliseconds, as Step Functions reports them.
+                if isinstance(value, datetime.datetime):
+                    value = int(value.timestamp() * 1000)
+                response[key[0].upper() + key[1:]] = value
+
+    StateTaskServiceSfn._normalise_parameters = normalise_parameters
+    StateTaskServiceSfn._normalise_response = normalise_response
+
+
+# --- S3 -----------------------------------------------------------------------------------------
+
+
+def install_s3_versioning_shape() -> None:
+    from moto.s3.responses import S3Response
+
+    original = S3Response.get_bucket_versioning
+
+    def get_bucket_versioning(self):  # noqa: ANN001
+        if self.backend.get_bucket_versioning(self.bucket_name) is None:
+            body = '<?xml version="1.0" encoding="UTF-8"?>\n<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>'
+            return 200, {"Content-Type": "application/xml"}, body
+        return original(self)
+
+    S3Response.get_bucket_versioning = get_bucket_versioning
 
 
 # --- CloudWatch Logs -------------------------------------------------------------------------
@@ -501,6 +565,8 @@ def main() -> None:
     install_integer_log_timestamps()
     install_async_create_account()
     install_guardduty_administrator_lookup()
+    install_s3_versioning_shape()
+    install_sfn_integration_names()
     watch_parent()
     app = ControlApp(DomainDispatcherApplication(create_backend_app))
     print(f"emulator listening on http://{args.host}:{args.port}", file=sys.stderr, flush=True)

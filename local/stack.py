@@ -300,6 +300,9 @@ def host_config(r: cfn.Resolver, endpoint: str, principals: dict) -> dict:
         },
         "base_env": {
             "AWS_ENDPOINT_URL": endpoint,
+            # The SDK honours HTTP_PROXY; through it, endpoints whose host the SDK prefixes with
+            # an account id (S3 Control) still reach the emulator (see local/emulator.py).
+            "HTTP_PROXY": endpoint,
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
             "AWS_ACCESS_KEY_ID": "testing",
@@ -404,20 +407,38 @@ def run_execution(endpoint: str, state_machine_arn: str, payload: dict, timeout:
 
 def print_accounts(api_url: str) -> None:
     accounts = http_json("GET", f"{api_url}/20190206/accounts?sort=Name&sort_order=ASC")["Accounts"]
-    say(f"  {'Name':<16} {'AwsAccountId':<13} {'AccountRole':<11} {'AccountType':<22} Status")
+    say(f"  {'Name':<16} {'AwsAccountId':<13} {'AccountRole':<11} {'AccountType':<22} {'Status':<13} AssuranceState")
     for a in accounts:
-        say(f"  {a['Name']:<16} {a.get('AwsAccountId', '-'):<13} {a['AccountRole']:<11} {a.get('AccountTypeName', '-'):<22} {a['Status']}")
+        say(f"  {a['Name']:<16} {a.get('AwsAccountId', '-'):<13} {a['AccountRole']:<11} {a.get('AccountTypeName', '-'):<22} {a['Status']:<13} {a['AssuranceState']}")
 
 
 def lifecycle(endpoint: str, r: cfn.Resolver, api_url: str) -> None:
-    say("Foundation bootstrap (FoundationStateMachine → RegisterFoundationFunction):")
+    say("Foundation bootstrap (FoundationStateMachine):")
     started = time.time()
     result = run_execution(endpoint, r.ref("FoundationStateMachine"), {})
     if result["status"] != "SUCCEEDED":
         raise RuntimeError(f"the foundation bootstrap ended {result['status']}: {result.get('error')}: {result.get('cause')}")
-    for a in json.loads(result["output"])["Accounts"]:
+    output = json.loads(result["output"])
+    for a in output["Accounts"]:
         say(f"  {a['Outcome']:<16} {a['Name']} ({a['AwsAccountId']}) as {a['AccountRole']} in {a['AccountTypeName']}")
+    for step in output["Steps"].values():
+        for change in step.get("Changes", []) if isinstance(step, dict) else []:
+            say(f"  {step['Concern']}: {change}")
     say(f"  took {time.time() - started:.1f}s")
+
+    name = f"sandbox-{time.strftime('%H%M%S')}"
+    say(f"Create account {name} (POST /20190206/accounts, AccountType default):")
+    started = time.time()
+    created = http_json("POST", f"{api_url}/20190206/accounts", {"Name": name, "AccountType": "default", "Tags": {"CostCode": "local"}})
+    task_id = created["TaskId"]
+    say(f"  task {task_id}: {created['Detail']['OperationStatus']}")
+    task = {"Status": "STARTED"}
+    while task["Status"] in ("STARTED", "RUNNING") and time.time() - started < 300:
+        time.sleep(0.5)
+        task = http_json("GET", f"{api_url}/20190206/task/{task_id}")
+    for line in task["Logs"]:
+        say(f"  | {line}")
+    say(f"  task {task['Status']} in {time.time() - started:.1f}s")
     say("Accounts the API reports (GET /20190206/accounts):")
     print_accounts(api_url)
 
@@ -447,7 +468,15 @@ def up(args: argparse.Namespace) -> int:
         access_roles = {p["Arn"]: p["Role"] for p in principals.values() if p["Role"]}
         resolver = cfn.Resolver(
             cfn.load(TEMPLATE),
-            {"SecurityAccountId": seed["SecurityAccountId"], "LoggingAccountId": seed["LoggingAccountId"], "AccessRoles": json.dumps(access_roles), "LogLevel": args.log_level},
+            {
+                "SecurityAccountId": seed["SecurityAccountId"],
+                "LoggingAccountId": seed["LoggingAccountId"],
+                "AccessRoles": json.dumps(access_roles),
+                "LogLevel": args.log_level,
+                "RootEmailTemplate": "aws+{AccountId}@example.com",
+                # The emulator's CreateAccount takes one status call, not minutes.
+                "CreateAccountPollSeconds": "1",
+            },
             {"AWS::Region": REGION, "AWS::AccountId": MANAGEMENT_ACCOUNT, "AWS::StackName": STACK_NAME, "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"},
         )
         assign_physical_ids(resolver)

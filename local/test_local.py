@@ -33,7 +33,7 @@ class Template(unittest.TestCase):
     def resolver(self):
         r = cfn.Resolver(
             cfn.load(os.path.join(ROOT, "template.yaml")),
-            {"SecurityAccountId": "111111111111", "LoggingAccountId": "222222222222"},
+            {"SecurityAccountId": "111111111111", "LoggingAccountId": "222222222222", "RootEmailTemplate": "aws+{AccountId}@example.com"},
             {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::StackName": "local",
              "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"},
         )

@@ -28,24 +28,30 @@ pub async fn sdk_config() -> SdkConfig {
 
 /// An HTTPS client that honours `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` (upper or lower
 /// case), as other AWS SDKs do, for functions whose egress goes through a proxy. `None` when no
-/// proxy is configured: the SDK's default client is used unchanged.
-fn proxied_http_client() -> Option<aws_smithy_http_client::pool::Client> {
-    use aws_smithy_http_client::pool::{Client, ConnectionPool};
+/// proxy is configured: the SDK's default client is used unchanged. It is the SDK's own
+/// connector, built the way the default client builds it, plus the proxy setting.
+fn proxied_http_client() -> Option<aws_sdk_sts::config::SharedHttpClient> {
     use aws_smithy_http_client::proxy::ProxyConfig;
     use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    use aws_smithy_http_client::{Builder, Connector};
     let configured = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"]
         .iter()
         .any(|v| std::env::var(v).is_ok_and(|v| !v.is_empty()));
     if !configured {
         return None;
     }
-    let pool = ConnectionPool::builder()
-        .proxy_config(ProxyConfig::from_env())
-        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-        .build_https()
-        .map_err(|e| tracing::error!(error = %e, "the proxy configuration is unusable; connecting directly"))
-        .ok()?;
-    Client::new(&pool).ok()
+    Some(
+        Builder::new().build_with_connector_fn(|settings, components| {
+            let mut connector = Connector::builder().proxy_config(ProxyConfig::from_env());
+            connector.set_connector_settings(settings.cloned());
+            if let Some(components) = components {
+                connector.set_sleep_impl(components.sleep_impl());
+            }
+            connector
+                .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+                .build()
+        }),
+    )
 }
 
 /// Organizations answers `ConcurrentModificationException` while another change to the

@@ -89,6 +89,20 @@ pub struct TaskUpdate<'a> {
     pub log: Option<&'a str>,
 }
 
+/// What happens to a task in the same transaction as an account change.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TaskWrite<'a> {
+    /// A new task (refused if its id exists).
+    Create(&'a Task),
+    Update(TaskUpdate<'a>),
+}
+
+impl<'a> From<TaskUpdate<'a>> for TaskWrite<'a> {
+    fn from(u: TaskUpdate<'a>) -> Self {
+        TaskWrite::Update(u)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("an account named {0:?} already exists")]
@@ -578,19 +592,22 @@ impl Store {
         Ok(self.apply_with_task(current, change, None, actor).await?.0)
     }
 
-    /// [`Store::apply`], and the task's move to a new status with a log line, in one
-    /// transaction: a workflow step's account change and its task report land together.
+    /// [`Store::apply`] together with a task write (a new task, or a task's move to a new status
+    /// with a log line), in one transaction: a workflow step's account change and its task report
+    /// land together.
     pub async fn apply_with_task(
         &self,
         current: &Versioned<Account>,
         change: &AccountChange,
-        task: Option<TaskUpdate<'_>>,
+        task: Option<TaskWrite<'_>>,
         actor: &str,
     ) -> Result<(Versioned<Account>, Option<Versioned<Task>>), StoreError> {
         let now = Utc::now();
         let next = current.value.apply(change, now)?;
+        let creating_task = matches!(task, Some(TaskWrite::Create(_)));
+        // (version read, task after) — the version read is 0 for a new task.
         let task = match task {
-            Some(update) => {
+            Some(TaskWrite::Update(update)) => {
                 let read = self
                     .get_task(update.id)
                     .await?
@@ -598,6 +615,13 @@ impl Store {
                 let next = read.value.advance(update.status, update.log, now)?;
                 Some((read, next))
             }
+            Some(TaskWrite::Create(task)) => Some((
+                Versioned {
+                    value: task.clone(),
+                    version: 0,
+                },
+                Some(task.clone()),
+            )),
             None => None,
         };
         let mut items = Vec::new();
@@ -631,7 +655,9 @@ impl Store {
         let mut task_index = None;
         if let Some((read, Some(next_task))) = &task {
             task_index = Some(items.len());
-            items.push(
+            let write = if read.version == 0 {
+                put(&self.table, task_item(next_task, 1)?, NOT_EXISTS)
+            } else {
                 put(
                     &self.table,
                     task_item(next_task, read.version + 1)?,
@@ -639,8 +665,8 @@ impl Store {
                 )
                 .name("#v", "Version")
                 .value(":expected", AttributeValue::N(read.version.to_string()))
-                .build()?,
-            );
+            };
+            items.push(write.build()?);
         }
         let account = match &next {
             Some(next) => Versioned {
@@ -665,7 +691,12 @@ impl Store {
                 Err(if aws_index.is_some_and(|i| failed.contains(&i)) {
                     StoreError::AwsAccountIdTaken(account.value.aws_account_id.unwrap_or_default())
                 } else if task_index.is_some_and(|i| failed.contains(&i)) && !failed.contains(&0) {
-                    StoreError::StaleTask(task.map(|t| t.value.id).unwrap_or_default())
+                    let id = task.map(|t| t.value.id).unwrap_or_default();
+                    if creating_task {
+                        StoreError::TaskExists(id)
+                    } else {
+                        StoreError::StaleTask(id)
+                    }
                 } else {
                     StoreError::Stale {
                         account: current.value.id,
@@ -694,7 +725,7 @@ impl Store {
         &self,
         id: Uuid,
         change: &AccountChange,
-        task: Option<TaskUpdate<'_>>,
+        task: Option<TaskWrite<'_>>,
         actor: &str,
     ) -> Result<(Versioned<Account>, Option<Versioned<Task>>), StoreError> {
         for attempt in 1..=STALE_ATTEMPTS {

@@ -5,13 +5,15 @@
 //! line land together or not at all. Steps are idempotent: a step Step Functions retries after it
 //! already took effect changes nothing.
 
+use chrono::Utc;
 use lambda_runtime::Diagnostic;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use shared::assurance::ConcernResult;
 use shared::config::{self, ConfigError};
-use shared::domain::{AccountStatus, AssuranceState, TaskStatus};
+use shared::domain::{Account, AccountStatus, AssuranceState, Operation, Task, TaskStatus};
 use shared::lifecycle::{AccountChange, AccountFacts, LockChange, Transition, Trigger};
-use shared::store::{Store, StoreError, TaskUpdate};
+use shared::store::{Store, StoreError, TaskUpdate, TaskWrite};
 use uuid::Uuid;
 
 /// An error as Step Functions hands it to a `Catch`: `{"Error": name, "Cause": text}`.
@@ -121,49 +123,73 @@ pub enum Step {
         #[serde(rename = "Error")]
         error: StepError,
     },
+    /// Assurance re-runs on an ACTIVE account: MAINTENANCE, under a new task that takes the
+    /// lock. The task's id derives from the execution, so a retried step finds its own task.
+    StartMaintenance {
+        #[serde(rename = "AccountId")]
+        account: Uuid,
+    },
 }
 
-/// What one assurance concern reported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConcernResult {
-    #[serde(rename = "Concern")]
-    pub concern: String,
-    #[serde(rename = "Changes", default)]
-    pub changes: Vec<String>,
+/// The store write a step makes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plan {
+    /// An account change with the task's next status and log line.
+    Update {
+        account: Uuid,
+        change: AccountChange,
+        task: Uuid,
+        status: TaskStatus,
+        log: String,
+    },
+    /// An account change under a new task.
+    StartTask {
+        account: Uuid,
+        change: AccountChange,
+        task: Task,
+    },
 }
 
-/// The account change and task update a step makes.
-pub fn plan(step: &Step) -> (Uuid, AccountChange, TaskUpdate<'static>, String) {
-    let running = |task, log: String| (task, TaskStatus::Running, log);
-    let (account, change, (task, status, log)) = match step {
-        Step::Start { account, task, log } => (
-            *account,
-            AccountChange::default(),
-            running(*task, log.clone()),
-        ),
-        Step::Log { account, task, log } => (
-            *account,
-            AccountChange::default(),
-            running(*task, log.clone()),
-        ),
+/// The task a maintenance run started by `execution` works under.
+pub fn maintenance_task(account: Uuid, execution: &str) -> Task {
+    let mut task = Task::new(Operation::HardenAccount, vec![account], Utc::now());
+    task.id = Uuid::new_v5(&Uuid::NAMESPACE_URL, execution.as_bytes());
+    task
+}
+
+/// The store write `step` makes (pure: no I/O).
+pub fn plan(step: &Step, execution: &str) -> Plan {
+    let running = |account: &Uuid, task: &Uuid, change, log: String| Plan::Update {
+        account: *account,
+        change,
+        task: *task,
+        status: TaskStatus::Running,
+        log,
+    };
+    match step {
+        Step::Start { account, task, log } | Step::Log { account, task, log } => {
+            running(account, task, AccountChange::default(), log.clone())
+        }
         Step::RecordAwsAccount {
             account,
             task,
             aws_account_id,
             email,
-        } => (
-            *account,
+        } => running(
+            account,
+            task,
             AccountChange::facts(AccountFacts {
                 aws_account_id: Some(aws_account_id.clone()),
                 email: email.clone(),
                 ..Default::default()
             }),
-            running(*task, format!("AWS account {aws_account_id} created")),
+            format!("AWS account {aws_account_id} created"),
         ),
-        Step::AssuranceStarted { account, task } => (
-            *account,
+        Step::AssuranceStarted { account, task } => running(
+            account,
+            task,
             AccountChange::assurance(AssuranceState::Updating, None),
-            running(*task, "Account Assurance started".to_owned()),
+            "Account Assurance started".to_owned(),
         ),
         Step::AssuranceSucceeded {
             account,
@@ -180,10 +206,11 @@ pub fn plan(step: &Step) -> (Uuid, AccountChange, TaskUpdate<'static>, String) {
             } else {
                 format!("Account Assurance applied {}", changed.join(" | "))
             };
-            (
-                *account,
+            running(
+                account,
+                task,
                 AccountChange::assurance(AssuranceState::Active, None),
-                running(*task, log),
+                log,
             )
         }
         Step::AssuranceFailed {
@@ -192,45 +219,55 @@ pub fn plan(step: &Step) -> (Uuid, AccountChange, TaskUpdate<'static>, String) {
             error,
         } => {
             let reason = error.reason();
-            (
-                *account,
+            running(
+                account,
+                task,
                 AccountChange::assurance(AssuranceState::Error, Some(reason.clone())),
-                running(*task, format!("Account Assurance failed: {reason}")),
+                format!("Account Assurance failed: {reason}"),
             )
         }
-        Step::Complete { account, task, log } => (
-            *account,
-            AccountChange::transition(Transition::to(
+        Step::Complete { account, task, log } => Plan::Update {
+            account: *account,
+            change: AccountChange::transition(Transition::to(
                 Trigger::CompleteWorkflow,
                 AccountStatus::Active,
             ))
             .with_lock(LockChange::Release(*task)),
-            (*task, TaskStatus::Succeeded, log.clone()),
-        ),
+            task: *task,
+            status: TaskStatus::Succeeded,
+            log: log.clone(),
+        },
         Step::Fail {
             account,
             task,
             error,
         } => {
             let reason = error.reason();
-            (
-                *account,
-                AccountChange::transition(Transition::error(Trigger::FailWorkflow, reason.clone()))
-                    .with_lock(LockChange::Release(*task)),
-                (*task, TaskStatus::Failed, reason),
-            )
+            Plan::Update {
+                account: *account,
+                change: AccountChange::transition(Transition::error(
+                    Trigger::FailWorkflow,
+                    reason.clone(),
+                ))
+                .with_lock(LockChange::Release(*task)),
+                task: *task,
+                status: TaskStatus::Failed,
+                log: reason,
+            }
         }
-    };
-    (
-        account,
-        change,
-        TaskUpdate {
-            id: task,
-            status,
-            log: None,
-        },
-        log,
-    )
+        Step::StartMaintenance { account } => {
+            let task = maintenance_task(*account, execution);
+            Plan::StartTask {
+                account: *account,
+                change: AccountChange::transition(Transition::to(
+                    Trigger::StartMaintenance,
+                    AccountStatus::Maintenance,
+                ))
+                .with_lock(LockChange::Acquire(task.id)),
+                task,
+            }
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -249,14 +286,37 @@ impl From<RecordError> for Diagnostic {
     }
 }
 
+/// The account and task after a step: the facts later states need.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Recorded {
     #[serde(rename = "Status")]
     pub status: AccountStatus,
     #[serde(rename = "AssuranceState")]
     pub assurance_state: AssuranceState,
+    #[serde(rename = "TaskId")]
+    pub task_id: Uuid,
     #[serde(rename = "TaskStatus")]
     pub task_status: TaskStatus,
+    #[serde(rename = "AwsAccountId")]
+    pub aws_account_id: Option<String>,
+    #[serde(rename = "Email")]
+    pub email: Option<String>,
+    #[serde(rename = "AwsAccountAlias")]
+    pub aws_account_alias: Option<String>,
+}
+
+impl Recorded {
+    fn of(account: &Account, task: &Task) -> Self {
+        Recorded {
+            status: account.status,
+            assurance_state: account.assurance_state,
+            task_id: task.id,
+            task_status: task.status,
+            aws_account_id: account.aws_account_id.clone(),
+            email: account.email.clone(),
+            aws_account_alias: account.aws_account_alias.clone(),
+        }
+    }
 }
 
 pub struct Recorder {
@@ -285,54 +345,99 @@ pub struct StepInput {
 }
 
 pub async fn record(r: &Recorder, input: StepInput) -> Result<Recorded, RecordError> {
-    let (account, change, mut update, log) = plan(&input.step);
-    update.log = Some(&log);
     let actor = input
         .execution
+        .clone()
         .unwrap_or_else(|| "account-workflow".to_owned());
-    let task = r
-        .store
-        .get_task(update.id)
-        .await?
-        .ok_or(StoreError::TaskNotFound(update.id))?;
-    // A final step retried after it took effect: the task says so; do not apply it twice.
-    if task.value.status.is_terminal() && task.value.status == update.status {
-        let account = r
-            .store
-            .get_account(account)
-            .await?
-            .ok_or(StoreError::AccountNotFound(account))?;
-        return Ok(Recorded {
-            status: account.value.status,
-            assurance_state: account.value.assurance_state,
-            task_status: task.value.status,
-        });
+    match plan(&input.step, &actor) {
+        Plan::StartTask {
+            account,
+            change,
+            task,
+        } => {
+            let current = r
+                .store
+                .get_account(account)
+                .await?
+                .ok_or(StoreError::AccountNotFound(account))?;
+            // A retried step whose task already holds the lock: it took effect.
+            if current.value.user_task_id == Some(task.id) {
+                let task = r
+                    .store
+                    .get_task(task.id)
+                    .await?
+                    .ok_or(StoreError::TaskNotFound(task.id))?;
+                return Ok(Recorded::of(&current.value, &task.value));
+            }
+            let (account, task) = r
+                .store
+                .apply_with_task(&current, &change, Some(TaskWrite::Create(&task)), &actor)
+                .await?;
+            let task = task.ok_or(StoreError::TaskNotFound(account.value.id))?;
+            tracing::info!(account = %account.value.id, task = %task.value.id, "maintenance started");
+            Ok(Recorded::of(&account.value, &task.value))
+        }
+        Plan::Update {
+            account,
+            change,
+            task,
+            status,
+            log,
+        } => {
+            let read = r
+                .store
+                .get_task(task)
+                .await?
+                .ok_or(StoreError::TaskNotFound(task))?;
+            // A final step retried after it took effect: the task says so; do not apply it twice.
+            if read.value.status.is_terminal() && read.value.status == status {
+                let account = r
+                    .store
+                    .get_account(account)
+                    .await?
+                    .ok_or(StoreError::AccountNotFound(account))?;
+                return Ok(Recorded::of(&account.value, &read.value));
+            }
+            let update = TaskUpdate {
+                id: task,
+                status,
+                log: Some(&log),
+            };
+            let (account, task) = r
+                .store
+                .update_with_task(account, &change, Some(update.into()), &actor)
+                .await?;
+            let task = task.map_or(read.value, |t| t.value);
+            tracing::info!(account = %account.value.id, status = %account.value.status, log, "recorded");
+            Ok(Recorded::of(&account.value, &task))
+        }
     }
-    let (account, task) = r
-        .store
-        .update_with_task(account, &change, Some(update), &actor)
-        .await?;
-    tracing::info!(account = %account.value.id, status = %account.value.status, log, "recorded");
-    Ok(Recorded {
-        status: account.value.status,
-        assurance_state: account.value.assurance_state,
-        task_status: task.map_or(TaskStatus::Running, |t| t.value.status),
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
-    fn step(v: Value) -> Step {
-        serde_json::from_value(v).unwrap()
+    const EXECUTION: &str = "arn:aws:states:us-east-1:123456789012:execution:Assurance:x";
+
+    fn update(v: Value) -> (Uuid, AccountChange, TaskStatus, String) {
+        match plan(&serde_json::from_value(v).unwrap(), EXECUTION) {
+            Plan::Update {
+                account,
+                change,
+                status,
+                log,
+                ..
+            } => (account, change, status, log),
+            other => panic!("expected an update, got {other:?}"),
+        }
     }
 
     #[test]
     fn a_lambda_failure_reads_as_its_handlers_message() {
         let e = StepError {
-            error: "FoundationAccountNotInOrganization".into(),
+            error: "RoleNotAssumable".into(),
             cause: r#"{"errorType":"RoleNotAssumable","errorMessage":"stax-provisioning in 111122223333: AccessDenied"}"#.into(),
         };
         assert_eq!(
@@ -354,9 +459,9 @@ mod tests {
     #[test]
     fn completing_releases_the_lock_and_succeeds_the_task() {
         let (account, task) = (Uuid::new_v4(), Uuid::new_v4());
-        let (id, change, update, log) = plan(&step(
+        let (id, change, status, log) = update(
             json!({"Action": "Complete", "AccountId": account, "TaskId": task, "Log": "Account is ACTIVE"}),
-        ));
+        );
         assert_eq!(id, account);
         assert_eq!(
             change.transition,
@@ -367,7 +472,7 @@ mod tests {
         );
         assert_eq!(change.lock, Some(LockChange::Release(task)));
         assert_eq!(
-            (update.status, log.as_str()),
+            (status, log.as_str()),
             (TaskStatus::Succeeded, "Account is ACTIVE")
         );
     }
@@ -375,47 +480,74 @@ mod tests {
     #[test]
     fn failing_records_the_reason_on_account_and_task() {
         let (account, task) = (Uuid::new_v4(), Uuid::new_v4());
-        let (_, change, update, log) = plan(&step(json!({
+        let (_, change, status, log) = update(json!({
             "Action": "Fail", "AccountId": account, "TaskId": task,
             "Error": {"Error": "CreateAccountFailed", "Cause": "AWS Organizations could not create the account: EMAIL_ALREADY_EXISTS"}
-        })));
+        }));
         let reason = "CreateAccountFailed: AWS Organizations could not create the account: EMAIL_ALREADY_EXISTS";
         assert_eq!(change.transition.unwrap().reason.as_deref(), Some(reason));
-        assert_eq!((update.status, log.as_str()), (TaskStatus::Failed, reason));
+        assert_eq!((status, log.as_str()), (TaskStatus::Failed, reason));
     }
 
     #[test]
     fn assurance_results_are_summarised_in_the_log() {
         let (account, task) = (Uuid::new_v4(), Uuid::new_v4());
-        let (_, change, _, log) = plan(&step(json!({
+        let (_, change, _, log) = update(json!({
             "Action": "AssuranceSucceeded", "AccountId": account, "TaskId": task,
             "Results": [{"Concern": "guardduty", "Changes": ["created detector"]}, {"Concern": "ssm", "Changes": []}]
-        })));
+        }));
         assert_eq!(change.assurance, Some((AssuranceState::Active, None)));
         assert_eq!(log, "Account Assurance applied guardduty: created detector");
-        let (_, _, _, log) = plan(&step(
+        let (_, _, _, log) = update(
             json!({"Action": "AssuranceSucceeded", "AccountId": account, "TaskId": task, "Results": []}),
-        ));
+        );
         assert!(log.contains("nothing changed"));
     }
 
     #[test]
     fn the_execution_comes_along_with_any_step() {
         let input: StepInput = serde_json::from_value(json!({
-            "Action": "Log", "AccountId": Uuid::nil(), "TaskId": Uuid::nil(), "Log": "waiting", "Execution": "arn:aws:states:x"
+            "Action": "Log", "AccountId": Uuid::nil(), "TaskId": Uuid::nil(), "Log": "waiting", "Execution": EXECUTION
         }))
         .unwrap();
-        assert_eq!(input.execution.as_deref(), Some("arn:aws:states:x"));
+        assert_eq!(input.execution.as_deref(), Some(EXECUTION));
         assert!(matches!(input.step, Step::Log { .. }));
     }
 
     #[test]
     fn recording_the_aws_account_sets_its_id() {
         let (account, task) = (Uuid::new_v4(), Uuid::new_v4());
-        let (_, change, update, _) = plan(&step(json!({
-            "Action": "RecordAwsAccount", "AccountId": account, "TaskId": task, "AwsAccountId": "444455556666"
-        })));
+        let (_, change, status, _) = update(
+            json!({"Action": "RecordAwsAccount", "AccountId": account, "TaskId": task, "AwsAccountId": "444455556666"}),
+        );
         assert_eq!(change.facts.aws_account_id.as_deref(), Some("444455556666"));
-        assert_eq!(update.status, TaskStatus::Running);
+        assert_eq!(status, TaskStatus::Running);
+    }
+
+    #[test]
+    fn maintenance_runs_under_a_task_of_its_execution() {
+        let account = Uuid::new_v4();
+        let step: Step =
+            serde_json::from_value(json!({"Action": "StartMaintenance", "AccountId": account}))
+                .unwrap();
+        let Plan::StartTask { change, task, .. } = plan(&step, EXECUTION) else {
+            panic!("a new task")
+        };
+        assert_eq!(
+            change.transition,
+            Some(Transition::to(
+                Trigger::StartMaintenance,
+                AccountStatus::Maintenance
+            ))
+        );
+        assert_eq!(change.lock, Some(LockChange::Acquire(task.id)));
+        assert_eq!(
+            (task.operation, task.accounts.clone()),
+            (Operation::HardenAccount, vec![account])
+        );
+        let Plan::StartTask { task: again, .. } = plan(&step, EXECUTION) else {
+            panic!("a new task")
+        };
+        assert_eq!(again.id, task.id, "a retried step names the same task");
     }
 }

@@ -256,7 +256,7 @@ impl AccountRecords for Store {
             status: TaskStatus::Failed,
             log: Some(reason),
         };
-        self.update_with_task(account.id, &change, Some(update), actor)
+        self.update_with_task(account.id, &change, Some(update.into()), actor)
             .await
             .map(drop)
     }

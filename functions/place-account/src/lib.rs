@@ -280,7 +280,7 @@ impl Records for Store {
             status: TaskStatus::Running,
             log: Some(log),
         };
-        self.update_with_task(account, &change, Some(update), actor)
+        self.update_with_task(account, &change, Some(update.into()), actor)
             .await
             .map(drop)
     }

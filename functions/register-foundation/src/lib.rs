@@ -153,6 +153,13 @@ pub struct Registered {
 pub struct Output {
     #[serde(rename = "Accounts")]
     pub accounts: Vec<Registered>,
+    /// The AWS organization (`o-…`) the later bootstrap steps grant access to.
+    #[serde(rename = "AwsOrganizationId")]
+    pub aws_organization_id: String,
+    /// The foundation accounts Account Assurance hardens (the Security and Logging accounts;
+    /// the management account runs the service and is not assured through a role).
+    #[serde(rename = "AssuranceTargets")]
+    pub assurance_targets: Vec<Uuid>,
 }
 
 pub struct Registrar<O, R> {
@@ -286,7 +293,16 @@ pub async fn register<O: OrganizationDirectory, R: FoundationRegistry>(
             outcome,
         });
     }
-    Ok(Output { accounts })
+    let assurance_targets = accounts
+        .iter()
+        .filter(|a| a.account_role != AccountRole::Management)
+        .map(|a| a.id)
+        .collect();
+    Ok(Output {
+        accounts,
+        aws_organization_id: org.id,
+        assurance_targets,
+    })
 }
 
 fn organizations_error<E: std::error::Error + 'static>(e: SdkError<E>) -> RegisterError {

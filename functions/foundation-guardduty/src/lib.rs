@@ -1,0 +1,83 @@
+//! Foundation bootstrap: the Security account is the organization's delegated GuardDuty
+//! administrator and has a detector, so Account Assurance can make every account its member.
+
+use serde::Deserialize;
+use shared::assurance::{AssuranceError, ConcernResult, InConcern, assume_role};
+use shared::aws::SdkConfig;
+use shared::config::{self, ConfigError};
+
+pub const CONCERN: &str = "guardduty administrator";
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Input {}
+
+pub struct Bootstrap {
+    pub sdk: SdkConfig,
+    pub role: String,
+    pub security_account_id: String,
+}
+
+impl Bootstrap {
+    /// `PROVISIONING_ROLE_NAME`, `SECURITY_ACCOUNT_ID`.
+    pub fn from_env(sdk: SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Bootstrap {
+            sdk,
+            role: config::required("PROVISIONING_ROLE_NAME")?,
+            security_account_id: config::required("SECURITY_ACCOUNT_ID")?,
+        })
+    }
+}
+
+pub async fn ensure(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceError> {
+    let mut changes = Vec::new();
+    // The delegation is made from the management account, where this function runs.
+    let management = aws_sdk_guardduty::Client::new(&b.sdk);
+    let admins = management
+        .list_organization_admin_accounts()
+        .send()
+        .await
+        .concern(CONCERN)?;
+    let delegated = admins
+        .admin_accounts()
+        .iter()
+        .any(|a| a.admin_account_id() == Some(&b.security_account_id));
+    if !delegated {
+        management
+            .enable_organization_admin_account()
+            .admin_account_id(&b.security_account_id)
+            .send()
+            .await
+            .concern(CONCERN)?;
+        changes.push(format!(
+            "made the Security account {} the organization's GuardDuty administrator",
+            b.security_account_id
+        ));
+    }
+    let security = assume_role(
+        &b.sdk,
+        &b.security_account_id,
+        &b.role,
+        "accounts-foundation-guardduty",
+    )
+    .await?;
+    let gd = aws_sdk_guardduty::Client::new(&security);
+    if gd
+        .list_detectors()
+        .send()
+        .await
+        .concern(CONCERN)?
+        .detector_ids()
+        .is_empty()
+    {
+        gd.create_detector()
+            .enable(true)
+            .send()
+            .await
+            .concern(CONCERN)?;
+        changes.push("created the Security account's GuardDuty detector".to_owned());
+    }
+    Ok(ConcernResult {
+        concern: CONCERN.to_owned(),
+        changes,
+    })
+}

@@ -1,0 +1,310 @@
+//! Foundation bootstrap: the Logging account's buckets, one per writer — CloudTrail, AWS Config,
+//! Session Manager — private, encrypted, versioned, TLS-only, and admitting only that writer for
+//! the organization's accounts. Idempotent: reports each change, none on a second run.
+
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration,
+    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, VersioningConfiguration,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use shared::assurance::{AssuranceError, ConcernResult, InConcern, assume_role};
+use shared::aws::SdkConfig;
+use shared::config::{self, ConfigError};
+
+pub const CONCERN: &str = "logging buckets";
+
+/// Who writes into a bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writer {
+    CloudTrail,
+    Config,
+    SessionManager,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Input {
+    /// The AWS organization whose accounts may write (`o-…`).
+    #[serde(rename = "AwsOrganizationId")]
+    pub organization: String,
+}
+
+/// The bucket policy for `writer`: only it, only for the organization's accounts, only over TLS.
+pub fn bucket_policy(writer: Writer, bucket: &str, organization: &str) -> Value {
+    let bucket_arn = format!("arn:aws:s3:::{bucket}");
+    let objects = format!("{bucket_arn}/*");
+    let tls_only = json!({
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [bucket_arn, objects],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}}
+    });
+    let org = json!({"aws:SourceOrgID": organization});
+    let mut statements = match writer {
+        Writer::CloudTrail | Writer::Config => {
+            let service = if writer == Writer::CloudTrail {
+                "cloudtrail.amazonaws.com"
+            } else {
+                "config.amazonaws.com"
+            };
+            vec![
+                json!({
+                    "Sid": "WriterChecksBucket",
+                    "Effect": "Allow",
+                    "Principal": {"Service": service},
+                    "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
+                    "Resource": bucket_arn,
+                    "Condition": {"StringEquals": org}
+                }),
+                json!({
+                    "Sid": "WriterDelivers",
+                    "Effect": "Allow",
+                    "Principal": {"Service": service},
+                    "Action": "s3:PutObject",
+                    "Resource": format!("{bucket_arn}/AWSLogs/*"),
+                    "Condition": {"StringEquals": {"aws:SourceOrgID": organization, "s3:x-amz-acl": "bucket-owner-full-control"}}
+                }),
+            ]
+        }
+        // Session Manager writes with the credentials of the instance or user in the session.
+        Writer::SessionManager => vec![json!({
+            "Sid": "OrganizationSessionsDeliver",
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": ["s3:PutObject", "s3:GetEncryptionConfiguration"],
+            "Resource": [bucket_arn, objects],
+            "Condition": {"StringEquals": {"aws:PrincipalOrgID": organization}}
+        })],
+    };
+    statements.push(tls_only);
+    json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+pub struct Bootstrap {
+    pub sdk: SdkConfig,
+    pub role: String,
+    pub logging_account_id: String,
+    pub buckets: Vec<(Writer, String)>,
+}
+
+impl Bootstrap {
+    /// `PROVISIONING_ROLE_NAME`, `LOGGING_ACCOUNT_ID`, `CLOUDTRAIL_BUCKET`, `CONFIG_BUCKET`, `SSM_BUCKET`.
+    pub fn from_env(sdk: SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Bootstrap {
+            sdk,
+            role: config::required("PROVISIONING_ROLE_NAME")?,
+            logging_account_id: config::required("LOGGING_ACCOUNT_ID")?,
+            buckets: vec![
+                (Writer::CloudTrail, config::required("CLOUDTRAIL_BUCKET")?),
+                (Writer::Config, config::required("CONFIG_BUCKET")?),
+                (Writer::SessionManager, config::required("SSM_BUCKET")?),
+            ],
+        })
+    }
+}
+
+pub async fn ensure(b: &Bootstrap, input: Input) -> Result<ConcernResult, AssuranceError> {
+    let logging = assume_role(
+        &b.sdk,
+        &b.logging_account_id,
+        &b.role,
+        "accounts-foundation-logging",
+    )
+    .await?;
+    let s3 = aws_sdk_s3::Client::new(&logging);
+    let region = logging
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| "us-east-1".into());
+    let mut changes = Vec::new();
+    for (writer, bucket) in &b.buckets {
+        ensure_bucket(
+            &s3,
+            &region,
+            *writer,
+            bucket,
+            &input.organization,
+            &mut changes,
+        )
+        .await?;
+    }
+    Ok(ConcernResult {
+        concern: CONCERN.to_owned(),
+        changes,
+    })
+}
+
+async fn ensure_bucket(
+    s3: &aws_sdk_s3::Client,
+    region: &str,
+    writer: Writer,
+    bucket: &str,
+    organization: &str,
+    changes: &mut Vec<String>,
+) -> Result<(), AssuranceError> {
+    match s3.head_bucket().bucket(bucket).send().await {
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
+            let mut create = s3.create_bucket().bucket(bucket);
+            if region != "us-east-1" {
+                let location = CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(region))
+                    .build();
+                create = create.create_bucket_configuration(location);
+            }
+            create.send().await.concern(CONCERN)?;
+            changes.push(format!("created bucket {bucket}"));
+        }
+        Err(e) => return Err(AssuranceError::aws(CONCERN, e)),
+    }
+
+    let blocked = match s3.get_public_access_block().bucket(bucket).send().await {
+        Ok(out) => out.public_access_block_configuration.is_some_and(|c| {
+            c.block_public_acls() == Some(true)
+                && c.ignore_public_acls() == Some(true)
+                && c.block_public_policy() == Some(true)
+                && c.restrict_public_buckets() == Some(true)
+        }),
+        Err(_) => false,
+    };
+    if !blocked {
+        let all = PublicAccessBlockConfiguration::builder()
+            .block_public_acls(true)
+            .ignore_public_acls(true)
+            .block_public_policy(true)
+            .restrict_public_buckets(true)
+            .build();
+        s3.put_public_access_block()
+            .bucket(bucket)
+            .public_access_block_configuration(all)
+            .send()
+            .await
+            .concern(CONCERN)?;
+        changes.push(format!("blocked public access to {bucket}"));
+    }
+
+    let encrypted = s3
+        .get_bucket_encryption()
+        .bucket(bucket)
+        .send()
+        .await
+        .is_ok_and(|out| {
+            out.server_side_encryption_configuration
+                .is_some_and(|c| !c.rules().is_empty())
+        });
+    if !encrypted {
+        let by_default = ServerSideEncryptionByDefault::builder()
+            .sse_algorithm(ServerSideEncryption::Aes256)
+            .build()
+            .concern(CONCERN)?;
+        let rule = ServerSideEncryptionRule::builder()
+            .apply_server_side_encryption_by_default(by_default)
+            .build();
+        let config = ServerSideEncryptionConfiguration::builder()
+            .rules(rule)
+            .build()
+            .concern(CONCERN)?;
+        s3.put_bucket_encryption()
+            .bucket(bucket)
+            .server_side_encryption_configuration(config)
+            .send()
+            .await
+            .concern(CONCERN)?;
+        changes.push(format!("encrypted {bucket} by default"));
+    }
+
+    let versioned = s3
+        .get_bucket_versioning()
+        .bucket(bucket)
+        .send()
+        .await
+        .concern(CONCERN)?
+        .status
+        == Some(BucketVersioningStatus::Enabled);
+    if !versioned {
+        let on = VersioningConfiguration::builder()
+            .status(BucketVersioningStatus::Enabled)
+            .build();
+        s3.put_bucket_versioning()
+            .bucket(bucket)
+            .versioning_configuration(on)
+            .send()
+            .await
+            .concern(CONCERN)?;
+        changes.push(format!("turned on versioning of {bucket}"));
+    }
+
+    let wanted = bucket_policy(writer, bucket, organization);
+    let current: Option<Value> = match s3.get_bucket_policy().bucket(bucket).send().await {
+        Ok(out) => out.policy.and_then(|p| serde_json::from_str(&p).ok()),
+        Err(_) => None,
+    };
+    if current.as_ref() != Some(&wanted) {
+        s3.put_bucket_policy()
+            .bucket(bucket)
+            .policy(wanted.to_string())
+            .send()
+            .await
+            .concern(CONCERN)?;
+        changes.push(format!(
+            "set the bucket policy of {bucket}: its writer, the organization's accounts, TLS only"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_bucket_admits_only_its_writer_from_the_organization() {
+        let trail = bucket_policy(Writer::CloudTrail, "trail-logs", "o-abc");
+        let allows: Vec<&Value> = trail["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["Effect"] == "Allow")
+            .collect();
+        assert!(
+            allows
+                .iter()
+                .all(|s| s["Principal"]["Service"] == "cloudtrail.amazonaws.com")
+        );
+        assert!(
+            allows
+                .iter()
+                .all(|s| s["Condition"]["StringEquals"]["aws:SourceOrgID"] == "o-abc")
+        );
+        assert_eq!(allows[1]["Resource"], "arn:aws:s3:::trail-logs/AWSLogs/*");
+
+        let ssm = bucket_policy(Writer::SessionManager, "ssm-logs", "o-abc");
+        assert_eq!(
+            ssm["Statement"][0]["Condition"]["StringEquals"]["aws:PrincipalOrgID"],
+            "o-abc"
+        );
+    }
+
+    #[test]
+    fn every_bucket_refuses_plain_http() {
+        for writer in [Writer::CloudTrail, Writer::Config, Writer::SessionManager] {
+            let policy = bucket_policy(writer, "b", "o-abc");
+            let last = policy["Statement"]
+                .as_array()
+                .unwrap()
+                .last()
+                .unwrap()
+                .clone();
+            assert_eq!(
+                (
+                    last["Effect"].as_str(),
+                    last["Condition"]["Bool"]["aws:SecureTransport"].as_str()
+                ),
+                (Some("Deny"), Some("false"))
+            );
+        }
+    }
+}
