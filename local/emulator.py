@@ -24,8 +24,8 @@ Extensions, each at the wire level so product code never knows it runs locally:
   account's members, ENABLED at once when the administrator is the organization's delegated
   GuardDuty administrator (as AWS does for organization members), and the member's
   GetAdministratorAccount naming its administrator in GuardDuty's camelCase wire format.
-- S3 `GetBucketVersioning` of a bucket never versioned answers S3's empty
-  `<VersioningConfiguration/>` (moto's root element name makes SDKs fail to parse it).
+- S3 `GetBucketVersioning` answers with S3's `<VersioningConfiguration>` root (moto's
+  `GetBucketVersioningResponse` root makes SDKs fail to parse it).
 - Step Functions' own integration (`states:startExecution.sync:2`, used to run Account Assurance
   from the create and bootstrap workflows): moto's interpreter passes the ASL's PascalCase
   parameters to boto unchanged and returns boto's camelCase results; the emulator maps both the
@@ -421,13 +421,14 @@ def install_sfn_integration_names() -> None:
 def install_s3_versioning_shape() -> None:
     from moto.s3.responses import S3Response
 
-    original = S3Response.get_bucket_versioning
-
     def get_bucket_versioning(self):  # noqa: ANN001
-        if self.backend.get_bucket_versioning(self.bucket_name) is None:
-            body = '<?xml version="1.0" encoding="UTF-8"?>\n<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>'
-            return 200, {"Content-Type": "application/xml"}, body
-        return original(self)
+        status = self.backend.get_bucket_versioning(self.bucket_name)
+        inner = f"<Status>{status}</Status>" if status else ""
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">{inner}</VersioningConfiguration>'
+        )
+        return 200, {"Content-Type": "application/xml"}, body
 
     S3Response.get_bucket_versioning = get_bucket_versioning
 

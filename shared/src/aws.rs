@@ -8,6 +8,7 @@ use aws_config::BehaviorVersion;
 pub use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
 use aws_runtime::retries::classifiers::AwsErrorCodeClassifier;
+pub use aws_smithy_http_client::proxy::ProxyConfig;
 
 /// Attempts per call, first one included. Throttling and transient errors back off
 /// exponentially with full jitter (the SDK's standard retry mode).
@@ -20,38 +21,32 @@ pub async fn sdk_config() -> SdkConfig {
             .with_max_attempts(MAX_ATTEMPTS)
             .with_max_backoff(MAX_BACKOFF),
     );
-    if let Some(client) = proxied_http_client() {
-        loader = loader.http_client(client);
+    let configured = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"]
+        .iter()
+        .any(|v| std::env::var(v).is_ok_and(|v| !v.is_empty()));
+    if configured {
+        loader = loader.http_client(http_client_with_proxy(ProxyConfig::from_env()));
     }
     loader.load().await
 }
 
-/// An HTTPS client that honours `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` (upper or lower
-/// case), as other AWS SDKs do, for functions whose egress goes through a proxy. `None` when no
-/// proxy is configured: the SDK's default client is used unchanged. It is the SDK's own
-/// connector, built the way the default client builds it, plus the proxy setting.
-fn proxied_http_client() -> Option<aws_sdk_sts::config::SharedHttpClient> {
-    use aws_smithy_http_client::proxy::ProxyConfig;
+/// An HTTPS client that sends its requests through `proxy`. [`sdk_config`] uses it when
+/// `HTTPS_PROXY`, `HTTP_PROXY` or `NO_PROXY` are set (as other AWS SDKs honour them), for
+/// functions whose egress goes through a proxy; otherwise the SDK's default client is used
+/// unchanged. It is the SDK's own connector, built as the default client builds it.
+pub fn http_client_with_proxy(proxy: ProxyConfig) -> aws_sdk_sts::config::SharedHttpClient {
     use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
     use aws_smithy_http_client::{Builder, Connector};
-    let configured = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"]
-        .iter()
-        .any(|v| std::env::var(v).is_ok_and(|v| !v.is_empty()));
-    if !configured {
-        return None;
-    }
-    Some(
-        Builder::new().build_with_connector_fn(|settings, components| {
-            let mut connector = Connector::builder().proxy_config(ProxyConfig::from_env());
-            connector.set_connector_settings(settings.cloned());
-            if let Some(components) = components {
-                connector.set_sleep_impl(components.sleep_impl());
-            }
-            connector
-                .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-                .build()
-        }),
-    )
+    Builder::new().build_with_connector_fn(move |settings, components| {
+        let mut connector = Connector::builder().proxy_config(proxy.clone());
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector
+            .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+            .build()
+    })
 }
 
 /// Organizations answers `ConcurrentModificationException` while another change to the

@@ -4,18 +4,8 @@ use integration_tests::Stack;
 use serde_json::Value;
 use uuid::Uuid;
 
-/// The shared stack with its foundation recorded (the bootstrap is idempotent, so every test
-/// may run it).
 async fn bootstrapped() -> &'static Stack {
-    let stack = Stack::shared();
-    let run = stack.run_execution("FoundationStateMachine", "{}").await;
-    assert_eq!(
-        run.status,
-        aws_sdk_sfn::types::ExecutionStatus::Succeeded,
-        "{:?}",
-        run.cause
-    );
-    stack
+    Stack::shared().bootstrapped().await
 }
 
 fn accounts(body: &Value) -> &Vec<Value> {
@@ -26,7 +16,7 @@ fn accounts(body: &Value) -> &Vec<Value> {
 async fn lists_the_foundation_accounts_with_their_roles_and_types() {
     let stack = bootstrapped().await;
     let org = &stack.ready.organization;
-    let r = stack.api("GET", "/20190206/accounts", None).await;
+    let r = stack.api("GET", "/20190206/accounts", None, None).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let security = accounts(&r.body)
         .iter()
@@ -50,13 +40,14 @@ async fn lists_the_foundation_accounts_with_their_roles_and_types() {
 async fn gets_one_account_and_an_empty_list_for_an_unknown_id() {
     let stack = bootstrapped().await;
     let all = stack
-        .api("GET", "/20190206/accounts?filter=ACTIVE", None)
+        .api("GET", "/20190206/accounts?filter=ACTIVE", None, None)
         .await;
     let id = accounts(&all.body)[0]["Id"].as_str().unwrap().to_owned();
     let one = stack
         .api(
             "GET",
             &format!("/20190206/accounts/{id}"),
+            None,
             Some("local-readonly"),
         )
         .await;
@@ -67,6 +58,7 @@ async fn gets_one_account_and_an_empty_list_for_an_unknown_id() {
         .api(
             "GET",
             &format!("/20190206/accounts/{}", Uuid::new_v4()),
+            None,
             None,
         )
         .await;
@@ -83,6 +75,7 @@ async fn pages_carry_their_position() {
         .api(
             "GET",
             "/20190206/accounts?filter=ACTIVE&sort=Name&sort_order=ASC&limit=1&offset=1",
+            None,
             None,
         )
         .await;
@@ -103,11 +96,13 @@ async fn every_role_may_read_and_a_caller_without_a_role_is_forbidden() {
         "local-user",
         "local-readonly",
     ] {
-        let r = stack.api("GET", "/20190206/accounts", Some(user)).await;
+        let r = stack
+            .api("GET", "/20190206/accounts", None, Some(user))
+            .await;
         assert_eq!(r.status, 200, "{user}: {:?}", r.body);
     }
     let r = stack
-        .api("GET", "/20190206/accounts", Some("local-outsider"))
+        .api("GET", "/20190206/accounts", None, Some("local-outsider"))
         .await;
     assert_eq!(r.status, 403);
     assert_eq!(r.body["Error"], "Forbidden");
@@ -166,7 +161,7 @@ async fn bad_input_is_a_400_that_says_why_and_changes_nothing() {
         ),
     ];
     for (path, cause) in cases {
-        let r = stack.api("GET", path, Some("local-admin")).await;
+        let r = stack.api("GET", path, None, Some("local-admin")).await;
         assert_eq!(r.status, 400, "{path}: {:?}", r.body);
         assert_eq!(r.body["Error"], "ValidationError", "{path}");
         assert!(
@@ -179,8 +174,30 @@ async fn bad_input_is_a_400_that_says_why_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn an_unknown_task_is_a_404_and_a_malformed_id_a_400() {
+    let stack = Stack::shared();
+    let r = stack
+        .api(
+            "GET",
+            &format!("/20190206/task/{}", Uuid::new_v4()),
+            None,
+            Some("local-readonly"),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["Error"].as_str()),
+        (404, Some("NotFound"))
+    );
+    let r = stack.api("GET", "/20190206/task/42", None, None).await;
+    assert_eq!(
+        (r.status, r.body["Error"].as_str()),
+        (400, Some("ValidationError"))
+    );
+}
+
+#[tokio::test]
 async fn a_route_the_api_does_not_have_is_a_404() {
     let stack = Stack::shared();
-    let r = stack.api("GET", "/20190206/widgets", None).await;
+    let r = stack.api("GET", "/20190206/widgets", None, None).await;
     assert_eq!(r.status, 404);
 }

@@ -6,7 +6,7 @@ use aws_sdk_sfn::types::ExecutionStatus;
 use chrono::Utc;
 use integration_tests::Stack;
 use serde_json::Value;
-use shared::domain::{Account, AccountRole, AccountStatus, Origin};
+use shared::domain::{Account, AccountRole, AccountStatus, AssuranceState, Origin};
 use shared::filter::AccountFilter;
 use shared::lifecycle::{NewAccount, Transition, Trigger};
 use uuid::Uuid;
@@ -30,7 +30,7 @@ fn outcomes(output: &str) -> Vec<(String, String, String)> {
 }
 
 #[tokio::test]
-async fn records_the_foundation_accounts_and_a_second_run_writes_nothing() {
+async fn bootstraps_the_foundation_and_a_second_run_changes_nothing() {
     let stack = Stack::start();
     let org = &stack.ready.organization;
     let run = stack.run_execution(BOOTSTRAP, "{}").await;
@@ -97,7 +97,6 @@ async fn records_the_foundation_accounts_and_a_second_run_writes_nothing() {
     );
 
     let trail = store.audit_trail(security.id).await.unwrap();
-    assert_eq!(trail.len(), 1);
     assert_eq!(trail[0].trigger, Some(Trigger::RegisterFoundation));
     assert_eq!(
         &trail[0].actor,
@@ -128,19 +127,58 @@ async fn records_the_foundation_accounts_and_a_second_run_writes_nothing() {
         3
     );
 
-    let before = store.snapshot().await.unwrap();
+    // The bootstrap assured the Security and Logging accounts.
+    let output: Value = serde_json::from_str(run.output.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        output["Steps"]["Assurance"],
+        serde_json::json!([{"Status": "SUCCEEDED"}, {"Status": "SUCCEEDED"}])
+    );
+    assert_eq!(security.assurance_state, AssuranceState::Active);
+    assert!(
+        !output["Steps"]["Policy"]["Changes"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // A second run: nothing recorded twice, nothing left to change.
     let again = stack.run_execution(BOOTSTRAP, "{}").await;
-    assert_eq!(again.status, ExecutionStatus::Succeeded);
+    assert_eq!(
+        again.status,
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        again.cause
+    );
     assert!(
         outcomes(again.output.as_deref().unwrap())
             .iter()
             .all(|(_, _, o)| o == "ALREADY_RECORDED")
     );
+    let output: Value = serde_json::from_str(again.output.as_deref().unwrap()).unwrap();
+    for step in ["Logging", "GuardDuty", "Policy"] {
+        assert_eq!(
+            output["Steps"][step]["Changes"],
+            serde_json::json!([]),
+            "{step} changed on a second run"
+        );
+    }
     assert_eq!(
-        store.snapshot().await.unwrap(),
-        before,
-        "a second run writes nothing"
+        store
+            .list_accounts(&AccountFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        3
     );
+    assert_eq!(store.list_account_types().await.unwrap().len(), 4);
+    let registered = store
+        .audit_trail(security.id)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.trigger == Some(Trigger::RegisterFoundation))
+        .count();
+    assert_eq!(registered, 1);
 }
 
 #[tokio::test]

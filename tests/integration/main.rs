@@ -2,6 +2,7 @@
 //! One test binary (one link of the SDK); each module is a feature.
 
 mod api;
+mod create;
 mod foundation;
 mod store;
 
@@ -19,7 +20,8 @@ pub fn discovered(name: &str, aws_account_id: &str) -> Account {
     fixtures::discovered(name, Some(aws_account_id))
 }
 
-/// Runs `n` copies of `f(i)` at once, on the test's worker threads, and returns their results.
+/// Runs `n` copies of `f(i)` at once, on the test's worker threads, and returns their results
+/// in the order they finished.
 pub async fn race<T, Fut>(n: usize, f: impl Fn(usize) -> Fut) -> Vec<T>
 where
     T: Send + 'static,

@@ -464,3 +464,41 @@ async fn account_types_are_created_once_per_name() {
     assert_eq!(ids.len(), 1);
     assert_eq!(store.list_account_types().await.unwrap().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn counted_slots_admit_no_more_than_their_capacity() {
+    let store = Stack::shared().fresh_store().await;
+    let lease = std::time::Duration::from_secs(3600);
+    let taken = race(10, |_| {
+        let (store, holder) = (store.clone(), Uuid::new_v4());
+        async move {
+            (
+                holder,
+                store
+                    .acquire_slot("create", 2, holder, lease)
+                    .await
+                    .unwrap(),
+            )
+        }
+    })
+    .await;
+    assert_eq!(taken.iter().filter(|(_, t)| *t).count(), 2);
+    assert_eq!(store.slots_in_use("create").await.unwrap(), 2);
+    let winner = taken.iter().find(|(_, t)| *t).unwrap().0;
+    assert!(
+        store
+            .acquire_slot("create", 2, winner, lease)
+            .await
+            .unwrap(),
+        "idempotent for its holder"
+    );
+    store.release_slot("create", winner).await.unwrap();
+    let waiting = taken.iter().find(|(_, t)| !*t).unwrap().0;
+    assert!(
+        store
+            .acquire_slot("create", 2, waiting, lease)
+            .await
+            .unwrap(),
+        "a released slot is free again"
+    );
+}

@@ -67,6 +67,7 @@ pub struct Principal {
 pub struct Stack {
     pub ready: Ready,
     process: Mutex<Option<(Child, ChildStdin)>>,
+    bootstrap: tokio::sync::OnceCell<()>,
 }
 
 pub fn workspace_root() -> PathBuf {
@@ -77,11 +78,35 @@ pub fn workspace_root() -> PathBuf {
 }
 
 impl Stack {
-    /// The stack every test of this run shares. Tests must not assume they are alone in it:
-    /// they create what they need and look only at that.
+    /// The stack shared by tests that read, or whose writes are refused: after its foundation
+    /// bootstrap its accounts table does not change, so such tests can compare snapshots. (Store
+    /// tests use tables of their own in it.)
     pub fn shared() -> &'static Stack {
         static SHARED: OnceLock<Stack> = OnceLock::new();
         SHARED.get_or_init(Stack::start)
+    }
+
+    /// The stack shared by tests that create and change accounts. They must not assume they are
+    /// alone in it: they look only at the accounts they made.
+    pub fn workflows() -> &'static Stack {
+        static WORKFLOWS: OnceLock<Stack> = OnceLock::new();
+        WORKFLOWS.get_or_init(Stack::start)
+    }
+
+    /// Runs the foundation bootstrap once for this stack (later callers wait for the first).
+    pub async fn bootstrapped(&self) -> &Self {
+        self.bootstrap
+            .get_or_init(|| async {
+                let run = self.run_execution("FoundationStateMachine", "{}").await;
+                assert_eq!(
+                    run.status,
+                    ExecutionStatus::Succeeded,
+                    "bootstrap: {:?}",
+                    run.cause
+                );
+            })
+            .await;
+        self
     }
 
     /// A stack of the test's own, for tests that change organization-wide state.
@@ -125,17 +150,83 @@ impl Stack {
         Stack {
             ready,
             process: Mutex::new(Some((child, stdin))),
+            bootstrap: tokio::sync::OnceCell::new(),
         }
     }
 
-    /// SDK configuration for the emulator, acting in the management account.
+    /// SDK configuration for the emulator, acting in the management account. Requests go
+    /// through the emulator as their proxy, as the functions' do, so S3 Control (whose endpoint
+    /// the SDK prefixes with an account id) reaches it too.
     pub async fn sdk(&self) -> SdkConfig {
+        let proxy =
+            shared::aws::ProxyConfig::http(&self.ready.aws_endpoint).expect("the emulator's URL");
         aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(self.ready.region.clone()))
             .endpoint_url(&self.ready.aws_endpoint)
             .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+            .http_client(shared::aws::http_client_with_proxy(proxy))
             .load()
             .await
+    }
+
+    /// SDK configuration acting in a member account through its provisioning role.
+    pub async fn in_account(&self, aws_account_id: &str) -> SdkConfig {
+        shared::assurance::assume_role(
+            &self.sdk().await,
+            aws_account_id,
+            "stax-provisioning",
+            "integration-tests",
+        )
+        .await
+        .expect("the provisioning role can be assumed")
+    }
+
+    /// Plans how the next CreateAccount requests end: `(state, reason, status calls before)`.
+    pub async fn plan_create_account(&self, outcomes: &[(&str, &str, u32)]) {
+        let outcomes: Vec<Value> = outcomes
+            .iter()
+            .map(|(state, reason, polls)| serde_json::json!({"state": state, "reason": reason, "polls": polls}))
+            .collect();
+        let r = reqwest::Client::new()
+            .post(format!(
+                "{}/_local/organizations/create-account",
+                self.ready.aws_endpoint
+            ))
+            .json(&serde_json::json!({"outcomes": outcomes}))
+            .send()
+            .await
+            .expect("outcomes planned");
+        assert!(r.status().is_success());
+    }
+
+    /// Waits until the task has finished and returns it (`tasks.ReadTask`).
+    pub async fn finished_task(&self, task_id: &str) -> Value {
+        for _ in 0..600 {
+            let r = self
+                .api("GET", &format!("/20190206/task/{task_id}"), None, None)
+                .await;
+            assert_eq!(r.status, 200, "{:?}", r.body);
+            if matches!(r.body["Status"].as_str(), Some("SUCCEEDED" | "FAILED")) {
+                return r.body;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("task {task_id} did not finish within 2 minutes");
+    }
+
+    /// Invokes a function of the stack through the Lambda Invoke API, as Step Functions does.
+    pub async fn invoke(&self, function: &str, payload: &Value) -> (bool, Value) {
+        let r = reqwest::Client::new()
+            .post(format!(
+                "{}/2015-03-31/functions/{function}/invocations",
+                self.ready.invoke_url
+            ))
+            .json(payload)
+            .send()
+            .await
+            .expect("the host answers");
+        let failed = r.headers().contains_key("x-amz-function-error");
+        (!failed, r.json().await.expect("a JSON answer"))
     }
 
     pub async fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
@@ -233,13 +324,17 @@ impl Stack {
         &self,
         method: &str,
         path_and_query: &str,
+        body: Option<&str>,
         as_user: Option<&str>,
     ) -> ApiResponse {
         let url = format!("{}{}", self.ready.api_url, path_and_query);
-        let mut request = reqwest::Client::new()
-            .request(method.parse().expect("method"), &url)
-            .build()
-            .expect("request");
+        let mut builder = reqwest::Client::new().request(method.parse().expect("method"), &url);
+        if let Some(body) = body {
+            builder = builder
+                .header("content-type", "application/json")
+                .body(body.to_owned());
+        }
+        let mut request = builder.build().expect("request");
         if let Some(user) = as_user {
             let p = &self.ready.principals[user];
             sign(

@@ -155,8 +155,14 @@ async fn ensure_bucket(
                     .build();
                 create = create.create_bucket_configuration(location);
             }
-            create.send().await.concern(CONCERN)?;
-            changes.push(format!("created bucket {bucket}"));
+            match create.send().await {
+                Ok(_) => changes.push(format!("created bucket {bucket}")),
+                // A concurrent bootstrap created it first.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
+                Err(e) => return Err(AssuranceError::aws(CONCERN, e)),
+            }
         }
         Err(e) => return Err(AssuranceError::aws(CONCERN, e)),
     }

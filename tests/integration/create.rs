@@ -1,0 +1,600 @@
+//! Creating an account end to end: the API, the create workflow, Account Assurance, ACTIVE — and
+//! every way it can go wrong, against the emulated AWS Organization.
+
+use aws_sdk_sfn::types::ExecutionStatus;
+use integration_tests::Stack;
+use serde_json::{Value, json};
+use shared::domain::{AccountStatus, TaskStatus};
+use uuid::Uuid;
+
+/// A name no other test uses.
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", &Uuid::new_v4().simple().to_string()[..8])
+}
+
+/// Asks for an account and returns (task id, the 200 body).
+async fn ask(stack: &Stack, body: &Value, user: &str) -> (String, Value) {
+    let r = stack
+        .api(
+            "POST",
+            "/20190206/accounts",
+            Some(&body.to_string()),
+            Some(user),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    (
+        r.body["TaskId"].as_str().expect("a TaskId").to_owned(),
+        r.body,
+    )
+}
+
+async fn account(stack: &Stack, id: &str) -> Value {
+    let r = stack
+        .api("GET", &format!("/20190206/accounts/{id}"), None, None)
+        .await;
+    assert_eq!(r.status, 200);
+    r.body["Accounts"][0].clone()
+}
+
+/// What the baseline left in the account, read through its provisioning role.
+async fn assert_hardened(stack: &Stack, aws_account_id: &str, alias: &str) {
+    let sdk = stack.in_account(aws_account_id).await;
+    let logging = &stack.ready.organization.logging_account_id;
+    let security = &stack.ready.organization.security_account_id;
+
+    let ct = aws_sdk_cloudtrail::Client::new(&sdk);
+    let trails = ct
+        .describe_trails()
+        .trail_name_list("accounts-baseline")
+        .send()
+        .await
+        .unwrap();
+    let trail = &trails.trail_list()[0];
+    assert_eq!(
+        trail.s3_bucket_name(),
+        Some(format!("accounts-cloudtrail-{logging}").as_str())
+    );
+    assert_eq!(
+        (
+            trail.is_multi_region_trail(),
+            trail.log_file_validation_enabled()
+        ),
+        (Some(true), Some(true))
+    );
+    assert_eq!(
+        ct.get_trail_status()
+            .name("accounts-baseline")
+            .send()
+            .await
+            .unwrap()
+            .is_logging(),
+        Some(true)
+    );
+
+    let gd = aws_sdk_guardduty::Client::new(&sdk);
+    let detectors = gd.list_detectors().send().await.unwrap();
+    assert_eq!(detectors.detector_ids().len(), 1);
+    let admin = gd
+        .get_administrator_account()
+        .detector_id(&detectors.detector_ids()[0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        admin.administrator().and_then(|a| a.account_id()),
+        Some(security.as_str())
+    );
+
+    let cfg = aws_sdk_config::Client::new(&sdk);
+    let recorders = cfg.describe_configuration_recorders().send().await.unwrap();
+    let group = recorders.configuration_recorders()[0]
+        .recording_group()
+        .unwrap();
+    assert!(group.all_supported() && group.include_global_resource_types());
+    let channels = cfg.describe_delivery_channels().send().await.unwrap();
+    assert_eq!(
+        channels.delivery_channels()[0].s3_bucket_name(),
+        Some(format!("accounts-config-{logging}").as_str())
+    );
+    let status = cfg
+        .describe_configuration_recorder_status()
+        .send()
+        .await
+        .unwrap();
+    assert!(status.configuration_recorders_status()[0].recording());
+
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    let doc = ssm
+        .get_document()
+        .name("SSM-SessionManagerRunShell")
+        .send()
+        .await
+        .unwrap();
+    let content: Value = serde_json::from_str(doc.content().unwrap()).unwrap();
+    assert_eq!(
+        content["inputs"]["s3BucketName"],
+        format!("accounts-ssm-{logging}")
+    );
+    assert_eq!(content["inputs"]["s3EncryptionEnabled"], true);
+
+    let s3 = aws_sdk_s3control::Client::new(&sdk);
+    let pab = s3
+        .get_public_access_block()
+        .account_id(aws_account_id)
+        .send()
+        .await
+        .unwrap();
+    let pab = pab.public_access_block_configuration().unwrap();
+    assert_eq!(
+        (
+            pab.block_public_acls(),
+            pab.ignore_public_acls(),
+            pab.block_public_policy(),
+            pab.restrict_public_buckets()
+        ),
+        (Some(true), Some(true), Some(true), Some(true))
+    );
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    assert_eq!(
+        ec2.get_ebs_encryption_by_default()
+            .send()
+            .await
+            .unwrap()
+            .ebs_encryption_by_default(),
+        Some(true)
+    );
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let policy = iam.get_account_password_policy().send().await.unwrap();
+    let policy = policy.password_policy().unwrap();
+    assert_eq!(
+        (
+            policy.minimum_password_length(),
+            policy.password_reuse_prevention()
+        ),
+        (Some(14), Some(24))
+    );
+    assert_eq!(
+        iam.list_account_aliases()
+            .send()
+            .await
+            .unwrap()
+            .account_aliases(),
+        [alias.to_owned()]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_asked_for_comes_out_active_and_hardened() {
+    let stack = Stack::workflows().bootstrapped().await;
+    let name = unique("bakery");
+    let alias = unique("bakery-prod");
+    let body = json!({"Name": name, "AccountType": "default", "AwsAccountAlias": alias, "Tags": {"CostCode": "12345"}});
+    let (task_id, answer) = ask(stack, &body, "local-operations").await;
+    assert_eq!(answer["Detail"]["OperationStatus"], "STARTED");
+
+    let task = stack.finished_task(&task_id).await;
+    assert_eq!(task["Status"], "SUCCEEDED", "{task:?}");
+    let logs: Vec<&str> = task["Logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert_eq!(logs.first(), Some(&"Creating the AWS account"));
+    assert_eq!(logs.last(), Some(&"Account is ACTIVE"));
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with("Account Assurance applied")),
+        "{logs:?}"
+    );
+
+    let id = task["Accounts"][0].as_str().unwrap();
+    let a = account(stack, id).await;
+    assert_eq!(
+        (
+            a["Status"].as_str(),
+            a["AssuranceState"].as_str(),
+            a["Origin"].as_str()
+        ),
+        (Some("ACTIVE"), Some("ACTIVE"), Some("STAX"))
+    );
+    assert_eq!(a["Name"], name.as_str());
+    assert_eq!(a["AccountTypeName"], "default");
+    assert_eq!(a["Email"], format!("aws+{id}@example.com"));
+    assert_eq!(a["Tags"], json!({"CostCode": "12345"}));
+    assert!(a["OrgsOuId"].as_str().unwrap().starts_with("ou-"));
+    assert!(a.get("UserTaskId").is_none(), "the lock is released");
+    assert_hardened(stack, a["AwsAccountId"].as_str().unwrap(), &alias).await;
+
+    let trail = stack
+        .store()
+        .await
+        .audit_trail(Uuid::parse_str(id).unwrap())
+        .await
+        .unwrap();
+    let statuses: Vec<_> = trail.iter().filter_map(|e| e.to).collect();
+    assert_eq!(
+        statuses,
+        [AccountStatus::Initializing, AccountStatus::Active]
+    );
+}
+
+#[tokio::test]
+async fn a_create_account_aws_refuses_ends_in_error_with_its_reason() {
+    let stack = Stack::start();
+    stack.bootstrapped().await;
+    // As AWS does: IN_PROGRESS for a while, then FAILED with a reason.
+    stack
+        .plan_create_account(&[("FAILED", "ACCOUNT_LIMIT_EXCEEDED", 3)])
+        .await;
+    let (task_id, _) = ask(
+        &stack,
+        &json!({"Name": "too-many", "AccountType": "default"}),
+        "local-admin",
+    )
+    .await;
+    let task = stack.finished_task(&task_id).await;
+    assert_eq!(task["Status"], "FAILED");
+    let reason = "CreateAccountFailed: AWS Organizations could not create the account: ACCOUNT_LIMIT_EXCEEDED";
+    assert_eq!(task["Logs"].as_array().unwrap().last().unwrap(), reason);
+    let a = account(&stack, task["Accounts"][0].as_str().unwrap()).await;
+    assert_eq!(
+        (a["Status"].as_str(), a["StatusReason"].as_str()),
+        (Some("ERROR"), Some(reason))
+    );
+    assert!(a.get("AwsAccountId").is_none() && a.get("UserTaskId").is_none());
+    let store = stack.store().await;
+    assert_eq!(
+        store
+            .slots_in_use("organizations-create-account")
+            .await
+            .unwrap(),
+        0,
+        "the slot is given back"
+    );
+}
+
+#[tokio::test]
+async fn a_throttled_create_account_is_retried_to_success() {
+    let stack = Stack::start();
+    stack.bootstrapped().await;
+    let target = "AWSOrganizationsV20161128.CreateAccount";
+    stack
+        .inject_fault(target, "TooManyRequestsException", 2)
+        .await;
+    let (task_id, _) = ask(
+        &stack,
+        &json!({"Name": "patient", "AccountType": "default"}),
+        "local-admin",
+    )
+    .await;
+    assert_eq!(stack.finished_task(&task_id).await["Status"], "SUCCEEDED");
+    assert_eq!(stack.faults_served(target).await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_request_twice_at_once_creates_one_account() {
+    let stack = Stack::workflows().bootstrapped().await;
+    let name = unique("twin");
+    let body = json!({"Name": name, "AccountType": "default"}).to_string();
+    let (a, b) = tokio::join!(
+        stack.api(
+            "POST",
+            "/20190206/accounts",
+            Some(&body),
+            Some("local-admin")
+        ),
+        stack.api(
+            "POST",
+            "/20190206/accounts",
+            Some(&body),
+            Some("local-admin")
+        ),
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
+    let winner = if a.status == 200 { a } else { b };
+    let task = stack
+        .finished_task(winner.body["TaskId"].as_str().unwrap())
+        .await;
+    assert_eq!(task["Status"], "SUCCEEDED");
+    let listed = stack
+        .api(
+            "GET",
+            &format!("/20190206/accounts?account_names={name}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(listed.body["Accounts"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_create_step_makes_one_aws_account() {
+    let stack = Stack::workflows().bootstrapped().await;
+    // A recorded account whose create step Step Functions runs twice (the first answer lost).
+    let name = unique("retried");
+    let (task_id, _) = ask(
+        stack,
+        &json!({"Name": name, "AccountType": "default"}),
+        "local-admin",
+    )
+    .await;
+    let task = stack.finished_task(&task_id).await;
+    let id = task["Accounts"][0].as_str().unwrap();
+    let step = json!({"Action": "Create", "AccountId": id, "TaskId": task_id});
+    let (ok, again) = stack.invoke("CreateAwsAccountFunction", &step).await;
+    assert!(ok, "{again:?}");
+    assert_eq!(again["State"], "SUCCEEDED");
+    assert_eq!(
+        again["AwsAccountId"],
+        account(stack, id).await["AwsAccountId"]
+    );
+    let organizations = aws_sdk_organizations::Client::new(&stack.sdk().await);
+    let requests = organizations
+        .list_create_account_status()
+        .send()
+        .await
+        .unwrap();
+    let named = requests
+        .create_account_statuses()
+        .iter()
+        .filter(|s| s.account_name() == Some(name.as_str()))
+        .count();
+    assert_eq!(named, 1, "one CreateAccount request for the account");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assurance_run_again_changes_nothing_and_repairs_drift() {
+    let stack = Stack::workflows().bootstrapped().await;
+    let (task_id, _) = ask(
+        stack,
+        &json!({"Name": unique("drifty"), "AccountType": "default"}),
+        "local-admin",
+    )
+    .await;
+    let task = stack.finished_task(&task_id).await;
+    let id = task["Accounts"][0].as_str().unwrap().to_owned();
+    let aws_account_id = account(stack, &id).await["AwsAccountId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let store = stack.store().await;
+    let maintenance_logs =
+        |run: &aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput| {
+            run.execution_arn().to_owned()
+        };
+
+    // Run again: nothing to do.
+    let run = stack
+        .run_execution(
+            "AssuranceStateMachine",
+            &json!({"AccountId": id}).to_string(),
+        )
+        .await;
+    assert_eq!(run.status, ExecutionStatus::Succeeded, "{:?}", run.cause);
+    let task = store
+        .get_task(Uuid::new_v5(
+            &Uuid::NAMESPACE_URL,
+            maintenance_logs(&run).as_bytes(),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(task.status, TaskStatus::Succeeded);
+    assert!(
+        task.logs.iter().any(|l| l.contains("nothing changed")),
+        "{:?}",
+        task.logs
+    );
+
+    // Drift: the password policy deleted, the recorder stopped.
+    let sdk = stack.in_account(&aws_account_id).await;
+    aws_sdk_iam::Client::new(&sdk)
+        .delete_account_password_policy()
+        .send()
+        .await
+        .unwrap();
+    aws_sdk_config::Client::new(&sdk)
+        .stop_configuration_recorder()
+        .configuration_recorder_name("default")
+        .send()
+        .await
+        .unwrap();
+    let run = stack
+        .run_execution(
+            "AssuranceStateMachine",
+            &json!({"AccountId": id}).to_string(),
+        )
+        .await;
+    assert_eq!(run.status, ExecutionStatus::Succeeded, "{:?}", run.cause);
+    let task = store
+        .get_task(Uuid::new_v5(
+            &Uuid::NAMESPACE_URL,
+            maintenance_logs(&run).as_bytes(),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    let applied = task
+        .logs
+        .iter()
+        .find(|l| l.starts_with("Account Assurance applied"))
+        .expect("a repair");
+    assert!(
+        applied.contains("set the IAM password policy")
+            && applied.contains("started configuration recorder default"),
+        "{applied}"
+    );
+    assert!(
+        !applied.contains("cloudtrail"),
+        "only what drifted is touched: {applied}"
+    );
+
+    let a = account(stack, &id).await;
+    assert_eq!(
+        (a["Status"].as_str(), a["AssuranceState"].as_str()),
+        (Some("ACTIVE"), Some("ACTIVE"))
+    );
+    let trail = store
+        .audit_trail(Uuid::parse_str(&id).unwrap())
+        .await
+        .unwrap();
+    let maintenance = trail
+        .iter()
+        .filter(|e| e.to == Some(AccountStatus::Maintenance))
+        .count();
+    assert_eq!(maintenance, 2, "each run was MAINTENANCE while it ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assurance_of_a_busy_account_is_refused_and_changes_nothing() {
+    let stack = Stack::workflows().bootstrapped().await;
+    let (task_id, _) = ask(
+        stack,
+        &json!({"Name": unique("busy"), "AccountType": "default"}),
+        "local-admin",
+    )
+    .await;
+    let id = Uuid::parse_str(
+        stack.finished_task(&task_id).await["Accounts"][0]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let store = stack.store().await;
+    let holder = Uuid::new_v4();
+    store
+        .acquire_lock(id, holder, "another operation")
+        .await
+        .unwrap();
+    let before = store.get_account(id).await.unwrap();
+    let run = stack
+        .run_execution(
+            "AssuranceStateMachine",
+            &json!({"AccountId": id}).to_string(),
+        )
+        .await;
+    assert_eq!(run.status, ExecutionStatus::Failed);
+    assert_eq!(run.error(), Some("MaintenanceNotStarted"));
+    assert!(
+        run.cause().unwrap().contains("OperationInProgress"),
+        "{:?}",
+        run.cause()
+    );
+    assert_eq!(store.get_account(id).await.unwrap(), before, "unchanged");
+    store
+        .release_lock(id, holder, "another operation")
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn refused_creates_say_why_and_write_nothing() {
+    let stack = Stack::shared().bootstrapped().await;
+    let store = stack.store().await;
+    let before = store.snapshot().await.unwrap();
+    let valid = json!({"Name": "refused", "AccountType": "default"}).to_string();
+    let cases: [(&str, &str, u16, &str); 10] = [
+        ("local-admin", "{", 400, "ValidationError"),
+        (
+            "local-admin",
+            r#"{"AccountType": "default"}"#,
+            400,
+            "ValidationError",
+        ),
+        (
+            "local-admin",
+            r#"{"Name": "x", "AccountType": "default", "AwsAccountAlias": "Not_An_Alias"}"#,
+            400,
+            "ValidationError",
+        ),
+        (
+            "local-admin",
+            r#"{"Name": "x", "AccountType": "production"}"#,
+            400,
+            "ValidationError",
+        ),
+        (
+            "local-admin",
+            r#"{"Name": "x", "AccountType": "foundation-security"}"#,
+            400,
+            "ValidationError",
+        ),
+        (
+            "local-admin",
+            r#"{"Name": "x", "AccountType": "default", "Tags": {"aws:owner": "me"}}"#,
+            400,
+            "ValidationError",
+        ),
+        (
+            "local-admin",
+            r#"{"Name": "SECURITY", "AccountType": "default"}"#,
+            409,
+            "NameTaken",
+        ),
+        ("local-user", &valid, 403, "Forbidden"),
+        ("local-readonly", &valid, 403, "Forbidden"),
+        ("local-outsider", &valid, 403, "Forbidden"),
+    ];
+    for (user, body, status, error) in cases {
+        let r = stack
+            .api("POST", "/20190206/accounts", Some(body), Some(user))
+            .await;
+        assert_eq!(
+            (r.status, r.body["Error"].as_str()),
+            (status, Some(error)),
+            "{user} {body}: {:?}",
+            r.body
+        );
+        assert!(!r.body["Cause"].as_str().unwrap_or_default().is_empty());
+    }
+    assert_eq!(
+        store.snapshot().await.unwrap(),
+        before,
+        "refusals write nothing"
+    );
+}
+
+#[tokio::test]
+async fn an_assurance_failure_ends_the_creation_in_error_with_the_concerns_reason() {
+    let stack = Stack::start();
+    stack.bootstrapped().await;
+    // The new account refuses Config's recorder every time it is asked.
+    stack
+        .inject_fault(
+            "StarlingDoveService.PutConfigurationRecorder",
+            "InsufficientPermissionsException",
+            20,
+        )
+        .await;
+    let (task_id, _) = ask(
+        &stack,
+        &json!({"Name": "unlucky", "AccountType": "default"}),
+        "local-admin",
+    )
+    .await;
+    let task = stack.finished_task(&task_id).await;
+    assert_eq!(task["Status"], "FAILED", "{task:?}");
+    let a = account(&stack, task["Accounts"][0].as_str().unwrap()).await;
+    assert_eq!(
+        (a["Status"].as_str(), a["AssuranceState"].as_str()),
+        (Some("ERROR"), Some("ERROR"))
+    );
+    let reason = a["StatusReason"].as_str().unwrap();
+    assert!(
+        reason.contains("config") && reason.contains("InsufficientPermissionsException"),
+        "{reason}"
+    );
+    assert!(
+        a["AssuranceStateReason"]
+            .as_str()
+            .unwrap()
+            .contains("InsufficientPermissionsException")
+    );
+    assert!(a.get("UserTaskId").is_none(), "the lock is released");
+}
