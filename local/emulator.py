@@ -45,6 +45,10 @@ Control endpoints (not AWS APIs), under `/_local/`:
   "error": "TooManyRequestsException", "count": 2}`: the next 2 calls of that JSON-protocol
   operation (its `X-Amz-Target`) fail with HTTP 400 and that error code.
 - `GET /_local/faults`: the faults still pending and how many were served.
+- `GET /_local/stats`: AWS API calls served since the last `POST /_local/stats/reset`, by
+  caller (`functions`: the service's code; `stepfunctions`: the state machine interpreter's own
+  calls, such as Lambda Invoke; `benchmark`: callers signing with the key `bench`) and
+  `service operation`.
 - `POST /_local/organizations/create-account` `{"outcomes": [{"state": "FAILED", "reason":
   "ACCOUNT_LIMIT_EXCEEDED", "polls": 2}]}`: how the next CreateAccount requests end (in order)
   and after how many status calls; unplanned requests succeed after one.
@@ -479,6 +483,64 @@ class Faults:
 
 
 FAULTS = Faults()
+
+
+class Stats:
+    """AWS API calls served, by caller and operation."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.calls: dict[str, dict[str, int]] = {}
+
+    def count(self, environ: dict) -> None:
+        service, _, _ = _caller(environ)
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        # The interpreter's boto clients sign with the access key "ak" (moto's choice); a
+        # benchmark signs with "bench" so its own calls can be told apart.
+        caller = "stepfunctions" if "Credential=ak/" in auth else "benchmark" if "Credential=bench/" in auth else "functions"
+        operation = _operation(environ)
+        if ".s3-control." in environ.get("HTTP_HOST", ""):
+            service = "s3control"  # signed as "s3"; told apart by its host
+        with self.lock:
+            by_op = self.calls.setdefault(caller, {})
+            key = f"{service or 'unknown'} {operation}"
+            by_op[key] = by_op.get(key, 0) + 1
+
+    def report(self) -> dict:
+        with self.lock:
+            return {caller: dict(sorted(ops.items())) for caller, ops in self.calls.items()}
+
+    def reset(self) -> None:
+        with self.lock:
+            self.calls.clear()
+
+
+STATS = Stats()
+_ID = re.compile(r"/(?:[0-9a-f]{32}|[0-9]{12}|[0-9a-f-]{36}|car-[a-z0-9]+|ou-[a-z0-9-]+|r-[a-z0-9]+)(?=/|$)")
+
+
+def _operation(environ: dict) -> str:
+    """The API operation a request calls: its X-Amz-Target, its query Action, or its REST route."""
+    import io
+    import urllib.parse
+
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+    if "Action" in query:
+        return query["Action"][0]
+    if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)
+        form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+        if "Action" in form:
+            return form["Action"][0]
+    path = environ.get("PATH_INFO", "")
+    if re.match(r"^/2015-03-31/functions/[^/]+/invocations$", path):
+        return "Invoke"
+    return f"{environ.get('REQUEST_METHOD', '')} {_ID.sub('/{id}', path)}"
 DYNAMODB = threading.Lock()
 SERIALIZE_DYNAMODB = os.environ.get("LOCAL_DYNAMODB_UNSERIALIZED") != "1"
 
@@ -500,6 +562,8 @@ class ControlApp:
         if host:
             _, region, _ = _caller(environ)
             environ["HTTP_HOST"] = f"{host.group(1)}.s3-control.{region}.amazonaws.com"
+        if not path.startswith("/_local/") and not path.startswith("/moto-api"):
+            STATS.count(environ)
         if not path.startswith("/_local/"):
             served = guardduty_members(environ, start_response)
             if served is not None:
@@ -530,6 +594,11 @@ class ControlApp:
         if path == "/_local/organizations/create-account" and method == "POST":
             CREATE_ACCOUNT.plan(list(body.get("outcomes", [])))
             return _json(start_response, "200 OK", {"planned": len(CREATE_ACCOUNT.planned)})
+        if path == "/_local/stats" and method == "GET":
+            return _json(start_response, "200 OK", STATS.report())
+        if path == "/_local/stats/reset" and method == "POST":
+            STATS.reset()
+            return _json(start_response, "200 OK", {})
         if path == "/_local/faults" and method == "GET":
             return _json(start_response, "200 OK", FAULTS.report())
         return _json(start_response, "404 Not Found", {"message": "unknown control endpoint"})
