@@ -66,6 +66,9 @@ def main() -> int:
             env = {**host["base_env"], **spec["env"], "AWS_LAMBDA_LOG_LEVEL": "ERROR"}
             for own in ("AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # the probe sets these
                 env.pop(own, None)
+            # Lambda has no proxy: measure the default HTTPS client, as deployed. (Only S3 Control
+            # calls need the local proxy, and no first event here makes one.)
+            env.pop("HTTP_PROXY", None)
             argv = [sys.executable, tool, "--runs", str(args.runs), "--event", json.dumps(EVENTS.get(name, {}))]
             for k, v in env.items():
                 argv += ["--env", f"{k}={v}"]

@@ -91,6 +91,33 @@ impl<T, E: std::error::Error + 'static> InConcern<T> for Result<T, E> {
     }
 }
 
+/// The way into the accounts the service manages: the management account's credentials and the
+/// name of the provisioning role every managed account carries.
+#[derive(Debug, Clone)]
+pub struct Provisioning {
+    pub sdk: SdkConfig,
+    pub role: String,
+}
+
+impl Provisioning {
+    /// `PROVISIONING_ROLE_NAME`.
+    pub fn from_env(sdk: SdkConfig) -> Result<Self, crate::config::ConfigError> {
+        Ok(Provisioning {
+            sdk,
+            role: crate::config::required("PROVISIONING_ROLE_NAME")?,
+        })
+    }
+
+    /// SDK configuration acting in `aws_account_id` through its provisioning role.
+    pub async fn into_account(
+        &self,
+        aws_account_id: &str,
+        session: &str,
+    ) -> Result<SdkConfig, AssuranceError> {
+        assume_role(&self.sdk, aws_account_id, &self.role, session).await
+    }
+}
+
 /// SDK configuration acting in `aws_account_id` through role `role_name` there (the
 /// management account's credentials assume it).
 pub async fn assume_role(

@@ -15,12 +15,19 @@ pub use aws_smithy_http_client::proxy::ProxyConfig;
 pub const MAX_ATTEMPTS: u32 = 8;
 pub const MAX_BACKOFF: Duration = Duration::from_secs(20);
 
+/// Lambda hands a function its role's credentials in environment variables, so those are the
+/// credentials read: the default chain would also build the profile, SSO and instance-metadata
+/// providers, whose HTTP clients load the system's root certificates during start-up.
 pub async fn sdk_config() -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(
-        RetryConfig::standard()
-            .with_max_attempts(MAX_ATTEMPTS)
-            .with_max_backoff(MAX_BACKOFF),
-    );
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .credentials_provider(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        )
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(MAX_ATTEMPTS)
+                .with_max_backoff(MAX_BACKOFF),
+        );
     let configured = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"]
         .iter()
         .any(|v| std::env::var(v).is_ok_and(|v| !v.is_empty()));

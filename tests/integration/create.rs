@@ -256,12 +256,16 @@ async fn a_create_account_aws_refuses_ends_in_error_with_its_reason() {
 }
 
 #[tokio::test]
-async fn a_throttled_create_account_is_retried_to_success() {
+async fn throttling_and_concurrent_modification_are_retried_to_success() {
     let stack = Stack::start();
     stack.bootstrapped().await;
-    let target = "AWSOrganizationsV20161128.CreateAccount";
+    let create = "AWSOrganizationsV20161128.CreateAccount";
+    let mv = "AWSOrganizationsV20161128.MoveAccount";
     stack
-        .inject_fault(target, "TooManyRequestsException", 2)
+        .inject_fault(create, "TooManyRequestsException", 2)
+        .await;
+    stack
+        .inject_fault(mv, "ConcurrentModificationException", 2)
         .await;
     let (task_id, _) = ask(
         &stack,
@@ -270,7 +274,46 @@ async fn a_throttled_create_account_is_retried_to_success() {
     )
     .await;
     assert_eq!(stack.finished_task(&task_id).await["Status"], "SUCCEEDED");
-    assert_eq!(stack.faults_served(target).await, 2);
+    assert_eq!(
+        (
+            stack.faults_served(create).await,
+            stack.faults_served(mv).await
+        ),
+        (2, 2)
+    );
+
+    // Both were retried inside the SDK: each step ran once, with no Step Functions retry.
+    let sfn = aws_sdk_sfn::Client::new(&stack.sdk().await);
+    let arn = stack
+        .state_machine("CreateAccountStateMachine")
+        .replace(":stateMachine:", ":execution:")
+        + ":"
+        + &task_id;
+    let history = sfn
+        .get_execution_history()
+        .execution_arn(arn)
+        .max_results(1000)
+        .send()
+        .await
+        .unwrap();
+    let scheduled = |function: &str| {
+        history
+            .events()
+            .iter()
+            .filter_map(|e| e.task_scheduled_event_details())
+            .filter(|d| d.parameters().contains(function))
+            .filter(|d| {
+                function != "CreateAwsAccountFunction" || d.parameters().contains("\"Create\"")
+            })
+            .count()
+    };
+    assert_eq!(
+        (
+            scheduled("CreateAwsAccountFunction"),
+            scheduled("PlaceAccountFunction")
+        ),
+        (1, 1)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

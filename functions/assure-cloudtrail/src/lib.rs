@@ -2,7 +2,7 @@
 //! validation and global service events, delivered to the Logging account's CloudTrail bucket,
 //! and logging.
 
-use shared::assurance::{AssuranceError, ConcernInput, ConcernResult, InConcern, assume_role};
+use shared::assurance::{AssuranceError, ConcernInput, ConcernResult, InConcern, Provisioning};
 use shared::aws::SdkConfig;
 use shared::config::{self, ConfigError};
 
@@ -43,8 +43,7 @@ pub fn fixes(current: Option<&TrailState>, bucket: &str) -> Vec<Fix> {
 }
 
 pub struct Assurer {
-    pub sdk: SdkConfig,
-    pub role: String,
+    pub provisioning: Provisioning,
     pub bucket: String,
 }
 
@@ -52,21 +51,17 @@ impl Assurer {
     /// `PROVISIONING_ROLE_NAME`, `CLOUDTRAIL_BUCKET`.
     pub fn from_env(sdk: SdkConfig) -> Result<Self, ConfigError> {
         Ok(Assurer {
-            sdk,
-            role: config::required("PROVISIONING_ROLE_NAME")?,
+            provisioning: Provisioning::from_env(sdk)?,
             bucket: config::required("CLOUDTRAIL_BUCKET")?,
         })
     }
 }
 
 pub async fn assure(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, AssuranceError> {
-    let target = assume_role(
-        &a.sdk,
-        &input.aws_account_id,
-        &a.role,
-        "accounts-assure-cloudtrail",
-    )
-    .await?;
+    let target = a
+        .provisioning
+        .into_account(&input.aws_account_id, "accounts-assure-cloudtrail")
+        .await?;
     let ct = aws_sdk_cloudtrail::Client::new(&target);
     let described = ct
         .describe_trails()

@@ -2,7 +2,7 @@
 //! with its service-linked role, delivers to the Logging account's Config bucket, and is on.
 
 use aws_sdk_config::types::{ConfigurationRecorder, DeliveryChannel, RecordingGroup};
-use shared::assurance::{AssuranceError, ConcernInput, ConcernResult, InConcern, assume_role};
+use shared::assurance::{AssuranceError, ConcernInput, ConcernResult, InConcern, Provisioning};
 use shared::aws::SdkConfig;
 use shared::config::{self, ConfigError};
 
@@ -53,8 +53,7 @@ pub fn fixes(s: &ConfigState, role_arn: &str, bucket: &str) -> Vec<Fix> {
 }
 
 pub struct Assurer {
-    pub sdk: SdkConfig,
-    pub role: String,
+    pub provisioning: Provisioning,
     pub bucket: String,
 }
 
@@ -62,8 +61,7 @@ impl Assurer {
     /// `PROVISIONING_ROLE_NAME`, `CONFIG_BUCKET`.
     pub fn from_env(sdk: SdkConfig) -> Result<Self, ConfigError> {
         Ok(Assurer {
-            sdk,
-            role: config::required("PROVISIONING_ROLE_NAME")?,
+            provisioning: Provisioning::from_env(sdk)?,
             bucket: config::required("CONFIG_BUCKET")?,
         })
     }
@@ -101,13 +99,10 @@ async fn service_role(
 }
 
 pub async fn assure(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, AssuranceError> {
-    let target = assume_role(
-        &a.sdk,
-        &input.aws_account_id,
-        &a.role,
-        "accounts-assure-config",
-    )
-    .await?;
+    let target = a
+        .provisioning
+        .into_account(&input.aws_account_id, "accounts-assure-config")
+        .await?;
     let mut changes = Vec::new();
     let role_arn = service_role(&aws_sdk_iam::Client::new(&target), &mut changes).await?;
     let cfg = aws_sdk_config::Client::new(&target);

@@ -8,9 +8,9 @@
 
 use aws_sdk_iam::types::PasswordPolicy;
 use aws_sdk_s3control::types::PublicAccessBlockConfiguration;
-use shared::assurance::{AssuranceError, ConcernInput, ConcernResult, InConcern, assume_role};
+use shared::assurance::{AssuranceError, ConcernInput, ConcernResult, InConcern, Provisioning};
 use shared::aws::SdkConfig;
-use shared::config::{self, ConfigError};
+use shared::config::ConfigError;
 
 pub const CONCERN: &str = "defaults";
 pub const MIN_PASSWORD_LENGTH: i32 = 14;
@@ -51,16 +51,14 @@ pub fn strengthened(current: Option<&Policy>) -> Policy {
 }
 
 pub struct Assurer {
-    pub sdk: SdkConfig,
-    pub role: String,
+    pub provisioning: Provisioning,
 }
 
 impl Assurer {
     /// `PROVISIONING_ROLE_NAME`.
     pub fn from_env(sdk: SdkConfig) -> Result<Self, ConfigError> {
         Ok(Assurer {
-            sdk,
-            role: config::required("PROVISIONING_ROLE_NAME")?,
+            provisioning: Provisioning::from_env(sdk)?,
         })
     }
 }
@@ -78,7 +76,10 @@ fn policy_of(p: &PasswordPolicy) -> Policy {
 
 pub async fn assure(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, AssuranceError> {
     let account = &input.aws_account_id;
-    let target = assume_role(&a.sdk, account, &a.role, "accounts-assure-defaults").await?;
+    let target = a
+        .provisioning
+        .into_account(account, "accounts-assure-defaults")
+        .await?;
     let mut changes = Vec::new();
 
     // S3 Block Public Access, account-wide.

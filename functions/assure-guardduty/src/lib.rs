@@ -6,7 +6,7 @@
 //! are enabled at once, without an invitation.
 
 use aws_sdk_guardduty::types::{AccountDetail, DetectorStatus};
-use shared::assurance::{AssuranceError, ConcernInput, ConcernResult, InConcern, assume_role};
+use shared::assurance::{AssuranceError, ConcernInput, ConcernResult, InConcern, Provisioning};
 use shared::aws::SdkConfig;
 use shared::config::{self, ConfigError};
 use shared::domain::is_aws_account_id;
@@ -27,8 +27,7 @@ pub fn needs_membership(current: Option<&Membership>, security: &str) -> bool {
 }
 
 pub struct Assurer {
-    pub sdk: SdkConfig,
-    pub role: String,
+    pub provisioning: Provisioning,
     pub security_account_id: String,
 }
 
@@ -36,8 +35,7 @@ impl Assurer {
     /// `PROVISIONING_ROLE_NAME`, `SECURITY_ACCOUNT_ID`.
     pub fn from_env(sdk: SdkConfig) -> Result<Self, ConfigError> {
         Ok(Assurer {
-            sdk,
-            role: config::required("PROVISIONING_ROLE_NAME")?,
+            provisioning: Provisioning::from_env(sdk)?,
             security_account_id: config::parsed("SECURITY_ACCOUNT_ID", |v| {
                 if is_aws_account_id(v) {
                     Ok(v.to_owned())
@@ -88,7 +86,10 @@ async fn ensure_detector(
 
 pub async fn assure(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, AssuranceError> {
     let account = &input.aws_account_id;
-    let target = assume_role(&a.sdk, account, &a.role, "accounts-assure-guardduty").await?;
+    let target = a
+        .provisioning
+        .into_account(account, "accounts-assure-guardduty")
+        .await?;
     let gd = aws_sdk_guardduty::Client::new(&target);
     let mut changes = Vec::new();
     let detector = ensure_detector(&gd, &mut changes).await?;
@@ -121,13 +122,10 @@ pub async fn assure(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
                     "AWS account {account} has no recorded email; GuardDuty membership needs it"
                 ),
             })?;
-        let security = assume_role(
-            &a.sdk,
-            &a.security_account_id,
-            &a.role,
-            "accounts-assure-guardduty",
-        )
-        .await?;
+        let security = a
+            .provisioning
+            .into_account(&a.security_account_id, "accounts-assure-guardduty")
+            .await?;
         let admin = aws_sdk_guardduty::Client::new(&security);
         let admin_detector = admin.list_detectors().send().await.concern(CONCERN)?.detector_ids().first().cloned().ok_or_else(|| {
             AssuranceError::Prerequisite {

@@ -7,7 +7,7 @@
 
 use aws_sdk_ssm::types::{DocumentFormat, DocumentType};
 use serde_json::{Value, json};
-use shared::assurance::{AssuranceError, ConcernInput, ConcernResult, InConcern, assume_role};
+use shared::assurance::{AssuranceError, ConcernInput, ConcernResult, InConcern, Provisioning};
 use shared::aws::SdkConfig;
 use shared::config::{self, ConfigError};
 
@@ -52,8 +52,7 @@ pub fn differences(current: &Value, wanted: &Value) -> Vec<String> {
 }
 
 pub struct Assurer {
-    pub sdk: SdkConfig,
-    pub role: String,
+    pub provisioning: Provisioning,
     pub bucket: String,
 }
 
@@ -61,21 +60,17 @@ impl Assurer {
     /// `PROVISIONING_ROLE_NAME`, `SSM_BUCKET`.
     pub fn from_env(sdk: SdkConfig) -> Result<Self, ConfigError> {
         Ok(Assurer {
-            sdk,
-            role: config::required("PROVISIONING_ROLE_NAME")?,
+            provisioning: Provisioning::from_env(sdk)?,
             bucket: config::required("SSM_BUCKET")?,
         })
     }
 }
 
 pub async fn assure(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, AssuranceError> {
-    let target = assume_role(
-        &a.sdk,
-        &input.aws_account_id,
-        &a.role,
-        "accounts-assure-ssm",
-    )
-    .await?;
+    let target = a
+        .provisioning
+        .into_account(&input.aws_account_id, "accounts-assure-ssm")
+        .await?;
     let ssm = aws_sdk_ssm::Client::new(&target);
     let wanted = preferences(&a.bucket, &input.aws_account_id);
     let content = wanted.to_string();

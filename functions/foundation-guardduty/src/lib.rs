@@ -2,7 +2,7 @@
 //! administrator and has a detector, so Account Assurance can make every account its member.
 
 use serde::Deserialize;
-use shared::assurance::{AssuranceError, ConcernResult, InConcern, assume_role};
+use shared::assurance::{AssuranceError, ConcernResult, InConcern, Provisioning};
 use shared::aws::SdkConfig;
 use shared::config::{self, ConfigError};
 
@@ -12,8 +12,7 @@ pub const CONCERN: &str = "guardduty administrator";
 pub struct Input {}
 
 pub struct Bootstrap {
-    pub sdk: SdkConfig,
-    pub role: String,
+    pub provisioning: Provisioning,
     pub security_account_id: String,
 }
 
@@ -21,8 +20,7 @@ impl Bootstrap {
     /// `PROVISIONING_ROLE_NAME`, `SECURITY_ACCOUNT_ID`.
     pub fn from_env(sdk: SdkConfig) -> Result<Self, ConfigError> {
         Ok(Bootstrap {
-            sdk,
-            role: config::required("PROVISIONING_ROLE_NAME")?,
+            provisioning: Provisioning::from_env(sdk)?,
             security_account_id: config::required("SECURITY_ACCOUNT_ID")?,
         })
     }
@@ -31,7 +29,7 @@ impl Bootstrap {
 pub async fn ensure(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceError> {
     let mut changes = Vec::new();
     // The delegation is made from the management account, where this function runs.
-    let management = aws_sdk_guardduty::Client::new(&b.sdk);
+    let management = aws_sdk_guardduty::Client::new(&b.provisioning.sdk);
     let admins = management
         .list_organization_admin_accounts()
         .send()
@@ -53,13 +51,10 @@ pub async fn ensure(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceE
             b.security_account_id
         ));
     }
-    let security = assume_role(
-        &b.sdk,
-        &b.security_account_id,
-        &b.role,
-        "accounts-foundation-guardduty",
-    )
-    .await?;
+    let security = b
+        .provisioning
+        .into_account(&b.security_account_id, "accounts-foundation-guardduty")
+        .await?;
     let gd = aws_sdk_guardduty::Client::new(&security);
     if gd
         .list_detectors()

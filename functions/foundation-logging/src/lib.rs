@@ -9,7 +9,7 @@ use aws_sdk_s3::types::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
-use shared::assurance::{AssuranceError, ConcernResult, InConcern, assume_role};
+use shared::assurance::{AssuranceError, ConcernResult, InConcern, Provisioning};
 use shared::aws::SdkConfig;
 use shared::config::{self, ConfigError};
 
@@ -84,8 +84,7 @@ pub fn bucket_policy(writer: Writer, bucket: &str, organization: &str) -> Value 
 }
 
 pub struct Bootstrap {
-    pub sdk: SdkConfig,
-    pub role: String,
+    pub provisioning: Provisioning,
     pub logging_account_id: String,
     pub buckets: Vec<(Writer, String)>,
 }
@@ -94,8 +93,7 @@ impl Bootstrap {
     /// `PROVISIONING_ROLE_NAME`, `LOGGING_ACCOUNT_ID`, `CLOUDTRAIL_BUCKET`, `CONFIG_BUCKET`, `SSM_BUCKET`.
     pub fn from_env(sdk: SdkConfig) -> Result<Self, ConfigError> {
         Ok(Bootstrap {
-            sdk,
-            role: config::required("PROVISIONING_ROLE_NAME")?,
+            provisioning: Provisioning::from_env(sdk)?,
             logging_account_id: config::required("LOGGING_ACCOUNT_ID")?,
             buckets: vec![
                 (Writer::CloudTrail, config::required("CLOUDTRAIL_BUCKET")?),
@@ -107,13 +105,10 @@ impl Bootstrap {
 }
 
 pub async fn ensure(b: &Bootstrap, input: Input) -> Result<ConcernResult, AssuranceError> {
-    let logging = assume_role(
-        &b.sdk,
-        &b.logging_account_id,
-        &b.role,
-        "accounts-foundation-logging",
-    )
-    .await?;
+    let logging = b
+        .provisioning
+        .into_account(&b.logging_account_id, "accounts-foundation-logging")
+        .await?;
     let s3 = aws_sdk_s3::Client::new(&logging);
     let region = logging
         .region()
