@@ -641,3 +641,65 @@ async fn an_assurance_failure_ends_the_creation_in_error_with_the_concerns_reaso
     );
     assert!(a.get("UserTaskId").is_none(), "the lock is released");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creations_beyond_the_organizations_slots_wait_their_turn() {
+    let stack = Stack::start();
+    stack.bootstrapped().await;
+    // Each request stays IN_PROGRESS for a few status calls, so two hold both slots
+    // (CreateAccountConcurrency is 2) while the third asks.
+    stack
+        .plan_create_account(&[
+            ("SUCCEEDED", "", 3),
+            ("SUCCEEDED", "", 3),
+            ("SUCCEEDED", "", 3),
+        ])
+        .await;
+    let bodies: Vec<Value> = (1..=3)
+        .map(|n| json!({"Name": format!("queued-{n}"), "AccountType": "default"}))
+        .collect();
+    let (a, b, c) = tokio::join!(
+        ask(&stack, &bodies[0], "local-admin"),
+        ask(&stack, &bodies[1], "local-admin"),
+        ask(&stack, &bodies[2], "local-admin"),
+    );
+    let mut busy_retries = 0;
+    let sfn = aws_sdk_sfn::Client::new(&stack.sdk().await);
+    for (task_id, _) in [a, b, c] {
+        assert_eq!(stack.finished_task(&task_id).await["Status"], "SUCCEEDED");
+        let arn = stack
+            .state_machine("CreateAccountStateMachine")
+            .replace(":stateMachine:", ":execution:")
+            + ":"
+            + &task_id;
+        let history = sfn
+            .get_execution_history()
+            .execution_arn(arn)
+            .max_results(1000)
+            .send()
+            .await
+            .unwrap();
+        busy_retries += history
+            .events()
+            .iter()
+            .filter_map(|e| {
+                e.lambda_function_failed_event_details()
+                    .map(|d| d.error().unwrap_or_default().to_owned())
+                    .or_else(|| {
+                        e.task_failed_event_details()
+                            .map(|d| d.error().unwrap_or_default().to_owned())
+                    })
+            })
+            .filter(|error| error == "CreateSlotsBusy")
+            .count();
+    }
+    assert!(busy_retries >= 1, "one creation waited for a slot");
+    let store = stack.store().await;
+    assert_eq!(
+        store
+            .slots_in_use("organizations-create-account")
+            .await
+            .unwrap(),
+        0
+    );
+}
