@@ -389,6 +389,28 @@ async fn a_retried_create_step_makes_one_aws_account() {
     assert_eq!(named, 1, "one CreateAccount request for the account");
 }
 
+/// Runs Account Assurance on an ACTIVE account, as an operator would, and returns the task
+/// the run worked under.
+async fn maintain(stack: &Stack, id: &str) -> shared::domain::Task {
+    let run = stack
+        .run_execution(
+            "AssuranceStateMachine",
+            &json!({"AccountId": id}).to_string(),
+        )
+        .await;
+    assert_eq!(run.status, ExecutionStatus::Succeeded, "{:?}", run.cause);
+    let output: Value = serde_json::from_str(run.output().unwrap()).unwrap();
+    let task = Uuid::parse_str(output["TaskId"].as_str().unwrap()).unwrap();
+    stack
+        .store()
+        .await
+        .get_task(task)
+        .await
+        .unwrap()
+        .unwrap()
+        .value
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn assurance_run_again_changes_nothing_and_repairs_drift() {
     let stack = Stack::workflows().bootstrapped().await;
@@ -398,35 +420,17 @@ async fn assurance_run_again_changes_nothing_and_repairs_drift() {
         "local-admin",
     )
     .await;
-    let task = stack.finished_task(&task_id).await;
-    let id = task["Accounts"][0].as_str().unwrap().to_owned();
+    let id = stack.finished_task(&task_id).await["Accounts"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let aws_account_id = account(stack, &id).await["AwsAccountId"]
         .as_str()
         .unwrap()
         .to_owned();
-    let store = stack.store().await;
-    let maintenance_logs =
-        |run: &aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput| {
-            run.execution_arn().to_owned()
-        };
 
     // Run again: nothing to do.
-    let run = stack
-        .run_execution(
-            "AssuranceStateMachine",
-            &json!({"AccountId": id}).to_string(),
-        )
-        .await;
-    assert_eq!(run.status, ExecutionStatus::Succeeded, "{:?}", run.cause);
-    let task = store
-        .get_task(Uuid::new_v5(
-            &Uuid::NAMESPACE_URL,
-            maintenance_logs(&run).as_bytes(),
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .value;
+    let task = maintain(stack, &id).await;
     assert_eq!(task.status, TaskStatus::Succeeded);
     assert!(
         task.logs.iter().any(|l| l.contains("nothing changed")),
@@ -447,22 +451,7 @@ async fn assurance_run_again_changes_nothing_and_repairs_drift() {
         .send()
         .await
         .unwrap();
-    let run = stack
-        .run_execution(
-            "AssuranceStateMachine",
-            &json!({"AccountId": id}).to_string(),
-        )
-        .await;
-    assert_eq!(run.status, ExecutionStatus::Succeeded, "{:?}", run.cause);
-    let task = store
-        .get_task(Uuid::new_v5(
-            &Uuid::NAMESPACE_URL,
-            maintenance_logs(&run).as_bytes(),
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .value;
+    let task = maintain(stack, &id).await;
     let applied = task
         .logs
         .iter()
@@ -483,7 +472,9 @@ async fn assurance_run_again_changes_nothing_and_repairs_drift() {
         (a["Status"].as_str(), a["AssuranceState"].as_str()),
         (Some("ACTIVE"), Some("ACTIVE"))
     );
-    let trail = store
+    let trail = stack
+        .store()
+        .await
         .audit_trail(Uuid::parse_str(&id).unwrap())
         .await
         .unwrap();
