@@ -36,6 +36,12 @@ Extensions, each at the wire level so product code never knows it runs locally:
   (`111122223333.127.0.0.1:PORT`), which cannot resolve; the local host gives functions the
   emulator as their HTTP proxy (the SDK honours HTTP_PROXY like every AWS SDK), and the emulator
   routes such hosts to S3 Control.
+- EventBridge: rule targets that are Lambda functions are invoked (asynchronously, as AWS
+  does; moto delivers only to logs, SQS, archives and buses).
+- Organizations events: AWS publishes CloudTrail-based `aws.organizations` events on the
+  us-east-1 default bus; moto publishes none. The emulator puts the ones the service listens to
+  there, shaped as CloudTrail records them: `CreateAccountResult` (when an account is created),
+  `CloseAccountResult`, `RemoveAccountFromOrganization`, `MoveAccount`.
 - Faults: the next N calls of an operation can be answered with an AWS error (throttling,
   `ConcurrentModificationException`, …), to show that callers retry.
 
@@ -60,6 +66,7 @@ The emulator exits by itself when the process that started it goes away.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import re
@@ -271,6 +278,88 @@ def install_async_create_account() -> None:
     OrganizationsBackend.create_account = create_account
     OrganizationsBackend.describe_create_account_status = describe_create_account_status
     OrganizationsBackend.list_create_account_status = list_create_account_status
+
+
+# --- EventBridge and Organizations events ----------------------------------------------------
+
+
+def install_eventbridge_lambda_targets() -> None:
+    from moto.events.models import Rule
+    from moto.utilities.arns import parse_arn
+
+    deliver = Rule.send_to_targets
+
+    def send_to_targets(self, original_event, transform_input=True):  # noqa: ANN001
+        lambdas = [t for t in self.targets if parse_arn(t["Arn"]).service == "lambda"]
+        others = copy.copy(self)
+        others.targets = [t for t in self.targets if t not in lambdas]  # moto raises on Lambda
+        deliver(others, original_event, transform_input)
+        if not self.event_pattern.matches_event(original_event):
+            return
+        for target in lambdas:
+            payload = json.dumps(original_event, default=str).encode()
+
+            def invoke(arn: str = target["Arn"], payload: bytes = payload) -> None:
+                try:
+                    forward_invoke(arn, payload, {"X-Amz-Invocation-Type": "Event"}, {})
+                except Exception as e:  # noqa: BLE001 - as AWS, a failed delivery is only logged
+                    print(f"EventBridge could not deliver to {arn}: {e}", file=sys.stderr, flush=True)
+
+            threading.Thread(target=invoke, daemon=True).start()
+
+    Rule.send_to_targets = send_to_targets
+
+
+def organizations_event(account_id: str, detail_type: str, event_name: str, detail: dict) -> None:
+    """Puts a CloudTrail-shaped aws.organizations event on the us-east-1 default bus."""
+    from moto.events.models import events_backends
+
+    detail = {"eventVersion": "1.08", "eventSource": "organizations.amazonaws.com",
+              "eventName": event_name, "awsRegion": "us-east-1", **detail}
+    events_backends[account_id]["us-east-1"].put_events(
+        [{"Source": "aws.organizations", "DetailType": detail_type, "Detail": json.dumps(detail)}]
+    )
+
+
+def install_organizations_events() -> None:
+    from moto.organizations.models import OrganizationsBackend
+
+    api_call, service_event = "AWS API Call via CloudTrail", "AWS Service Event via CloudTrail"
+    close = OrganizationsBackend.close_account
+    remove = OrganizationsBackend.remove_account_from_organization
+    move = OrganizationsBackend.move_account
+    create_now = OrganizationsBackend.create_account
+
+    def close_account(self, **kwargs):  # noqa: ANN001, ANN003
+        close(self, **kwargs)
+        organizations_event(self.account_id, service_event, "CloseAccountResult", {
+            "serviceEventDetails": {"closeAccountStatus": {"accountId": kwargs["AccountId"], "state": "SUCCEEDED"}}})
+
+    def remove_account_from_organization(self, **kwargs):  # noqa: ANN001, ANN003
+        remove(self, **kwargs)
+        organizations_event(self.account_id, api_call, "RemoveAccountFromOrganization", {
+            "requestParameters": {"accountId": kwargs["AccountId"]}})
+
+    def move_account(self, **kwargs):  # noqa: ANN001, ANN003
+        move(self, **kwargs)
+        organizations_event(self.account_id, api_call, "MoveAccount", {"requestParameters": {
+            "accountId": kwargs["AccountId"], "sourceParentId": kwargs["SourceParentId"],
+            "destinationParentId": kwargs["DestinationParentId"]}})
+
+    def create_account(self, **kwargs):  # noqa: ANN001, ANN003
+        # Wrapped by install_async_create_account: runs when the request completes.
+        status = create_now(self, **kwargs)
+        created = status["CreateAccountStatus"]
+        organizations_event(self.account_id, service_event, "CreateAccountResult", {
+            "serviceEventDetails": {"createAccountStatus": {
+                "id": created["Id"], "state": created["State"], "accountName": created["AccountName"],
+                "accountId": created["AccountId"]}}})
+        return status
+
+    OrganizationsBackend.close_account = close_account
+    OrganizationsBackend.remove_account_from_organization = remove_account_from_organization
+    OrganizationsBackend.move_account = move_account
+    OrganizationsBackend.create_account = create_account
 
 
 # --- GuardDuty --------------------------------------------------------------------------------
@@ -633,7 +722,9 @@ def main() -> None:
     install_lambda_forwarding()
     install_assume_role_checks()
     install_integer_log_timestamps()
+    install_organizations_events()
     install_async_create_account()
+    install_eventbridge_lambda_targets()
     install_guardduty_administrator_lookup()
     install_s3_versioning_shape()
     install_sfn_integration_names()

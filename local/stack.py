@@ -256,8 +256,9 @@ def assign_physical_ids(r: cfn.Resolver) -> None:
         elif kind == "AWS::Serverless::Function":
             r.physical[name] = cfn.Physical(name, {"Arn": arn("lambda", f"function:{name}")})
         elif kind == "AWS::Serverless::StateMachine":
-            a = arn("states", f"stateMachine:{name}")
-            r.physical[name] = cfn.Physical(a, {"Arn": a, "Name": name})
+            machine = r.resolve(props["Name"]) if "Name" in props else name
+            a = arn("states", f"stateMachine:{machine}")
+            r.physical[name] = cfn.Physical(a, {"Arn": a, "Name": machine})
         elif kind == "AWS::Events::EventBus":
             bus = r.resolve(props["Name"])
             r.physical[name] = cfn.Physical(bus, {"Arn": arn("events", f"event-bus/{bus}"), "Name": bus})
@@ -373,7 +374,7 @@ def provision(r: cfn.Resolver, endpoint: str) -> None:
         props = res["Properties"]
         with open(os.path.join(ROOT, props["DefinitionUri"]), encoding="utf-8") as f:
             definition = cfn.substitute_definition(f.read(), {k: str(v) for k, v in r.resolve(props.get("DefinitionSubstitutions", {})).items()})
-        sfn.create_state_machine(name=name, definition=definition, roleArn=service_role, type=props.get("Type", "STANDARD"))
+        sfn.create_state_machine(name=r.get_att(name, "Name"), definition=definition, roleArn=service_role, type=props.get("Type", "STANDARD"))
     for name, res in r.resources("AWS::Events::Rule").items():
         props = r.resolve(res["Properties"])
         rule = {"Name": name, "State": props.get("State", "ENABLED"), "Description": props.get("Description", "")}
@@ -387,6 +388,18 @@ def provision(r: cfn.Resolver, endpoint: str) -> None:
         targets = [{k: v for k, v in t.items() if k in ("Id", "Arn", "Input", "InputPath", "RoleArn")} for t in props.get("Targets", [])]
         if targets:
             events.put_targets(Rule=name, EventBusName=rule.get("EventBusName", "default"), Targets=targets)
+    # Functions' event sources, as SAM expands them.
+    for name, res in r.resources("AWS::Serverless::Function").items():
+        for event_name, event in res.get("Properties", {}).get("Events", {}).items():
+            props = r.resolve(event.get("Properties", {}))
+            if event["Type"] == "EventBridgeRule":
+                bus = props.get("EventBusName", "default")
+                rule = f"{name}{event_name}"
+                events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(props["Pattern"]), State="ENABLED")
+                events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": name, "Arn": r.get_att(name, "Arn")}])
+            elif event["Type"] in ("Schedule", "ScheduleV2"):
+                # moto keeps schedules but never fires them; the lifecycle runs what they start.
+                say(f"  {name}: schedule {props['ScheduleExpression']} is not run locally")
 
 
 # --- the lifecycle ----------------------------------------------------------------------------
@@ -412,6 +425,21 @@ def print_accounts(api_url: str) -> None:
         say(f"  {a['Name']:<16} {a.get('AwsAccountId', '-'):<13} {a['AccountRole']:<11} {a.get('AccountTypeName', '-'):<22} {a['Status']:<13} {a['AssuranceState']}")
 
 
+def follow_task(api_url: str, envelope: dict, timeout: float = 300) -> dict:
+    """Polls GET /20190206/task/{id} until the task ends; prints its logs."""
+    started = time.time()
+    task_id = envelope["TaskId"]
+    say(f"  task {task_id}: {envelope['Detail']['OperationStatus']}")
+    task = {"Status": "STARTED"}
+    while task["Status"] in ("STARTED", "RUNNING") and time.time() - started < timeout:
+        time.sleep(0.5)
+        task = http_json("GET", f"{api_url}/20190206/task/{task_id}")
+    for line in task["Logs"]:
+        say(f"  | {line}")
+    say(f"  task {task['Status']} in {time.time() - started:.1f}s")
+    return task
+
+
 def lifecycle(endpoint: str, r: cfn.Resolver, api_url: str) -> None:
     say("Foundation bootstrap (FoundationStateMachine):")
     started = time.time()
@@ -426,19 +454,19 @@ def lifecycle(endpoint: str, r: cfn.Resolver, api_url: str) -> None:
             say(f"  {step['Concern']}: {change}")
     say(f"  took {time.time() - started:.1f}s")
 
+    say("Discover the organization (POST /20190206/accounts/discover):")
+    follow_task(api_url, http_json("POST", f"{api_url}/20190206/accounts/discover", {}))
+    print_accounts(api_url)
+
+    discovered = [a for a in http_json("GET", f"{api_url}/20190206/accounts?filter=DISCOVERED&sort=Name&sort_order=ASC")["Accounts"]]
+    if discovered:
+        target = discovered[0]
+        say(f"Onboard {target['Name']} (POST /20190206/accounts/onboard, AwsAccountId {target['AwsAccountId']}, AccountType default):")
+        follow_task(api_url, http_json("POST", f"{api_url}/20190206/accounts/onboard", {"AwsAccountId": target["AwsAccountId"], "AccountType": "default"}))
+
     name = f"sandbox-{time.strftime('%H%M%S')}"
     say(f"Create account {name} (POST /20190206/accounts, AccountType default):")
-    started = time.time()
-    created = http_json("POST", f"{api_url}/20190206/accounts", {"Name": name, "AccountType": "default", "Tags": {"CostCode": "local"}})
-    task_id = created["TaskId"]
-    say(f"  task {task_id}: {created['Detail']['OperationStatus']}")
-    task = {"Status": "STARTED"}
-    while task["Status"] in ("STARTED", "RUNNING") and time.time() - started < 300:
-        time.sleep(0.5)
-        task = http_json("GET", f"{api_url}/20190206/task/{task_id}")
-    for line in task["Logs"]:
-        say(f"  | {line}")
-    say(f"  task {task['Status']} in {time.time() - started:.1f}s")
+    follow_task(api_url, http_json("POST", f"{api_url}/20190206/accounts", {"Name": name, "AccountType": "default", "Tags": {"CostCode": "local"}}))
     say("Accounts the API reports (GET /20190206/accounts):")
     print_accounts(api_url)
 

@@ -592,6 +592,16 @@ pub enum AccountTypeRef {
     Name(String),
 }
 
+/// Completes "AccountType: …" when no Account Type matches.
+impl std::fmt::Display for AccountTypeRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AccountTypeRef::Id(id) => write!(f, "no Account Type has id {id}"),
+            AccountTypeRef::Name(name) => write!(f, "no Account Type is named {name:?}"),
+        }
+    }
+}
+
 /// A validated `accounts.CreateAccount` body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateAccountRequest {
@@ -778,6 +788,142 @@ mod create_tests {
         assert_eq!(
             validate_tags(&tags),
             Err("at most 100 tags, got 101".into())
+        );
+    }
+}
+
+/// The Stax task envelope a mutating request answers with (`accounts.CreateAccountResponse`
+/// and its siblings): the task to follow, and what was asked.
+pub fn task_envelope(
+    task: &crate::domain::Task,
+    organisation_id: Uuid,
+    request_id: &str,
+    detail_type: &str,
+    message: String,
+    account: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let mut detail = serde_json::json!({
+        "Message": message,
+        "Operation": task.operation,
+        "OperationStatus": task.status,
+        "Severity": "INFO",
+        "TraceId": request_id,
+    });
+    if let Some(account) = account {
+        detail["Account"] = account;
+    }
+    serde_json::json!({
+        "TaskId": task.id,
+        "CustomerId": organisation_id,
+        "TraceId": request_id,
+        "DetailType": detail_type,
+        "Detail": detail,
+    })
+}
+
+/// A validated `accounts.OnboardAccount` body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnboardAccountRequest {
+    pub aws_account_id: String,
+    pub account_type: AccountTypeRef,
+    /// A new name for the record (unique case-insensitively).
+    pub name: Option<String>,
+    pub tags: Option<crate::domain::Tags>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OnboardAccountBody {
+    #[serde(rename = "AwsAccountId")]
+    aws_account_id: String,
+    #[serde(rename = "AccountType")]
+    account_type: String,
+    #[serde(rename = "Name", default)]
+    name: Option<String>,
+    #[serde(rename = "AwsAccountName", default)]
+    aws_account_name: Option<String>,
+    #[serde(rename = "OrganisationalUnitId", default)]
+    organisational_unit_id: Option<String>,
+    #[serde(rename = "Tags", default)]
+    tags: Option<crate::domain::Tags>,
+}
+
+impl OnboardAccountRequest {
+    /// Parses and validates the body against the Stax `accounts.OnboardAccount` schema.
+    pub fn parse(body: Option<&str>) -> Result<Self, ApiError> {
+        let body = body.filter(|b| !b.trim().is_empty()).ok_or_else(|| {
+            ApiError::bad_request("the request needs a JSON body (accounts.OnboardAccount)")
+        })?;
+        let raw: OnboardAccountBody = serde_json::from_str(body).map_err(|e| {
+            ApiError::bad_request(format!("the body is not an accounts.OnboardAccount: {e}"))
+        })?;
+        if !is_aws_account_id(&raw.aws_account_id) {
+            return Err(ApiError::bad_request(format!(
+                "AwsAccountId: {:?} is not a 12-digit AWS account id",
+                raw.aws_account_id
+            )));
+        }
+        if let Some(name) = &raw.name {
+            validate_account_name(name).map_err(|e| ApiError::bad_request(format!("Name: {e}")))?;
+        }
+        if raw.aws_account_name.is_some() {
+            return Err(ApiError::bad_request(
+                "AwsAccountName: not supported; the service follows the name AWS reports",
+            ));
+        }
+        if raw.organisational_unit_id.is_some() {
+            return Err(ApiError::bad_request(
+                "OrganisationalUnitId: not supported; an account is placed in its Account Type's OU",
+            ));
+        }
+        if let Some(tags) = &raw.tags {
+            validate_tags(tags).map_err(|e| ApiError::bad_request(format!("Tags: {e}")))?;
+        }
+        Ok(OnboardAccountRequest {
+            aws_account_id: raw.aws_account_id,
+            account_type: account_type_ref(&raw.account_type)?,
+            name: raw.name,
+            tags: raw.tags,
+        })
+    }
+}
+
+#[cfg(test)]
+mod onboard_tests {
+    use super::*;
+
+    fn cause(body: &str) -> String {
+        let e = OnboardAccountRequest::parse(Some(body)).unwrap_err();
+        assert_eq!(e.status, 400);
+        e.cause
+    }
+
+    #[test]
+    fn the_aws_account_and_its_type_are_required() {
+        let r = OnboardAccountRequest::parse(Some(
+            r#"{"AwsAccountId": "111122223333", "AccountType": "default", "Name": "legacy"}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            (r.aws_account_id.as_str(), r.name.as_deref()),
+            ("111122223333", Some("legacy"))
+        );
+        assert!(cause(r#"{"AccountType": "default"}"#).contains("missing field `AwsAccountId`"));
+        assert!(
+            cause(r#"{"AwsAccountId": "111122223333"}"#).contains("missing field `AccountType`")
+        );
+        assert!(
+            cause(r#"{"AwsAccountId": "1111", "AccountType": "default"}"#)
+                .starts_with("AwsAccountId:")
+        );
+        assert!(
+            cause(r#"{"AwsAccountId": "111122223333", "AccountType": "default", "Name": ""}"#)
+                .starts_with("Name:")
+        );
+        assert!(cause(r#"{"AwsAccountId": "111122223333", "AccountType": "default", "AwsAccountName": "x"}"#).starts_with("AwsAccountName:"));
+        assert!(
+            cause(r#"{"AwsAccountId": "111122223333", "AccountType": "default", "Extra": 1}"#)
+                .contains("unknown field")
         );
     }
 }

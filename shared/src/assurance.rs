@@ -7,7 +7,6 @@
 use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use serde::{Deserialize, Serialize};
 
 /// What the state machine hands every concern.
@@ -63,10 +62,13 @@ impl AssuranceError {
     }
 
     /// Wraps an SDK error of `concern`'s calls.
-    pub fn aws<E: std::error::Error + 'static>(concern: &'static str, e: E) -> Self {
+    pub fn aws<E>(concern: &'static str, e: E) -> Self
+    where
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    {
         AssuranceError::Aws {
             concern,
-            message: DisplayErrorContext(&e).to_string(),
+            message: crate::aws::error_message(&e),
         }
     }
 }
@@ -85,7 +87,10 @@ pub trait InConcern<T> {
     fn concern(self, concern: &'static str) -> Result<T, AssuranceError>;
 }
 
-impl<T, E: std::error::Error + 'static> InConcern<T> for Result<T, E> {
+impl<T, E> InConcern<T> for Result<T, E>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
     fn concern(self, concern: &'static str) -> Result<T, AssuranceError> {
         self.map_err(|e| AssuranceError::aws(concern, e))
     }
@@ -139,7 +144,7 @@ pub async fn assume_role(
         .role_session_name(session)
         .send()
         .await
-        .map_err(|e| refused(DisplayErrorContext(&e).to_string()))?;
+        .map_err(|e| refused(crate::aws::error_message(&e)))?;
     let c = out
         .credentials
         .ok_or_else(|| refused("STS returned no credentials".into()))?;

@@ -89,3 +89,16 @@ pub fn organizations(sdk: &SdkConfig) -> aws_sdk_organizations::Client {
     .build();
     aws_sdk_organizations::Client::from_conf(config)
 }
+
+/// An AWS error as a person reads it: `Code: message` for an error the service answered with,
+/// the whole chain (timeouts, connection failures, …) otherwise.
+pub fn error_message<E>(e: &E) -> String
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match (e.code(), e.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_owned(),
+        _ => aws_smithy_types::error::display::DisplayErrorContext(e).to_string(),
+    }
+}

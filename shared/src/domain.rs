@@ -229,6 +229,23 @@ pub struct AccountType {
     pub modified_ts: DateTime<Utc>,
 }
 
+impl AccountType {
+    /// Whether accounts may be created in or onboarded to this type: not the deleted ones, and
+    /// not the foundation types, each of which holds its one foundation account.
+    pub fn admits_member_accounts(&self) -> Result<(), String> {
+        if self.status != AccountTypeStatus::Active {
+            return Err(format!("Account Type {} is {}", self.name, self.status));
+        }
+        match self.name.parse::<BuiltInAccountType>() {
+            Ok(built_in) if built_in.account_role() != AccountRole::Member => Err(format!(
+                "{} holds a foundation account; other accounts cannot join it",
+                self.name
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 string_enum! {
     pub enum AccountTypeStatus {
         Active => "ACTIVE",
@@ -306,6 +323,46 @@ impl Task {
             created_ts: now,
             modified_ts: now,
         }
+    }
+}
+
+/// How root emails are made: a template with one `{AccountId}`, e.g.
+/// `aws+{AccountId}@example.com`; the result must fit AWS's 64 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailTemplate(String);
+
+impl EmailTemplate {
+    pub fn parse(template: &str) -> Result<Self, String> {
+        if template.matches("{AccountId}").count() != 1 {
+            return Err(format!(
+                "{template:?} must contain {{AccountId}} exactly once"
+            ));
+        }
+        let longest = template.replace("{AccountId}", &Uuid::nil().to_string());
+        let (local, domain) = longest
+            .split_once('@')
+            .ok_or_else(|| format!("{template:?} is not an email address"))?;
+        if local.is_empty() || !domain.contains('.') || domain.contains('@') {
+            return Err(format!("{template:?} is not an email address"));
+        }
+        if longest.len() > 64 {
+            return Err(format!(
+                "{template:?} makes addresses of {} characters; AWS allows 64",
+                longest.len()
+            ));
+        }
+        Ok(EmailTemplate(template.to_owned()))
+    }
+
+    pub fn email(&self, account: Uuid) -> String {
+        self.0.replace("{AccountId}", &account.to_string())
+    }
+
+    /// The account whose root email `email` is, if the template made it.
+    pub fn account_of(&self, email: &str) -> Option<Uuid> {
+        let (prefix, suffix) = self.0.split_once("{AccountId}")?;
+        let id = email.strip_prefix(prefix)?.strip_suffix(suffix)?;
+        Uuid::parse_str(id).ok()
     }
 }
 
@@ -463,6 +520,23 @@ mod tests {
             Ok(None)
         );
         assert!(done.advance(TaskStatus::Failed, None, Utc::now()).is_err());
+    }
+
+    #[test]
+    fn email_templates_hold_the_id_and_fit_64_characters() {
+        let t = EmailTemplate::parse("aws+{AccountId}@example.com").unwrap();
+        let id = Uuid::new_v4();
+        assert_eq!(t.email(id), format!("aws+{id}@example.com"));
+        assert_eq!(t.account_of(&t.email(id)), Some(id));
+        assert_eq!(t.account_of("aws+legacy@example.com"), None);
+        assert_eq!(t.account_of("someone@example.com"), None);
+        assert!(EmailTemplate::parse("aws@example.com").is_err());
+        assert!(EmailTemplate::parse("aws+{AccountId}{AccountId}@example.com").is_err());
+        assert!(EmailTemplate::parse("aws+{AccountId}").is_err());
+        assert!(
+            EmailTemplate::parse("platform-team-aws-root+{AccountId}@example.com").is_err(),
+            "65 characters"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod filter;
 pub mod fixtures;
 pub mod lifecycle;
 pub mod store;
+pub mod workflows;
 
 /// Logging for a function: the Lambda runtime's subscriber, which honours `AWS_LAMBDA_LOG_LEVEL`
 /// and `AWS_LAMBDA_LOG_FORMAT` (JSON in the cloud).

@@ -35,6 +35,10 @@ string_enum! {
         Close => "Close",
         /// AWS reports the account SUSPENDED or PENDING_CLOSURE.
         ClosedInAws => "ClosedInAws",
+        /// The AWS account is no longer a member of the organization. It stays recorded.
+        LeftOrganization => "LeftOrganization",
+        /// A closed record's AWS account is an active member of the organization again.
+        Rejoined => "Rejoined",
     }
 }
 
@@ -73,6 +77,14 @@ pub const TRANSITIONS: &[(Trigger, Option<AccountStatus>, AccountStatus)] = &[
     (ClosedInAws, Some(Active), Closed),
     (ClosedInAws, Some(Suspended), Closed),
     (ClosedInAws, Some(Maintenance), Closed),
+    (LeftOrganization, Some(Initializing), Closed),
+    (LeftOrganization, Some(Discovered), Closed),
+    (LeftOrganization, Some(Error), Closed),
+    (LeftOrganization, Some(Onboarding), Closed),
+    (LeftOrganization, Some(Active), Closed),
+    (LeftOrganization, Some(Suspended), Closed),
+    (LeftOrganization, Some(Maintenance), Closed),
+    (Rejoined, Some(Closed), Discovered),
 ];
 
 /// Is `(trigger, from, to)` in the table?
@@ -95,6 +107,15 @@ impl Transition {
             trigger,
             to,
             reason: None,
+        }
+    }
+
+    /// A change to `to` with why (kept for ERROR and CLOSED).
+    pub fn because(trigger: Trigger, to: AccountStatus, reason: impl Into<String>) -> Self {
+        Transition {
+            trigger,
+            to,
+            reason: Some(reason.into()),
         }
     }
 
@@ -128,7 +149,7 @@ pub struct AccountChange {
     pub assurance: Option<(AssuranceState, Option<String>)>,
 }
 
-/// AWS-side facts a workflow records. `None` leaves a field as it is.
+/// Facts about an account a workflow or a request records. `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccountFacts {
     /// Set once: an account never changes AWS account.
@@ -136,6 +157,10 @@ pub struct AccountFacts {
     pub aws_account_name: Option<String>,
     pub email: Option<String>,
     pub orgs_ou_id: Option<String>,
+    /// A new name (unique case-insensitively, like every name).
+    pub name: Option<String>,
+    pub account_type: Option<Uuid>,
+    pub tags: Option<Tags>,
 }
 
 impl AccountChange {
@@ -155,6 +180,11 @@ impl AccountChange {
 
     pub fn with_lock(mut self, l: LockChange) -> Self {
         self.lock = Some(l);
+        self
+    }
+
+    pub fn with_facts(mut self, facts: AccountFacts) -> Self {
+        self.facts = facts;
         self
     }
 
@@ -219,8 +249,8 @@ fn check(from: Option<AccountStatus>, t: &Transition) -> Result<Option<String>, 
     }
     match (t.to, t.reason.as_deref().map(str::trim)) {
         (Error, None | Some("")) => Err(LifecycleError::MissingReason),
-        (Error, Some(r)) => Ok(Some(r.to_owned())),
-        // A reason belongs to ERROR only; leaving ERROR clears it.
+        (Error | Closed, Some(r)) if !r.is_empty() => Ok(Some(r.to_owned())),
+        // A reason belongs to ERROR (always) and CLOSED (when known); any other status clears it.
         _ => Ok(None),
     }
 }
@@ -330,6 +360,15 @@ impl Account {
                 field.clone_from(value);
             }
         }
+        if let Some(name) = &facts.name {
+            next.name.clone_from(name);
+        }
+        if facts.account_type.is_some() {
+            next.account_type = facts.account_type;
+        }
+        if facts.tags.is_some() {
+            next.tags.clone_from(&facts.tags);
+        }
         if let Some((state, reason)) = &change.assurance {
             let reason = reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
             if *state == AssuranceState::Error && reason.is_none() {
@@ -381,6 +420,7 @@ mod tests {
         (Some(Maintenance), Closed),
         (Some(Suspended), Active),
         (Some(Suspended), Closed),
+        (Some(Closed), Discovered),
     ];
 
     fn transition(trigger: Trigger, to: AccountStatus) -> Transition {

@@ -24,7 +24,6 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
-use aws_smithy_types::error::display::DisplayErrorContext;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
@@ -154,8 +153,11 @@ impl StoreError {
     }
 }
 
-fn unavailable<E: std::error::Error>(e: E) -> StoreError {
-    StoreError::Unavailable(DisplayErrorContext(&e).to_string())
+fn unavailable<E>(e: E) -> StoreError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    StoreError::Unavailable(crate::aws::error_message(&e))
 }
 
 fn corrupt(e: serde_dynamo::Error) -> StoreError {
@@ -324,6 +326,19 @@ impl PutBuilder {
 }
 
 const NOT_EXISTS: &str = "attribute_not_exists(pk)";
+
+/// The delete of a `#UNIQUE` item its owner gives up (refused if someone else owns it).
+fn unique_delete(table: &str, pk: String, owner: Uuid) -> Result<TransactWriteItem, StoreError> {
+    let delete = aws_sdk_dynamodb::types::Delete::builder()
+        .table_name(table)
+        .set_key(Some(key(pk, UNIQUE_SK)))
+        .condition_expression("#o = :owner")
+        .expression_attribute_names("#o", "Owner")
+        .expression_attribute_values(":owner", AttributeValue::S(owner.to_string()))
+        .build()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(TransactWriteItem::builder().delete(delete).build())
+}
 
 /// The conditional put of a `#UNIQUE` item: refused if the value is taken.
 fn unique_put(table: &str, pk: String, owner: Uuid) -> Result<TransactWriteItem, StoreError> {
@@ -561,6 +576,49 @@ impl Store {
         }
     }
 
+    /// Records many new accounts (each built with [`Account::create`]) in as few transactions as
+    /// DynamoDB allows: 25 accounts, 100 items, per transaction. A batch one of whose conditions
+    /// fails (a name or AWS account taken meanwhile) is recorded one account at a time, so each
+    /// account gets its own outcome, in the order given.
+    pub async fn create_accounts(
+        &self,
+        accounts: &[Account],
+        first_trigger: Trigger,
+        actor: &str,
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let mut outcomes = Vec::with_capacity(accounts.len());
+        for batch in accounts.chunks(25) {
+            let mut items = Vec::with_capacity(batch.len() * 4);
+            for account in batch {
+                let event = audit_event(None, account, 1, actor, Some(first_trigger));
+                items.push(put(&self.table, account_item(account, 1)?, NOT_EXISTS).build()?);
+                if let Some(aws_id) = &account.aws_account_id {
+                    items.push(unique_put(&self.table, aws_account_pk(aws_id), account.id)?);
+                }
+                items.push(unique_put(
+                    &self.table,
+                    account_name_pk(&account.name),
+                    account.id,
+                )?);
+                items.push(put(&self.table, audit_item(&event)?, NOT_EXISTS).build()?);
+            }
+            match self.transact(items).await {
+                Ok(()) => outcomes.extend(batch.iter().map(|_| Ok(()))),
+                Err(Refused::Conditions(_)) => {
+                    for account in batch {
+                        outcomes.push(
+                            self.create_account(account, first_trigger, None, actor)
+                                .await
+                                .map(drop),
+                        );
+                    }
+                }
+                Err(Refused::Other(e)) => return Err(e),
+            }
+        }
+        Ok(outcomes)
+    }
+
     pub async fn get_account(&self, id: Uuid) -> Result<Option<Versioned<Account>>, StoreError> {
         self.get(account_pk(id), ACCOUNT_SK)
             .await?
@@ -626,6 +684,7 @@ impl Store {
         };
         let mut items = Vec::new();
         let mut aws_index = None;
+        let mut name_index = None;
         let version = current.version + 1;
         if let Some(next) = &next {
             let trigger = change.transition.as_ref().map(|t| t.trigger);
@@ -650,6 +709,20 @@ impl Store {
             if let (None, Some(aws_id)) = (&current.value.aws_account_id, &next.aws_account_id) {
                 aws_index = Some(items.len());
                 items.push(unique_put(&self.table, aws_account_pk(aws_id), next.id)?);
+            }
+            // A new name moves the account's unique-name item.
+            if name_key(&next.name) != name_key(&current.value.name) {
+                name_index = Some(items.len());
+                items.push(unique_put(
+                    &self.table,
+                    account_name_pk(&next.name),
+                    next.id,
+                )?);
+                items.push(unique_delete(
+                    &self.table,
+                    account_name_pk(&current.value.name),
+                    next.id,
+                )?);
             }
         }
         let mut task_index = None;
@@ -690,6 +763,8 @@ impl Store {
             Err(Refused::Conditions(failed)) => {
                 Err(if aws_index.is_some_and(|i| failed.contains(&i)) {
                     StoreError::AwsAccountIdTaken(account.value.aws_account_id.unwrap_or_default())
+                } else if name_index.is_some_and(|i| failed.contains(&i)) {
+                    StoreError::NameTaken(account.value.name)
                 } else if task_index.is_some_and(|i| failed.contains(&i)) && !failed.contains(&0) {
                     let id = task.map(|t| t.value.id).unwrap_or_default();
                     if creating_task {
@@ -1073,6 +1148,17 @@ impl Store {
             }
         }
         unreachable!("the last attempt returns")
+    }
+
+    /// The account type a request names, by id or by name.
+    pub async fn find_account_type(
+        &self,
+        reference: &crate::api::AccountTypeRef,
+    ) -> Result<Option<AccountType>, StoreError> {
+        match reference {
+            crate::api::AccountTypeRef::Id(id) => self.get_account_type(*id).await,
+            crate::api::AccountTypeRef::Name(name) => self.get_account_type_by_name(name).await,
+        }
     }
 
     /// The account type called `name` (case-insensitively), if there is one.

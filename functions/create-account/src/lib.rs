@@ -7,20 +7,19 @@
 
 use std::future::Future;
 
-use aws_smithy_types::error::display::DisplayErrorContext;
 use chrono::Utc;
 use http_edge::{ApiRequest, authorize, serve};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
-use shared::api::{AccountTypeRef, ApiError, CreateAccountRequest};
+use shared::api::{AccountTypeRef, ApiError, CreateAccountRequest, task_envelope};
 use shared::auth::{AccessPolicy, Permission};
 use shared::config::{self, ConfigError};
 use shared::domain::{
-    Account, AccountRole, AccountStatus, AccountType, AccountTypeStatus, BuiltInAccountType,
-    Operation, Origin, Task, TaskStatus,
+    Account, AccountRole, AccountStatus, AccountType, Operation, Origin, Task, TaskStatus,
 };
 use shared::lifecycle::{AccountChange, LockChange, NewAccount, Transition, Trigger};
 use shared::store::{Store, StoreError, TaskUpdate};
+use shared::workflows::StateMachine;
 use uuid::Uuid;
 
 pub const CREATE_ACCOUNT: &str = "POST /20190206/accounts";
@@ -69,7 +68,7 @@ pub struct Creator<S, W> {
     pub management_account_id: String,
 }
 
-impl Creator<Store, StepFunctions> {
+impl Creator<Store, StateMachine> {
     /// `TABLE_NAME`, `ACCESS_ROLES`, `MANAGEMENT_ACCOUNT_ID`, `CREATE_STATE_MACHINE_ARN`.
     pub fn from_env(sdk: &shared::aws::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Creator {
@@ -77,10 +76,7 @@ impl Creator<Store, StepFunctions> {
                 aws_sdk_dynamodb::Client::new(sdk),
                 config::required("TABLE_NAME")?,
             ),
-            workflows: StepFunctions {
-                client: aws_sdk_sfn::Client::new(sdk),
-                create_state_machine: config::required("CREATE_STATE_MACHINE_ARN")?,
-            },
+            workflows: StateMachine::new(sdk, config::required("CREATE_STATE_MACHINE_ARN")?),
             access: AccessPolicy::from_json(&config::required("ACCESS_ROLES")?)?,
             management_account_id: config::required("MANAGEMENT_ACCOUNT_ID")?,
         })
@@ -118,21 +114,10 @@ pub async fn route<S: AccountRecords, W: Workflows>(
         .account_type(&body.account_type)
         .await
         .map_err(internal)?
-        .filter(|t| t.status == AccountTypeStatus::Active)
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "AccountType: {} does not exist",
-                describe(&body.account_type)
-            ))
-        })?;
-    if let Ok(built_in) = account_type.name.parse::<BuiltInAccountType>()
-        && built_in.account_role() != AccountRole::Member
-    {
-        return Err(ApiError::bad_request(format!(
-            "AccountType: {} holds a foundation account; new accounts cannot be created in it",
-            account_type.name
-        )));
-    }
+        .ok_or_else(|| ApiError::bad_request(format!("AccountType: {}", body.account_type)))?;
+    account_type
+        .admits_member_accounts()
+        .map_err(|e| ApiError::bad_request(format!("AccountType: {e}")))?;
     let management = c.store.management_account(&c.management_account_id).await.map_err(internal)?.ok_or_else(|| {
         ApiError::conflict(
             "FoundationNotReady",
@@ -188,34 +173,21 @@ pub async fn route<S: AccountRecords, W: Workflows>(
         return Err(ApiError::internal(&req.request_id));
     }
     tracing::info!(account = %id, task = %task.id, name = body.name, "account creation started");
-    Ok(json!({
-        "TaskId": task.id,
-        "CustomerId": management.organisation_id,
-        "TraceId": req.request_id,
-        "DetailType": "Account Create Requested",
-        "Detail": {
-            "Message": format!("Creating account {}", body.name),
-            "Operation": Operation::CreateAccount,
-            "OperationStatus": TaskStatus::Started,
-            "Severity": "INFO",
-            "TraceId": req.request_id,
-            "Account": {
-                "Name": body.name,
-                "AccountType": account_type.id,
-                "AwsAccountAlias": body.aws_account_alias,
-                "Tags": body.tags,
-                "OrganisationId": management.organisation_id,
-                "Operation": "CREATE",
-            },
-        },
-    }))
-}
-
-fn describe(r: &AccountTypeRef) -> String {
-    match r {
-        AccountTypeRef::Id(id) => format!("no Account Type has id {id}"),
-        AccountTypeRef::Name(name) => format!("no Account Type is named {name:?}"),
-    }
+    Ok(task_envelope(
+        &task,
+        management.organisation_id,
+        &req.request_id,
+        "Account Create Requested",
+        format!("Creating account {}", body.name),
+        Some(json!({
+            "Name": body.name,
+            "AccountType": account_type.id,
+            "AwsAccountAlias": body.aws_account_alias,
+            "Tags": body.tags,
+            "OrganisationId": management.organisation_id,
+            "Operation": "CREATE",
+        })),
+    ))
 }
 
 impl AccountRecords for Store {
@@ -223,10 +195,7 @@ impl AccountRecords for Store {
         &self,
         reference: &AccountTypeRef,
     ) -> Result<Option<AccountType>, StoreError> {
-        match reference {
-            AccountTypeRef::Id(id) => self.get_account_type(*id).await,
-            AccountTypeRef::Name(name) => self.get_account_type_by_name(name).await,
-        }
+        self.find_account_type(reference).await
     }
     async fn management_account(
         &self,
@@ -262,39 +231,16 @@ impl AccountRecords for Store {
     }
 }
 
-pub struct StepFunctions {
-    pub client: aws_sdk_sfn::Client,
-    pub create_state_machine: String,
-}
-
-impl Workflows for StepFunctions {
+impl Workflows for StateMachine {
     async fn start_create(&self, name: &str, input: &Value) -> Result<(), String> {
-        match self
-            .client
-            .start_execution()
-            .state_machine_arn(&self.create_state_machine)
-            .name(name)
-            .input(input.to_string())
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            // The same execution name already started: that is our workflow.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_execution_already_exists()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(DisplayErrorContext(&e).to_string()),
-        }
+        self.start(name, input).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::domain::organisation_id;
+    use shared::domain::{AccountTypeStatus, organisation_id};
     use std::collections::HashMap;
     use std::sync::Mutex;
 
@@ -482,7 +428,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             e.cause,
-            r#"AccountType: no Account Type is named "production" does not exist"#
+            r#"AccountType: no Account Type is named "production""#
         );
         let e = route(
             &c,

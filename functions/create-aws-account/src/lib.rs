@@ -13,12 +13,11 @@ use std::time::Duration;
 
 use aws_sdk_organizations::error::SdkError;
 use aws_sdk_organizations::types::{CreateAccountState, Tag};
-use aws_smithy_types::error::display::DisplayErrorContext;
 use chrono::{DateTime, Utc};
 use lambda_runtime::Diagnostic;
 use serde::{Deserialize, Serialize};
 use shared::config::{self, ConfigError};
-use shared::domain::Account;
+use shared::domain::{Account, EmailTemplate};
 use shared::store::{Store, StoreError};
 use uuid::Uuid;
 
@@ -151,39 +150,6 @@ pub trait Records: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     fn release_slot(&self, holder: Uuid) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn slots_in_use(&self) -> impl Future<Output = Result<usize, StoreError>> + Send;
-}
-
-/// How root emails are made: a template with one `{AccountId}`, e.g.
-/// `aws+{AccountId}@example.com`; the result must fit AWS's 64 characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EmailTemplate(String);
-
-impl EmailTemplate {
-    pub fn parse(template: &str) -> Result<Self, String> {
-        if template.matches("{AccountId}").count() != 1 {
-            return Err(format!(
-                "{template:?} must contain {{AccountId}} exactly once"
-            ));
-        }
-        let longest = template.replace("{AccountId}", &Uuid::nil().to_string());
-        let (local, domain) = longest
-            .split_once('@')
-            .ok_or_else(|| format!("{template:?} is not an email address"))?;
-        if local.is_empty() || !domain.contains('.') || domain.contains('@') {
-            return Err(format!("{template:?} is not an email address"));
-        }
-        if longest.len() > 64 {
-            return Err(format!(
-                "{template:?} makes addresses of {} characters; AWS allows 64",
-                longest.len()
-            ));
-        }
-        Ok(EmailTemplate(template.to_owned()))
-    }
-
-    pub fn email(&self, account: Uuid) -> String {
-        self.0.replace("{AccountId}", &account.to_string())
-    }
 }
 
 pub struct Creator<O, R> {
@@ -336,7 +302,7 @@ where
                     | "UnsupportedAPIEndpointException"
             )
         });
-    let message = DisplayErrorContext(&e).to_string();
+    let message = shared::aws::error_message(&e);
     if refused {
         CreateError::Refused(message)
     } else {
@@ -546,20 +512,6 @@ mod tests {
         let mut a = shared::fixtures::account_in(AccountStatus::Initializing, name, None);
         a.created_ts = Utc::now() - chrono::Duration::seconds(5);
         a
-    }
-
-    #[test]
-    fn email_templates_must_hold_the_id_and_fit_64_characters() {
-        let t = EmailTemplate::parse("aws+{AccountId}@example.com").unwrap();
-        let id = Uuid::new_v4();
-        assert_eq!(t.email(id), format!("aws+{id}@example.com"));
-        assert!(EmailTemplate::parse("aws@example.com").is_err());
-        assert!(EmailTemplate::parse("aws+{AccountId}{AccountId}@example.com").is_err());
-        assert!(EmailTemplate::parse("aws+{AccountId}").is_err());
-        assert!(
-            EmailTemplate::parse("platform-team-aws-root+{AccountId}@example.com").is_err(),
-            "65 characters"
-        );
     }
 
     #[tokio::test]

@@ -200,14 +200,20 @@ async fn ensure_bucket(
         let by_default = ServerSideEncryptionByDefault::builder()
             .sse_algorithm(ServerSideEncryption::Aes256)
             .build()
-            .concern(CONCERN)?;
+            .map_err(|e| AssuranceError::Aws {
+                concern: CONCERN,
+                message: e.to_string(),
+            })?;
         let rule = ServerSideEncryptionRule::builder()
             .apply_server_side_encryption_by_default(by_default)
             .build();
         let config = ServerSideEncryptionConfiguration::builder()
             .rules(rule)
             .build()
-            .concern(CONCERN)?;
+            .map_err(|e| AssuranceError::Aws {
+                concern: CONCERN,
+                message: e.to_string(),
+            })?;
         s3.put_bucket_encryption()
             .bucket(bucket)
             .server_side_encryption_configuration(config)

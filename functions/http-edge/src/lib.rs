@@ -72,6 +72,71 @@ impl ApiRequest {
     }
 }
 
+impl ApiRequest {
+    /// The request of an API Gateway v2 event that reached a function through a plain
+    /// `lambda_runtime` handler (one that also takes other kinds of events).
+    pub fn from_v2_event(
+        event: lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest,
+        request_id: &str,
+    ) -> Self {
+        let principal = event
+            .request_context
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.iam.as_ref())
+            .and_then(|i| i.user_arn.clone());
+        let query: Vec<(String, String)> = match event.raw_query_string.as_deref() {
+            Some(raw) if !raw.is_empty() => raw
+                .parse::<lambda_http::aws_lambda_events::query_map::QueryMap>()
+                .map(|q| {
+                    q.iter()
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        ApiRequest {
+            route_key: event
+                .route_key
+                .or(event.request_context.route_key)
+                .unwrap_or_default(),
+            principal,
+            path: event.path_parameters,
+            query,
+            body: event.body,
+            request_id: request_id.to_owned(),
+        }
+    }
+}
+
+/// A route's answer as the API Gateway v2 response a plain `lambda_runtime` handler returns.
+pub fn v2_response(
+    route_key: &str,
+    result: Result<Value, ApiError>,
+) -> lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse {
+    use lambda_http::aws_lambda_events::encodings::Body as EventBody;
+    use lambda_http::http::HeaderValue;
+    let (status, body) = match result {
+        Ok(body) => (200, body),
+        Err(e) => {
+            if e.status >= 500 {
+                tracing::error!(route = route_key, error = %e, "request failed");
+            } else {
+                tracing::info!(route = route_key, error = %e, "request refused");
+            }
+            (e.status, serde_json::to_value(e.body()).unwrap_or_default())
+        }
+    };
+    let mut response = lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse::default();
+    response.status_code = i64::from(status);
+    response
+        .headers
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    response.body = Some(EventBody::Text(body.to_string()));
+    response
+}
+
 /// The caller's role, if it allows `needed`; 403 otherwise.
 pub fn authorize(
     access: &AccessPolicy,

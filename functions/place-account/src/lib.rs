@@ -5,7 +5,6 @@
 use std::future::Future;
 
 use aws_sdk_organizations::error::{ProvideErrorMetadata, SdkError};
-use aws_smithy_types::error::display::DisplayErrorContext;
 use lambda_runtime::Diagnostic;
 use serde::{Deserialize, Serialize};
 use shared::config::{self, ConfigError};
@@ -152,8 +151,10 @@ pub async fn place<O: OrganizationTree, R: Records>(
     Ok(Placed { ou, moved })
 }
 
-fn organizations_error<E: std::error::Error + 'static>(e: SdkError<E>) -> PlaceError {
-    PlaceError::Organizations(DisplayErrorContext(&e).to_string())
+fn organizations_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    e: SdkError<E>,
+) -> PlaceError {
+    PlaceError::Organizations(shared::aws::error_message(&e))
 }
 
 impl OrganizationTree for aws_sdk_organizations::Client {

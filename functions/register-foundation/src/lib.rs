@@ -6,10 +6,10 @@
 //! Idempotent: an account already recorded in its foundation role is reported, not rewritten.
 //! Two runs at once record each account once (the store's unique AWS account id decides).
 
+use aws_sdk_organizations::error::ProvideErrorMetadata;
 use std::future::Future;
 
 use aws_sdk_organizations::error::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use chrono::Utc;
 use lambda_runtime::Diagnostic;
 use serde::{Deserialize, Serialize};
@@ -305,8 +305,10 @@ pub async fn register<O: OrganizationDirectory, R: FoundationRegistry>(
     })
 }
 
-fn organizations_error<E: std::error::Error + 'static>(e: SdkError<E>) -> RegisterError {
-    RegisterError::Organizations(DisplayErrorContext(&e).to_string())
+fn organizations_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    e: SdkError<E>,
+) -> RegisterError {
+    RegisterError::Organizations(shared::aws::error_message(&e))
 }
 
 impl OrganizationDirectory for aws_sdk_organizations::Client {

@@ -1,0 +1,312 @@
+//! What discovery does, decided without I/O: the organization's members against the records.
+
+use std::collections::{HashMap, HashSet};
+
+use shared::domain::{Account, AccountStatus, AssuranceState, EmailTemplate, Origin, name_key};
+
+/// An organization member as AWS Organizations lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub state: MemberState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberState {
+    Active,
+    Suspended,
+    PendingClosure,
+    /// PENDING_ACTIVATION and states AWS may add.
+    Other,
+}
+
+impl MemberState {
+    pub fn from_aws(state: &str) -> Self {
+        match state {
+            "ACTIVE" => MemberState::Active,
+            "SUSPENDED" => MemberState::Suspended,
+            "PENDING_CLOSURE" => MemberState::PendingClosure,
+            _ => MemberState::Other,
+        }
+    }
+
+    fn closing(self) -> Option<&'static str> {
+        match self {
+            MemberState::Suspended => Some("SUSPENDED"),
+            MemberState::PendingClosure => Some("PENDING_CLOSURE"),
+            _ => None,
+        }
+    }
+}
+
+/// Everything a discovery run has to do.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    /// Members the service does not know: check the provisioning role, then record.
+    pub new: Vec<Member>,
+    /// Records in ERROR for their role (never assured): check the role again.
+    pub recheck: Vec<(Account, Member)>,
+    /// Closed records whose AWS account is an active member again: check the role, then reopen.
+    pub rejoined: Vec<(Account, Member)>,
+    /// Records AWS reports SUSPENDED or PENDING_CLOSURE: CLOSED, with the AWS state.
+    pub closed: Vec<(Account, &'static str)>,
+    /// Records whose AWS account is no longer a member: CLOSED, kept.
+    pub left: Vec<Account>,
+    /// Records whose AWS account name changed in AWS.
+    pub renamed: Vec<(Account, String)>,
+    /// Members the create workflow is making right now (it records them itself).
+    pub in_flight: usize,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.new.is_empty()
+            && self.recheck.is_empty()
+            && self.rejoined.is_empty()
+            && self.closed.is_empty()
+            && self.left.is_empty()
+            && self.renamed.is_empty()
+    }
+}
+
+/// `members` are the organization's members — all of them when `complete`, so that a record
+/// whose AWS account is not among them has left; a single re-check passes one member (or none)
+/// and the records concerned.
+pub fn plan(
+    members: &[Member],
+    known: &[Account],
+    complete: bool,
+    email: Option<&EmailTemplate>,
+) -> Plan {
+    let by_aws_id: HashMap<&str, &Account> = known
+        .iter()
+        .filter_map(|a| a.aws_account_id.as_deref().map(|id| (id, a)))
+        .collect();
+    let by_id: HashMap<_, _> = known.iter().map(|a| (a.id, a)).collect();
+    let mut p = Plan::default();
+    for m in members {
+        let Some(account) = by_aws_id.get(m.id.as_str()).copied() else {
+            let ours = email
+                .and_then(|t| t.account_of(&m.email))
+                .is_some_and(|id| by_id.contains_key(&id));
+            if ours {
+                p.in_flight += 1;
+            } else if m.state == MemberState::Active {
+                p.new.push(m.clone());
+            }
+            continue;
+        };
+        if let Some(aws_state) = m.state.closing() {
+            if account.status != AccountStatus::Closed {
+                p.closed.push((account.clone(), aws_state));
+            }
+            continue;
+        }
+        if m.state == MemberState::Active {
+            match account.status {
+                AccountStatus::Closed => p.rejoined.push((account.clone(), m.clone())),
+                AccountStatus::Error
+                    if account.origin == Origin::External
+                        && account.assurance_state == AssuranceState::None =>
+                {
+                    p.recheck.push((account.clone(), m.clone()))
+                }
+                _ => {}
+            }
+        }
+        if account.aws_account_name.as_deref() != Some(m.name.as_str()) {
+            p.renamed.push((account.clone(), m.name.clone()));
+        }
+    }
+    if complete {
+        let present: HashSet<&str> = members.iter().map(|m| m.id.as_str()).collect();
+        p.left = known
+            .iter()
+            .filter(|a| a.status != AccountStatus::Closed)
+            .filter(|a| {
+                a.aws_account_id
+                    .as_deref()
+                    .is_some_and(|id| !present.contains(id))
+            })
+            .cloned()
+            .collect();
+    }
+    p
+}
+
+/// A record name for a new member: its AWS name, or — when another account has that name — the
+/// AWS name with the account id, which is unique. `taken` grows with each name handed out.
+pub fn record_name(member: &Member, taken: &mut HashSet<String>) -> String {
+    let mut name: String = member
+        .name
+        .chars()
+        .filter(|c| (' '..='~').contains(c) && *c != '<' && *c != '>')
+        .collect();
+    if name.trim().is_empty() {
+        name = member.id.clone();
+    }
+    name.truncate(50);
+    if !taken.insert(name_key(&name)) {
+        let suffix = format!("-{}", member.id);
+        let mut base = name;
+        base.truncate(50 - suffix.len());
+        name = base + &suffix;
+        taken.insert(name_key(&name));
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::fixtures;
+    use uuid::Uuid;
+
+    fn member(id: &str, name: &str, state: MemberState) -> Member {
+        Member {
+            id: id.into(),
+            name: name.into(),
+            email: format!("{name}@example.com"),
+            state,
+        }
+    }
+
+    fn known(name: &str, aws: &str, status: AccountStatus) -> Account {
+        fixtures::account_in(status, name, Some(aws))
+    }
+
+    #[test]
+    fn an_unchanged_organization_needs_nothing() {
+        let members = vec![member("111111111111", "alpha", MemberState::Active)];
+        let records = vec![known("alpha", "111111111111", AccountStatus::Discovered)];
+        assert!(plan(&members, &records, true, None).is_empty());
+    }
+
+    #[test]
+    fn new_members_are_found_and_inactive_ones_ignored() {
+        let members = vec![
+            member("111111111111", "alpha", MemberState::Active),
+            member("222222222222", "gone", MemberState::Suspended),
+        ];
+        let p = plan(&members, &[], true, None);
+        assert_eq!(
+            p.new.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+            ["111111111111"]
+        );
+    }
+
+    #[test]
+    fn closed_suspended_and_departed_accounts_are_reflected() {
+        let members = vec![
+            member("111111111111", "alpha", MemberState::PendingClosure),
+            member("333333333333", "gamma", MemberState::Active),
+        ];
+        let records = vec![
+            known("alpha", "111111111111", AccountStatus::Active),
+            known("beta", "222222222222", AccountStatus::Discovered),
+            known("gamma", "333333333333", AccountStatus::Closed),
+            known("delta", "444444444444", AccountStatus::Closed),
+        ];
+        let p = plan(&members, &records, true, None);
+        assert_eq!(
+            p.closed
+                .iter()
+                .map(|(a, s)| (a.name.as_str(), *s))
+                .collect::<Vec<_>>(),
+            [("alpha", "PENDING_CLOSURE")]
+        );
+        assert_eq!(
+            p.left.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+            ["beta"],
+            "delta is closed already"
+        );
+        assert_eq!(p.rejoined.len(), 1);
+    }
+
+    #[test]
+    fn a_single_recheck_does_not_declare_the_others_gone() {
+        let records = vec![known("beta", "222222222222", AccountStatus::Discovered)];
+        assert!(plan(&[], &records, false, None).left.is_empty());
+    }
+
+    #[test]
+    fn role_errors_are_rechecked_but_failed_onboardings_are_not() {
+        let members = vec![
+            member("111111111111", "alpha", MemberState::Active),
+            member("222222222222", "beta", MemberState::Active),
+        ];
+        let mut onboarded = known("beta", "222222222222", AccountStatus::Error);
+        onboarded.assurance_state = AssuranceState::Error;
+        let records = vec![
+            known("alpha", "111111111111", AccountStatus::Error),
+            onboarded,
+        ];
+        let p = plan(&members, &records, true, None);
+        assert_eq!(
+            p.recheck
+                .iter()
+                .map(|(a, _)| a.name.as_str())
+                .collect::<Vec<_>>(),
+            ["alpha"]
+        );
+    }
+
+    #[test]
+    fn names_changed_in_aws_are_followed() {
+        let members = vec![member("111111111111", "alpha-renamed", MemberState::Active)];
+        let records = vec![known("alpha", "111111111111", AccountStatus::Active)];
+        let p = plan(&members, &records, true, None);
+        assert_eq!(p.renamed[0].1, "alpha-renamed");
+    }
+
+    #[test]
+    fn accounts_the_create_workflow_is_making_are_left_to_it() {
+        let template = EmailTemplate::parse("aws+{AccountId}@example.com").unwrap();
+        let mut creating = known("new", "999999999999", AccountStatus::Initializing);
+        creating.aws_account_id = None;
+        let mut m = member("555555555555", "new", MemberState::Active);
+        m.email = template.email(creating.id);
+        let p = plan(&[m.clone()], &[creating], true, Some(&template));
+        assert_eq!((p.new.len(), p.in_flight), (0, 1));
+        m.email = template.email(Uuid::new_v4());
+        assert_eq!(
+            plan(&[m], &[], true, Some(&template)).new.len(),
+            1,
+            "someone else's account"
+        );
+    }
+
+    #[test]
+    fn duplicate_aws_names_get_the_account_id() {
+        let mut taken = HashSet::from(["dev".to_owned()]);
+        assert_eq!(
+            record_name(
+                &member("111111111111", "Dev", MemberState::Active),
+                &mut taken
+            ),
+            "Dev-111111111111"
+        );
+        assert_eq!(
+            record_name(
+                &member("222222222222", "prod", MemberState::Active),
+                &mut taken
+            ),
+            "prod"
+        );
+        assert_eq!(
+            record_name(
+                &member("333333333333", "PROD", MemberState::Active),
+                &mut taken
+            ),
+            "PROD-333333333333"
+        );
+        let long = "x".repeat(60);
+        let named = record_name(
+            &member("444444444444", &long, MemberState::Active),
+            &mut taken,
+        );
+        assert!(named.len() <= 50 && shared::domain::validate_account_name(&named).is_ok());
+    }
+}

@@ -1,0 +1,460 @@
+//! `POST /20190206/accounts/onboard`: brings an account the service discovered under management.
+//!
+//! Validates the body (Stax `accounts.OnboardAccount`) and the caller's role, then, in one
+//! conditional write, moves the account DISCOVERED (or ERROR after a failed onboarding) to
+//! ONBOARDING, gives it its Account Type (and name and tags when asked), and records the task
+//! that holds the account's operation lock. The onboarding workflow — placement in the type's
+//! OU, Account Assurance, ACTIVE — runs in an execution named after the task. Any refusal (400,
+//! 403, 404, 409) writes nothing.
+
+use std::future::Future;
+
+use chrono::Utc;
+use http_edge::{ApiRequest, authorize, serve};
+use lambda_http::{Body, Request, Response};
+use serde_json::{Value, json};
+use shared::api::{AccountTypeRef, ApiError, OnboardAccountRequest, task_envelope};
+use shared::auth::{AccessPolicy, Permission};
+use shared::config::{self, ConfigError};
+use shared::domain::{Account, AccountStatus, AccountType, Operation, Task, TaskStatus};
+use shared::lifecycle::{
+    AccountChange, AccountFacts, LifecycleError, LockChange, Transition, Trigger,
+};
+use shared::store::{Store, StoreError, TaskUpdate, TaskWrite};
+use shared::workflows::StateMachine;
+
+pub const ONBOARD_ACCOUNT: &str = "POST /20190206/accounts/onboard";
+
+/// What onboarding needs from the store.
+pub trait OnboardRecords: Send + Sync {
+    fn account_type(
+        &self,
+        reference: &AccountTypeRef,
+    ) -> impl Future<Output = Result<Option<AccountType>, StoreError>> + Send;
+    fn account_of(
+        &self,
+        aws_account_id: &str,
+    ) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
+    /// Applies `change` (which takes the lock for `task`) and records `task`, in one write.
+    fn start(
+        &self,
+        account: &Account,
+        change: &AccountChange,
+        task: &Task,
+        actor: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Marks the account ERROR and its task FAILED when its workflow could not be started.
+    fn abandon(
+        &self,
+        account: &Account,
+        task: &Task,
+        reason: &str,
+        actor: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Starts the onboarding workflow.
+pub trait Workflows: Send + Sync {
+    /// Starts an execution named `name`; starting the same name twice starts one execution.
+    fn start_onboarding(
+        &self,
+        name: &str,
+        input: &Value,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+pub struct Onboarder<S, W> {
+    pub store: S,
+    pub workflows: W,
+    pub access: AccessPolicy,
+}
+
+impl Onboarder<Store, StateMachine> {
+    /// `TABLE_NAME`, `ACCESS_ROLES`, `ONBOARD_STATE_MACHINE_ARN`.
+    pub fn from_env(sdk: &shared::aws::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Onboarder {
+            store: Store::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                config::required("TABLE_NAME")?,
+            ),
+            workflows: StateMachine::new(sdk, config::required("ONBOARD_STATE_MACHINE_ARN")?),
+            access: AccessPolicy::from_json(&config::required("ACCESS_ROLES")?)?,
+        })
+    }
+}
+
+pub async fn handle<S: OnboardRecords, W: Workflows>(
+    onboarder: &Onboarder<S, W>,
+    request: Request,
+) -> Result<Response<Body>, lambda_http::Error> {
+    serve(request, |req| async move { route(onboarder, &req).await }).await
+}
+
+pub async fn route<S: OnboardRecords, W: Workflows>(
+    o: &Onboarder<S, W>,
+    req: &ApiRequest,
+) -> Result<Value, ApiError> {
+    if req.route_key != ONBOARD_ACCOUNT {
+        return Err(ApiError::not_found(format!("no route {:?}", req.route_key)));
+    }
+    authorize(&o.access, req.principal.as_deref(), Permission::Mutate)?;
+    if let Some((k, _)) = req.query.first() {
+        return Err(ApiError::bad_request(format!(
+            "unknown query parameter {k:?}"
+        )));
+    }
+    let body = OnboardAccountRequest::parse(req.body.as_deref())?;
+    let internal = |e: StoreError| {
+        tracing::error!(error = %e, request_id = req.request_id, "store failed");
+        ApiError::internal(&req.request_id)
+    };
+
+    let account_type = o
+        .store
+        .account_type(&body.account_type)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::bad_request(format!("AccountType: {}", body.account_type)))?;
+    account_type
+        .admits_member_accounts()
+        .map_err(|e| ApiError::bad_request(format!("AccountType: {e}")))?;
+    let account = o
+        .store
+        .account_of(&body.aws_account_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "AWS account {} has not been discovered; run POST /20190206/accounts/discover/{} first",
+                body.aws_account_id, body.aws_account_id
+            ))
+        })?;
+
+    let task = Task::new(Operation::OnboardAccount, vec![account.id], Utc::now());
+    let change = AccountChange::transition(Transition::to(
+        Trigger::StartOnboarding,
+        AccountStatus::Onboarding,
+    ))
+    .with_facts(AccountFacts {
+        account_type: Some(account_type.id),
+        name: body.name.clone(),
+        tags: body.tags.clone(),
+        ..Default::default()
+    })
+    .with_lock(LockChange::Acquire(task.id));
+    let actor = req.principal.clone().unwrap_or_default();
+    match o.store.start(&account, &change, &task, &actor).await {
+        Ok(()) => {}
+        Err(StoreError::Lifecycle(LifecycleError::OperationInProgress { account, task })) => {
+            return Err(ApiError::conflict(
+                "OperationInProgress",
+                format!("account {account} has an operation in progress (task {task})"),
+            ));
+        }
+        Err(StoreError::Lifecycle(LifecycleError::TransitionRefused { from, .. })) => {
+            return Err(ApiError::conflict(
+                "NotOnboardable",
+                format!(
+                    "account {} is {}; only DISCOVERED accounts, or ERROR ones, can be onboarded",
+                    account.id,
+                    from.map_or("not recorded", AccountStatus::as_str)
+                ),
+            ));
+        }
+        Err(StoreError::NameTaken(name)) => {
+            return Err(ApiError::conflict(
+                "NameTaken",
+                format!("an account named {name:?} already exists"),
+            ));
+        }
+        Err(e) => return Err(internal(e)),
+    }
+
+    let input = json!({"AccountId": account.id, "TaskId": task.id});
+    if let Err(e) = o
+        .workflows
+        .start_onboarding(&task.id.to_string(), &input)
+        .await
+    {
+        tracing::error!(error = e, task = %task.id, "the onboarding workflow did not start");
+        let reason = format!("the onboarding workflow could not be started: {e}");
+        if let Err(e) = o.store.abandon(&account, &task, &reason, &actor).await {
+            tracing::error!(error = %e, task = %task.id, "could not record the failed start");
+        }
+        return Err(ApiError::internal(&req.request_id));
+    }
+    let name = body.name.as_deref().unwrap_or(&account.name);
+    tracing::info!(account = %account.id, task = %task.id, aws_account_id = body.aws_account_id, "onboarding started");
+    Ok(task_envelope(
+        &task,
+        account.organisation_id,
+        &req.request_id,
+        "Account Onboard Requested",
+        format!("Onboarding AWS account {} as {name}", body.aws_account_id),
+        Some(json!({
+            "Id": account.id,
+            "Name": name,
+            "AwsAccountId": body.aws_account_id,
+            "AccountType": account_type.id,
+            "Tags": body.tags,
+            "OrganisationId": account.organisation_id,
+            "Operation": "ONBOARD",
+        })),
+    ))
+}
+
+impl OnboardRecords for Store {
+    async fn account_type(
+        &self,
+        reference: &AccountTypeRef,
+    ) -> Result<Option<AccountType>, StoreError> {
+        self.find_account_type(reference).await
+    }
+    async fn account_of(&self, aws_account_id: &str) -> Result<Option<Account>, StoreError> {
+        Ok(self
+            .get_account_by_aws_id(aws_account_id)
+            .await?
+            .map(|v| v.value))
+    }
+    async fn start(
+        &self,
+        account: &Account,
+        change: &AccountChange,
+        task: &Task,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        // Re-reads on a concurrent change, so that a second onboarding sees the first's lock.
+        self.update_with_task(account.id, change, Some(TaskWrite::Create(task)), actor)
+            .await
+            .map(drop)
+    }
+    async fn abandon(
+        &self,
+        account: &Account,
+        task: &Task,
+        reason: &str,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let change = AccountChange::transition(Transition::error(Trigger::FailWorkflow, reason))
+            .with_lock(LockChange::Release(task.id));
+        let update = TaskUpdate {
+            id: task.id,
+            status: TaskStatus::Failed,
+            log: Some(reason),
+        };
+        self.update_with_task(account.id, &change, Some(update.into()), actor)
+            .await
+            .map(drop)
+    }
+}
+
+impl Workflows for StateMachine {
+    async fn start_onboarding(&self, name: &str, input: &Value) -> Result<(), String> {
+        self.start(name, input).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::domain::AccountTypeStatus;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use uuid::Uuid;
+
+    const ADMIN: &str = "arn:aws:iam::123456789012:role/Admin";
+    const USER: &str = "arn:aws:iam::123456789012:role/Dev";
+    const LEGACY: &str = "111122223333";
+
+    /// Records by AWS account id; `start` applies the change as the store does.
+    #[derive(Default)]
+    struct Memory {
+        types: Vec<AccountType>,
+        accounts: Mutex<HashMap<String, Account>>,
+        tasks: Mutex<Vec<Task>>,
+        abandoned: Mutex<Vec<String>>,
+    }
+
+    impl OnboardRecords for Memory {
+        async fn account_type(
+            &self,
+            r: &AccountTypeRef,
+        ) -> Result<Option<AccountType>, StoreError> {
+            Ok(self
+                .types
+                .iter()
+                .find(|t| match r {
+                    AccountTypeRef::Id(id) => t.id == *id,
+                    AccountTypeRef::Name(n) => t.name.eq_ignore_ascii_case(n),
+                })
+                .cloned())
+        }
+        async fn account_of(&self, id: &str) -> Result<Option<Account>, StoreError> {
+            Ok(self.accounts.lock().unwrap().get(id).cloned())
+        }
+        async fn start(
+            &self,
+            account: &Account,
+            change: &AccountChange,
+            task: &Task,
+            _: &str,
+        ) -> Result<(), StoreError> {
+            let mut accounts = self.accounts.lock().unwrap();
+            let key = account.aws_account_id.clone().unwrap();
+            if let Some(next) = accounts[&key].apply(change, Utc::now())? {
+                accounts.insert(key, next);
+            }
+            self.tasks.lock().unwrap().push(task.clone());
+            Ok(())
+        }
+        async fn abandon(&self, _: &Account, _: &Task, r: &str, _: &str) -> Result<(), StoreError> {
+            self.abandoned.lock().unwrap().push(r.to_owned());
+            Ok(())
+        }
+    }
+
+    #[derive(Default)]
+    struct Started {
+        executions: Mutex<Vec<(String, Value)>>,
+        broken: bool,
+    }
+
+    impl Workflows for Started {
+        async fn start_onboarding(&self, name: &str, input: &Value) -> Result<(), String> {
+            if self.broken {
+                return Err("ExecutionLimitExceeded".into());
+            }
+            let mut executions = self.executions.lock().unwrap();
+            executions.push((name.to_owned(), input.clone()));
+            Ok(())
+        }
+    }
+
+    fn account_type(name: &str) -> AccountType {
+        AccountType {
+            id: Uuid::new_v4(),
+            name: name.into(),
+            status: AccountTypeStatus::Active,
+            created_ts: Utc::now(),
+            modified_ts: Utc::now(),
+        }
+    }
+
+    fn onboarder(status: AccountStatus) -> Onboarder<Memory, Started> {
+        let account = shared::fixtures::account_in(status, "legacy", Some(LEGACY));
+        Onboarder {
+            store: Memory {
+                types: vec![account_type("default"), account_type("foundation-logging")],
+                accounts: Mutex::new(HashMap::from([(LEGACY.to_owned(), account)])),
+                ..Default::default()
+            },
+            workflows: Started::default(),
+            access: AccessPolicy::from_json(&format!(
+                r#"{{"{ADMIN}": "admin", "{USER}": "user"}}"#
+            ))
+            .unwrap(),
+        }
+    }
+
+    fn post(principal: &str, body: &str) -> ApiRequest {
+        ApiRequest {
+            route_key: ONBOARD_ACCOUNT.into(),
+            principal: Some(principal.into()),
+            body: Some(body.into()),
+            request_id: "req-1".into(),
+            ..ApiRequest::default()
+        }
+    }
+
+    const LEGACY_BODY: &str =
+        r#"{"AwsAccountId": "111122223333", "AccountType": "default", "Tags": {"Team": "data"}}"#;
+
+    fn stored(o: &Onboarder<Memory, Started>) -> Account {
+        o.store.accounts.lock().unwrap()[LEGACY].clone()
+    }
+
+    #[tokio::test]
+    async fn a_discovered_account_starts_onboarding_under_a_task_that_holds_its_lock() {
+        let o = onboarder(AccountStatus::Discovered);
+        let body = route(&o, &post(ADMIN, LEGACY_BODY)).await.unwrap();
+        assert_eq!(body["Detail"]["Operation"], "accounts:OnboardAccount");
+        assert_eq!(body["Detail"]["OperationStatus"], "STARTED");
+        let account = stored(&o);
+        let task = o.store.tasks.lock().unwrap()[0].clone();
+        assert_eq!(account.status, AccountStatus::Onboarding);
+        assert_eq!(account.user_task_id, Some(task.id));
+        assert_eq!(account.account_type, Some(o.store.types[0].id));
+        assert_eq!(account.tags.as_ref().unwrap()["Team"], "data");
+        assert_eq!(body["TaskId"], task.id.to_string());
+        let executions = o.workflows.executions.lock().unwrap();
+        assert_eq!(executions[0].0, task.id.to_string());
+        assert_eq!(executions[0].1["AccountId"], account.id.to_string());
+    }
+
+    #[tokio::test]
+    async fn an_account_whose_onboarding_failed_may_be_onboarded_again() {
+        let o = onboarder(AccountStatus::Error);
+        route(&o, &post(ADMIN, LEGACY_BODY)).await.unwrap();
+        let account = stored(&o);
+        assert_eq!(account.status, AccountStatus::Onboarding);
+        assert_eq!(account.status_reason, None);
+    }
+
+    #[tokio::test]
+    async fn a_busy_account_or_one_already_managed_is_a_conflict() {
+        let o = onboarder(AccountStatus::Discovered);
+        route(&o, &post(ADMIN, LEGACY_BODY)).await.unwrap();
+        let e = route(&o, &post(ADMIN, LEGACY_BODY)).await.unwrap_err();
+        assert_eq!((e.status, e.error), (409, "OperationInProgress"));
+
+        for status in [
+            AccountStatus::Active,
+            AccountStatus::Closed,
+            AccountStatus::Initializing,
+            AccountStatus::Suspended,
+        ] {
+            let o = onboarder(status);
+            let e = route(&o, &post(ADMIN, LEGACY_BODY)).await.unwrap_err();
+            assert_eq!((e.status, e.error), (409, "NotOnboardable"), "{status}");
+            assert_eq!(stored(&o).status, status);
+            assert!(o.workflows.executions.lock().unwrap().is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_accounts_types_and_callers_are_refused_without_a_write() {
+        for (principal, body, status) in [
+            (
+                ADMIN,
+                LEGACY_BODY.replace("111122223333", "999988887777"),
+                404,
+            ),
+            (ADMIN, LEGACY_BODY.replace("default", "production"), 400),
+            (
+                ADMIN,
+                LEGACY_BODY.replace("default", "foundation-logging"),
+                400,
+            ),
+            (ADMIN, r#"{"AwsAccountId": "111122223333"}"#.to_owned(), 400),
+            (USER, LEGACY_BODY.to_owned(), 403),
+        ] {
+            let o = onboarder(AccountStatus::Discovered);
+            let e = route(&o, &post(principal, &body)).await.unwrap_err();
+            assert_eq!(e.status, status, "{body}");
+            assert_eq!(stored(&o).status, AccountStatus::Discovered);
+            assert!(o.store.tasks.lock().unwrap().is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_workflow_that_cannot_start_leaves_an_error_that_says_so() {
+        let mut o = onboarder(AccountStatus::Discovered);
+        o.workflows.broken = true;
+        let e = route(&o, &post(ADMIN, LEGACY_BODY)).await.unwrap_err();
+        assert_eq!(e.status, 500);
+        assert_eq!(
+            o.store.abandoned.lock().unwrap()[0],
+            "the onboarding workflow could not be started: ExecutionLimitExceeded"
+        );
+    }
+}
