@@ -51,6 +51,11 @@ Control endpoints (not AWS APIs), under `/_local/`:
   "error": "TooManyRequestsException", "count": 2}`: the next 2 calls of that JSON-protocol
   operation (its `X-Amz-Target`) fail with HTTP 400 and that error code.
 - `GET /_local/faults`: the faults still pending and how many were served.
+- `POST /_local/rate-limits` `{"target": "AWSOrganizationsV20161128.ListAccounts",
+  "per_second": 5, "error": "TooManyRequestsException"}`: calls of that operation beyond that
+  many in any second are answered with the error (as AWS throttles its control planes).
+- `POST /_local/organizations/members` `{"count": 10000, "without_role_every": 50}`: that many
+  ACTIVE members at once, every 50th without the provisioning role (for benchmarks).
 - `GET /_local/stats`: AWS API calls served since the last `POST /_local/stats/reset`, by
   caller (`functions`: the service's code; `stepfunctions`: the state machine interpreter's own
   calls, such as Lambda Invoke; `benchmark`: callers signing with the key `bench`) and
@@ -310,6 +315,37 @@ def install_eventbridge_lambda_targets() -> None:
     Rule.send_to_targets = send_to_targets
 
 
+MOTO_CREATE_ACCOUNT: dict[str, Any] = {}
+
+
+def seed_members(body: dict) -> dict:
+    """Adds `count` ACTIVE members to the organization of `management` at once, as if they
+    had been created long ago (no CreateAccount requests, no events); every
+    `without_role_every`-th one lacks the provisioning role, the others trust the management
+    account through it."""
+    from moto.iam.models import iam_backends
+    from moto.organizations.models import organizations_backends
+
+    management = body.get("management", "123456789012")
+    count, role = int(body["count"]), body.get("role", "stax-provisioning")
+    without_role_every = int(body.get("without_role_every", 0))
+    prefix = body.get("prefix", "member")
+    backend = organizations_backends[management]["aws"]
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{management}:root"}, "Action": "sts:AssumeRole"}]})
+    created, without_role = 0, 0
+    for i in range(count):
+        status = MOTO_CREATE_ACCOUNT["create"](
+            backend, AccountName=f"{prefix}-{i:05d}", Email=f"{prefix}-{i:05d}@members.example.com")
+        account_id = status["CreateAccountStatus"]["AccountId"]
+        created += 1
+        if without_role_every and i % without_role_every == 0:
+            without_role += 1
+            continue
+        iam_backends[account_id]["global"].create_role(role, trust, "/", None, "", [], None)
+    return {"created": created, "without_role": without_role}
+
+
 def organizations_event(account_id: str, detail_type: str, event_name: str, detail: dict) -> None:
     """Puts a CloudTrail-shaped aws.organizations event on the us-east-1 default bus."""
     from moto.events.models import events_backends
@@ -329,6 +365,7 @@ def install_organizations_events() -> None:
     remove = OrganizationsBackend.remove_account_from_organization
     move = OrganizationsBackend.move_account
     create_now = OrganizationsBackend.create_account
+    MOTO_CREATE_ACCOUNT["create"] = create_now
 
     def close_account(self, **kwargs):  # noqa: ANN001, ANN003
         close(self, **kwargs)
@@ -550,6 +587,12 @@ class Faults:
         self.lock = threading.Lock()
         self.pending: dict[str, dict] = {}
         self.served: dict[str, int] = {}
+        # target -> {"per_second", "error", "recent": times of the calls let through}
+        self.rate_limits: dict[str, dict] = {}
+
+    def limit(self, target: str, per_second: float, error: str) -> None:
+        with self.lock:
+            self.rate_limits[target] = {"per_second": per_second, "error": error, "recent": []}
 
     def add(self, target: str, error: str, count: int, status: int = 400, message: str = "Rate exceeded") -> None:
         with self.lock:
@@ -559,16 +602,30 @@ class Faults:
         with self.lock:
             fault = self.pending.get(target)
             if not fault:
-                return None
+                return self._over_limit(target)
             fault["count"] -= 1
             if fault["count"] <= 0:
                 del self.pending[target]
             self.served[target] = self.served.get(target, 0) + 1
             return fault
 
+    def _over_limit(self, target: str) -> dict | None:
+        """A throttling error when the target had `per_second` calls in the last second."""
+        limit = self.rate_limits.get(target)
+        if not limit:
+            return None
+        now = time.monotonic()
+        limit["recent"] = [t for t in limit["recent"] if now - t < 1.0]
+        if len(limit["recent"]) < limit["per_second"]:
+            limit["recent"].append(now)
+            return None
+        self.served[target] = self.served.get(target, 0) + 1
+        return {"error": limit["error"], "status": 400, "message": "Rate exceeded"}
+
     def report(self) -> dict:
         with self.lock:
-            return {"pending": dict(self.pending), "served": dict(self.served)}
+            limits = {t: {k: v for k, v in lim.items() if k != "recent"} for t, lim in self.rate_limits.items()}
+            return {"pending": dict(self.pending), "served": dict(self.served), "rate_limits": limits}
 
 
 FAULTS = Faults()
@@ -683,6 +740,11 @@ class ControlApp:
         if path == "/_local/organizations/create-account" and method == "POST":
             CREATE_ACCOUNT.plan(list(body.get("outcomes", [])))
             return _json(start_response, "200 OK", {"planned": len(CREATE_ACCOUNT.planned)})
+        if path == "/_local/rate-limits" and method == "POST":
+            FAULTS.limit(body["target"], float(body["per_second"]), body.get("error", "ThrottlingException"))
+            return _json(start_response, "200 OK", FAULTS.report())
+        if path == "/_local/organizations/members" and method == "POST":
+            return _json(start_response, "200 OK", seed_members(body))
         if path == "/_local/stats" and method == "GET":
             return _json(start_response, "200 OK", STATS.report())
         if path == "/_local/stats/reset" and method == "POST":

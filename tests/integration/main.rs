@@ -3,6 +3,7 @@
 
 mod api;
 mod create;
+mod discovery;
 mod foundation;
 mod store;
 

@@ -85,6 +85,9 @@ fn organizations_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     DiscoverError::Organizations(shared::aws::error_message(&e))
 }
 
+/// The summary counter a change adds to.
+type Counter = fn(&mut Summary) -> &mut usize;
+
 /// What a run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
@@ -452,7 +455,18 @@ pub async fn abandon(d: &Discoverer, task: Uuid, cause: &str) -> Result<(), Disc
 pub async fn run_organization(d: &Discoverer, actor: &str) -> Result<Summary, DiscoverError> {
     let started = Instant::now();
     let (members, list_calls) = d.members().await?;
+    tracing::info!(
+        members = members.len(),
+        list_calls,
+        elapsed_ms = started.elapsed().as_millis(),
+        "listed the organization"
+    );
     let known = d.store.list_accounts(&Default::default()).await?;
+    tracing::info!(
+        records = known.len(),
+        elapsed_ms = started.elapsed().as_millis(),
+        "read the records"
+    );
     let count = members.len();
     let p = d.plan(members, &known, true);
     let mut summary = d.apply(&p, &known, count, actor).await?;
@@ -654,8 +668,15 @@ impl Discoverer {
                     .map(|(_, m)| m.id.clone()),
             )
             .collect();
+        let started = Instant::now();
+        let checks = to_check.len();
         let roles: std::collections::HashMap<String, Result<(), String>> =
             self.check_roles(to_check).await.into_iter().collect();
+        tracing::info!(
+            checks,
+            elapsed_ms = started.elapsed().as_millis(),
+            "checked provisioning roles"
+        );
 
         if !p.new.is_empty() {
             let organisation = self.organisation_id().await?;
@@ -686,10 +707,16 @@ impl Discoverer {
                     Err(e) => tracing::error!(aws_account_id = m.id, error = %e, "not recordable"),
                 }
             }
+            let started = Instant::now();
             let outcomes = self
                 .store
                 .create_accounts(&records, Trigger::RecordDiscovered, actor)
                 .await?;
+            tracing::info!(
+                records = records.len(),
+                elapsed_ms = started.elapsed().as_millis(),
+                "recorded new members"
+            );
             for (account, outcome) in records.iter().zip(outcomes) {
                 let outcome = match outcome {
                     // Another account took the name meanwhile (or a single re-check did not know
@@ -726,8 +753,7 @@ impl Discoverer {
         }
 
         // Each change, and the summary counter it adds to.
-        let mut changes: Vec<(&Account, AccountChange, fn(&mut Summary) -> &mut usize)> =
-            Vec::new();
+        let mut changes: Vec<(&Account, AccountChange, Counter)> = Vec::new();
         for (account, m) in &p.recheck {
             if roles[&m.id].is_ok() {
                 let t = Transition::to(Trigger::RecheckRole, AccountStatus::Discovered);

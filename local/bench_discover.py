@@ -1,0 +1,144 @@
+"""Benchmark: organization-wide discovery of a 10,000-account organization on the local stack.
+
+Starts a local stack, runs the foundation bootstrap, adds N members to the emulated organization
+at once (every 50th without the provisioning role), optionally throttles ListAccounts the way
+AWS does, then runs discovery twice through the API (`POST /20190206/accounts/discover`, the
+discovery state machine, the discover function) and prints for each run:
+
+- wall time from the API call to the task's SUCCEEDED;
+- ListAccounts calls (at most ceil(N/20)) and throttled ones answered TooManyRequests;
+- AssumeRole calls (the role checks);
+- DynamoDB calls by the functions, and among them the writes, split into the accounts' records
+  and the run's own bookkeeping (its task and the discovery slot);
+- the discover function's peak memory (VmHWM of its process; the local host runs debug builds).
+
+The second run, over the unchanged organization, must write no record.
+
+Usage: python local/bench_discover.py [--members 10000] [--list-accounts-per-second 5]
+(./dev bench-discover builds first)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import boto3
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# A run's own writes, each one transaction: the discovery slot taken and released, its task
+# created, moved to RUNNING and to SUCCEEDED. Every other write is an account record's.
+BOOKKEEPING = 5
+WRITES = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem")
+
+
+def http(method: str, url: str, body: dict | None = None, timeout: float = 600) -> dict:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read() or b"null")
+
+
+def peak_memory_kb(binary: str) -> int | None:
+    """VmHWM of the running process of `binary` (the function's warm instance)."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if f.read().split(b"\0")[0].decode() != binary:
+                    continue
+            with open(f"/proc/{pid}/status", encoding="utf-8") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1])
+        except OSError:
+            continue
+    return None
+
+
+def run(api: str, endpoint: str, binary: str) -> dict:
+    http("POST", f"{endpoint}/_local/stats/reset")
+    served_before = http("GET", f"{endpoint}/_local/faults").get("served", {})
+    started = time.time()
+    envelope = http("POST", f"{api}/20190206/accounts/discover", {})
+    task = {"Status": "STARTED"}
+    while task["Status"] in ("STARTED", "RUNNING"):
+        time.sleep(0.2)
+        task = http("GET", f"{api}/20190206/task/{envelope['TaskId']}")
+    elapsed = time.time() - started
+    calls = http("GET", f"{endpoint}/_local/stats").get("functions", {})
+    served = http("GET", f"{endpoint}/_local/faults").get("served", {})
+    throttled = sum(n - served_before.get(k, 0) for k, n in served.items() if k.endswith(".ListAccounts"))
+    dynamodb = {op.split(" ", 1)[1]: n for op, n in calls.items() if op.startswith("dynamodb ")}
+    return {
+        "task": task,
+        "seconds": elapsed,
+        "list_accounts": calls.get("organizations ListAccounts", 0),
+        "throttled": throttled,
+        "assume_role": calls.get("sts AssumeRole", 0),
+        "dynamodb": sum(dynamodb.values()),
+        "dynamodb_writes": {op: n for op, n in dynamodb.items() if op in WRITES},
+        "peak_kb": peak_memory_kb(binary),
+    }
+
+
+def report(title: str, r: dict, members: int) -> None:
+    writes = r["dynamodb_writes"]
+    records = sum(writes.values()) - BOOKKEEPING
+    summary = r["task"]["Logs"][-1]
+    print(f"{title}: task {r['task']['Status']} in {r['seconds']:.1f} s")
+    print(f"  {summary}")
+    print(f"  ListAccounts calls:   {r['list_accounts']} (ceil({members + 3}/20) = {math.ceil((members + 3) / 20)}), throttled and retried: {r['throttled']}")
+    print(f"  AssumeRole calls:     {r['assume_role']}")
+    print(f"  DynamoDB calls:       {r['dynamodb']}; writes {sum(writes.values())} ({', '.join(f'{k} {v}' for k, v in sorted(writes.items())) or 'none'})")
+    print(f"    of which records:   {records}; the run's task and slot: {BOOKKEEPING}")
+    print(f"  discover peak memory: {r['peak_kb'] / 1024:.1f} MiB (VmHWM, debug build)" if r["peak_kb"] else "  discover peak memory: (process not found)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=10_000)
+    parser.add_argument("--list-accounts-per-second", type=float, default=5,
+                        help="throttle ListAccounts above this rate (0: no throttling)")
+    args = parser.parse_args()
+    stack = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "local", "stack.py"), "up", "--json", "--no-lifecycle"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        ready = json.loads(stack.stdout.readline())
+        endpoint, api = ready["aws_endpoint"], ready["api_url"]
+        binary = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "debug", "discover")
+        sfn = boto3.client("stepfunctions", endpoint_url=endpoint, region_name=ready["region"],
+                           aws_access_key_id="bench", aws_secret_access_key="bench")
+        boot = sfn.start_execution(stateMachineArn=ready["state_machines"]["FoundationStateMachine"], name=f"bench-{int(time.time())}")
+        while sfn.describe_execution(executionArn=boot["executionArn"])["status"] == "RUNNING":
+            time.sleep(0.2)
+
+        started = time.time()
+        seeded = http("POST", f"{endpoint}/_local/organizations/members", {"count": args.members, "without_role_every": 50})
+        print(f"Seeded {seeded['created']} members ({seeded['without_role']} without the provisioning role) in {time.time() - started:.1f} s")
+        if args.list_accounts_per_second:
+            http("POST", f"{endpoint}/_local/rate-limits", {"target": "AWSOrganizationsV20161128.ListAccounts",
+                                                             "per_second": args.list_accounts_per_second, "error": "TooManyRequestsException"})
+            print(f"ListAccounts throttled above {args.list_accounts_per_second:g} requests per second")
+
+        first = run(api, endpoint, binary)
+        report("First run", first, args.members)
+        second = run(api, endpoint, binary)
+        report("Second run (unchanged organization)", second, args.members)
+        second_records = sum(second["dynamodb_writes"].values()) - BOOKKEEPING
+        ok = first["task"]["Status"] == second["task"]["Status"] == "SUCCEEDED" and second_records == 0
+        return 0 if ok else 1
+    finally:
+        stack.stdin.close()
+        stack.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

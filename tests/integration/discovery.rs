@@ -1,0 +1,572 @@
+//! Discovery and onboarding of accounts created outside the service, against the emulated
+//! organization: the API routes, Organizations events, the schedule's event, and what each
+//! writes — or, for an unchanged organization, does not write.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use aws_sdk_organizations::types::CreateAccountState;
+use integration_tests::Stack;
+use serde_json::{Value, json};
+use shared::domain::AccountStatus;
+use uuid::Uuid;
+
+use crate::create::assert_hardened;
+use crate::race;
+
+/// The table without the items that say a run happened (its task, the discovery slot).
+fn records(
+    items: Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    items
+        .into_iter()
+        .filter(|i| {
+            let pk = i
+                .get("pk")
+                .and_then(|v| v.as_s().ok())
+                .map_or("", String::as_str);
+            !pk.starts_with("TASK#") && !pk.starts_with("SLOTS#")
+        })
+        .collect()
+}
+
+/// A stack of its own: these tests change the organization (accounts created, closed, removed)
+/// and check that an unchanged organization means an unchanged table.
+fn organization() -> &'static Stack {
+    static STACK: OnceLock<Stack> = OnceLock::new();
+    STACK.get_or_init(Stack::start)
+}
+
+fn member<'a>(stack: &'a Stack, name: &str) -> &'a str {
+    &stack
+        .ready
+        .organization
+        .members
+        .iter()
+        .find(|m| m.name == name)
+        .unwrap_or_else(|| panic!("the seed has no member {name}"))
+        .aws_account_id
+}
+
+/// The record of an AWS account, through the API (`None` when there is none).
+async fn record_of(stack: &Stack, aws_account_id: &str) -> Option<Value> {
+    let r = stack
+        .api(
+            "GET",
+            &format!("/20190206/accounts?aws_account_id_filter={aws_account_id}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let accounts = r.body["Accounts"].as_array().unwrap();
+    assert!(
+        accounts.len() <= 1,
+        "one record per AWS account: {accounts:?}"
+    );
+    accounts.first().cloned()
+}
+
+/// Waits until the AWS account's record satisfies `done` (Organizations events arrive
+/// asynchronously).
+async fn eventually(stack: &Stack, aws_account_id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..150 {
+        if let Some(record) = record_of(stack, aws_account_id).await
+            && done(&record)
+        {
+            return record;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!(
+        "the record of {aws_account_id} never got there: {:?}",
+        record_of(stack, aws_account_id).await
+    );
+}
+
+/// Runs an organization-wide discovery through the API and returns its finished task.
+async fn discover_all(stack: &Stack) -> Value {
+    let r = stack
+        .api("POST", "/20190206/accounts/discover", Some("{}"), None)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["Detail"]["Operation"], "accounts:DiscoverAccounts");
+    let task = stack
+        .finished_task(r.body["TaskId"].as_str().unwrap())
+        .await;
+    assert_eq!(task["Status"], "SUCCEEDED", "{task:?}");
+    task
+}
+
+fn last_log(task: &Value) -> &str {
+    task["Logs"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .as_str()
+        .unwrap()
+}
+
+/// Creates an AWS account the way a platform team does outside the service.
+async fn create_outside(stack: &Stack, name: &str, role: &str) -> String {
+    let org = aws_sdk_organizations::Client::new(&stack.sdk().await);
+    let mut status = org
+        .create_account()
+        .account_name(name)
+        .email(format!("{name}@outside.example.com"))
+        .role_name(role)
+        .send()
+        .await
+        .unwrap()
+        .create_account_status
+        .unwrap();
+    while status.state() == Some(&CreateAccountState::InProgress) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        status = org
+            .describe_create_account_status()
+            .create_account_request_id(status.id().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .create_account_status
+            .unwrap();
+    }
+    assert_eq!(status.state(), Some(&CreateAccountState::Succeeded));
+    status.account_id().unwrap().to_owned()
+}
+
+/// Gives an account the provisioning role, through the role Organizations put in it.
+async fn add_provisioning_role(stack: &Stack, aws_account_id: &str) {
+    let sdk = shared::assurance::assume_role(
+        &stack.sdk().await,
+        aws_account_id,
+        "OrganizationAccountAccessRole",
+        "tests",
+    )
+    .await
+    .unwrap();
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{}:root", stack.ready.account_id)},
+        "Action": "sts:AssumeRole"}]});
+    aws_sdk_iam::Client::new(&sdk)
+        .create_role()
+        .role_name("stax-provisioning")
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_records_the_organization_and_follows_it() {
+    let stack = organization();
+    stack.bootstrapped().await;
+    let store = stack.store().await;
+    let (alpha, beta, gamma) = (
+        member(stack, "workload-alpha"),
+        member(stack, "workload-beta"),
+        member(stack, "legacy-gamma"),
+    );
+
+    // First run: the seeded members, recorded once each; the foundation accounts stay as the
+    // bootstrap recorded them.
+    let task = discover_all(stack).await;
+    assert!(
+        last_log(&task).contains("2 discovered, 1 without the provisioning role"),
+        "{task:?}"
+    );
+    for id in [alpha, beta] {
+        let a = record_of(stack, id).await.unwrap();
+        assert_eq!(
+            (a["Status"].as_str(), a["Origin"].as_str()),
+            (Some("DISCOVERED"), Some("EXTERNAL"))
+        );
+        assert!(a.get("StatusReason").is_none());
+    }
+    let g = record_of(stack, gamma).await.unwrap();
+    assert_eq!(g["Status"], "ERROR");
+    let reason = g["StatusReason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(&format!(
+            "could not assume role stax-provisioning in AWS account {gamma}: AccessDenied: "
+        )),
+        "{reason}"
+    );
+    let all = stack.api("GET", "/20190206/accounts", None, None).await;
+    assert_eq!(all.body["Accounts"].as_array().unwrap().len(), 6);
+
+    // Again, over an unchanged organization: not one write, not one audit event.
+    let before = store.snapshot().await.unwrap();
+    let task = discover_all(stack).await;
+    assert!(
+        last_log(&task).contains("6 members, 6 known: 0 discovered"),
+        "{task:?}"
+    );
+    assert_eq!(records(store.snapshot().await.unwrap()), records(before));
+
+    // Two organization-wide runs asked for at once: one runs, the other is told so.
+    let answers = race(2, |_| async {
+        organization()
+            .api("POST", "/20190206/accounts/discover", None, None)
+            .await
+    })
+    .await;
+    let mut statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{answers:?}");
+    let refused = answers.iter().find(|r| r.status == 409).unwrap();
+    assert_eq!(refused.body["Error"], "DiscoveryInProgress");
+    let started = answers.iter().find(|r| r.status == 200).unwrap();
+    let task = stack
+        .finished_task(started.body["TaskId"].as_str().unwrap())
+        .await;
+    assert_eq!(task["Status"], "SUCCEEDED");
+    // The slot is free again.
+    discover_all(stack).await;
+
+    // The role is fixed: re-discovering the account makes it DISCOVERED.
+    add_provisioning_role(stack, gamma).await;
+    let r = stack
+        .api(
+            "POST",
+            &format!("/20190206/accounts/discover/{gamma}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["Detail"]["OperationStatus"], "SUCCEEDED");
+    let g = record_of(stack, gamma).await.unwrap();
+    assert_eq!(g["Status"], "DISCOVERED");
+    assert!(g.get("StatusReason").is_none());
+
+    // An account created outside the service: the CreateAccountResult event records it.
+    let delta = create_outside(stack, "outside-delta", "stax-provisioning").await;
+    let d = eventually(stack, &delta, |a| a["Status"] == "DISCOVERED").await;
+    assert_eq!(
+        (d["Name"].as_str(), d["Origin"].as_str()),
+        (Some("outside-delta"), Some("EXTERNAL"))
+    );
+
+    // Closed in AWS, and removed from the organization: CLOSED, kept, saying why.
+    let org = aws_sdk_organizations::Client::new(&stack.sdk().await);
+    org.close_account().account_id(&delta).send().await.unwrap();
+    let d = eventually(stack, &delta, |a| a["Status"] == "CLOSED").await;
+    assert_eq!(d["StatusReason"], "AWS reports the account SUSPENDED");
+    org.remove_account_from_organization()
+        .account_id(beta)
+        .send()
+        .await
+        .unwrap();
+    let b = eventually(stack, beta, |a| a["Status"] == "CLOSED").await;
+    assert_eq!(
+        b["StatusReason"],
+        format!("AWS account {beta} is no longer a member of the organization")
+    );
+
+    // The schedule's run agrees with what the events did: nothing left to write.
+    let before = store.snapshot().await.unwrap();
+    let task = discover_all(stack).await;
+    assert!(
+        last_log(&task).contains(": 0 discovered, 0 without"),
+        "{task:?}"
+    );
+    assert!(last_log(&task).contains("0 closed, 0 left"), "{task:?}");
+    assert_eq!(records(store.snapshot().await.unwrap()), records(before));
+    let trail = store
+        .audit_trail(Uuid::parse_str(b["Id"].as_str().unwrap()).unwrap())
+        .await
+        .unwrap();
+    let statuses: Vec<_> = trail.iter().filter_map(|e| e.to).collect();
+    assert_eq!(statuses, [AccountStatus::Discovered, AccountStatus::Closed]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schedule_and_repeated_events_start_one_run_and_record_once() {
+    // The workflows stack: the organization-wide run meets creations in flight there.
+    let stack = Stack::workflows().bootstrapped().await;
+    // The schedule's event starts an organization-wide run; one that finds a run going skips.
+    let scheduled = json!({"source": "aws.events", "detail-type": "Scheduled Event",
+        "detail": {}, "resources": ["arn:aws:scheduler:::schedule/default/discovery"]});
+    let (ok, first) = stack.invoke("DiscoverFunction", &scheduled).await;
+    assert!(ok, "{first:?}");
+    let (ok, second) = stack.invoke("DiscoverFunction", &scheduled).await;
+    assert!(ok, "{second:?}");
+    let started: Vec<&Value> = [&first, &second]
+        .into_iter()
+        .filter(|a| a.get("Started").is_some())
+        .collect();
+    assert!(!started.is_empty(), "{first:?} {second:?}");
+    for answer in [&first, &second] {
+        assert!(
+            answer.get("Started").is_some()
+                || answer["Skipped"] == "a discovery run is in progress",
+            "{answer:?}"
+        );
+    }
+    let task = stack
+        .finished_task(started[0]["Started"].as_str().unwrap())
+        .await;
+    assert_eq!(task["Status"], "SUCCEEDED", "{task:?}");
+
+    // The same CreateAccountResult delivered several times at once (EventBridge delivers at
+    // least once), while the emulator's own delivery races them: one record.
+    let epsilon = create_outside(stack, "outside-epsilon", "stax-provisioning").await;
+    let event = json!({"source": "aws.organizations", "detail-type": "AWS Service Event via CloudTrail",
+        "detail": {"eventSource": "organizations.amazonaws.com", "eventName": "CreateAccountResult",
+            "serviceEventDetails": {"createAccountStatus": {"accountId": epsilon, "state": "SUCCEEDED"}}}});
+    let answers = race(4, |_| {
+        let event = event.clone();
+        async move { Stack::workflows().invoke("DiscoverFunction", &event).await }
+    })
+    .await;
+    assert!(answers.iter().all(|(ok, _)| *ok), "{answers:?}");
+    let e = eventually(stack, &epsilon, |a| a["Status"] == "DISCOVERED").await;
+    let trail = stack
+        .store()
+        .await
+        .audit_trail(Uuid::parse_str(e["Id"].as_str().unwrap()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(trail.len(), 1, "{trail:?}");
+
+    // An accepted invitation names no account where the others do: it starts a run.
+    let accepted = json!({"source": "aws.organizations", "detail-type": "AWS API Call via CloudTrail",
+        "detail": {"eventSource": "organizations.amazonaws.com", "eventName": "AcceptHandshake"}});
+    let (ok, answer) = stack.invoke("DiscoverFunction", &accepted).await;
+    assert!(
+        ok && (answer.get("Started").is_some() || answer.get("Skipped").is_some()),
+        "{answer:?}"
+    );
+    if let Some(task) = answer["Started"].as_str() {
+        assert_eq!(stack.finished_task(task).await["Status"], "SUCCEEDED");
+    }
+}
+
+async fn onboard(stack: &Stack, aws_account_id: &str) -> integration_tests::ApiResponse {
+    let body =
+        json!({"AwsAccountId": aws_account_id, "AccountType": "default", "Tags": {"Team": "data"}});
+    stack
+        .api(
+            "POST",
+            "/20190206/accounts/onboard",
+            Some(&body.to_string()),
+            Some("local-operations"),
+        )
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_onboarded_account_ends_active_and_hardened_and_a_second_onboarding_is_refused() {
+    let stack = Stack::workflows().bootstrapped().await;
+    let alpha = member(stack, "workload-alpha");
+    let r = stack
+        .api(
+            "POST",
+            &format!("/20190206/accounts/discover/{alpha}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        record_of(stack, alpha).await.unwrap()["Status"],
+        "DISCOVERED"
+    );
+
+    let answers = race(2, |_| async move {
+        let stack = Stack::workflows();
+        onboard(stack, member(stack, "workload-alpha")).await
+    })
+    .await;
+    let mut statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{answers:?}");
+    assert_eq!(
+        answers.iter().find(|r| r.status == 409).unwrap().body["Error"],
+        "OperationInProgress"
+    );
+    let started = answers.iter().find(|r| r.status == 200).unwrap();
+    assert_eq!(
+        started.body["Detail"]["Operation"],
+        "accounts:OnboardAccount"
+    );
+    let task = stack
+        .finished_task(started.body["TaskId"].as_str().unwrap())
+        .await;
+    assert_eq!(task["Status"], "SUCCEEDED", "{task:?}");
+
+    let a = record_of(stack, alpha).await.unwrap();
+    assert_eq!(
+        (
+            a["Status"].as_str(),
+            a["AssuranceState"].as_str(),
+            a["Origin"].as_str()
+        ),
+        (Some("ACTIVE"), Some("ACTIVE"), Some("EXTERNAL"))
+    );
+    assert_eq!(a["AccountTypeName"], "default");
+    assert_eq!(a["Tags"], json!({"Team": "data"}));
+    assert!(a["OrgsOuId"].as_str().unwrap().starts_with("ou-"));
+    assert!(a.get("UserTaskId").is_none(), "the lock is released");
+    assert_hardened(stack, alpha, None).await;
+    let trail = stack
+        .store()
+        .await
+        .audit_trail(Uuid::parse_str(a["Id"].as_str().unwrap()).unwrap())
+        .await
+        .unwrap();
+    let statuses: Vec<_> = trail.iter().filter_map(|e| e.to).collect();
+    assert_eq!(
+        statuses,
+        [
+            AccountStatus::Discovered,
+            AccountStatus::Onboarding,
+            AccountStatus::Active
+        ]
+    );
+
+    // Managed now: onboarding it again is refused, and changes nothing.
+    let r = onboard(stack, alpha).await;
+    assert_eq!(
+        (r.status, r.body["Error"].as_str()),
+        (409, Some("NotOnboardable"))
+    );
+    assert_eq!(record_of(stack, alpha).await.unwrap(), a);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn onboarding_an_account_without_the_role_ends_in_error_saying_which_role() {
+    let stack = Stack::workflows().bootstrapped().await;
+    let gamma = member(stack, "legacy-gamma");
+    stack
+        .api(
+            "POST",
+            &format!("/20190206/accounts/discover/{gamma}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(record_of(stack, gamma).await.unwrap()["Status"], "ERROR");
+
+    let r = onboard(stack, gamma).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let task = stack
+        .finished_task(r.body["TaskId"].as_str().unwrap())
+        .await;
+    assert_eq!(task["Status"], "FAILED", "{task:?}");
+    let g = record_of(stack, gamma).await.unwrap();
+    assert_eq!(g["Status"], "ERROR");
+    let reason = g["StatusReason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!(
+            "could not assume role stax-provisioning in AWS account {gamma}"
+        )),
+        "{reason}"
+    );
+    assert!(g.get("UserTaskId").is_none(), "the lock is released");
+    assert_eq!(last_log(&task), reason);
+}
+
+#[tokio::test]
+async fn refused_discoveries_and_onboardings_say_why_and_write_nothing() {
+    let stack = Stack::shared().bootstrapped().await;
+    let store = stack.store().await;
+    let before = store.snapshot().await.unwrap();
+    let management = stack.ready.organization.management_account_id.clone();
+    let onboard_cases: &[(Value, u16, &str)] = &[
+        (
+            json!(null),
+            400,
+            "the body is not an accounts.OnboardAccount",
+        ),
+        (
+            json!({"AccountType": "default"}),
+            400,
+            "missing field `AwsAccountId`",
+        ),
+        (
+            json!({"AwsAccountId": "12345", "AccountType": "default"}),
+            400,
+            "AwsAccountId: \"12345\" is not a 12-digit AWS account id",
+        ),
+        (
+            json!({"AwsAccountId": "111122223333", "AccountType": "default", "Colour": "red"}),
+            400,
+            "unknown field `Colour`",
+        ),
+        (
+            json!({"AwsAccountId": "111122223333", "AccountType": "production"}),
+            400,
+            "AccountType: no Account Type is named \"production\"",
+        ),
+        (
+            json!({"AwsAccountId": management, "AccountType": "foundation-security"}),
+            400,
+            "AccountType: ",
+        ),
+        (
+            json!({"AwsAccountId": "111122223333", "AccountType": "default"}),
+            404,
+            "AWS account 111122223333 has not been discovered",
+        ),
+        (
+            json!({"AwsAccountId": management, "AccountType": "default"}),
+            409,
+            "only DISCOVERED accounts, or ERROR ones, can be onboarded",
+        ),
+    ];
+    for (body, status, cause) in onboard_cases {
+        let r = stack
+            .api(
+                "POST",
+                "/20190206/accounts/onboard",
+                Some(&body.to_string()),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, *status, "{body} -> {:?}", r.body);
+        assert!(
+            r.body["Cause"].as_str().unwrap().contains(cause),
+            "{body} -> {:?}",
+            r.body
+        );
+    }
+    let body = json!({"AwsAccountId": management, "AccountType": "default"}).to_string();
+    let r = stack
+        .api(
+            "POST",
+            "/20190206/accounts/onboard",
+            Some(&body),
+            Some("local-readonly"),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+
+    for (path, body, status) in [
+        ("/20190206/accounts/discover/12345", None, 400),
+        ("/20190206/accounts/discover/999988887777", None, 404),
+        (
+            "/20190206/accounts/discover",
+            Some(r#"{"Scope": "all"}"#),
+            400,
+        ),
+        ("/20190206/accounts/discover", Some("[]"), 400),
+        ("/20190206/accounts/discover?dry_run=true", None, 400),
+    ] {
+        let r = stack.api("POST", path, body, None).await;
+        assert_eq!(r.status, status, "{path} -> {:?}", r.body);
+        assert!(r.body["Cause"].is_string(), "{:?}", r.body);
+    }
+    let r = stack
+        .api(
+            "POST",
+            "/20190206/accounts/discover",
+            None,
+            Some("local-readonly"),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(store.snapshot().await.unwrap(), before);
+}
