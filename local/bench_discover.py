@@ -61,7 +61,8 @@ def peak_memory_kb(binary: str) -> int | None:
     return None
 
 
-def run(api: str, endpoint: str, binary: str) -> dict:
+def run(api: str, endpoint: str, binary: str, log: str) -> dict:
+    log_start = os.path.getsize(log)
     http("POST", f"{endpoint}/_local/stats/reset")
     served_before = http("GET", f"{endpoint}/_local/faults").get("served", {})
     started = time.time()
@@ -84,7 +85,27 @@ def run(api: str, endpoint: str, binary: str) -> dict:
         "dynamodb": sum(dynamodb.values()),
         "dynamodb_writes": {op: n for op, n in dynamodb.items() if op in WRITES},
         "peak_kb": peak_memory_kb(binary),
+        "phases": phases(log, log_start),
     }
+
+
+PHASES = ("listed the organization", "read the records", "checked provisioning roles", "recorded new members")
+
+
+def phases(log: str, start: int) -> list[str]:
+    """The discover function's own timing lines (milliseconds since the run began, except the
+    role checks and the records, which time themselves) written to the host log since `start`."""
+    found = []
+    with open(log, encoding="utf-8", errors="replace") as f:
+        f.seek(start)
+        for line in f:
+            if not line.startswith("[DiscoverFunction") or "elapsed_ms" not in line:
+                continue
+            fields = json.loads(line.split("] ", 1)[1]).get("fields", {})
+            if fields.get("message") in PHASES:
+                extra = ", ".join(f"{k} {v}" for k, v in fields.items() if k not in ("message", "elapsed_ms"))
+                found.append(f"{fields['message']} ({extra}): {int(fields['elapsed_ms']) / 1000:.1f} s")
+    return found
 
 
 def report(title: str, r: dict, members: int) -> None:
@@ -97,6 +118,8 @@ def report(title: str, r: dict, members: int) -> None:
     print(f"  AssumeRole calls:     {r['assume_role']}")
     print(f"  DynamoDB calls:       {r['dynamodb']}; writes {sum(writes.values())} ({', '.join(f'{k} {v}' for k, v in sorted(writes.items())) or 'none'})")
     print(f"    of which records:   {records}; the run's task and slot: {BOOKKEEPING}")
+    for phase in r["phases"]:
+        print(f"  {phase}")
     print(f"  discover peak memory: {r['peak_kb'] / 1024:.1f} MiB (VmHWM, debug build)" if r["peak_kb"] else "  discover peak memory: (process not found)")
 
 
@@ -107,12 +130,13 @@ def main() -> int:
                         help="throttle ListAccounts above this rate (0: no throttling)")
     args = parser.parse_args()
     stack = subprocess.Popen(
-        [sys.executable, os.path.join(ROOT, "local", "stack.py"), "up", "--json", "--no-lifecycle"],
+        [sys.executable, os.path.join(ROOT, "local", "stack.py"), "up", "--json", "--no-lifecycle", "--keep-logs"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     try:
         ready = json.loads(stack.stdout.readline())
         endpoint, api = ready["aws_endpoint"], ready["api_url"]
+        log = os.path.join(ready["logs"], "host.log")
         binary = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "debug", "discover")
         sfn = boto3.client("stepfunctions", endpoint_url=endpoint, region_name=ready["region"],
                            aws_access_key_id="bench", aws_secret_access_key="bench")
@@ -128,12 +152,13 @@ def main() -> int:
                                                              "per_second": args.list_accounts_per_second, "error": "TooManyRequestsException"})
             print(f"ListAccounts throttled above {args.list_accounts_per_second:g} requests per second")
 
-        first = run(api, endpoint, binary)
+        first = run(api, endpoint, binary, log)
         report("First run", first, args.members)
-        second = run(api, endpoint, binary)
+        second = run(api, endpoint, binary, log)
         report("Second run (unchanged organization)", second, args.members)
         second_records = sum(second["dynamodb_writes"].values()) - BOOKKEEPING
         ok = first["task"]["Status"] == second["task"]["Status"] == "SUCCEEDED" and second_records == 0
+        print(f"Logs: {ready['logs']}")
         return 0 if ok else 1
     finally:
         stack.stdin.close()

@@ -820,6 +820,28 @@ impl Store {
         unreachable!("the last attempt returns")
     }
 
+    /// A workflow that could not be started for `task`: the account goes ERROR with `reason`,
+    /// its lock is released and the task FAILED with the reason in its Logs, in one write.
+    pub async fn abandon_task(
+        &self,
+        account: Uuid,
+        task: Uuid,
+        reason: &str,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        use crate::lifecycle::Transition;
+        let change = AccountChange::transition(Transition::error(Trigger::FailWorkflow, reason))
+            .with_lock(LockChange::Release(task));
+        let update = TaskUpdate {
+            id: task,
+            status: TaskStatus::Failed,
+            log: Some(reason),
+        };
+        self.update_with_task(account, &change, Some(update.into()), actor)
+            .await
+            .map(drop)
+    }
+
     /// Takes the per-account operation lock for `task`, or fails with `OperationInProgress`.
     /// Idempotent for the task that holds it.
     pub async fn acquire_lock(

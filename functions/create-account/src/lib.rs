@@ -14,11 +14,9 @@ use serde_json::{Value, json};
 use shared::api::{AccountTypeRef, ApiError, CreateAccountRequest, task_envelope};
 use shared::auth::{AccessPolicy, Permission};
 use shared::config::{self, ConfigError};
-use shared::domain::{
-    Account, AccountRole, AccountStatus, AccountType, Operation, Origin, Task, TaskStatus,
-};
-use shared::lifecycle::{AccountChange, LockChange, NewAccount, Transition, Trigger};
-use shared::store::{Store, StoreError, TaskUpdate};
+use shared::domain::{Account, AccountRole, AccountStatus, AccountType, Operation, Origin, Task};
+use shared::lifecycle::{NewAccount, Transition, Trigger};
+use shared::store::{Store, StoreError};
 use shared::workflows::StateMachine;
 use uuid::Uuid;
 
@@ -218,16 +216,7 @@ impl AccountRecords for Store {
         reason: &str,
         actor: &str,
     ) -> Result<(), StoreError> {
-        let change = AccountChange::transition(Transition::error(Trigger::FailWorkflow, reason))
-            .with_lock(LockChange::Release(task.id));
-        let update = TaskUpdate {
-            id: task.id,
-            status: TaskStatus::Failed,
-            log: Some(reason),
-        };
-        self.update_with_task(account.id, &change, Some(update.into()), actor)
-            .await
-            .map(drop)
+        self.abandon_task(account.id, task.id, reason, actor).await
     }
 }
 

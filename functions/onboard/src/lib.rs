@@ -16,11 +16,11 @@ use serde_json::{Value, json};
 use shared::api::{AccountTypeRef, ApiError, OnboardAccountRequest, task_envelope};
 use shared::auth::{AccessPolicy, Permission};
 use shared::config::{self, ConfigError};
-use shared::domain::{Account, AccountStatus, AccountType, Operation, Task, TaskStatus};
+use shared::domain::{Account, AccountStatus, AccountType, Operation, Task};
 use shared::lifecycle::{
     AccountChange, AccountFacts, LifecycleError, LockChange, Transition, Trigger,
 };
-use shared::store::{Store, StoreError, TaskUpdate, TaskWrite};
+use shared::store::{Store, StoreError, TaskWrite};
 use shared::workflows::StateMachine;
 
 pub const ONBOARD_ACCOUNT: &str = "POST /20190206/accounts/onboard";
@@ -235,16 +235,7 @@ impl OnboardRecords for Store {
         reason: &str,
         actor: &str,
     ) -> Result<(), StoreError> {
-        let change = AccountChange::transition(Transition::error(Trigger::FailWorkflow, reason))
-            .with_lock(LockChange::Release(task.id));
-        let update = TaskUpdate {
-            id: task.id,
-            status: TaskStatus::Failed,
-            log: Some(reason),
-        };
-        self.update_with_task(account.id, &change, Some(update.into()), actor)
-            .await
-            .map(drop)
+        self.abandon_task(account.id, task.id, reason, actor).await
     }
 }
 
