@@ -420,9 +420,11 @@ def run_execution(endpoint: str, state_machine_arn: str, payload: dict, timeout:
 
 def print_accounts(api_url: str) -> None:
     accounts = http_json("GET", f"{api_url}/20190206/accounts?sort=Name&sort_order=ASC")["Accounts"]
-    say(f"  {'Name':<16} {'AwsAccountId':<13} {'AccountRole':<11} {'AccountType':<22} {'Status':<13} AssuranceState")
+    say(f"  {'Name':<16} {'AwsAccountId':<13} {'AccountRole':<11} {'AccountType':<22} {'Status':<13} {'AssuranceState':<15} Compliance")
     for a in accounts:
-        say(f"  {a['Name']:<16} {a.get('AwsAccountId', '-'):<13} {a['AccountRole']:<11} {a.get('AccountTypeName', '-'):<22} {a['Status']:<13} {a['AssuranceState']}")
+        c = a.get("Compliance")
+        score = f"{c.get('Score', '-')} (L1 {c.get('L1Score', '-')}, L2 {c.get('L2Score', '-')})" if c else "-"
+        say(f"  {a['Name']:<16} {a.get('AwsAccountId', '-'):<13} {a['AccountRole']:<11} {a.get('AccountTypeName', '-'):<22} {a['Status']:<13} {a['AssuranceState']:<15} {score}")
 
 
 def follow_task(api_url: str, envelope: dict, timeout: float = 300) -> dict:
@@ -467,8 +469,23 @@ def lifecycle(endpoint: str, r: cfn.Resolver, api_url: str) -> None:
     name = f"sandbox-{time.strftime('%H%M%S')}"
     say(f"Create account {name} (POST /20190206/accounts, AccountType default):")
     follow_task(api_url, http_json("POST", f"{api_url}/20190206/accounts", {"Name": name, "AccountType": "default", "Tags": {"CostCode": "local"}}))
+    say("Score every account's compliance (POST /20190206/accounts/compliance):")
+    follow_task(api_url, http_json("POST", f"{api_url}/20190206/accounts/compliance", {}))
     say("Accounts the API reports (GET /20190206/accounts):")
     print_accounts(api_url)
+    accounts = http_json("GET", f"{api_url}/20190206/accounts?sort=Name&sort_order=ASC")["Accounts"]
+    assured = next((a for a in accounts if a["Name"] == name), None)
+    external = next((a for a in accounts if a["Status"] == "DISCOVERED"), None)
+    if assured and external:
+        results = {
+            a["Name"]: {r["RuleId"]: r for r in http_json("GET", f"{api_url}/20190206/accounts/{a['Id']}/compliance")["Results"]}
+            for a in (assured, external)
+        }
+        differ = [rid for rid, r in results[assured["Name"]].items() if r["State"] != results[external["Name"]][rid]["State"]]
+        say(f"Rules that differ between {assured['Name']} and {external['Name']} (GET /20190206/accounts/{{id}}/compliance):")
+        for rid in differ:
+            a, e = results[assured["Name"]][rid], results[external["Name"]][rid]
+            say(f"  {rid:<26} {a['State']:<7} vs {e['State']:<7} {e['Title']}: {e['Reason']}")
 
 
 # --- commands ---------------------------------------------------------------------------------

@@ -109,6 +109,10 @@ string_enum! {
         UpdateAccount => "accounts:UpdateAccount",
         CloseAccount => "accounts:CloseAccount",
         HardenAccount => "account_assurance:HardenAccount",
+        /// Not in the Stax document: a compliance scoring run over every scorable account.
+        ScoreAccounts => "compliance:ScoreAccounts",
+        /// Not in the Stax document: one account scored on request.
+        ScoreAccount => "compliance:ScoreAccount",
     }
 }
 
@@ -208,6 +212,14 @@ pub struct Account {
         skip_serializing_if = "Option::is_none"
     )]
     pub user_task_id: Option<Uuid>,
+    /// The latest compliance score (not in the Stax document). Written by scoring alone, beside
+    /// the record's versioned changes.
+    #[serde(
+        rename = "Compliance",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub compliance: Option<crate::compliance::ComplianceSummary>,
     #[serde(rename = "CreatedTS", with = "timestamp")]
     pub created_ts: DateTime<Utc>,
     #[serde(rename = "ModifiedTS", with = "timestamp")]
@@ -452,6 +464,7 @@ mod tests {
             tags: Some(Tags::from([("CostCode".into(), "12345".into())])),
             orgs_ou_id: None,
             user_task_id: None,
+            compliance: None,
             created_ts: t,
             modified_ts: t,
         }

@@ -7,6 +7,7 @@ pub mod api;
 pub mod assurance;
 pub mod auth;
 pub mod aws;
+pub mod compliance;
 pub mod config;
 pub mod domain;
 pub mod filter;

@@ -300,6 +300,7 @@ impl Account {
             tags: new.tags,
             orgs_ou_id: new.orgs_ou_id,
             user_task_id: new.task,
+            compliance: None,
             created_ts: now,
             modified_ts: now,
         })

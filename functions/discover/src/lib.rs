@@ -154,7 +154,25 @@ pub struct Discoverer {
     pub foundation: HashSet<String>,
 }
 
+impl From<shared::workflows::RunError> for DiscoverError {
+    fn from(e: shared::workflows::RunError) -> Self {
+        match e {
+            shared::workflows::RunError::NotStarted(reason) => DiscoverError::NotStarted(reason),
+            shared::workflows::RunError::Store(e) => DiscoverError::Store(e),
+        }
+    }
+}
+
 impl Discoverer {
+    fn runs(&self) -> shared::workflows::SingletonRun<'_> {
+        shared::workflows::SingletonRun {
+            store: &self.store,
+            workflows: &self.workflows,
+            slot: SINGLETON,
+            lease: LEASE,
+        }
+    }
+
     /// `TABLE_NAME`, `PROVISIONING_ROLE_NAME`, `DISCOVERY_STATE_MACHINE_ARN`, `ACCESS_ROLES`,
     /// `ROOT_EMAIL_TEMPLATE`, `ROLE_CHECK_CONCURRENCY`, `MANAGEMENT_ACCOUNT_ID`,
     /// `SECURITY_ACCOUNT_ID`, `LOGGING_ACCOUNT_ID`.
@@ -198,6 +216,13 @@ pub async fn handle(d: &Discoverer, event: LambdaEvent<Value>) -> Result<Value, 
         let req = ApiRequest::from_v2_event(event, &request_id);
         let result = route(d, &req).await;
         return Ok(serde_json::to_value(v2_response(&req.route_key, result)).unwrap_or_default());
+    }
+    // The EventBridge Scheduler schedule's input.
+    if payload.get("Action").and_then(Value::as_str) == Some("Schedule") {
+        return Ok(match start_organization_run(d, "schedule").await? {
+            Some(task) => json!({"Started": task.id}),
+            None => json!({"Skipped": "a discovery run is in progress"}),
+        });
     }
     if let Some(action) = payload.get("Action").and_then(Value::as_str) {
         let task = payload
@@ -405,18 +430,7 @@ pub async fn start_organization_run(
     d: &Discoverer,
     actor: &str,
 ) -> Result<Option<Task>, DiscoverError> {
-    let mut task = Task::new(Operation::DiscoverAccounts, Vec::new(), Utc::now());
-    if !d.store.acquire_slot(SINGLETON, 1, task.id, LEASE).await? {
-        return Ok(None);
-    }
-    task.logs.push(format!("Requested by {actor}"));
-    d.store.create_task(&task).await?;
-    let input = json!({"TaskId": task.id});
-    if let Err(reason) = d.workflows.start(&task.id.to_string(), &input).await {
-        abandon(d, task.id, &reason).await?;
-        return Err(DiscoverError::NotStarted(reason));
-    }
-    Ok(Some(task))
+    Ok(d.runs().start(Operation::DiscoverAccounts, actor).await?)
 }
 
 /// The discovery state machine's run step.
@@ -429,26 +443,14 @@ pub async fn run_task(d: &Discoverer, task: Uuid) -> Result<Summary, DiscoverErr
         )
         .await?;
     let summary = run_organization(d, &format!("discovery:{task}")).await?;
-    d.store
-        .update_task(task, TaskStatus::Succeeded, Some(&summary.log_line()))
-        .await?;
-    d.store.release_slot(SINGLETON, task).await?;
+    d.runs().finish(task, &summary.log_line()).await?;
     tracing::info!(?summary, "discovery run finished");
     Ok(summary)
 }
 
 /// A run that failed: its task says why, and the next run may start.
 pub async fn abandon(d: &Discoverer, task: Uuid, cause: &str) -> Result<(), DiscoverError> {
-    match d
-        .store
-        .update_task(task, TaskStatus::Failed, Some(cause))
-        .await
-    {
-        Ok(_) | Err(StoreError::TaskFinished(_)) | Err(StoreError::TaskNotFound(_)) => {}
-        Err(e) => return Err(e.into()),
-    }
-    d.store.release_slot(SINGLETON, task).await?;
-    Ok(())
+    Ok(d.runs().abandon(task, cause).await?)
 }
 
 /// The whole organization against every record.

@@ -1,0 +1,1116 @@
+//! The direct checks, and AWS Config managed rules' results, as rule results. Pure functions of
+//! [`Facts`]: every check is unit-tested against compliant and non-compliant fixtures.
+
+use chrono::Duration;
+use serde_json::{Map, Value};
+use shared::compliance::{Evaluation, Rule, RuleResult, RuleState};
+
+use crate::facts::{CredentialRow, Facts, Fetched, ROOT_USER, Trail};
+
+/// Every direct check the bundle may name.
+pub const CHECKS: &[&str] = &[
+    "root-access-keys-absent",
+    "root-mfa-enabled",
+    "root-hardware-mfa",
+    "root-not-used",
+    "password-min-length",
+    "password-reuse-prevention",
+    "console-users-mfa",
+    "no-unused-initial-access-keys",
+    "unused-credentials-disabled",
+    "one-active-access-key",
+    "access-keys-rotated",
+    "permissions-through-groups",
+    "no-full-admin-policies",
+    "support-role",
+    "instance-profiles-attached",
+    "no-expired-server-certificates",
+    "policy-not-attached",
+    "s3-account-public-access-block",
+    "ebs-encryption-by-default",
+    "cloudtrail-multi-region",
+    "cloudtrail-log-file-validation",
+    "config-recording",
+    "cloudtrail-kms-encryption",
+    "vpc-flow-logs",
+    "cloudtrail-s3-data-events",
+    "metric-filter-alarm",
+    "nacl-admin-ports-closed",
+    "security-group-admin-ports-closed",
+    "default-security-groups-closed",
+    "imdsv2-required",
+    "guardduty-enabled",
+    "session-manager-logging",
+    "baseline-trail",
+];
+
+/// (state, reason) of one evaluation.
+type Outcome = (RuleState, String);
+
+fn pass(reason: impl Into<String>) -> Outcome {
+    (RuleState::Passed, reason.into())
+}
+fn fail(reason: impl Into<String>) -> Outcome {
+    (RuleState::Failed, reason.into())
+}
+fn not_applicable(reason: impl Into<String>) -> Outcome {
+    (RuleState::NotApplicable, reason.into())
+}
+/// PASSED when nothing is wrong, else FAILED listing what is.
+fn none_of(wrong: Vec<String>, ok: &str, what: &str) -> Outcome {
+    if wrong.is_empty() {
+        pass(ok)
+    } else {
+        fail(format!("{what}: {}", wrong.join(", ")))
+    }
+}
+
+/// Evaluates one rule against the facts.
+pub fn evaluate(rule: &Rule, facts: &Facts) -> RuleResult {
+    let (state, reason) = match &rule.evaluation {
+        Evaluation::Manual { reason } => not_applicable(format!("manual control: {reason}")),
+        Evaluation::ConfigRule { identifier } => config_rule(facts, identifier),
+        Evaluation::Check { check, parameters } => match run(check, parameters, facts) {
+            Ok(outcome) => outcome,
+            Err(reason) => (RuleState::Unknown, reason),
+        },
+    };
+    RuleResult {
+        rule_id: rule.id.clone(),
+        state,
+        reason,
+    }
+}
+
+/// A rule's result for an account that could not be entered: manual rules stay unscored,
+/// every other rule is UNKNOWN with the reason.
+pub fn unreachable(rule: &Rule, reason: &str) -> RuleResult {
+    let (state, reason) = match &rule.evaluation {
+        Evaluation::Manual { reason } => not_applicable(format!("manual control: {reason}")),
+        _ => (RuleState::Unknown, reason.to_owned()),
+    };
+    RuleResult {
+        rule_id: rule.id.clone(),
+        state,
+        reason,
+    }
+}
+
+fn config_rule(facts: &Facts, identifier: &str) -> Outcome {
+    let deployed = match &facts.config_rules {
+        Ok(rules) => rules.get(identifier),
+        Err(e) => return (RuleState::Unknown, format!("AWS Config rules: {e}")),
+    };
+    let Some(results) = deployed else {
+        return not_applicable(format!(
+            "no data: the AWS Config managed rule {identifier} is not deployed in the account"
+        ));
+    };
+    let has = |t: &str| results.iter().any(|r| r == t);
+    if has("NON_COMPLIANT") {
+        fail(format!(
+            "AWS Config rule {identifier} reports NON_COMPLIANT"
+        ))
+    } else if has("INSUFFICIENT_DATA") {
+        (
+            RuleState::Unknown,
+            format!("AWS Config rule {identifier} has insufficient data"),
+        )
+    } else if has("COMPLIANT") {
+        pass(format!("AWS Config rule {identifier} reports COMPLIANT"))
+    } else {
+        not_applicable(format!(
+            "AWS Config rule {identifier} reports NOT_APPLICABLE"
+        ))
+    }
+}
+
+fn param_i64(p: &Map<String, Value>, name: &str) -> Result<i64, String> {
+    p.get(name)
+        .and_then(Value::as_i64)
+        .ok_or_else(|| format!("the rule's check needs the integer parameter {name}"))
+}
+fn param_str<'a>(p: &'a Map<String, Value>, name: &str) -> Result<&'a str, String> {
+    p.get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("the rule's check needs the string parameter {name}"))
+}
+fn param_ports(p: &Map<String, Value>) -> Result<Vec<i32>, String> {
+    p.get("Ports")
+        .and_then(Value::as_array)
+        .map(|ports| {
+            ports
+                .iter()
+                .filter_map(|v| v.as_i64().map(|n| n as i32))
+                .collect()
+        })
+        .ok_or_else(|| "the rule's check needs the parameter Ports".into())
+}
+
+fn fetched<'a, T>(source: &'a Fetched<T>, what: &str) -> Result<&'a T, String> {
+    source.as_ref().map_err(|e| format!("{what}: {e}"))
+}
+
+fn users(report: &[CredentialRow]) -> impl Iterator<Item = &CredentialRow> {
+    report.iter().filter(|r| r.user != ROOT_USER)
+}
+
+/// Trails that satisfy CIS 3.1: multi-region and logging.
+fn logging_multi_region(trails: &[Trail]) -> impl Iterator<Item = &Trail> {
+    trails.iter().filter(|t| t.multi_region && t.logging)
+}
+
+fn covers(ports: Option<(i32, i32)>, port: i32) -> bool {
+    ports.is_none_or(|(from, to)| (from == -1 && to == -1) || (from <= port && port <= to))
+}
+
+fn run(check: &str, p: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    let days = |name: &str| param_i64(p, name).map(Duration::days);
+    Ok(match check {
+        "root-access-keys-absent" => {
+            let s = fetched(&f.account_summary, "IAM account summary")?;
+            match s.get("AccountAccessKeysPresent").copied().unwrap_or(0) {
+                0 => pass("the root user has no access keys"),
+                _ => fail("the root user has an access key"),
+            }
+        }
+        "root-mfa-enabled" => {
+            let s = fetched(&f.account_summary, "IAM account summary")?;
+            match s.get("AccountMFAEnabled").copied().unwrap_or(0) {
+                1 => pass("MFA is enabled for the root user"),
+                _ => fail("the root user has no MFA device"),
+            }
+        }
+        "root-hardware-mfa" => {
+            let s = fetched(&f.account_summary, "IAM account summary")?;
+            let virtual_mfa = *fetched(&f.root_virtual_mfa, "IAM virtual MFA devices")?;
+            match (
+                s.get("AccountMFAEnabled").copied().unwrap_or(0),
+                virtual_mfa,
+            ) {
+                (1, false) => pass("the root user's MFA is a hardware device"),
+                (1, true) => fail("the root user's MFA is a virtual device"),
+                _ => fail("the root user has no MFA device"),
+            }
+        }
+        "root-not-used" => {
+            let report = fetched(&f.credential_report, "IAM credential report")?;
+            let since = f.now - days("Days")?;
+            let root = report
+                .iter()
+                .find(|r| r.user == ROOT_USER)
+                .ok_or("the credential report has no root user row")?;
+            let used = [
+                root.password_last_used,
+                root.keys[0].last_used,
+                root.keys[1].last_used,
+            ]
+            .into_iter()
+            .flatten()
+            .filter(|t| *t > since)
+            .max();
+            match used {
+                None => pass(format!(
+                    "the root user was not used in the last {} days",
+                    p["Days"]
+                )),
+                Some(t) => fail(format!("the root user was used at {}", t.to_rfc3339())),
+            }
+        }
+        "password-min-length" => {
+            let want = param_i64(p, "MinimumPasswordLength")? as i32;
+            match fetched(&f.password_policy, "IAM password policy")? {
+                None => fail("the account has no IAM password policy"),
+                Some(pp) if pp.minimum_length >= want => pass(format!(
+                    "passwords need at least {} characters",
+                    pp.minimum_length
+                )),
+                Some(pp) => fail(format!(
+                    "passwords need only {} characters (at least {want} wanted)",
+                    pp.minimum_length
+                )),
+            }
+        }
+        "password-reuse-prevention" => {
+            let want = param_i64(p, "PasswordReusePrevention")? as i32;
+            match fetched(&f.password_policy, "IAM password policy")? {
+                None => fail("the account has no IAM password policy"),
+                Some(pp) if pp.reuse_prevention >= want => pass(format!(
+                    "the last {} passwords cannot be reused",
+                    pp.reuse_prevention
+                )),
+                Some(pp) => fail(format!(
+                    "password reuse prevention is {} (at least {want} wanted)",
+                    pp.reuse_prevention
+                )),
+            }
+        }
+        "console-users-mfa" => {
+            let report = fetched(&f.credential_report, "IAM credential report")?;
+            let console: Vec<&CredentialRow> =
+                users(report).filter(|r| r.password_enabled).collect();
+            if console.is_empty() {
+                not_applicable("no IAM user has a console password")
+            } else {
+                none_of(
+                    console
+                        .iter()
+                        .filter(|r| !r.mfa_active)
+                        .map(|r| r.user.clone())
+                        .collect(),
+                    "every IAM user with a console password has MFA",
+                    "console users without MFA",
+                )
+            }
+        }
+        "no-unused-initial-access-keys" => {
+            let report = fetched(&f.credential_report, "IAM credential report")?;
+            none_of(
+                users(report)
+                    .filter(|r| {
+                        r.password_enabled
+                            && r.keys.iter().any(|k| k.active && k.last_used.is_none())
+                    })
+                    .map(|r| r.user.clone())
+                    .collect(),
+                "no console user has an active access key that was never used",
+                "console users with never-used active access keys",
+            )
+        }
+        "unused-credentials-disabled" => {
+            let report = fetched(&f.credential_report, "IAM credential report")?;
+            let since = f.now - days("Days")?;
+            let stale = |used: Option<chrono::DateTime<chrono::Utc>>,
+                         set: Option<chrono::DateTime<chrono::Utc>>| {
+                used.or(set).is_some_and(|t| t < since)
+            };
+            let mut wrong = Vec::new();
+            for r in users(report) {
+                if r.password_enabled
+                    && stale(r.password_last_used, r.password_last_changed.or(r.created))
+                {
+                    wrong.push(format!("{} (password)", r.user));
+                }
+                for (i, k) in r.keys.iter().enumerate() {
+                    if k.active && stale(k.last_used, k.last_rotated) {
+                        wrong.push(format!("{} (access key {})", r.user, i + 1));
+                    }
+                }
+            }
+            none_of(
+                wrong,
+                "no enabled credential has been unused that long",
+                &format!("credentials unused for {} days or more", p["Days"]),
+            )
+        }
+        "one-active-access-key" => {
+            let report = fetched(&f.credential_report, "IAM credential report")?;
+            none_of(
+                users(report)
+                    .filter(|r| r.keys.iter().all(|k| k.active))
+                    .map(|r| r.user.clone())
+                    .collect(),
+                "no IAM user has two active access keys",
+                "IAM users with two active access keys",
+            )
+        }
+        "access-keys-rotated" => {
+            let report = fetched(&f.credential_report, "IAM credential report")?;
+            let since = f.now - days("Days")?;
+            let mut wrong = Vec::new();
+            for r in users(report) {
+                for (i, k) in r.keys.iter().enumerate() {
+                    if k.active && k.last_rotated.is_some_and(|t| t < since) {
+                        wrong.push(format!("{} (access key {})", r.user, i + 1));
+                    }
+                }
+            }
+            none_of(
+                wrong,
+                "every active access key was rotated recently",
+                &format!("access keys older than {} days", p["Days"]),
+            )
+        }
+        "permissions-through-groups" => {
+            let count = *fetched(&f.users, "IAM users")?;
+            let with = fetched(&f.users_with_own_policies, "IAM users")?;
+            if count == 0 {
+                not_applicable("the account has no IAM users")
+            } else {
+                none_of(
+                    with.clone(),
+                    "IAM users get permissions only through groups",
+                    "IAM users with policies of their own",
+                )
+            }
+        }
+        "no-full-admin-policies" => none_of(
+            fetched(&f.full_admin_policies, "IAM policies")?.clone(),
+            "no attached customer managed policy allows \"*\" on \"*\"",
+            "attached policies allowing \"*\" on \"*\"",
+        ),
+        "support-role" => {
+            let arn = param_str(p, "PolicyArn")?;
+            let attached = f
+                .policy_attachments
+                .get(arn)
+                .ok_or_else(|| format!("{arn} was not read"))?;
+            match fetched(attached, arn)? {
+                0 => fail(format!("no user, group or role has {arn}")),
+                n => pass(format!("{n} user(s), group(s) or role(s) have {arn}")),
+            }
+        }
+        "policy-not-attached" => {
+            let arn = param_str(p, "PolicyArn")?;
+            let attached = f
+                .policy_attachments
+                .get(arn)
+                .ok_or_else(|| format!("{arn} was not read"))?;
+            match fetched(attached, arn)? {
+                0 => pass(format!("no user, group or role has {arn}")),
+                n => fail(format!("{n} user(s), group(s) or role(s) have {arn}")),
+            }
+        }
+        "instance-profiles-attached" => {
+            let instances = fetched(&f.instances, "EC2 instances")?;
+            if instances.is_empty() {
+                not_applicable("the account has no EC2 instances in this region")
+            } else {
+                none_of(
+                    instances
+                        .iter()
+                        .filter(|i| !i.instance_profile)
+                        .map(|i| i.id.clone())
+                        .collect(),
+                    "every instance has an instance profile",
+                    "instances without an instance profile",
+                )
+            }
+        }
+        "imdsv2-required" => {
+            let instances = fetched(&f.instances, "EC2 instances")?;
+            if instances.is_empty() {
+                not_applicable("the account has no EC2 instances in this region")
+            } else {
+                none_of(
+                    instances
+                        .iter()
+                        .filter(|i| !i.imdsv2_required)
+                        .map(|i| i.id.clone())
+                        .collect(),
+                    "every instance requires IMDSv2",
+                    "instances that allow IMDSv1",
+                )
+            }
+        }
+        "no-expired-server-certificates" => none_of(
+            fetched(&f.expired_server_certificates, "IAM server certificates")?.clone(),
+            "no expired server certificate is stored in IAM",
+            "expired server certificates",
+        ),
+        "s3-account-public-access-block" => {
+            match fetched(&f.public_access_block, "S3 Block Public Access")? {
+                Some(settings) if settings.iter().all(|s| *s) => {
+                    pass("all four account-level Block Public Access settings are on")
+                }
+                Some(_) => fail("some account-level Block Public Access settings are off"),
+                None => fail("the account has no S3 Block Public Access configuration"),
+            }
+        }
+        "ebs-encryption-by-default" => {
+            match *fetched(&f.ebs_encryption_by_default, "EBS encryption by default")? {
+                true => pass("new EBS volumes are encrypted by default"),
+                false => fail("EBS encryption by default is off"),
+            }
+        }
+        "cloudtrail-multi-region" => {
+            let trails = fetched(&f.trails, "CloudTrail")?;
+            match logging_multi_region(trails).next() {
+                Some(t) => pass(format!("trail {} is multi-region and logging", t.name)),
+                None => fail("no multi-region trail is logging"),
+            }
+        }
+        "cloudtrail-log-file-validation" => {
+            let trails = fetched(&f.trails, "CloudTrail")?;
+            let logging: Vec<&Trail> = logging_multi_region(trails).collect();
+            if logging.is_empty() {
+                fail("no multi-region trail is logging")
+            } else {
+                none_of(
+                    logging
+                        .iter()
+                        .filter(|t| !t.log_file_validation)
+                        .map(|t| t.name.clone())
+                        .collect(),
+                    "log file validation is on for every logging multi-region trail",
+                    "trails without log file validation",
+                )
+            }
+        }
+        "cloudtrail-kms-encryption" => {
+            let trails = fetched(&f.trails, "CloudTrail")?;
+            if trails.is_empty() {
+                fail("the account has no trail")
+            } else {
+                none_of(
+                    trails
+                        .iter()
+                        .filter(|t| !t.kms_key)
+                        .map(|t| t.name.clone())
+                        .collect(),
+                    "every trail encrypts its logs with a KMS key",
+                    "trails without a KMS key",
+                )
+            }
+        }
+        "cloudtrail-s3-data-events" => {
+            let wanted = param_str(p, "ReadWriteType")?;
+            let trails = fetched(&f.trails, "CloudTrail")?;
+            match logging_multi_region(trails).find(|t| {
+                t.s3_object_events
+                    .iter()
+                    .any(|rw| rw == "All" || rw == wanted)
+            }) {
+                Some(t) => pass(format!("trail {} logs S3 object events ({wanted})", t.name)),
+                None => fail(format!(
+                    "no logging multi-region trail logs S3 object-level events ({wanted})"
+                )),
+            }
+        }
+        "metric-filter-alarm" => metric_filter_alarm(p, f)?,
+        "config-recording" => {
+            let recorders = fetched(&f.config_recorders, "AWS Config")?;
+            match recorders.first() {
+                None => fail("the account has no AWS Config recorder"),
+                Some(r) if !r.recording => fail("the AWS Config recorder is not recording"),
+                Some(r) if !(r.all_supported && r.include_global) => {
+                    fail("the AWS Config recorder does not record all resource types")
+                }
+                Some(_) => pass("AWS Config records all resource types, global ones included"),
+            }
+        }
+        "vpc-flow-logs" => {
+            let vpcs = fetched(&f.vpcs, "VPCs")?;
+            if vpcs.is_empty() {
+                not_applicable("the account has no VPC in this region")
+            } else {
+                none_of(
+                    vpcs.iter()
+                        .filter(|(_, logged)| !logged)
+                        .map(|(id, _)| id.clone())
+                        .collect(),
+                    "every VPC has a flow log",
+                    "VPCs without a flow log",
+                )
+            }
+        }
+        "nacl-admin-ports-closed" => {
+            let ports = param_ports(p)?;
+            let entries = fetched(&f.nacl_entries, "network ACLs")?;
+            let mut open: Vec<String> = entries
+                .iter()
+                .filter(|e| {
+                    !e.egress
+                        && e.allow
+                        && (e.cidr == "0.0.0.0/0" || e.cidr == "::/0")
+                        && (e.protocol == "-1" || e.protocol == "6")
+                        && ports.iter().any(|port| covers(e.ports, *port))
+                })
+                .map(|e| e.acl.clone())
+                .collect();
+            open.dedup();
+            none_of(
+                open,
+                "no network ACL admits the world to remote administration ports",
+                "network ACLs admitting 0.0.0.0/0 or ::/0 to remote administration ports",
+            )
+        }
+        "security-group-admin-ports-closed" => {
+            let cidr = param_str(p, "Cidr")?;
+            let ports = param_ports(p)?;
+            let groups = fetched(&f.security_groups, "security groups")?;
+            none_of(
+                groups
+                    .iter()
+                    .filter(|g| {
+                        g.ingress.iter().any(|perm| {
+                            perm.cidrs.iter().any(|c| c == cidr)
+                                && (perm.protocol == "-1"
+                                    || perm.protocol == "tcp"
+                                    || perm.protocol == "6")
+                                && ports.iter().any(|port| covers(perm.ports, *port))
+                        })
+                    })
+                    .map(|g| g.id.clone())
+                    .collect(),
+                &format!("no security group admits {cidr} to remote administration ports"),
+                &format!("security groups admitting {cidr} to remote administration ports"),
+            )
+        }
+        "default-security-groups-closed" => {
+            let groups = fetched(&f.security_groups, "security groups")?;
+            let defaults: Vec<_> = groups.iter().filter(|g| g.name == "default").collect();
+            if defaults.is_empty() {
+                not_applicable("the account has no default security group in this region")
+            } else {
+                none_of(
+                    defaults
+                        .iter()
+                        .filter(|g| !g.ingress.is_empty() || !g.egress.is_empty())
+                        .map(|g| g.id.clone())
+                        .collect(),
+                    "every default security group allows no traffic",
+                    "default security groups with rules",
+                )
+            }
+        }
+        "guardduty-enabled" => match *fetched(&f.guardduty_enabled, "GuardDuty")? {
+            true => pass("a GuardDuty detector is enabled"),
+            false => fail("no GuardDuty detector is enabled"),
+        },
+        "session-manager-logging" => {
+            match fetched(&f.session_preferences, "Session Manager preferences")? {
+                Some(s) if !s.bucket.is_empty() && s.encrypted => pass(format!(
+                    "sessions are logged to s3://{}, encrypted",
+                    s.bucket
+                )),
+                Some(s) if !s.bucket.is_empty() => fail(format!(
+                    "sessions are logged to s3://{} unencrypted",
+                    s.bucket
+                )),
+                _ => fail("Session Manager sessions are not logged to S3"),
+            }
+        }
+        "baseline-trail" => {
+            let name = param_str(p, "TrailName")?;
+            let trails = fetched(&f.trails, "CloudTrail")?;
+            match trails.iter().find(|t| t.name == name) {
+                Some(t) if t.logging => pass(format!("trail {name} is logging")),
+                Some(_) => fail(format!("trail {name} is not logging")),
+                None => fail(format!("trail {name} is missing")),
+            }
+        }
+        unknown => {
+            return Err(format!(
+                "the bundle names a check this build does not have: {unknown}"
+            ));
+        }
+    })
+}
+
+/// CIS section 4: a logging multi-region trail delivers to CloudWatch Logs, a metric filter on
+/// that log group matches the control's events (its pattern has every term), and an alarm with
+/// an action watches the filter's metric.
+fn metric_filter_alarm(p: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    let terms: Vec<&str> = p
+        .get("FilterPatternTerms")
+        .and_then(Value::as_array)
+        .map(|t| t.iter().filter_map(Value::as_str).collect())
+        .ok_or("the rule's check needs the parameter FilterPatternTerms")?;
+    let trails = fetched(&f.trails, "CloudTrail")?;
+    let groups: Vec<&str> = logging_multi_region(trails)
+        .filter_map(|t| t.log_group.as_deref())
+        .collect();
+    if groups.is_empty() {
+        return Ok(fail(
+            "no logging multi-region trail delivers to CloudWatch Logs",
+        ));
+    }
+    let monitoring = fetched(&f.monitoring, "CloudWatch metric filters and alarms")?;
+    let matching: Vec<_> = monitoring
+        .filters
+        .iter()
+        .filter(|mf| groups.contains(&mf.log_group.as_str()))
+        .filter(|mf| terms.iter().all(|t| mf.pattern.contains(t)))
+        .collect();
+    if matching.is_empty() {
+        return Ok(fail(format!(
+            "no metric filter on the trail's log group matches {}",
+            terms.join(" + ")
+        )));
+    }
+    Ok(
+        match matching.iter().find(|mf| {
+            mf.metrics
+                .iter()
+                .any(|m| monitoring.alarmed_metrics.contains(m))
+        }) {
+            Some(mf) => pass(format!("metric filter {:?} has an alarm", mf.pattern)),
+            None => fail("the metric filter's metric has no alarm with an action"),
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use chrono::Utc;
+    use shared::compliance::Bundle;
+
+    use super::*;
+    use crate::facts::*;
+
+    /// An account configured the way the assurance baseline leaves it, plus the CIS settings the
+    /// baseline does not make (each test breaks one thing).
+    fn compliant() -> Facts {
+        let now = Utc::now();
+        let recent = now - Duration::days(3);
+        Facts {
+            aws_account_id: "111122223333".into(),
+            now,
+            account_summary: Ok(HashMap::from([
+                ("AccountMFAEnabled".into(), 1),
+                ("AccountAccessKeysPresent".into(), 0),
+            ])),
+            password_policy: Ok(Some(PasswordPolicy {
+                minimum_length: 14,
+                reuse_prevention: 24,
+            })),
+            credential_report: Ok(vec![
+                CredentialRow {
+                    user: ROOT_USER.into(),
+                    mfa_active: true,
+                    ..Default::default()
+                },
+                CredentialRow {
+                    user: "alice".into(),
+                    created: Some(recent),
+                    password_enabled: true,
+                    password_last_used: Some(recent),
+                    mfa_active: true,
+                    keys: [
+                        AccessKey {
+                            active: true,
+                            last_rotated: Some(recent),
+                            last_used: Some(recent),
+                        },
+                        AccessKey::default(),
+                    ],
+                    ..Default::default()
+                },
+            ]),
+            root_virtual_mfa: Ok(false),
+            users_with_own_policies: Ok(vec![]),
+            users: Ok(1),
+            full_admin_policies: Ok(vec![]),
+            policy_attachments: HashMap::from([
+                ("arn:aws:iam::aws:policy/AWSSupportAccess".into(), Ok(1)),
+                (
+                    "arn:aws:iam::aws:policy/AWSCloudShellFullAccess".into(),
+                    Ok(0),
+                ),
+            ]),
+            expired_server_certificates: Ok(vec![]),
+            public_access_block: Ok(Some([true; 4])),
+            ebs_encryption_by_default: Ok(true),
+            vpcs: Ok(vec![("vpc-1".into(), true)]),
+            nacl_entries: Ok(vec![NaclEntry {
+                acl: "acl-1".into(),
+                egress: false,
+                allow: true,
+                cidr: "10.0.0.0/8".into(),
+                protocol: "6".into(),
+                ports: Some((22, 22)),
+            }]),
+            security_groups: Ok(vec![
+                SecurityGroup {
+                    id: "sg-default".into(),
+                    name: "default".into(),
+                    ingress: vec![],
+                    egress: vec![],
+                },
+                SecurityGroup {
+                    id: "sg-web".into(),
+                    name: "web".into(),
+                    ingress: vec![Permission {
+                        protocol: "tcp".into(),
+                        ports: Some((443, 443)),
+                        cidrs: vec!["0.0.0.0/0".into(), "::/0".into()],
+                    }],
+                    egress: vec![],
+                },
+            ]),
+            instances: Ok(vec![Instance {
+                id: "i-1".into(),
+                imdsv2_required: true,
+                instance_profile: true,
+            }]),
+            trails: Ok(vec![Trail {
+                name: "accounts-baseline".into(),
+                multi_region: true,
+                logging: true,
+                log_file_validation: true,
+                kms_key: true,
+                log_group: Some("trail-logs".into()),
+                s3_object_events: vec!["All".into()],
+            }]),
+            monitoring: Ok(monitoring_of_every_control()),
+            config_recorders: Ok(vec![ConfigRecorder {
+                all_supported: true,
+                include_global: true,
+                recording: true,
+            }]),
+            config_rules: Ok(HashMap::from([(
+                "RDS_STORAGE_ENCRYPTED".into(),
+                vec!["COMPLIANT".into()],
+            )])),
+            guardduty_enabled: Ok(true),
+            session_preferences: Ok(Some(SessionPreferences {
+                bucket: "accounts-ssm-1".into(),
+                encrypted: true,
+            })),
+        }
+    }
+
+    /// A metric filter (its pattern has the control's terms) and an alarm for every section-4
+    /// control of the bundle.
+    fn monitoring_of_every_control() -> Monitoring {
+        let mut m = Monitoring {
+            filters: vec![],
+            alarmed_metrics: vec![],
+        };
+        for r in &Bundle::builtin().rules {
+            if let Evaluation::Check { check, parameters } = &r.evaluation
+                && check == "metric-filter-alarm"
+            {
+                let terms: Vec<&str> = parameters["FilterPatternTerms"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect();
+                let metric = ("CISBenchmark".to_owned(), r.id.clone());
+                m.filters.push(MetricFilter {
+                    log_group: "trail-logs".into(),
+                    pattern: format!("{{ ($.x = \"{}\") }}", terms.join("\") || ($.x = \"")),
+                    metrics: vec![metric.clone()],
+                });
+                m.alarmed_metrics.push(metric);
+            }
+        }
+        m
+    }
+
+    fn rule(id: &str) -> &'static Rule {
+        Bundle::builtin()
+            .rule(id)
+            .unwrap_or_else(|| panic!("no rule {id}"))
+    }
+
+    fn state(id: &str, f: &Facts) -> RuleState {
+        evaluate(rule(id), f).state
+    }
+
+    /// `id` passes on the compliant fixture and fails once `breaks` changed it.
+    fn flips(id: &str, breaks: impl FnOnce(&mut Facts)) {
+        let good = compliant();
+        let r = evaluate(rule(id), &good);
+        assert_eq!(
+            r.state,
+            RuleState::Passed,
+            "{id} on the compliant fixture: {}",
+            r.reason
+        );
+        let mut bad = compliant();
+        breaks(&mut bad);
+        let r = evaluate(rule(id), &bad);
+        assert_eq!(
+            r.state,
+            RuleState::Failed,
+            "{id} after the change: {}",
+            r.reason
+        );
+        assert!(!r.reason.is_empty());
+    }
+
+    #[test]
+    fn every_check_the_bundle_names_exists_and_every_check_is_used() {
+        for r in &Bundle::builtin().rules {
+            if let Evaluation::Check { check, .. } = &r.evaluation {
+                assert!(CHECKS.contains(&check.as_str()), "{}: {check}", r.id);
+            }
+        }
+        for check in CHECKS {
+            assert!(
+                Bundle::builtin().rules.iter().any(
+                    |r| matches!(&r.evaluation, Evaluation::Check { check: c, .. } if c == check)
+                ),
+                "{check} is not used"
+            );
+        }
+    }
+
+    #[test]
+    fn the_compliant_fixture_passes_every_direct_check() {
+        let f = compliant();
+        for r in &Bundle::builtin().rules {
+            if matches!(r.evaluation, Evaluation::Check { .. }) {
+                let result = evaluate(r, &f);
+                assert_eq!(
+                    result.state,
+                    RuleState::Passed,
+                    "{}: {}",
+                    r.id,
+                    result.reason
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn root_user_checks() {
+        flips("cis-1.4", |f| {
+            f.account_summary = Ok(HashMap::from([
+                ("AccountMFAEnabled".into(), 1),
+                ("AccountAccessKeysPresent".into(), 1),
+            ]))
+        });
+        flips("cis-1.5", |f| {
+            f.account_summary = Ok(HashMap::from([("AccountMFAEnabled".into(), 0)]))
+        });
+        flips("cis-1.6", |f| f.root_virtual_mfa = Ok(true));
+        flips("cis-1.7", |f| {
+            if let Ok(rows) = &mut f.credential_report {
+                rows[0].password_last_used = Some(Utc::now() - Duration::days(1));
+            }
+        });
+    }
+
+    #[test]
+    fn password_policy_checks() {
+        flips("cis-1.8", |f| f.password_policy = Ok(None));
+        flips("cis-1.8", |f| {
+            f.password_policy = Ok(Some(PasswordPolicy {
+                minimum_length: 8,
+                reuse_prevention: 24,
+            }))
+        });
+        flips("cis-1.9", |f| {
+            f.password_policy = Ok(Some(PasswordPolicy {
+                minimum_length: 14,
+                reuse_prevention: 5,
+            }))
+        });
+    }
+
+    fn alice(f: &mut Facts) -> &mut CredentialRow {
+        match &mut f.credential_report {
+            Ok(rows) => &mut rows[1],
+            Err(_) => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn iam_user_checks() {
+        flips("cis-1.10", |f| alice(f).mfa_active = false);
+        flips("cis-1.11", |f| alice(f).keys[0].last_used = None);
+        flips("cis-1.12", |f| {
+            alice(f).password_last_used = Some(Utc::now() - Duration::days(60))
+        });
+        flips("cis-1.12", |f| {
+            alice(f).keys[0].last_used = Some(Utc::now() - Duration::days(50))
+        });
+        flips("cis-1.13", |f| {
+            alice(f).keys[1] = AccessKey {
+                active: true,
+                ..Default::default()
+            }
+        });
+        flips("cis-1.14", |f| {
+            alice(f).keys[0].last_rotated = Some(Utc::now() - Duration::days(120))
+        });
+        flips("cis-1.15", |f| {
+            f.users_with_own_policies = Ok(vec!["alice (AdministratorAccess)".into()])
+        });
+        flips("cis-1.16", |f| {
+            f.full_admin_policies = Ok(vec!["god-mode".into()])
+        });
+        flips("cis-1.17", |f| {
+            f.policy_attachments
+                .insert("arn:aws:iam::aws:policy/AWSSupportAccess".into(), Ok(0));
+        });
+        flips("cis-1.19", |f| {
+            f.expired_server_certificates = Ok(vec!["old".into()])
+        });
+        flips("cis-1.22", |f| {
+            f.policy_attachments.insert(
+                "arn:aws:iam::aws:policy/AWSCloudShellFullAccess".into(),
+                Ok(2),
+            );
+        });
+        let mut nobody = compliant();
+        nobody.credential_report = Ok(vec![]);
+        assert_eq!(state("cis-1.10", &nobody), RuleState::NotApplicable);
+        nobody.users = Ok(0);
+        assert_eq!(state("cis-1.15", &nobody), RuleState::NotApplicable);
+    }
+
+    #[test]
+    fn storage_and_instance_checks() {
+        flips("cis-2.1.4", |f| f.public_access_block = Ok(None));
+        flips("cis-2.1.4", |f| {
+            f.public_access_block = Ok(Some([true, true, false, true]))
+        });
+        flips("cis-2.2.1", |f| f.ebs_encryption_by_default = Ok(false));
+        flips("cis-1.18", |f| {
+            f.instances = Ok(vec![Instance {
+                id: "i-2".into(),
+                imdsv2_required: true,
+                instance_profile: false,
+            }])
+        });
+        flips("cis-5.6", |f| {
+            f.instances = Ok(vec![Instance {
+                id: "i-2".into(),
+                imdsv2_required: false,
+                instance_profile: true,
+            }])
+        });
+        let mut empty = compliant();
+        empty.instances = Ok(vec![]);
+        assert_eq!(state("cis-5.6", &empty), RuleState::NotApplicable);
+    }
+
+    fn trail(f: &mut Facts) -> &mut Trail {
+        match &mut f.trails {
+            Ok(trails) => &mut trails[0],
+            Err(_) => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn logging_checks() {
+        flips("cis-3.1", |f| trail(f).multi_region = false);
+        flips("cis-3.1", |f| trail(f).logging = false);
+        flips("cis-3.2", |f| trail(f).log_file_validation = false);
+        flips("cis-3.5", |f| trail(f).kms_key = false);
+        flips("cis-3.8", |f| {
+            trail(f).s3_object_events = vec!["ReadOnly".into()]
+        });
+        flips("cis-3.9", |f| {
+            trail(f).s3_object_events = vec!["WriteOnly".into()]
+        });
+        flips("cis-3.3", |f| f.config_recorders = Ok(vec![]));
+        flips("cis-3.3", |f| {
+            f.config_recorders = Ok(vec![ConfigRecorder {
+                all_supported: true,
+                include_global: true,
+                recording: false,
+            }])
+        });
+        flips("cis-3.7", |f| f.vpcs = Ok(vec![("vpc-1".into(), false)]));
+        flips("accounts-baseline-trail", |f| {
+            trail(f).name = "other".into()
+        });
+        flips("accounts-guardduty", |f| f.guardduty_enabled = Ok(false));
+        flips("accounts-session-logging", |f| {
+            f.session_preferences = Ok(None)
+        });
+        flips("accounts-session-logging", |f| {
+            f.session_preferences = Ok(Some(SessionPreferences {
+                bucket: "b".into(),
+                encrypted: false,
+            }))
+        });
+    }
+
+    #[test]
+    fn monitoring_checks() {
+        flips("cis-4.1", |f| trail(f).log_group = None);
+        flips("cis-4.1", |f| {
+            if let Ok(m) = &mut f.monitoring {
+                m.alarmed_metrics.clear();
+            }
+        });
+        let mut f = compliant();
+        if let Ok(m) = &mut f.monitoring {
+            m.filters
+                .retain(|mf| !mf.pattern.contains("userIdentity.type"));
+        }
+        let r = evaluate(rule("cis-4.3"), &f);
+        assert_eq!(r.state, RuleState::Failed);
+        assert!(r.reason.contains("userIdentity.type"), "{}", r.reason);
+    }
+
+    #[test]
+    fn network_checks() {
+        flips("cis-5.1", |f| {
+            f.nacl_entries = Ok(vec![NaclEntry {
+                acl: "acl-1".into(),
+                egress: false,
+                allow: true,
+                cidr: "0.0.0.0/0".into(),
+                protocol: "-1".into(),
+                ports: None,
+            }])
+        });
+        let open = |cidr: &str, ports| SecurityGroup {
+            id: "sg-open".into(),
+            name: "open".into(),
+            ingress: vec![Permission {
+                protocol: "tcp".into(),
+                ports,
+                cidrs: vec![cidr.into()],
+            }],
+            egress: vec![],
+        };
+        flips("cis-5.2", |f| {
+            f.security_groups = Ok(vec![open("0.0.0.0/0", Some((0, 65535)))])
+        });
+        flips("cis-5.3", |f| {
+            f.security_groups = Ok(vec![open("::/0", Some((3389, 3389)))])
+        });
+        let mut ipv4_only = compliant();
+        ipv4_only.security_groups = Ok(vec![open("0.0.0.0/0", Some((22, 22)))]);
+        assert_eq!(state("cis-5.3", &ipv4_only), RuleState::Passed);
+        flips("cis-5.4", |f| {
+            if let Ok(groups) = &mut f.security_groups {
+                groups[0].egress.push(Permission {
+                    protocol: "-1".into(),
+                    ports: None,
+                    cidrs: vec!["0.0.0.0/0".into()],
+                });
+            }
+        });
+    }
+
+    #[test]
+    fn config_rules_give_their_result_or_no_data() {
+        let f = compliant();
+        assert_eq!(state("cis-2.3.1", &f), RuleState::Passed);
+        let r = evaluate(rule("cis-2.4.1"), &f);
+        assert_eq!(r.state, RuleState::NotApplicable);
+        assert!(r.reason.contains("EFS_ENCRYPTED_CHECK"), "{}", r.reason);
+        let mut g = compliant();
+        g.config_rules = Ok(HashMap::from([(
+            "RDS_STORAGE_ENCRYPTED".into(),
+            vec!["COMPLIANT".into(), "NON_COMPLIANT".into()],
+        )]));
+        assert_eq!(state("cis-2.3.1", &g), RuleState::Failed);
+        g.config_rules = Ok(HashMap::from([(
+            "RDS_STORAGE_ENCRYPTED".into(),
+            vec!["INSUFFICIENT_DATA".into()],
+        )]));
+        assert_eq!(state("cis-2.3.1", &g), RuleState::Unknown);
+        g.config_rules = Err("AccessDenied: no".into());
+        assert_eq!(state("cis-2.3.1", &g), RuleState::Unknown);
+    }
+
+    #[test]
+    fn a_source_that_could_not_be_read_makes_its_rules_unknown_never_passed() {
+        let mut f = compliant();
+        f.password_policy = Err("AccessDenied: not allowed".into());
+        let r = evaluate(rule("cis-1.8"), &f);
+        assert_eq!(r.state, RuleState::Unknown);
+        assert!(r.reason.contains("AccessDenied"), "{}", r.reason);
+        assert_eq!(state("cis-1.5", &f), RuleState::Passed);
+    }
+
+    #[test]
+    fn manual_controls_are_not_scored() {
+        let r = evaluate(rule("cis-1.3"), &compliant());
+        assert_eq!(r.state, RuleState::NotApplicable);
+        assert!(r.reason.starts_with("manual control"));
+    }
+}
