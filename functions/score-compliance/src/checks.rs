@@ -371,38 +371,18 @@ fn run(check: &str, p: &Map<String, Value>, f: &Facts) -> Result<Outcome, String
                 n => fail(format!("{n} user(s), group(s) or role(s) have {arn}")),
             }
         }
-        "instance-profiles-attached" => {
-            let instances = fetched(&f.instances, "EC2 instances")?;
-            if instances.is_empty() {
-                not_applicable("the account has no EC2 instances in this region")
-            } else {
-                none_of(
-                    instances
-                        .iter()
-                        .filter(|i| !i.instance_profile)
-                        .map(|i| i.id.clone())
-                        .collect(),
-                    "every instance has an instance profile",
-                    "instances without an instance profile",
-                )
-            }
-        }
-        "imdsv2-required" => {
-            let instances = fetched(&f.instances, "EC2 instances")?;
-            if instances.is_empty() {
-                not_applicable("the account has no EC2 instances in this region")
-            } else {
-                none_of(
-                    instances
-                        .iter()
-                        .filter(|i| !i.imdsv2_required)
-                        .map(|i| i.id.clone())
-                        .collect(),
-                    "every instance requires IMDSv2",
-                    "instances that allow IMDSv1",
-                )
-            }
-        }
+        "instance-profiles-attached" => every_instance(
+            f,
+            |i| i.instance_profile,
+            "every instance has an instance profile",
+            "instances without an instance profile",
+        )?,
+        "imdsv2-required" => every_instance(
+            f,
+            |i| i.imdsv2_required,
+            "every instance requires IMDSv2",
+            "instances that allow IMDSv1",
+        )?,
         "no-expired-server-certificates" => none_of(
             fetched(&f.expired_server_certificates, "IAM server certificates")?.clone(),
             "no expired server certificate is stored in IAM",
@@ -595,6 +575,29 @@ fn run(check: &str, p: &Map<String, Value>, f: &Facts) -> Result<Outcome, String
                 "the bundle names a check this build does not have: {unknown}"
             ));
         }
+    })
+}
+
+/// PASSED when every EC2 instance is `ok`; NOT_APPLICABLE without instances.
+fn every_instance(
+    f: &Facts,
+    ok: impl Fn(&crate::facts::Instance) -> bool,
+    passed: &str,
+    failed: &str,
+) -> Result<Outcome, String> {
+    let instances = fetched(&f.instances, "EC2 instances")?;
+    Ok(if instances.is_empty() {
+        not_applicable("the account has no EC2 instances in this region")
+    } else {
+        none_of(
+            instances
+                .iter()
+                .filter(|i| !ok(i))
+                .map(|i| i.id.clone())
+                .collect(),
+            passed,
+            failed,
+        )
     })
 }
 

@@ -259,6 +259,19 @@ pub fn policy_arns(bundle: &shared::compliance::Bundle) -> Vec<String> {
     arns
 }
 
+/// Every item of a paginated call, or why not.
+macro_rules! all_items {
+    ($request:expr) => {
+        $request
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| error_message(&e))
+    };
+}
+
 /// Reads everything from the account `target` acts in.
 pub async fn gather(
     target: &SdkConfig,
@@ -407,15 +420,10 @@ async fn credential_report(iam: &aws_sdk_iam::Client) -> Fetched<Vec<CredentialR
 
 async fn root_virtual_mfa(iam: &aws_sdk_iam::Client, aws_account_id: &str) -> Fetched<bool> {
     let root = format!("arn:aws:iam::{aws_account_id}:root");
-    let devices = iam
-        .list_virtual_mfa_devices()
-        .assignment_status(aws_sdk_iam::types::AssignmentStatusType::Assigned)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| error_message(&e))?;
+    let devices = all_items!(
+        iam.list_virtual_mfa_devices()
+            .assignment_status(aws_sdk_iam::types::AssignmentStatusType::Assigned)
+    )?;
     Ok(devices.iter().any(|d| {
         d.user().is_some_and(|u| u.arn() == root)
             || d.serial_number().ends_with(":mfa/root-account-mfa-device")
@@ -424,14 +432,7 @@ async fn root_virtual_mfa(iam: &aws_sdk_iam::Client, aws_account_id: &str) -> Fe
 
 /// How many users there are, and those with policies of their own.
 async fn users(iam: &aws_sdk_iam::Client) -> Fetched<(usize, Vec<String>)> {
-    let users = iam
-        .list_users()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| error_message(&e))?;
+    let users = all_items!(iam.list_users())?;
     let mut with = Vec::new();
     for user in &users {
         let name = user.user_name();
@@ -461,16 +462,11 @@ async fn users(iam: &aws_sdk_iam::Client) -> Fetched<(usize, Vec<String>)> {
 }
 
 async fn full_admin_policies(iam: &aws_sdk_iam::Client) -> Fetched<Vec<String>> {
-    let policies = iam
-        .list_policies()
-        .scope(aws_sdk_iam::types::PolicyScopeType::Local)
-        .only_attached(true)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| error_message(&e))?;
+    let policies = all_items!(
+        iam.list_policies()
+            .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+            .only_attached(true)
+    )?;
     let mut admin = Vec::new();
     for p in &policies {
         let (Some(arn), Some(version)) = (p.arn(), p.default_version_id()) else {
@@ -567,22 +563,8 @@ async fn ebs_encryption_by_default(ec2: &aws_sdk_ec2::Client) -> Fetched<bool> {
 }
 
 async fn vpcs(ec2: &aws_sdk_ec2::Client) -> Fetched<Vec<(String, bool)>> {
-    let vpcs = ec2
-        .describe_vpcs()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| error_message(&e))?;
-    let logs = ec2
-        .describe_flow_logs()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| error_message(&e))?;
+    let vpcs = all_items!(ec2.describe_vpcs())?;
+    let logs = all_items!(ec2.describe_flow_logs())?;
     Ok(vpcs
         .iter()
         .filter_map(|v| v.vpc_id())
@@ -601,14 +583,7 @@ fn port_range(from: Option<i32>, to: Option<i32>) -> Option<(i32, i32)> {
 }
 
 async fn nacl_entries(ec2: &aws_sdk_ec2::Client) -> Fetched<Vec<NaclEntry>> {
-    let acls = ec2
-        .describe_network_acls()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| error_message(&e))?;
+    let acls = all_items!(ec2.describe_network_acls())?;
     let mut entries = Vec::new();
     for acl in &acls {
         for e in acl.entries() {
@@ -649,14 +624,7 @@ fn permissions(list: &[aws_sdk_ec2::types::IpPermission]) -> Vec<Permission> {
 }
 
 async fn security_groups(ec2: &aws_sdk_ec2::Client) -> Fetched<Vec<SecurityGroup>> {
-    let groups = ec2
-        .describe_security_groups()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| error_message(&e))?;
+    let groups = all_items!(ec2.describe_security_groups())?;
     Ok(groups
         .iter()
         .map(|g| SecurityGroup {
@@ -669,14 +637,7 @@ async fn security_groups(ec2: &aws_sdk_ec2::Client) -> Fetched<Vec<SecurityGroup
 }
 
 async fn instances(ec2: &aws_sdk_ec2::Client) -> Fetched<Vec<Instance>> {
-    let reservations = ec2
-        .describe_instances()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| error_message(&e))?;
+    let reservations = all_items!(ec2.describe_instances())?;
     use aws_sdk_ec2::types::{HttpTokensState, InstanceStateName};
     Ok(reservations
         .iter()
@@ -772,15 +733,7 @@ async fn monitoring(target: &SdkConfig, trails: &Fetched<Vec<Trail>>) -> Fetched
     groups.sort();
     groups.dedup();
     for group in groups {
-        let found = logs
-            .describe_metric_filters()
-            .log_group_name(group)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| error_message(&e))?;
+        let found = all_items!(logs.describe_metric_filters().log_group_name(group))?;
         filters.extend(found.iter().map(|f| {
             MetricFilter {
                 log_group: group.to_owned(),

@@ -19,7 +19,6 @@ pub mod facts;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use chrono::Utc;
 use futures::StreamExt;
 use http_edge::{ApiRequest, authorize, v2_response};
 use lambda_runtime::{Diagnostic, LambdaEvent};
@@ -559,5 +558,29 @@ pub async fn route(s: &Scorer, req: &ApiRequest) -> Result<Value, ApiError> {
             }))
         }
         _ => unreachable!("routes matched above"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The project's OpenAPI file documents every compliance route the function serves.
+    #[test]
+    fn every_route_is_in_the_openapi_file() {
+        let doc: Value = serde_json::from_str(include_str!("../../../openapi.json")).unwrap();
+        for route in [SCORE_ALL, SCORE_ONE, READ_RESULTS, READ_HISTORY, READ_RULES] {
+            let (method, path) = route.split_once(' ').unwrap();
+            assert!(
+                doc["paths"][path][method.to_lowercase()].is_object(),
+                "{route} is not in openapi.json"
+            );
+        }
+        let summary = &doc["components"]["schemas"]["ComplianceSummary"]["properties"];
+        let example =
+            serde_json::to_value(score(Bundle::builtin(), &[], shared::compliance::now())).unwrap();
+        for field in example.as_object().unwrap().keys() {
+            assert!(summary[field].is_object(), "{field} is not in openapi.json");
+        }
     }
 }
