@@ -539,3 +539,87 @@ async fn a_score_and_a_record_change_never_overwrite_each_other() {
         Err(StoreError::AccountNotFound(_))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_reads_are_retried_and_failed_ones_are_unknown_never_passed() {
+    // A stack of its own: its faults must meet this test's calls alone.
+    let stack = Stack::start();
+    let alpha = stack
+        .ready
+        .organization
+        .members
+        .iter()
+        .find(|m| m.name == "workload-alpha")
+        .unwrap()
+        .aws_account_id
+        .clone();
+    let r = stack
+        .api(
+            "POST",
+            &format!("/20190206/accounts/discover/{alpha}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let id = stack
+        .api(
+            "GET",
+            &format!("/20190206/accounts?aws_account_id_filter={alpha}"),
+            None,
+            None,
+        )
+        .await
+        .body["Accounts"][0]["Id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    const CONFIG_RULES: &str = "StarlingDoveService.DescribeConfigRules";
+    const RECORDERS: &str = "StarlingDoveService.DescribeConfigurationRecorders";
+
+    // Throttled twice: the SDK retries, and the results are as without throttling.
+    stack
+        .inject_fault(CONFIG_RULES, "ThrottlingException", 2)
+        .await;
+    let r = score(&stack, &id).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(stack.faults_served(CONFIG_RULES).await, 2);
+    let calm = states(&r.body["Results"]);
+    assert_eq!(calm["cis-2.3.1"].0, "NOT_APPLICABLE");
+    assert_eq!(calm["cis-3.3"].0, "FAILED");
+
+    // Refused: the rules that need that source are UNKNOWN with AWS's reason; the others are
+    // as they were, and the score counts the unknowns against the account.
+    stack
+        .inject_fault(RECORDERS, "AccessDeniedException", 1)
+        .await;
+    let r = score(&stack, &id).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let refused = states(&r.body["Results"]);
+    let changed: Vec<&String> = calm
+        .keys()
+        .filter(|rule| calm[*rule].0 != refused[*rule].0)
+        .collect();
+    assert_eq!(changed, ["cis-3.3"]);
+    assert_eq!(refused["cis-3.3"].0, "UNKNOWN");
+    let reason = r.body["Results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["RuleId"] == "cis-3.3")
+        .unwrap()["Reason"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        reason.starts_with("AWS Config: AccessDeniedException"),
+        "{reason}"
+    );
+    let unknown = |s: &std::collections::BTreeMap<String, (String, u64)>| {
+        s.values().filter(|(state, _)| state == "UNKNOWN").count() as u64
+    };
+    assert_eq!(
+        r.body["Compliance"]["Unknown"].as_u64(),
+        Some(unknown(&calm) + 1)
+    );
+}
