@@ -1034,12 +1034,16 @@ impl Store {
         .map_err(corrupt)?;
         let items = vec![
             TransactWriteItem::builder().update(update).build(),
-            put(
-                &self.table,
-                latest,
-                "attribute_exists(pk) OR attribute_not_exists(pk)",
-            )
-            .build()?,
+            // The latest results replace the previous ones (the update above refuses older ones).
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(latest))
+                        .build()
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                )
+                .build(),
             put(&self.table, history, NOT_EXISTS).build()?,
         ];
         match self.transact(items).await {

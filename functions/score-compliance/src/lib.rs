@@ -145,9 +145,10 @@ impl Scorer {
         }
     }
 
-    /// Evaluates every rule of the bundle in the account. An account whose role cannot be
-    /// assumed gets every evaluable rule UNKNOWN with that reason: its score says so.
-    pub async fn evaluate(&self, aws_account_id: &str) -> Vec<RuleResult> {
+    /// Evaluates every rule of the bundle in the account, and says whether the account could
+    /// be entered. One whose role cannot be assumed gets every evaluable rule UNKNOWN with that
+    /// reason: its score says so.
+    pub async fn evaluate(&self, aws_account_id: &str) -> (Vec<RuleResult>, bool) {
         let entered = if aws_account_id == self.management_account_id {
             Ok(self.provisioning.sdk.clone())
         } else {
@@ -176,33 +177,36 @@ impl Scorer {
             }
             Err(e) => {
                 let reason = e.to_string();
-                return self
+                let results = self
                     .bundle
                     .rules
                     .iter()
                     .map(|rule| checks::unreachable(rule, &reason))
                     .collect();
+                return (results, false);
             }
         };
-        self.bundle
+        let results = self
+            .bundle
             .rules
             .iter()
             .map(|rule| checks::evaluate(rule, &facts))
-            .collect()
+            .collect();
+        (results, true)
     }
 
-    /// Scores one account and records the result.
+    /// Scores one account and records the result; `false`: the account could not be entered.
     pub async fn score_account(
         &self,
         account: &Account,
-    ) -> Result<(ComplianceSummary, Vec<RuleResult>), StoreError> {
+    ) -> Result<(ComplianceSummary, Vec<RuleResult>, bool), StoreError> {
         let aws_account_id = account.aws_account_id.as_deref().unwrap_or_default();
-        let results = self.evaluate(aws_account_id).await;
+        let (results, entered) = self.evaluate(aws_account_id).await;
         let summary = score(self.bundle, &results, shared::compliance::now());
         self.store
             .record_compliance(account.id, &summary, &results)
             .await?;
-        Ok((summary, results))
+        Ok((summary, results, entered))
     }
 }
 
@@ -285,9 +289,8 @@ pub async fn score_batch(s: &Scorer, task: Uuid, index: usize) -> Result<BatchSu
             if !scorable(&account.value) {
                 return Ok(None);
             }
-            let (summary, _) = s.score_account(&account.value).await?;
-            // Every evaluable rule UNKNOWN and nothing else: the role could not be assumed.
-            Ok(Some(summary.passed == 0 && summary.failed == 0))
+            let (_, _, entered) = s.score_account(&account.value).await?;
+            Ok(Some(entered))
         })
         .buffer_unordered(s.concurrency)
         .collect()
@@ -295,8 +298,8 @@ pub async fn score_batch(s: &Scorer, task: Uuid, index: usize) -> Result<BatchSu
     let mut summary = BatchSummary::default();
     for outcome in outcomes {
         match outcome? {
-            Some(true) => summary.unreachable += 1,
-            Some(false) => summary.scored += 1,
+            Some(true) => summary.scored += 1,
+            Some(false) => summary.unreachable += 1,
             None => summary.skipped += 1,
         }
     }
@@ -493,7 +496,8 @@ pub async fn route(s: &Scorer, req: &ApiRequest) -> Result<Value, ApiError> {
                     ),
                 ));
             }
-            let (summary, results) = s.score_account(&account).await.map_err(|e| internal(&e))?;
+            let (summary, results, _) =
+                s.score_account(&account).await.map_err(|e| internal(&e))?;
             Ok(json!({
                 "AccountId": id,
                 "Compliance": summary,
