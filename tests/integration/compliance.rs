@@ -34,6 +34,38 @@ async fn record(stack: &Stack, id: &str) -> Value {
     r.body["Accounts"][0].clone()
 }
 
+/// Discovers the seeded member `name` through the API and answers its record.
+async fn discovered_member(stack: &Stack, name: &str) -> Value {
+    let aws = stack
+        .ready
+        .organization
+        .members
+        .iter()
+        .find(|m| m.name == name)
+        .unwrap()
+        .aws_account_id
+        .clone();
+    let r = stack
+        .api(
+            "POST",
+            &format!("/20190206/accounts/discover/{aws}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    stack
+        .api(
+            "GET",
+            &format!("/20190206/accounts?aws_account_id_filter={aws}"),
+            None,
+            None,
+        )
+        .await
+        .body["Accounts"][0]
+        .clone()
+}
+
 async fn score(stack: &Stack, id: &str) -> ApiResponse {
     stack
         .api(
@@ -192,33 +224,7 @@ async fn a_changed_setting_flips_exactly_its_rule_and_costs_its_weight() {
 async fn an_assured_account_scores_higher_than_an_external_one_and_says_why() {
     let stack = Stack::workflows().bootstrapped().await;
     let assured = created_active(stack, "scored-assured").await;
-    let beta = stack
-        .ready
-        .organization
-        .members
-        .iter()
-        .find(|m| m.name == "workload-beta")
-        .unwrap()
-        .aws_account_id
-        .clone();
-    let r = stack
-        .api(
-            "POST",
-            &format!("/20190206/accounts/discover/{beta}"),
-            None,
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    let listed = stack
-        .api(
-            "GET",
-            &format!("/20190206/accounts?aws_account_id_filter={beta}"),
-            None,
-            None,
-        )
-        .await;
-    let external = listed.body["Accounts"][0].clone();
+    let external = discovered_member(stack, "workload-beta").await;
     assert_eq!(external["Status"], "DISCOVERED");
 
     let a = score(stack, assured["Id"].as_str().unwrap()).await;
@@ -544,36 +550,8 @@ async fn a_score_and_a_record_change_never_overwrite_each_other() {
 async fn throttled_reads_are_retried_and_failed_ones_are_unknown_never_passed() {
     // A stack of its own: its faults must meet this test's calls alone.
     let stack = Stack::start();
-    let alpha = stack
-        .ready
-        .organization
-        .members
-        .iter()
-        .find(|m| m.name == "workload-alpha")
-        .unwrap()
-        .aws_account_id
-        .clone();
-    let r = stack
-        .api(
-            "POST",
-            &format!("/20190206/accounts/discover/{alpha}"),
-            None,
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    let id = stack
-        .api(
-            "GET",
-            &format!("/20190206/accounts?aws_account_id_filter={alpha}"),
-            None,
-            None,
-        )
-        .await
-        .body["Accounts"][0]["Id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let alpha = discovered_member(&stack, "workload-alpha").await;
+    let id = alpha["Id"].as_str().unwrap().to_owned();
     const CONFIG_RULES: &str = "StarlingDoveService.DescribeConfigRules";
     const RECORDERS: &str = "StarlingDoveService.DescribeConfigurationRecorders";
 
