@@ -286,10 +286,13 @@ async fn discovery_records_the_organization_and_follows_it() {
 async fn the_schedule_and_repeated_events_start_one_run_and_record_once() {
     // The workflows stack: the organization-wide run meets creations in flight there.
     let stack = Stack::workflows().bootstrapped().await;
-    // The schedule's event starts an organization-wide run; one that finds a run going skips.
+    // The schedule starts an organization-wide run; one that finds a run going skips. Both
+    // inputs a schedule can deliver: EventBridge Scheduler's (the template's `Input`) and an
+    // EventBridge rule's scheduled event.
+    let scheduler = json!({"Action": "Schedule"});
     let scheduled = json!({"source": "aws.events", "detail-type": "Scheduled Event",
-        "detail": {}, "resources": ["arn:aws:scheduler:::schedule/default/discovery"]});
-    let (ok, first) = stack.invoke("DiscoverFunction", &scheduled).await;
+        "detail": {}, "resources": ["arn:aws:events:us-east-1:123456789012:rule/discovery"]});
+    let (ok, first) = stack.invoke("DiscoverFunction", &scheduler).await;
     assert!(ok, "{first:?}");
     let (ok, second) = stack.invoke("DiscoverFunction", &scheduled).await;
     assert!(ok, "{second:?}");
