@@ -21,44 +21,18 @@ Usage: python local/bench_discover.py [--members 10000] [--list-accounts-per-sec
 from __future__ import annotations
 
 import argparse
-import json
 import math
+import json
 import os
-import subprocess
 import sys
 import time
-import urllib.request
 
-import boto3
+from bench import bootstrapped_stack, debug_binary, follow_task, http, peak_memory_kb
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A run's own writes, each one transaction: the discovery slot taken and released, its task
 # created, moved to RUNNING and to SUCCEEDED. Every other write is an account record's.
 BOOKKEEPING = 5
 WRITES = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem")
-
-
-def http(method: str, url: str, body: dict | None = None, timeout: float = 600) -> dict:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as r:
-        return json.loads(r.read() or b"null")
-
-
-def peak_memory_kb(binary: str) -> int | None:
-    """VmHWM of the running process of `binary` (the function's warm instance)."""
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if f.read().split(b"\0")[0].decode() != binary:
-                    continue
-            with open(f"/proc/{pid}/status", encoding="utf-8") as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1])
-        except OSError:
-            continue
-    return None
 
 
 def run(api: str, endpoint: str, binary: str, log: str) -> dict:
@@ -67,10 +41,7 @@ def run(api: str, endpoint: str, binary: str, log: str) -> dict:
     served_before = http("GET", f"{endpoint}/_local/faults").get("served", {})
     started = time.time()
     envelope = http("POST", f"{api}/20190206/accounts/discover", {})
-    task = {"Status": "STARTED"}
-    while task["Status"] in ("STARTED", "RUNNING"):
-        time.sleep(0.2)
-        task = http("GET", f"{api}/20190206/task/{envelope['TaskId']}")
+    task = follow_task(api, envelope["TaskId"])
     elapsed = time.time() - started
     calls = http("GET", f"{endpoint}/_local/stats").get("functions", {})
     served = http("GET", f"{endpoint}/_local/faults").get("served", {})
@@ -129,20 +100,10 @@ def main() -> int:
     parser.add_argument("--list-accounts-per-second", type=float, default=5,
                         help="throttle ListAccounts above this rate (0: no throttling)")
     args = parser.parse_args()
-    stack = subprocess.Popen(
-        [sys.executable, os.path.join(ROOT, "local", "stack.py"), "up", "--json", "--no-lifecycle", "--keep-logs"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    try:
-        ready = json.loads(stack.stdout.readline())
+    with bootstrapped_stack("--keep-logs") as (ready, _):
         endpoint, api = ready["aws_endpoint"], ready["api_url"]
         log = os.path.join(ready["logs"], "host.log")
-        binary = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "debug", "discover")
-        sfn = boto3.client("stepfunctions", endpoint_url=endpoint, region_name=ready["region"],
-                           aws_access_key_id="bench", aws_secret_access_key="bench")
-        boot = sfn.start_execution(stateMachineArn=ready["state_machines"]["FoundationStateMachine"], name=f"bench-{int(time.time())}")
-        while sfn.describe_execution(executionArn=boot["executionArn"])["status"] == "RUNNING":
-            time.sleep(0.2)
+        binary = debug_binary("discover")
 
         started = time.time()
         seeded = http("POST", f"{endpoint}/_local/organizations/members", {"count": args.members, "without_role_every": 50})
@@ -160,9 +121,6 @@ def main() -> int:
         ok = first["task"]["Status"] == second["task"]["Status"] == "SUCCEEDED" and second_records == 0
         print(f"Logs: {ready['logs']}")
         return 0 if ok else 1
-    finally:
-        stack.stdin.close()
-        stack.wait(timeout=60)
 
 
 if __name__ == "__main__":

@@ -18,58 +18,23 @@ Usage: python local/bench_score.py [--accounts 1000]   (./dev bench-score builds
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 import time
 
-import boto3
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_discover import ROOT, http, peak_memory_kb  # noqa: E402
+from bench import bootstrapped_stack, by_service, debug_binary, execution_arn, follow_task, history, http, peak_memory_kb
 
 STATE_MACHINE = "ScoringStateMachine"
-
-
-def follow(api: str, task_id: str, timeout: float = 3600) -> dict:
-    started = time.time()
-    task = {"Status": "STARTED"}
-    while task["Status"] in ("STARTED", "RUNNING") and time.time() - started < timeout:
-        time.sleep(0.5)
-        task = http("GET", f"{api}/20190206/task/{task_id}")
-    return task
-
-
-def history(sfn, arn: str) -> list[dict]:  # noqa: ANN001
-    events, token = [], None
-    while True:
-        page = sfn.get_execution_history(executionArn=arn, maxResults=1000, **({"nextToken": token} if token else {}))
-        events += page["events"]
-        token = page.get("nextToken")
-        if not token:
-            return events
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=1000)
     args = parser.parse_args()
-    stack = subprocess.Popen(
-        [sys.executable, os.path.join(ROOT, "local", "stack.py"), "up", "--json", "--no-lifecycle"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    try:
-        ready = json.loads(stack.stdout.readline())
+    with bootstrapped_stack() as (ready, sfn):
         endpoint, api = ready["aws_endpoint"], ready["api_url"]
-        binary = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "debug", "score-compliance")
-        sfn = boto3.client("stepfunctions", endpoint_url=endpoint, region_name=ready["region"],
-                           aws_access_key_id="bench", aws_secret_access_key="bench")
-        boot = sfn.start_execution(stateMachineArn=ready["state_machines"]["FoundationStateMachine"], name=f"bench-{int(time.time())}")
-        while sfn.describe_execution(executionArn=boot["executionArn"])["status"] == "RUNNING":
-            time.sleep(0.2)
+        binary = debug_binary("score-compliance")
         http("POST", f"{endpoint}/_local/organizations/members", {"count": args.accounts, "without_role_every": 0})
-        discovery = follow(api, http("POST", f"{api}/20190206/accounts/discover", {})["TaskId"])
+        discovery = follow_task(api, http("POST", f"{api}/20190206/accounts/discover", {})["TaskId"])
         scorable = [a for a in http("GET", f"{api}/20190206/accounts")["Accounts"]
                     if a["Status"] in ("DISCOVERED", "ONBOARDING", "ACTIVE", "SUSPENDED", "MAINTENANCE")]
         print(f"Seeded and discovered {args.accounts} members ({discovery['Status']}); {len(scorable)} scorable accounts")
@@ -77,15 +42,11 @@ def main() -> int:
         http("POST", f"{endpoint}/_local/stats/reset")
         started = time.time()
         envelope = http("POST", f"{api}/20190206/accounts/compliance", {})
-        task = follow(api, envelope["TaskId"])
+        task = follow_task(api, envelope["TaskId"])
         elapsed = time.time() - started
         calls = http("GET", f"{endpoint}/_local/stats")
         functions = calls.get("functions", {})
-        by_service: dict[str, int] = {}
-        for op, n in functions.items():
-            service = op.split(" ", 1)[0]
-            by_service[service] = by_service.get(service, 0) + n
-        arn = ready["state_machines"][STATE_MACHINE].replace(":stateMachine:", ":execution:") + f":{envelope['TaskId']}"
+        arn = execution_arn(ready, STATE_MACHINE, envelope["TaskId"])
         events = history(sfn, arn)
         iterations = sum(1 for e in events if e["type"] == "MapIterationSucceeded" or e["type"] == "MapIterationFailed")
         invocations = calls.get("stepfunctions", {}).get("lambda Invoke", 0)
@@ -98,16 +59,14 @@ def main() -> int:
         print(f"  {task['Logs'][-1]}")
         print(f"  execution: {len(events)} history events, {iterations} Map iterations (25,000 events is the limit)")
         print(f"  Lambda invocations by Step Functions: {invocations}")
-        total = sum(by_service.values())
+        services = by_service(functions)
+        total = sum(services.values())
         print(f"  AWS calls by the functions: {total} ({total / max(n, 1):.1f} per account)")
-        for service, count in sorted(by_service.items(), key=lambda kv: -kv[1]):
+        for service, count in services.items():
             print(f"    {service:<14} {count}")
         print(f"  DynamoDB writes: {', '.join(f'{k} {v}' for k, v in sorted(writes.items()))}")
         print(f"  score-compliance peak memory: {peak / 1024:.1f} MiB (VmHWM, debug build)" if peak else "  peak memory: (process not found)")
         return 0 if task["Status"] == "SUCCEEDED" else 1
-    finally:
-        stack.stdin.close()
-        stack.wait(timeout=60)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,27 @@ use uuid::Uuid;
 use crate::domain::{Account, AccountRole, AccountStatus, Origin, organisation_id};
 use crate::lifecycle::{NewAccount, Transition, Trigger};
 
+/// A [`StartWorkflow`](crate::workflows::StartWorkflow) that records the executions it is asked
+/// to start, or refuses every start with `refusal`.
+#[derive(Debug, Default)]
+pub struct RecordedStarts {
+    pub executions: std::sync::Mutex<Vec<(String, serde_json::Value)>>,
+    pub refusal: Option<String>,
+}
+
+impl crate::workflows::StartWorkflow for RecordedStarts {
+    async fn start_workflow(&self, name: &str, input: &serde_json::Value) -> Result<(), String> {
+        if let Some(refusal) = &self.refusal {
+            return Err(refusal.clone());
+        }
+        self.executions
+            .lock()
+            .unwrap()
+            .push((name.to_owned(), input.clone()));
+        Ok(())
+    }
+}
+
 /// The facts of an external member account called `name`.
 pub fn new_account(name: &str, aws_account_id: Option<&str>) -> NewAccount {
     NewAccount {

@@ -41,6 +41,23 @@ impl StateMachine {
     }
 }
 
+/// What a handler that starts a workflow needs: starting an execution by name (the state
+/// machine in Lambda, a recording fake in tests).
+pub trait StartWorkflow: Send + Sync {
+    /// Starts execution `name`; starting the same name twice starts one execution.
+    fn start_workflow(
+        &self,
+        name: &str,
+        input: &Value,
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send;
+}
+
+impl StartWorkflow for StateMachine {
+    async fn start_workflow(&self, name: &str, input: &Value) -> Result<(), String> {
+        self.start(name, input).await
+    }
+}
+
 /// An organization-wide run that goes one at a time: its task, the slot that makes it a
 /// singleton (with a lease that outlives any Lambda invocation, so only an abandoned run lets it
 /// lapse), and its execution, named after the task.

@@ -284,22 +284,11 @@ async fn throttling_and_concurrent_modification_are_retried_to_success() {
     );
 
     // Both were retried inside the SDK: each step ran once, with no Step Functions retry.
-    let sfn = aws_sdk_sfn::Client::new(&stack.sdk().await);
-    let arn = stack
-        .state_machine("CreateAccountStateMachine")
-        .replace(":stateMachine:", ":execution:")
-        + ":"
-        + &task_id;
-    let history = sfn
-        .get_execution_history()
-        .execution_arn(arn)
-        .max_results(1000)
-        .send()
-        .await
-        .unwrap();
+    let history = stack
+        .execution_history("CreateAccountStateMachine", &task_id)
+        .await;
     let scheduled = |function: &str| {
         history
-            .events()
             .iter()
             .filter_map(|e| e.task_scheduled_event_details())
             .filter(|d| d.parameters().contains(function))
@@ -656,23 +645,11 @@ async fn creations_beyond_the_organizations_slots_wait_their_turn() {
         ask(&stack, &bodies[2], "local-admin"),
     );
     let mut busy_retries = 0;
-    let sfn = aws_sdk_sfn::Client::new(&stack.sdk().await);
     for (task_id, _) in [a, b, c] {
         assert_eq!(stack.finished_task(&task_id).await["Status"], "SUCCEEDED");
-        let arn = stack
-            .state_machine("CreateAccountStateMachine")
-            .replace(":stateMachine:", ":execution:")
-            + ":"
-            + &task_id;
-        let history = sfn
-            .get_execution_history()
-            .execution_arn(arn)
-            .max_results(1000)
-            .send()
+        busy_retries += stack
+            .execution_history("CreateAccountStateMachine", &task_id)
             .await
-            .unwrap();
-        busy_retries += history
-            .events()
             .iter()
             .filter_map(|e| {
                 e.lambda_function_failed_event_details()

@@ -8,6 +8,7 @@ mod discovery;
 mod foundation;
 mod store;
 
+use integration_tests::ApiResponse;
 use shared::domain::Account;
 use shared::fixtures;
 use uuid::Uuid;
@@ -20,6 +21,17 @@ pub fn aws_account_id() -> String {
 /// An external account as discovery would record it.
 pub fn discovered(name: &str, aws_account_id: &str) -> Account {
     fixtures::discovered(name, Some(aws_account_id))
+}
+
+/// Of two identical requests made at once: exactly one was accepted and the other refused with
+/// 409 `refused_as`. Answers the accepted one.
+pub fn one_accepted(answers: Vec<ApiResponse>, refused_as: &str) -> ApiResponse {
+    let mut statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{answers:?}");
+    let (accepted, refused): (Vec<_>, Vec<_>) = answers.into_iter().partition(|r| r.status == 200);
+    assert_eq!(refused[0].body["Error"], refused_as, "{refused:?}");
+    accepted.into_iter().next().expect("one accepted")
 }
 
 /// Runs `n` copies of `f(i)` at once, on the test's worker threads, and returns their results

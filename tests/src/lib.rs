@@ -267,6 +267,28 @@ impl Stack {
         &self.ready.state_machines[logical_id]
     }
 
+    /// The history of execution `name` of a state machine (by logical id), oldest first.
+    pub async fn execution_history(
+        &self,
+        state_machine: &str,
+        name: &str,
+    ) -> Vec<aws_sdk_sfn::types::HistoryEvent> {
+        let arn = format!(
+            "{}:{name}",
+            self.state_machine(state_machine)
+                .replace(":stateMachine:", ":execution:")
+        );
+        aws_sdk_sfn::Client::new(&self.sdk().await)
+            .get_execution_history()
+            .execution_arn(arn)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .expect("the execution's history")
+    }
+
     /// Starts an execution under a unique name and waits for it to finish.
     pub async fn run_execution(&self, state_machine: &str, input: &str) -> DescribeExecutionOutput {
         let sfn = aws_sdk_sfn::Client::new(&self.sdk().await);

@@ -17,7 +17,7 @@ use shared::config::{self, ConfigError};
 use shared::domain::{Account, AccountRole, AccountStatus, AccountType, Operation, Origin, Task};
 use shared::lifecycle::{NewAccount, Transition, Trigger};
 use shared::store::{Store, StoreError};
-use shared::workflows::StateMachine;
+use shared::workflows::{StartWorkflow, StateMachine};
 use uuid::Uuid;
 
 pub const CREATE_ACCOUNT: &str = "POST /20190206/accounts";
@@ -49,16 +49,6 @@ pub trait AccountRecords: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// Starts the create workflow.
-pub trait Workflows: Send + Sync {
-    /// Starts an execution named `name`; starting the same name twice starts one execution.
-    fn start_create(
-        &self,
-        name: &str,
-        input: &Value,
-    ) -> impl Future<Output = Result<(), String>> + Send;
-}
-
 pub struct Creator<S, W> {
     pub store: S,
     pub workflows: W,
@@ -81,14 +71,14 @@ impl Creator<Store, StateMachine> {
     }
 }
 
-pub async fn handle<S: AccountRecords, W: Workflows>(
+pub async fn handle<S: AccountRecords, W: StartWorkflow>(
     creator: &Creator<S, W>,
     request: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
     serve(request, |req| async move { route(creator, &req).await }).await
 }
 
-pub async fn route<S: AccountRecords, W: Workflows>(
+pub async fn route<S: AccountRecords, W: StartWorkflow>(
     c: &Creator<S, W>,
     req: &ApiRequest,
 ) -> Result<Value, ApiError> {
@@ -162,7 +152,11 @@ pub async fn route<S: AccountRecords, W: Workflows>(
     }
 
     let input = json!({"AccountId": id, "TaskId": task.id});
-    if let Err(e) = c.workflows.start_create(&task.id.to_string(), &input).await {
+    if let Err(e) = c
+        .workflows
+        .start_workflow(&task.id.to_string(), &input)
+        .await
+    {
         tracing::error!(error = e, task = %task.id, "the create workflow did not start");
         let reason = format!("the create workflow could not be started: {e}");
         if let Err(e) = c.store.abandon(&account, &task, &reason, &actor).await {
@@ -220,16 +214,11 @@ impl AccountRecords for Store {
     }
 }
 
-impl Workflows for StateMachine {
-    async fn start_create(&self, name: &str, input: &Value) -> Result<(), String> {
-        self.start(name, input).await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use shared::domain::{AccountTypeStatus, organisation_id};
+    use shared::fixtures::RecordedStarts;
     use std::collections::HashMap;
     use std::sync::Mutex;
 
@@ -285,25 +274,6 @@ mod tests {
         }
     }
 
-    #[derive(Default)]
-    struct Started {
-        executions: Mutex<Vec<(String, Value)>>,
-        broken: bool,
-    }
-
-    impl Workflows for Started {
-        async fn start_create(&self, name: &str, input: &Value) -> Result<(), String> {
-            if self.broken {
-                return Err("ThrottlingException: Rate exceeded".into());
-            }
-            self.executions
-                .lock()
-                .unwrap()
-                .push((name.to_owned(), input.clone()));
-            Ok(())
-        }
-    }
-
     fn account_type(name: &str) -> AccountType {
         AccountType {
             id: Uuid::new_v4(),
@@ -314,7 +284,7 @@ mod tests {
         }
     }
 
-    fn creator() -> Creator<Memory, Started> {
+    fn creator() -> Creator<Memory, RecordedStarts> {
         let mut management =
             shared::fixtures::account_in(AccountStatus::Active, "management", Some(MANAGEMENT));
         management.organisation_id = organisation_id("o-test");
@@ -324,7 +294,7 @@ mod tests {
                 management: Some(management),
                 ..Default::default()
             },
-            workflows: Started::default(),
+            workflows: RecordedStarts::default(),
             access: AccessPolicy::from_json(&format!(
                 r#"{{"{ADMIN}": "admin", "{OPERATIONS}": "operations", "{USER}": "user", "{READONLY}": "readonly"}}"#
             ))
@@ -444,7 +414,7 @@ mod tests {
     #[tokio::test]
     async fn a_workflow_that_cannot_start_leaves_an_error_that_says_so() {
         let mut c = creator();
-        c.workflows.broken = true;
+        c.workflows.refusal = Some("ThrottlingException: Rate exceeded".into());
         let e = route(&c, &post(ADMIN, BAKERY)).await.unwrap_err();
         assert_eq!(e.status, 500);
         assert!(

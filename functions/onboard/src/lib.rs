@@ -21,7 +21,7 @@ use shared::lifecycle::{
     AccountChange, AccountFacts, LifecycleError, LockChange, Transition, Trigger,
 };
 use shared::store::{Store, StoreError, TaskWrite};
-use shared::workflows::StateMachine;
+use shared::workflows::{StartWorkflow, StateMachine};
 
 pub const ONBOARD_ACCOUNT: &str = "POST /20190206/accounts/onboard";
 
@@ -53,16 +53,6 @@ pub trait OnboardRecords: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// Starts the onboarding workflow.
-pub trait Workflows: Send + Sync {
-    /// Starts an execution named `name`; starting the same name twice starts one execution.
-    fn start_onboarding(
-        &self,
-        name: &str,
-        input: &Value,
-    ) -> impl Future<Output = Result<(), String>> + Send;
-}
-
 pub struct Onboarder<S, W> {
     pub store: S,
     pub workflows: W,
@@ -83,14 +73,14 @@ impl Onboarder<Store, StateMachine> {
     }
 }
 
-pub async fn handle<S: OnboardRecords, W: Workflows>(
+pub async fn handle<S: OnboardRecords, W: StartWorkflow>(
     onboarder: &Onboarder<S, W>,
     request: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
     serve(request, |req| async move { route(onboarder, &req).await }).await
 }
 
-pub async fn route<S: OnboardRecords, W: Workflows>(
+pub async fn route<S: OnboardRecords, W: StartWorkflow>(
     o: &Onboarder<S, W>,
     req: &ApiRequest,
 ) -> Result<Value, ApiError> {
@@ -173,7 +163,7 @@ pub async fn route<S: OnboardRecords, W: Workflows>(
     let input = json!({"AccountId": account.id, "TaskId": task.id});
     if let Err(e) = o
         .workflows
-        .start_onboarding(&task.id.to_string(), &input)
+        .start_workflow(&task.id.to_string(), &input)
         .await
     {
         tracing::error!(error = e, task = %task.id, "the onboarding workflow did not start");
@@ -239,16 +229,11 @@ impl OnboardRecords for Store {
     }
 }
 
-impl Workflows for StateMachine {
-    async fn start_onboarding(&self, name: &str, input: &Value) -> Result<(), String> {
-        self.start(name, input).await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use shared::domain::AccountTypeStatus;
+    use shared::fixtures::RecordedStarts;
     use std::collections::HashMap;
     use std::sync::Mutex;
     use uuid::Uuid;
@@ -304,23 +289,6 @@ mod tests {
         }
     }
 
-    #[derive(Default)]
-    struct Started {
-        executions: Mutex<Vec<(String, Value)>>,
-        broken: bool,
-    }
-
-    impl Workflows for Started {
-        async fn start_onboarding(&self, name: &str, input: &Value) -> Result<(), String> {
-            if self.broken {
-                return Err("ExecutionLimitExceeded".into());
-            }
-            let mut executions = self.executions.lock().unwrap();
-            executions.push((name.to_owned(), input.clone()));
-            Ok(())
-        }
-    }
-
     fn account_type(name: &str) -> AccountType {
         AccountType {
             id: Uuid::new_v4(),
@@ -331,7 +299,7 @@ mod tests {
         }
     }
 
-    fn onboarder(status: AccountStatus) -> Onboarder<Memory, Started> {
+    fn onboarder(status: AccountStatus) -> Onboarder<Memory, RecordedStarts> {
         let account = shared::fixtures::account_in(status, "legacy", Some(LEGACY));
         Onboarder {
             store: Memory {
@@ -339,7 +307,7 @@ mod tests {
                 accounts: Mutex::new(HashMap::from([(LEGACY.to_owned(), account)])),
                 ..Default::default()
             },
-            workflows: Started::default(),
+            workflows: RecordedStarts::default(),
             access: AccessPolicy::from_json(&format!(
                 r#"{{"{ADMIN}": "admin", "{USER}": "user"}}"#
             ))
@@ -360,7 +328,7 @@ mod tests {
     const LEGACY_BODY: &str =
         r#"{"AwsAccountId": "111122223333", "AccountType": "default", "Tags": {"Team": "data"}}"#;
 
-    fn stored(o: &Onboarder<Memory, Started>) -> Account {
+    fn stored(o: &Onboarder<Memory, RecordedStarts>) -> Account {
         o.store.accounts.lock().unwrap()[LEGACY].clone()
     }
 
@@ -440,7 +408,7 @@ mod tests {
     #[tokio::test]
     async fn a_workflow_that_cannot_start_leaves_an_error_that_says_so() {
         let mut o = onboarder(AccountStatus::Discovered);
-        o.workflows.broken = true;
+        o.workflows.refusal = Some("ExecutionLimitExceeded".into());
         let e = route(&o, &post(ADMIN, LEGACY_BODY)).await.unwrap_err();
         assert_eq!(e.status, 500);
         assert_eq!(
