@@ -65,6 +65,27 @@ fn none_of(wrong: Vec<String>, ok: &str, what: &str) -> Outcome {
     }
 }
 
+/// Each of `items` must be `ok`: PASSED, or FAILED naming those that are not (by `name`);
+/// `when_none` when there are no items to judge.
+fn every<T>(
+    items: impl IntoIterator<Item = T>,
+    when_none: Outcome,
+    ok: impl Fn(&T) -> bool,
+    name: impl Fn(&T) -> String,
+    passed: &str,
+    failed: &str,
+) -> Outcome {
+    let items: Vec<T> = items.into_iter().collect();
+    if items.is_empty() {
+        return when_none;
+    }
+    none_of(
+        items.iter().filter(|i| !ok(i)).map(name).collect(),
+        passed,
+        failed,
+    )
+}
+
 /// Evaluates one rule against the facts.
 pub fn evaluate(rule: &Rule, facts: &Facts) -> RuleResult {
     let (state, reason) = match &rule.evaluation {
@@ -247,21 +268,14 @@ fn run(check: &str, p: &Map<String, Value>, f: &Facts) -> Result<Outcome, String
         }
         "console-users-mfa" => {
             let report = fetched(&f.credential_report, "IAM credential report")?;
-            let console: Vec<&CredentialRow> =
-                users(report).filter(|r| r.password_enabled).collect();
-            if console.is_empty() {
-                not_applicable("no IAM user has a console password")
-            } else {
-                none_of(
-                    console
-                        .iter()
-                        .filter(|r| !r.mfa_active)
-                        .map(|r| r.user.clone())
-                        .collect(),
-                    "every IAM user with a console password has MFA",
-                    "console users without MFA",
-                )
-            }
+            every(
+                users(report).filter(|r| r.password_enabled),
+                not_applicable("no IAM user has a console password"),
+                |r| r.mfa_active,
+                |r| r.user.clone(),
+                "every IAM user with a console password has MFA",
+                "console users without MFA",
+            )
         }
         "no-unused-initial-access-keys" => {
             let report = fetched(&f.credential_report, "IAM credential report")?;
@@ -412,36 +426,25 @@ fn run(check: &str, p: &Map<String, Value>, f: &Facts) -> Result<Outcome, String
         }
         "cloudtrail-log-file-validation" => {
             let trails = fetched(&f.trails, "CloudTrail")?;
-            let logging: Vec<&Trail> = logging_multi_region(trails).collect();
-            if logging.is_empty() {
-                fail("no multi-region trail is logging")
-            } else {
-                none_of(
-                    logging
-                        .iter()
-                        .filter(|t| !t.log_file_validation)
-                        .map(|t| t.name.clone())
-                        .collect(),
-                    "log file validation is on for every logging multi-region trail",
-                    "trails without log file validation",
-                )
-            }
+            every(
+                logging_multi_region(trails),
+                fail("no multi-region trail is logging"),
+                |t| t.log_file_validation,
+                |t| t.name.clone(),
+                "log file validation is on for every logging multi-region trail",
+                "trails without log file validation",
+            )
         }
         "cloudtrail-kms-encryption" => {
             let trails = fetched(&f.trails, "CloudTrail")?;
-            if trails.is_empty() {
-                fail("the account has no trail")
-            } else {
-                none_of(
-                    trails
-                        .iter()
-                        .filter(|t| !t.kms_key)
-                        .map(|t| t.name.clone())
-                        .collect(),
-                    "every trail encrypts its logs with a KMS key",
-                    "trails without a KMS key",
-                )
-            }
+            every(
+                trails,
+                fail("the account has no trail"),
+                |t| t.kms_key,
+                |t| t.name.clone(),
+                "every trail encrypts its logs with a KMS key",
+                "trails without a KMS key",
+            )
         }
         "cloudtrail-s3-data-events" => {
             let wanted = param_str(p, "ReadWriteType")?;
@@ -471,18 +474,14 @@ fn run(check: &str, p: &Map<String, Value>, f: &Facts) -> Result<Outcome, String
         }
         "vpc-flow-logs" => {
             let vpcs = fetched(&f.vpcs, "VPCs")?;
-            if vpcs.is_empty() {
-                not_applicable("the account has no VPC in this region")
-            } else {
-                none_of(
-                    vpcs.iter()
-                        .filter(|(_, logged)| !logged)
-                        .map(|(id, _)| id.clone())
-                        .collect(),
-                    "every VPC has a flow log",
-                    "VPCs without a flow log",
-                )
-            }
+            every(
+                vpcs,
+                not_applicable("the account has no VPC in this region"),
+                |(_, logged)| *logged,
+                |(id, _)| id.clone(),
+                "every VPC has a flow log",
+                "VPCs without a flow log",
+            )
         }
         "nacl-admin-ports-closed" => {
             let ports = param_ports(p)?;
@@ -529,20 +528,14 @@ fn run(check: &str, p: &Map<String, Value>, f: &Facts) -> Result<Outcome, String
         }
         "default-security-groups-closed" => {
             let groups = fetched(&f.security_groups, "security groups")?;
-            let defaults: Vec<_> = groups.iter().filter(|g| g.name == "default").collect();
-            if defaults.is_empty() {
-                not_applicable("the account has no default security group in this region")
-            } else {
-                none_of(
-                    defaults
-                        .iter()
-                        .filter(|g| !g.ingress.is_empty() || !g.egress.is_empty())
-                        .map(|g| g.id.clone())
-                        .collect(),
-                    "every default security group allows no traffic",
-                    "default security groups with rules",
-                )
-            }
+            every(
+                groups.iter().filter(|g| g.name == "default"),
+                not_applicable("the account has no default security group in this region"),
+                |g| g.ingress.is_empty() && g.egress.is_empty(),
+                |g| g.id.clone(),
+                "every default security group allows no traffic",
+                "default security groups with rules",
+            )
         }
         "guardduty-enabled" => match *fetched(&f.guardduty_enabled, "GuardDuty")? {
             true => pass("a GuardDuty detector is enabled"),
@@ -585,20 +578,14 @@ fn every_instance(
     passed: &str,
     failed: &str,
 ) -> Result<Outcome, String> {
-    let instances = fetched(&f.instances, "EC2 instances")?;
-    Ok(if instances.is_empty() {
-        not_applicable("the account has no EC2 instances in this region")
-    } else {
-        none_of(
-            instances
-                .iter()
-                .filter(|i| !ok(i))
-                .map(|i| i.id.clone())
-                .collect(),
-            passed,
-            failed,
-        )
-    })
+    Ok(every(
+        fetched(&f.instances, "EC2 instances")?,
+        not_applicable("the account has no EC2 instances in this region"),
+        |i| ok(i),
+        |i| i.id.clone(),
+        passed,
+        failed,
+    ))
 }
 
 /// CIS section 4: a logging multi-region trail delivers to CloudWatch Logs, a metric filter on
