@@ -79,11 +79,7 @@ pub async fn route<R: AccountReader>(api: &Api<R>, req: &ApiRequest) -> Result<V
         GET_TASK => {
             let raw = req.path_param("task_id");
             let id = parse_uuid(raw).map_err(|e| ApiError::bad_request(format!("task_id: {e}")))?;
-            if let Some((k, _)) = req.query.first() {
-                return Err(ApiError::bad_request(format!(
-                    "unknown query parameter {k:?}"
-                )));
-            }
+            req.only_query(&[])?;
             let task = api.store.get_task(id).await.map_err(internal)?;
             let task =
                 task.ok_or_else(|| ApiError::not_found(format!("task {id} does not exist")))?;

@@ -313,11 +313,7 @@ pub async fn route(d: &Discoverer, req: &ApiRequest) -> Result<Value, ApiError> 
         return Err(ApiError::not_found(format!("no route {:?}", req.route_key)));
     }
     authorize(&d.access, req.principal.as_deref(), Permission::Mutate)?;
-    if let Some((k, _)) = req.query.first() {
-        return Err(ApiError::bad_request(format!(
-            "unknown query parameter {k:?}"
-        )));
-    }
+    req.only_query(&[])?;
     // accounts.DiscoverAccounts and accounts.DiscoverAccount are empty objects.
     match req.body.as_deref().map(str::trim) {
         None | Some("") => {}

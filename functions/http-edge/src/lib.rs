@@ -70,6 +70,16 @@ impl ApiRequest {
     pub fn query_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.query.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
+
+    /// 400 for a query parameter the route does not take (only `allowed` are taken).
+    pub fn only_query(&self, allowed: &[&str]) -> Result<(), ApiError> {
+        match self.query_pairs().find(|(k, _)| !allowed.contains(k)) {
+            Some((k, _)) => Err(ApiError::bad_request(format!(
+                "unknown query parameter {k:?}"
+            ))),
+            None => Ok(()),
+        }
+    }
 }
 
 impl ApiRequest {

@@ -88,11 +88,7 @@ pub async fn route<S: OnboardRecords, W: StartWorkflow>(
         return Err(ApiError::not_found(format!("no route {:?}", req.route_key)));
     }
     authorize(&o.access, req.principal.as_deref(), Permission::Mutate)?;
-    if let Some((k, _)) = req.query.first() {
-        return Err(ApiError::bad_request(format!(
-            "unknown query parameter {k:?}"
-        )));
-    }
+    req.only_query(&[])?;
     let body = OnboardAccountRequest::parse(req.body.as_deref())?;
     let internal = |e: StoreError| {
         tracing::error!(error = %e, request_id = req.request_id, "store failed");

@@ -416,15 +416,6 @@ fn account_id(req: &ApiRequest) -> Result<Uuid, ApiError> {
         .map_err(|_| ApiError::bad_request(format!("account_id: {raw:?} is not an account id")))
 }
 
-fn no_query(req: &ApiRequest, allowed: &[&str]) -> Result<(), ApiError> {
-    match req.query_pairs().find(|(k, _)| !allowed.contains(k)) {
-        Some((k, _)) => Err(ApiError::bad_request(format!(
-            "unknown query parameter {k:?}"
-        ))),
-        None => Ok(()),
-    }
-}
-
 fn empty_body(req: &ApiRequest) -> Result<(), ApiError> {
     match req.body.as_deref().map(str::trim) {
         None | Some("") | Some("{}") => Ok(()),
@@ -449,11 +440,11 @@ pub async fn route(s: &Scorer, req: &ApiRequest) -> Result<Value, ApiError> {
     authorize(&s.access, req.principal.as_deref(), needed)?;
     match req.route_key.as_str() {
         READ_RULES => {
-            no_query(req, &[])?;
+            req.only_query(&[])?;
             Ok(serde_json::to_value(s.bundle).unwrap_or_default())
         }
         SCORE_ALL => {
-            no_query(req, &[])?;
+            req.only_query(&[])?;
             empty_body(req)?;
             let actor = req.principal.clone().unwrap_or_default();
             let task = s
@@ -477,7 +468,7 @@ pub async fn route(s: &Scorer, req: &ApiRequest) -> Result<Value, ApiError> {
             ))
         }
         SCORE_ONE => {
-            no_query(req, &[])?;
+            req.only_query(&[])?;
             empty_body(req)?;
             let id = account_id(req)?;
             let account = s
@@ -505,7 +496,7 @@ pub async fn route(s: &Scorer, req: &ApiRequest) -> Result<Value, ApiError> {
             }))
         }
         READ_RESULTS => {
-            no_query(req, &[])?;
+            req.only_query(&[])?;
             let id = account_id(req)?;
             s.store
                 .get_account(id)
@@ -527,7 +518,7 @@ pub async fn route(s: &Scorer, req: &ApiRequest) -> Result<Value, ApiError> {
             })
         }
         READ_HISTORY => {
-            no_query(req, &["limit"])?;
+            req.only_query(&["limit"])?;
             let id = account_id(req)?;
             let limit = match req.query_pairs().find(|(k, _)| *k == "limit") {
                 None => 100,
