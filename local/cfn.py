@@ -68,11 +68,23 @@ class Resolver:
         if unknown:
             raise ValueError(f"unknown parameters {sorted(unknown)}")
 
+    def condition(self, name: str) -> bool:
+        """A named condition of the template's Conditions section."""
+        try:
+            return bool(self.resolve(self.template["Conditions"][name]))
+        except KeyError:
+            raise KeyError(f"condition {name} is not declared") from None
+
     def resources(self, type_: str | None = None) -> dict[str, dict]:
+        """The resources CloudFormation would create: those whose Condition holds."""
         return {
             name: r for name, r in self.template.get("Resources", {}).items()
-            if type_ is None or r["Type"] == type_
+            if (type_ is None or r["Type"] == type_) and ("Condition" not in r or self.condition(r["Condition"]))
         }
+
+    def output(self, name: str) -> Any:
+        """The value of one of the template's Outputs."""
+        return self.resolve(self.template["Outputs"][name]["Value"])
 
     def ref(self, name: str) -> str:
         if name in self.pseudo:
@@ -106,6 +118,28 @@ class Resolver:
             if key == "Fn::Join":
                 separator, items = value
                 return separator.join(str(i) for i in self.resolve(items))
+            if key == "Fn::Split":
+                separator, text = value
+                return str(self.resolve(text)).split(separator)
+            if key == "Fn::Select":
+                index, items = value
+                return self.resolve(items)[int(self.resolve(index))]
+            if key == "Fn::Equals":
+                left, right = self.resolve(value)
+                return str(left) == str(right)
+            if key == "Fn::Not":
+                return not self.resolve(value[0])
+            if key == "Fn::And":
+                return all(self.resolve(v) for v in value)
+            if key == "Fn::Or":
+                return any(self.resolve(v) for v in value)
+            if key == "Condition":
+                return self.condition(value)
+            if key == "Fn::If":
+                # Only the branch taken is resolved: the other may name a resource that does
+                # not exist under this condition.
+                name, when_true, when_false = value
+                return self.resolve(when_true if self.condition(name) else when_false)
             if key.startswith("Fn::"):
                 raise NotImplementedError(f"{key} is not supported by the local stack")
         return {k: self.resolve(v) for k, v in node.items()}

@@ -89,7 +89,9 @@ class Processes:
 
     def start(self, name: str, argv: list[str], log_path: str, **kwargs: Any) -> subprocess.Popen:
         log = open(log_path, "ab")
-        process = subprocess.Popen(argv, stderr=log, stdin=subprocess.DEVNULL, **kwargs)
+        # A session of its own: a terminal's Ctrl-C reaches only the stack, which stops the
+        # children in order (each also exits by itself when the stack is gone).
+        process = subprocess.Popen(argv, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True, **kwargs)
         self.children.append((name, process))
         return process
 
@@ -184,19 +186,26 @@ def trust_management_account() -> str:
     })
 
 
-def seed_organization(endpoint: str) -> dict:
-    """An organization as a platform team has it before installing the service."""
+def create_member(org: Any, name: str, email: str, role: str) -> str:
+    """Organizations CreateAccount, waited for as CloudFormation and a platform team wait for it."""
+    status = org.create_account(AccountName=name, Email=email, RoleName=role)["CreateAccountStatus"]
+    while status["State"] == "IN_PROGRESS":
+        time.sleep(0.05)
+        status = org.describe_create_account_status(CreateAccountRequestId=status["Id"])["CreateAccountStatus"]
+    if status["State"] != "SUCCEEDED":
+        raise RuntimeError(f"creating {name}: {status}")
+    return status["AccountId"]
+
+
+def seed_organization(endpoint: str, foundation_accounts: bool = True) -> dict:
+    """An organization as a platform team has it before installing the service: with the
+    Security and Logging accounts the deployment adopts, or (`foundation_accounts` false)
+    without them, for the stack to create."""
     org = aws(endpoint, "organizations")
     organization = org.create_organization(FeatureSet="ALL")["Organization"]
 
     def create(name: str, role: str = "OrganizationAccountAccessRole") -> str:
-        status = org.create_account(AccountName=name, Email=f"aws+{name}@example.com", RoleName=role)["CreateAccountStatus"]
-        while status["State"] == "IN_PROGRESS":
-            time.sleep(0.05)
-            status = org.describe_create_account_status(CreateAccountRequestId=status["Id"])["CreateAccountStatus"]
-        if status["State"] != "SUCCEEDED":
-            raise RuntimeError(f"seeding {name}: {status}")
-        return status["AccountId"]
+        return create_member(org, name, f"aws+{name}@example.com", role)
 
     def provisioning_role(account_id: str) -> None:
         # As a platform team would: through the role Organizations put in the account.
@@ -211,7 +220,7 @@ def seed_organization(endpoint: str) -> dict:
         iam.create_role(RoleName=PROVISIONING_ROLE, AssumeRolePolicyDocument=trust_management_account())
 
     # The foundation accounts carry the provisioning role, as the service requires of them.
-    security, logging = create("security", PROVISIONING_ROLE), create("logging", PROVISIONING_ROLE)
+    security, logging = (create("security", PROVISIONING_ROLE), create("logging", PROVISIONING_ROLE)) if foundation_accounts else ("", "")
     members = []
     for name, has_role in SEED_MEMBERS:
         account_id = create(name)
@@ -245,12 +254,29 @@ def arn(service: str, resource: str) -> str:
     return f"arn:aws:{service}:{REGION}:{MANAGEMENT_ACCOUNT}:{resource}"
 
 
+def create_organization_accounts(r: cfn.Resolver, endpoint: str) -> None:
+    """`AWS::Organizations::Account` resources, created as CloudFormation creates them
+    (CreateAccount, waited for); Ref and GetAtt AccountId give the new account's id."""
+    org = aws(endpoint, "organizations")
+    for name, resource in r.resources("AWS::Organizations::Account").items():
+        props = r.resolve(resource["Properties"])
+        account_id = create_member(org, props["AccountName"], props["Email"], props.get("RoleName", "OrganizationAccountAccessRole"))
+        for parent in props.get("ParentIds", []):
+            root = org.list_parents(ChildId=account_id)["Parents"][0]["Id"]
+            org.move_account(AccountId=account_id, SourceParentId=root, DestinationParentId=parent)
+        r.physical[name] = cfn.Physical(account_id, {"AccountId": account_id, "Arn": f"arn:aws:organizations::{MANAGEMENT_ACCOUNT}:account/{account_id}"})
+        say(f"  {name}: created AWS account {account_id} ({props['AccountName']}, {props['Email']})")
+
+
 def assign_physical_ids(r: cfn.Resolver) -> None:
     """The names and ARNs each resource gets locally (what Ref and GetAtt return)."""
     for name, resource in r.resources().items():
         props = resource.get("Properties", {})
         kind = resource["Type"]
-        if kind == "AWS::DynamoDB::Table":
+        if kind == "AWS::Organizations::Account":
+            if name not in r.physical:
+                raise RuntimeError(f"{name} must be created (create_organization_accounts) before the rest")
+        elif kind == "AWS::DynamoDB::Table":
             table = f"{STACK_NAME}-{name}"
             r.physical[name] = cfn.Physical(table, {"Arn": arn("dynamodb", f"table/{table}")})
         elif kind == "AWS::Serverless::Function":
@@ -345,7 +371,7 @@ def provision(r: cfn.Resolver, endpoint: str) -> None:
         AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]}, "Action": "sts:AssumeRole"}]}),
     )["Role"]["Arn"]
     ddb, lam, sfn = aws(endpoint, "dynamodb"), aws(endpoint, "lambda"), aws(endpoint, "stepfunctions")
-    events, logs = aws(endpoint, "events"), aws(endpoint, "logs")
+    events, logs, scheduler = aws(endpoint, "events"), aws(endpoint, "logs"), aws(endpoint, "scheduler")
 
     for name, res in r.resources("AWS::DynamoDB::Table").items():
         create_table(ddb, r.resolve(res["Properties"]), r.ref(name))
@@ -397,9 +423,24 @@ def provision(r: cfn.Resolver, endpoint: str) -> None:
                 rule = f"{name}{event_name}"
                 events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(props["Pattern"]), State="ENABLED")
                 events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": name, "Arn": r.get_att(name, "Arn")}])
-            elif event["Type"] in ("Schedule", "ScheduleV2"):
-                # moto keeps schedules but never fires them; the lifecycle runs what they start.
-                say(f"  {name}: schedule {props['ScheduleExpression']} is not run locally")
+            elif event["Type"] == "ScheduleV2":
+                # As SAM expands it: an EventBridge Scheduler schedule invoking the function with
+                # the event's Input (the emulator fires it; see local/emulator.py).
+                schedule = f"{name}{event_name}"
+                target = {"Arn": r.get_att(name, "Arn"), "RoleArn": service_role}
+                if "Input" in props:
+                    target["Input"] = props["Input"]
+                scheduler.create_schedule(
+                    Name=schedule,
+                    ScheduleExpression=props["ScheduleExpression"],
+                    FlexibleTimeWindow={"Mode": "OFF"},
+                    Target=target,
+                    State=props.get("State", "ENABLED"),
+                    **({"Description": props["Description"]} if "Description" in props else {}),
+                )
+                say(f"  schedule {schedule}: {props['ScheduleExpression']} -> {name} {props.get('Input', '')}")
+            elif event["Type"] == "Schedule":
+                raise NotImplementedError(f"{name}.{event_name}: use ScheduleV2 (EventBridge Scheduler)")
 
 
 # --- the lifecycle ----------------------------------------------------------------------------
@@ -491,6 +532,10 @@ def lifecycle(endpoint: str, r: cfn.Resolver, api_url: str) -> None:
 # --- commands ---------------------------------------------------------------------------------
 
 
+class Stopped(BaseException):
+    """Ctrl-C or SIGTERM: stop now, wherever the stack is (starting, running the lifecycle, idle)."""
+
+
 def up(args: argparse.Namespace) -> int:
     os.makedirs(os.path.join(ROOT, ".local", "stacks"), exist_ok=True)
     logs = tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=os.path.join(ROOT, ".local", "stacks"))
@@ -498,7 +543,9 @@ def up(args: argparse.Namespace) -> int:
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
-        stopping.set()
+        if not stopping.is_set():
+            stopping.set()
+            raise Stopped(signal.Signals(signum).name)
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
@@ -506,10 +553,8 @@ def up(args: argparse.Namespace) -> int:
         started = time.time()
         endpoint = start_emulator(procs, logs)
         say(f"Emulator (moto + extensions): {endpoint}")
-        seed = seed_organization(endpoint)
+        seed = seed_organization(endpoint, foundation_accounts=args.foundation_accounts == "adopt")
         principals = create_principals(endpoint)
-        say(f"Organization {seed['OrganizationId']}: management {seed['ManagementAccountId']}, security {seed['SecurityAccountId']}, logging {seed['LoggingAccountId']}, "
-            + ", ".join(f"{m['Name']} {m['AwsAccountId']}{'' if m['ProvisioningRole'] else ' (no provisioning role)'}" for m in seed["Members"]))
         access_roles = {p["Arn"]: p["Role"] for p in principals.values() if p["Role"]}
         resolver = cfn.Resolver(
             cfn.load(TEMPLATE),
@@ -521,9 +566,17 @@ def up(args: argparse.Namespace) -> int:
                 "RootEmailTemplate": "aws+{AccountId}@example.com",
                 # The emulator's CreateAccount takes one status call, not minutes.
                 "CreateAccountPollSeconds": "1",
+                # Often enough that a stack left running shows the schedules at work.
+                "DiscoverySchedule": "rate(15 minutes)",
+                "ScoringSchedule": "rate(15 minutes)",
+                **dict(p.split("=", 1) for p in args.parameter),
             },
             {"AWS::Region": REGION, "AWS::AccountId": MANAGEMENT_ACCOUNT, "AWS::StackName": STACK_NAME, "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"},
         )
+        create_organization_accounts(resolver, endpoint)
+        seed["SecurityAccountId"], seed["LoggingAccountId"] = resolver.output("SecurityAccountId"), resolver.output("LoggingAccountId")
+        say(f"Organization {seed['OrganizationId']}: management {seed['ManagementAccountId']}, security {seed['SecurityAccountId']}, logging {seed['LoggingAccountId']}, "
+            + ", ".join(f"{m['Name']} {m['AwsAccountId']}{'' if m['ProvisioningRole'] else ' (no provisioning role)'}" for m in seed["Members"]))
         assign_physical_ids(resolver)
         host = start_host(procs, host_config(resolver, endpoint, principals), logs)
         http_json("POST", f"{endpoint}/_local/lambda-host", {"url": host["invoke_url"]})
@@ -561,10 +614,15 @@ def up(args: argparse.Namespace) -> int:
                     say(f"{name} exited with {p.returncode}; its log ends:\n{tail(os.path.join(logs, name + '.log'))}")
                     return 1
         return 0
+    except Stopped as signalled:
+        say(f"{signalled}: stopping")
+        return 0
     except Exception as e:  # noqa: BLE001 - report and clean up
         say(f"local stack failed: {e}")
         return 1
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         procs.stop()
         if args.json and not args.keep_logs:
             shutil.rmtree(logs, ignore_errors=True)
@@ -578,6 +636,12 @@ def create_table_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def parameter(text: str) -> str:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
+    return text
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="The Accounts local stack")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -586,6 +650,15 @@ def main() -> int:
     p.add_argument("--no-lifecycle", action="store_true", help="provision only")
     p.add_argument("--keep-logs", action="store_true", help="with --json: keep the log folder")
     p.add_argument("--log-level", default="INFO", help="the functions' log level")
+    p.add_argument(
+        "--parameter", action="append", default=[], metavar="NAME=VALUE", type=parameter,
+        help="a template parameter's value, e.g. DiscoverySchedule='rate(5 minutes)' (repeatable)",
+    )
+    p.add_argument(
+        "--foundation-accounts", choices=["adopt", "create"], default="adopt",
+        help="adopt: the organization has Security and Logging accounts, named by the template's "
+        "parameters; create: it has none and the template's SecurityAccount/LoggingAccount create them",
+    )
     p.set_defaults(run=up)
     p = commands.add_parser("create-table", help="create a table as template.yaml declares it")
     p.add_argument("--endpoint", required=True)

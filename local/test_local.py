@@ -8,7 +8,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import cfn  # noqa: E402
-from emulator import trust_admits  # noqa: E402
+from emulator import first_due, next_due, trust_admits  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -27,6 +27,25 @@ class TrustPolicies(unittest.TestCase):
         self.assertFalse(trust_admits(self.policy({"AWS": "123456789012"}, effect="Deny"), "123456789012"))
         self.assertFalse(trust_admits(self.policy({"AWS": "123456789012"}, action="sts:TagSession"), "123456789012"))
         self.assertFalse(trust_admits("not json", "123456789012"))
+
+
+class Schedules(unittest.TestCase):
+    def test_a_rate_fires_one_period_after_creation_and_every_period_after(self):
+        self.assertEqual(first_due("rate(15 minutes)", 1000.0), 1900.0)
+        self.assertEqual(first_due("rate(1 hour)", 0.0), 3600.0)
+        self.assertEqual(first_due("rate(6 hours)", 0.0), 21600.0)
+        self.assertEqual(first_due("rate(1 day)", 0.0), 86400.0)
+        self.assertEqual(next_due("rate(15 minutes)", 1900.0, 1900.5), 2800.0)
+
+    def test_missed_runs_are_not_made_up(self):
+        # Fired three and a half periods late: one run, then the next period boundary.
+        self.assertEqual(next_due("rate(1 minute)", 60.0, 270.0), 300.0)
+
+    def test_at_fires_once_and_cron_is_not_fired(self):
+        self.assertEqual(first_due("at(1970-01-02T00:00:00)", 0.0), 86400.0)
+        self.assertIsNone(next_due("at(1970-01-02T00:00:00)", 86400.0, 86400.0))
+        self.assertIsNone(first_due("cron(0 12 * * ? *)", 0.0))
+        self.assertIsNone(first_due("rate(soon)", 0.0))
 
 
 class Template(unittest.TestCase):
@@ -50,6 +69,29 @@ class Template(unittest.TestCase):
         r = self.resolver()
         env = r.function_environment(r.resources()["RegisterFoundationFunction"])
         self.assertEqual(env, {"TABLE_NAME": "local-AccountsTable", "SECURITY_ACCOUNT_ID": "111111111111", "LOGGING_ACCOUNT_ID": "222222222222"})
+
+    def test_foundation_accounts_are_adopted_when_named_and_created_when_not(self):
+        named = self.resolver()
+        self.assertNotIn("SecurityAccount", named.resources())
+        self.assertNotIn("LoggingAccount", named.resources())
+        created = cfn.Resolver(
+            cfn.load(os.path.join(ROOT, "template.yaml")),
+            {"RootEmailTemplate": "aws+{AccountId}@example.com"},
+            {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::StackName": "local",
+             "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"},
+        )
+        accounts = created.resources("AWS::Organizations::Account")
+        self.assertEqual(sorted(accounts), ["LoggingAccount", "SecurityAccount"])
+        props = created.resolve(accounts["SecurityAccount"]["Properties"])
+        self.assertEqual(props, {"AccountName": "security", "Email": "aws+foundation-security@example.com", "RoleName": "stax-provisioning"})
+        self.assertEqual(accounts["LoggingAccount"]["DeletionPolicy"], "Retain")
+        created.physical["SecurityAccount"] = cfn.Physical("333333333333", {"AccountId": "333333333333"})
+        created.physical["LoggingAccount"] = cfn.Physical("444444444444", {"AccountId": "444444444444"})
+        created.physical["AccountsTable"] = cfn.Physical("local-AccountsTable", {"Arn": "arn:table"})
+        env = created.function_environment(created.resources()["RegisterFoundationFunction"])
+        self.assertEqual(env["SECURITY_ACCOUNT_ID"], "333333333333")
+        self.assertEqual(created.function_environment(created.resources()["AssureCloudTrailFunction"])["CLOUDTRAIL_BUCKET"], "accounts-cloudtrail-444444444444")
+        self.assertEqual(created.output("LoggingAccountId"), "444444444444")
 
     def test_parameters_without_a_value_are_refused(self):
         with self.assertRaises(ValueError):

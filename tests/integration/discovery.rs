@@ -307,6 +307,11 @@ async fn the_schedule_and_repeated_events_start_one_run_and_record_once() {
         .finished_task(started[0]["Started"].as_str().unwrap())
         .await;
     assert_eq!(task["Status"], "SUCCEEDED", "{task:?}");
+    // The template's schedule, as the emulator's EventBridge Scheduler fires it.
+    let task = stack
+        .fire_schedule("DiscoverFunctionSchedule", "DiscoveryStateMachine")
+        .await;
+    assert_eq!(task["Status"], "SUCCEEDED", "{task:?}");
 
     // The same CreateAccountResult delivered several times at once (EventBridge delivers at
     // least once), while the emulator's own delivery races them: one record.

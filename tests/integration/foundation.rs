@@ -182,6 +182,116 @@ async fn bootstraps_the_foundation_and_a_second_run_changes_nothing() {
 }
 
 #[tokio::test]
+async fn a_deployment_without_foundation_accounts_creates_them_and_the_bootstrap_adopts_them() {
+    // Deployed with SecurityAccountId and LoggingAccountId empty: the template's
+    // SecurityAccount and LoggingAccount (AWS::Organizations::Account) create them.
+    let stack = Stack::start_with(&["--foundation-accounts", "create"]);
+    let org = &stack.ready.organization;
+    let organizations = aws_sdk_organizations::Client::new(&stack.sdk().await);
+    for (id, name, email) in [
+        (
+            &org.security_account_id,
+            "security",
+            "aws+foundation-security@example.com",
+        ),
+        (
+            &org.logging_account_id,
+            "logging",
+            "aws+foundation-logging@example.com",
+        ),
+    ] {
+        let account = organizations
+            .describe_account()
+            .account_id(id)
+            .send()
+            .await
+            .unwrap()
+            .account
+            .unwrap();
+        assert_eq!((account.name(), account.email()), (Some(name), Some(email)));
+        assert!(org.members.iter().all(|m| &m.aws_account_id != id));
+    }
+
+    let run = stack.run_execution(BOOTSTRAP, "{}").await;
+    assert_eq!(
+        run.status,
+        ExecutionStatus::Succeeded,
+        "{:?} {:?}",
+        run.error,
+        run.cause
+    );
+    assert_eq!(
+        outcomes(run.output.as_deref().unwrap()),
+        [
+            (
+                org.management_account_id.clone(),
+                "MANAGEMENT".into(),
+                "RECORDED".into()
+            ),
+            (
+                org.security_account_id.clone(),
+                "SECURITY".into(),
+                "RECORDED".into()
+            ),
+            (
+                org.logging_account_id.clone(),
+                "LOGGING".into(),
+                "RECORDED".into()
+            ),
+        ]
+    );
+    // Hardened through the provisioning role CreateAccount put in them; the buckets are in the
+    // new Logging account.
+    let output: Value = serde_json::from_str(run.output.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        output["Steps"]["Assurance"],
+        serde_json::json!([{"Status": "SUCCEEDED"}, {"Status": "SUCCEEDED"}])
+    );
+    let bucket = format!(
+        "created bucket accounts-cloudtrail-{}",
+        org.logging_account_id
+    );
+    assert!(
+        output["Steps"]["Logging"]["Changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == &Value::from(bucket.as_str())),
+        "{output}"
+    );
+    let logging = stack
+        .store()
+        .await
+        .get_account_by_aws_id(&org.logging_account_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(
+        (
+            logging.status,
+            logging.account_role,
+            logging.assurance_state
+        ),
+        (
+            AccountStatus::Active,
+            AccountRole::Logging,
+            AssuranceState::Active
+        )
+    );
+    // Exactly one account each: the organization is the three seeded members, the management
+    // account and the two the stack made.
+    let members = organizations
+        .list_accounts()
+        .send()
+        .await
+        .unwrap()
+        .accounts
+        .unwrap_or_default();
+    assert_eq!(members.len(), 6, "{members:?}");
+}
+
+#[tokio::test]
 async fn a_run_after_a_partial_write_records_each_account_once() {
     let stack = Stack::start();
     let org = &stack.ready.organization;

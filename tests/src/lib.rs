@@ -111,6 +111,11 @@ impl Stack {
 
     /// A stack of the test's own, for tests that change organization-wide state.
     pub fn start() -> Stack {
+        Stack::start_with(&[])
+    }
+
+    /// A stack of the test's own, started with more `local/stack.py up` options.
+    pub fn start_with(options: &[&str]) -> Stack {
         let root = workspace_root();
         let python = root.join(".venv/bin/python");
         assert!(
@@ -123,6 +128,7 @@ impl Stack {
         let stderr = std::fs::File::create(&stderr_path).expect("a log file for the stack");
         let mut child = Command::new(python)
             .args(["local/stack.py", "up", "--json", "--no-lifecycle"])
+            .args(options)
             .current_dir(&root)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -315,6 +321,49 @@ impl Stack {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("{arn} did not finish within 2 minutes");
+    }
+
+    /// Fires an EventBridge Scheduler schedule the stack made from the template's `ScheduleV2`
+    /// event (`<Function><Event>`), exactly as when it is due (its target, its `Input`), and
+    /// returns the finished task of the run it started in `state_machine` (a logical id).
+    pub async fn fire_schedule(&self, schedule: &str, state_machine: &str) -> Value {
+        let sfn = aws_sdk_sfn::Client::new(&self.sdk().await);
+        let executions = || async {
+            sfn.list_executions()
+                .state_machine_arn(self.state_machine(state_machine))
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<Vec<_>, _>>()
+                .await
+                .expect("the executions")
+                .into_iter()
+                .map(|e| e.name)
+                .collect::<std::collections::HashSet<_>>()
+        };
+        let before = executions().await;
+        let r = reqwest::Client::new()
+            .post(format!("{}/_local/scheduler/run", self.ready.aws_endpoint))
+            .json(&serde_json::json!({"Name": schedule}))
+            .send()
+            .await
+            .expect("the schedule fires");
+        assert!(r.status().is_success(), "no schedule {schedule}");
+        for _ in 0..300 {
+            for name in executions().await.difference(&before) {
+                let task = self
+                    .api("GET", &format!("/20190206/task/{name}"), None, None)
+                    .await;
+                let by_schedule = task.body["Logs"]
+                    .as_array()
+                    .is_some_and(|l| l.iter().any(|l| l == "Requested by schedule"));
+                if by_schedule {
+                    return self.finished_task(name).await;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("schedule {schedule} started no run of {state_machine} within a minute");
     }
 
     /// Registers an emulator fault: the next `count` calls of `target` (an `X-Amz-Target`, such
