@@ -10,11 +10,14 @@ brings up, from a built workspace (`cargo build --workspace`):
    member accounts, some with the provisioning role and some without;
 3. the local host (local/host), which runs the real handler binaries behind the Lambda Invoke API
    and serves the HTTP API; the emulator forwards its Lambda invocations there;
-4. every resource of template.yaml: the table, the functions, the state machines with the
-   template's DefinitionSubstitutions, the event bus, its rules and log group;
+4. every resource of template.yaml: the Security and Logging accounts when the template creates
+   them (`--foundation-accounts create`), the table, the functions, the state machines with the
+   template's DefinitionSubstitutions, the event bus, its rules and log group, and the
+   functions' EventBridge Scheduler schedules (which the emulator fires);
 
-then runs the account lifecycle (today: the foundation bootstrap) and prints what happened and
-where the API is. Ctrl-C (or, with --json, the end of standard input) stops everything.
+then runs the account lifecycle (foundation bootstrap, discovery, onboarding, creation, scoring)
+and prints what happened and where the API is. Ctrl-C or SIGTERM (or, with --json, the end of
+standard input) stops everything, at any point.
 
     python local/stack.py create-table --endpoint URL --name NAME
 
