@@ -26,6 +26,27 @@ impl Bootstrap {
     }
 }
 
+/// Whether GuardDuty administration must still be delegated to the Security account, given the
+/// delegated administrators AWS lists. An organization has one; when it is another account,
+/// delegating would fail (and silently taking it over would cut that account's team off), so
+/// the bootstrap stops and says what to do.
+pub fn delegation_needed(admins: &[&str], security: &str) -> Result<bool, AssuranceError> {
+    if admins.contains(&security) {
+        return Ok(false);
+    }
+    match admins.first() {
+        None => Ok(true),
+        Some(other) => Err(AssuranceError::Prerequisite {
+            concern: CONCERN,
+            message: format!(
+                "GuardDuty is administered by AWS account {other}, not the Security account \
+                 {security}: remove that delegation (DisableOrganizationAdminAccount) and run \
+                 the bootstrap again"
+            ),
+        }),
+    }
+}
+
 pub async fn ensure(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceError> {
     let mut changes = Vec::new();
     // The delegation is made from the management account, where this function runs.
@@ -35,11 +56,12 @@ pub async fn ensure(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceE
         .send()
         .await
         .concern(CONCERN)?;
-    let delegated = admins
+    let listed: Vec<&str> = admins
         .admin_accounts()
         .iter()
-        .any(|a| a.admin_account_id() == Some(&b.security_account_id));
-    if !delegated {
+        .filter_map(|a| a.admin_account_id())
+        .collect();
+    if delegation_needed(&listed, &b.security_account_id)? {
         management
             .enable_organization_admin_account()
             .admin_account_id(&b.security_account_id)
@@ -75,4 +97,23 @@ pub async fn ensure(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceE
         concern: CONCERN.to_owned(),
         changes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delegates_once_and_never_takes_over_another_administrator() {
+        let security = "111111111111";
+        assert!(delegation_needed(&[], security).unwrap());
+        assert!(!delegation_needed(&[security], security).unwrap());
+        let e = delegation_needed(&["222222222222"], security).unwrap_err();
+        assert_eq!(e.name(), "AssurancePrerequisiteMissing");
+        assert!(
+            e.to_string()
+                .contains("administered by AWS account 222222222222, not the Security account"),
+            "{e}"
+        );
+    }
 }

@@ -191,3 +191,128 @@ where
         .header("content-type", "application/json")
         .body(Body::from(body.to_string()))?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+    use lambda_http::aws_lambda_events::encodings::Body as EventBody;
+    use serde_json::json;
+
+    /// An API Gateway HTTP API (payload 2.0) event with IAM auth, as Lambda receives it.
+    fn event(raw_query: &str, principal: Option<&str>) -> ApiGatewayV2httpRequest {
+        let mut context = json!({
+            "accountId": "123456789012", "apiId": "api", "domainName": "example.com",
+            "domainPrefix": "api", "requestId": "r", "routeKey": "GET /20190206/accounts/{account_id}",
+            "stage": "$default", "time": "27/Nov/2026:14:00:00 +0000", "timeEpoch": 0,
+            "http": {"method": "GET", "path": "/20190206/accounts/x", "protocol": "HTTP/1.1",
+                     "sourceIp": "127.0.0.1", "userAgent": "test"}
+        });
+        if let Some(arn) = principal {
+            context["authorizer"] = json!({"iam": {"accessKey": "AKIA", "accountId": "123456789012",
+                "callerId": "AIDA", "principalOrgId": null, "userArn": arn, "userId": "AIDA"}});
+        }
+        serde_json::from_value(json!({
+            "version": "2.0",
+            "routeKey": "GET /20190206/accounts/{account_id}",
+            "rawPath": "/20190206/accounts/x",
+            "rawQueryString": raw_query,
+            "headers": {},
+            "pathParameters": {"account_id": "x"},
+            "requestContext": context,
+            "body": "{\"Name\": \"a\"}",
+            "isBase64Encoded": false
+        }))
+        .expect("a payload 2.0 event")
+    }
+
+    #[test]
+    fn a_v2_event_becomes_the_request_its_route_sees() {
+        let req = ApiRequest::from_v2_event(
+            event(
+                "filter=ACTIVE&filter=ERROR&name_filter=a%20b",
+                Some("arn:aws:iam::123456789012:user/alice"),
+            ),
+            "req-1",
+        );
+        assert_eq!(req.route_key, "GET /20190206/accounts/{account_id}");
+        assert_eq!(
+            req.principal.as_deref(),
+            Some("arn:aws:iam::123456789012:user/alice")
+        );
+        assert_eq!(req.path_param("account_id"), "x");
+        assert_eq!(req.path_param("missing"), "");
+        let mut query: Vec<_> = req.query_pairs().collect();
+        query.sort();
+        assert_eq!(
+            query,
+            [
+                ("filter", "ACTIVE"),
+                ("filter", "ERROR"),
+                ("name_filter", "a b")
+            ]
+        );
+        assert_eq!(req.body.as_deref(), Some("{\"Name\": \"a\"}"));
+        assert_eq!(req.request_id, "req-1");
+
+        let anonymous = ApiRequest::from_v2_event(event("", None), "req-2");
+        assert_eq!(anonymous.principal, None);
+        assert!(anonymous.query.is_empty());
+    }
+
+    #[test]
+    fn a_query_parameter_the_route_does_not_take_is_a_400() {
+        let req = ApiRequest::from_v2_event(event("limit=5&colour=red", None), "r");
+        assert!(req.only_query(&["limit", "colour"]).is_ok());
+        let e = req.only_query(&["limit"]).unwrap_err();
+        assert_eq!((e.status, e.error), (400, "ValidationError"));
+        assert!(e.cause.contains("colour"), "{}", e.cause);
+    }
+
+    #[test]
+    fn answers_and_refusals_become_json_responses() {
+        let ok = v2_response("GET /x", Ok(json!({"Accounts": []})));
+        assert_eq!(ok.status_code, 200);
+        assert_eq!(ok.headers["content-type"], "application/json");
+        assert!(matches!(ok.body, Some(EventBody::Text(ref t)) if t == r#"{"Accounts":[]}"#));
+
+        let refused = v2_response("GET /x", Err(ApiError::not_found("no task t")));
+        assert_eq!(refused.status_code, 404);
+        let Some(EventBody::Text(body)) = refused.body else {
+            panic!("a text body")
+        };
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body, json!({"Error": "NotFound", "Cause": "no task t"}));
+    }
+
+    #[test]
+    fn only_a_mapped_principal_whose_role_allows_it_is_authorized() {
+        let access = AccessPolicy::from_json(
+            r#"{"arn:aws:iam::123456789012:user/ops": "operations",
+                "arn:aws:iam::123456789012:user/viewer": "readonly"}"#,
+        )
+        .unwrap();
+        let ops = Some("arn:aws:iam::123456789012:user/ops");
+        let viewer = Some("arn:aws:iam::123456789012:user/viewer");
+        assert_eq!(
+            authorize(&access, ops, Permission::Mutate).unwrap(),
+            AccessRole::Operations
+        );
+        assert_eq!(
+            authorize(&access, viewer, Permission::Read).unwrap(),
+            AccessRole::Readonly
+        );
+        for (principal, needed) in [
+            (viewer, Permission::Mutate),
+            (ops, Permission::Close),
+            (
+                Some("arn:aws:iam::123456789012:user/stranger"),
+                Permission::Read,
+            ),
+            (None, Permission::Read),
+        ] {
+            let e = authorize(&access, principal, needed).unwrap_err();
+            assert_eq!((e.status, e.error), (403, "Forbidden"), "{principal:?}");
+        }
+    }
+}
