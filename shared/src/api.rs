@@ -318,6 +318,99 @@ pub struct AccountView {
     pub account_type_name: Option<String>,
 }
 
+/// `GET /20190206/accounts/types`'s one parameter: `id_filter`, Account Type ids, comma
+/// delimited (or repeated). `None`: every type.
+pub fn parse_account_types_query<'a>(
+    params: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<Option<BTreeSet<Uuid>>, ApiError> {
+    let mut ids: Option<BTreeSet<Uuid>> = None;
+    for (k, v) in params {
+        if k != "id_filter" {
+            return Err(ApiError::bad_request(format!(
+                "unknown query parameter {k:?}; this route accepts id_filter"
+            )));
+        }
+        let wanted = ids.get_or_insert_with(BTreeSet::new);
+        for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            wanted.insert(
+                parse_uuid(item).map_err(|e| ApiError::bad_request(format!("id_filter: {e}")))?,
+            );
+        }
+    }
+    Ok(ids)
+}
+
+/// One Account Type as `accounts.ReadAccountTypes` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccountTypeView {
+    #[serde(rename = "Id")]
+    pub id: Uuid,
+    /// Every account carries the installation's organisation id; with no account recorded yet
+    /// there is none to show.
+    #[serde(rename = "OrganisationId", skip_serializing_if = "Option::is_none")]
+    pub organisation_id: Option<Uuid>,
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Status")]
+    pub status: crate::domain::AccountTypeStatus,
+    /// The ids of the accounts of this type (closed ones included: they keep their type).
+    #[serde(rename = "Accounts")]
+    pub accounts: Vec<Uuid>,
+    /// Policies attached to the type. Per-type policies are not built yet: always empty.
+    #[serde(rename = "Policies")]
+    pub policies: Vec<Uuid>,
+    /// Console access roles per group. Console access is not built yet: always empty.
+    #[serde(rename = "Roles")]
+    pub roles: Vec<serde_json::Value>,
+    /// The built-in types (`default` and the foundation types).
+    #[serde(rename = "StaxCreated")]
+    pub stax_created: bool,
+    #[serde(rename = "CreatedTS", with = "timestamp")]
+    pub created_ts: chrono::DateTime<chrono::Utc>,
+    #[serde(rename = "ModifiedTS", with = "timestamp")]
+    pub modified_ts: chrono::DateTime<chrono::Utc>,
+}
+
+/// The `accounts.ReadAccountTypes` response.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReadAccountTypes {
+    #[serde(rename = "AccountTypes")]
+    pub account_types: Vec<AccountTypeView>,
+}
+
+impl ReadAccountTypes {
+    /// The types `ids` asks for (all when `None`), by name, each with its accounts.
+    pub fn build(
+        mut types: Vec<crate::domain::AccountType>,
+        accounts: &[Account],
+        ids: Option<&BTreeSet<Uuid>>,
+    ) -> Self {
+        types.retain(|t| ids.is_none_or(|ids| ids.contains(&t.id)));
+        types.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        let organisation_id = accounts.first().map(|a| a.organisation_id);
+        let account_types = types
+            .into_iter()
+            .map(|t| AccountTypeView {
+                id: t.id,
+                organisation_id,
+                stax_created: t.name.parse::<crate::domain::BuiltInAccountType>().is_ok(),
+                name: t.name,
+                status: t.status,
+                accounts: accounts
+                    .iter()
+                    .filter(|a| a.account_type == Some(t.id))
+                    .map(|a| a.id)
+                    .collect(),
+                policies: Vec::new(),
+                roles: Vec::new(),
+                created_ts: t.created_ts,
+                modified_ts: t.modified_ts,
+            })
+            .collect();
+        ReadAccountTypes { account_types }
+    }
+}
+
 /// The `accounts.ReadAccounts` response.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReadAccounts {

@@ -37,6 +37,71 @@ async fn lists_the_foundation_accounts_with_their_roles_and_types() {
 }
 
 #[tokio::test]
+async fn lists_the_account_types_with_their_accounts() {
+    let stack = bootstrapped().await;
+    let all = stack.api("GET", "/20190206/accounts", None, None).await;
+    let security = accounts(&all.body)
+        .iter()
+        .find(|a| a["AccountRole"] == "SECURITY")
+        .expect("the Security account")
+        .clone();
+    let r = stack
+        .api(
+            "GET",
+            "/20190206/accounts/types",
+            None,
+            Some("local-readonly"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let types = r.body["AccountTypes"].as_array().unwrap();
+    let names: Vec<&str> = types.iter().map(|t| t["Name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "default",
+            "foundation-logging",
+            "foundation-management",
+            "foundation-security"
+        ]
+    );
+    let security_type = &types[3];
+    assert_eq!(security_type["Id"], security["AccountType"]);
+    assert_eq!(
+        security_type["Accounts"],
+        serde_json::json!([security["Id"]])
+    );
+    assert_eq!(security_type["OrganisationId"], security["OrganisationId"]);
+    assert_eq!(security_type["Status"], "ACTIVE");
+
+    // One type by id, as a create request may name it.
+    let id = security_type["Id"].as_str().unwrap();
+    let one = stack
+        .api(
+            "GET",
+            &format!("/20190206/accounts/types?id_filter={id}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(one.body["AccountTypes"].as_array().unwrap().len(), 1);
+    assert_eq!(one.body["AccountTypes"][0]["Name"], "foundation-security");
+
+    let outsider = stack
+        .api(
+            "GET",
+            "/20190206/accounts/types",
+            None,
+            Some("local-outsider"),
+        )
+        .await;
+    assert_eq!(
+        (outsider.status, outsider.body["Error"].as_str()),
+        (403, Some("Forbidden"))
+    );
+}
+
+#[tokio::test]
 async fn gets_one_account_and_an_empty_list_for_an_unknown_id() {
     let stack = bootstrapped().await;
     let all = stack
@@ -158,6 +223,14 @@ async fn bad_input_is_a_400_that_says_why_and_changes_nothing() {
         (
             "/20190206/accounts?status=ACTIVE",
             "unknown query parameter \"status\"",
+        ),
+        (
+            "/20190206/accounts/types?id_filter=default",
+            "id_filter: \"default\" is not a UUID",
+        ),
+        (
+            "/20190206/accounts/types?filter=ACTIVE",
+            "unknown query parameter \"filter\"",
         ),
     ];
     for (path, cause) in cases {

@@ -1,4 +1,5 @@
-//! The read API (API Gateway HTTP API, payload format 2.0, IAM auth): accounts and tasks.
+//! The read API (API Gateway HTTP API, payload format 2.0, IAM auth): accounts, Account Types
+//! and tasks.
 //!
 //! API Gateway has already matched the route; [`route`] dispatches on the route key
 //! (`GET /20190206/accounts/{account_id}`), checks the caller's role, and answers in the Stax
@@ -11,7 +12,10 @@ use std::future::Future;
 use http_edge::{ApiRequest, authorize, serve};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
-use shared::api::{ApiError, ListAccountsQuery, ListRoute, ReadAccounts, parse_uuid};
+use shared::api::{
+    ApiError, ListAccountsQuery, ListRoute, ReadAccountTypes, ReadAccounts,
+    parse_account_types_query, parse_uuid,
+};
 use shared::auth::{AccessPolicy, Permission};
 use shared::config::{self, ConfigError};
 use shared::domain::{Account, AccountType, Task};
@@ -62,12 +66,13 @@ impl Api<Store> {
 
 pub const LIST_ACCOUNTS: &str = "GET /20190206/accounts";
 pub const GET_ACCOUNT: &str = "GET /20190206/accounts/{account_id}";
+pub const LIST_ACCOUNT_TYPES: &str = "GET /20190206/accounts/types";
 pub const GET_TASK: &str = "GET /20190206/task/{task_id}";
 
 /// Answers one request: `Ok` is a 200 body, `Err` an error response.
 pub async fn route<R: AccountReader>(api: &Api<R>, req: &ApiRequest) -> Result<Value, ApiError> {
     match req.route_key.as_str() {
-        LIST_ACCOUNTS | GET_ACCOUNT | GET_TASK => {}
+        LIST_ACCOUNTS | GET_ACCOUNT | LIST_ACCOUNT_TYPES | GET_TASK => {}
         other => return Err(ApiError::not_found(format!("no route {other:?}"))),
     }
     authorize(&api.access, req.principal.as_deref(), Permission::Read)?;
@@ -85,6 +90,19 @@ pub async fn route<R: AccountReader>(api: &Api<R>, req: &ApiRequest) -> Result<V
                 task.ok_or_else(|| ApiError::not_found(format!("task {id} does not exist")))?;
             // tasks.ReadTask admits no other properties.
             Ok(json!({"Status": task.status, "Logs": task.logs, "Accounts": task.accounts}))
+        }
+        LIST_ACCOUNT_TYPES => {
+            let ids = parse_account_types_query(req.query_pairs())?;
+            let every_account = AccountFilter::default();
+            let (types, accounts) = tokio::try_join!(
+                api.store.list_account_types(),
+                api.store.list_accounts(&every_account)
+            )
+            .map_err(internal)?;
+            Ok(
+                serde_json::to_value(ReadAccountTypes::build(types, &accounts, ids.as_ref()))
+                    .expect("the response serialises"),
+            )
         }
         GET_ACCOUNT => {
             let raw = req.path_param("account_id");
@@ -242,6 +260,57 @@ mod tests {
         assert_eq!(accounts[0]["Name"], "security");
         assert_eq!(accounts[0]["AccountRole"], "SECURITY");
         assert_eq!(accounts[0]["AccountTypeName"], "foundation-security");
+    }
+
+    #[tokio::test]
+    async fn account_types_list_their_accounts_and_filter_by_id() {
+        let api = api();
+        let security = &api.store.types[0];
+        let body = route(&api, &request(LIST_ACCOUNT_TYPES, READER, &[], &[]))
+            .await
+            .unwrap();
+        let types = body["AccountTypes"].as_array().unwrap();
+        assert_eq!(types.len(), 1);
+        assert_eq!(types[0]["Name"], "foundation-security");
+        assert_eq!(types[0]["Status"], "ACTIVE");
+        assert_eq!(types[0]["StaxCreated"], true);
+        assert_eq!(
+            types[0]["Accounts"],
+            json!([api.store.accounts[0].id.to_string()])
+        );
+        assert_eq!(
+            types[0]["OrganisationId"],
+            api.store.accounts[0].organisation_id.to_string()
+        );
+        assert_eq!(
+            (types[0]["Policies"].clone(), types[0]["Roles"].clone()),
+            (json!([]), json!([]))
+        );
+
+        let id = security.id.to_string();
+        let other = Uuid::new_v4().to_string();
+        let both = format!("{id},{other}");
+        let body = route(
+            &api,
+            &request(LIST_ACCOUNT_TYPES, READER, &[], &[("id_filter", &both)]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(body["AccountTypes"].as_array().unwrap().len(), 1);
+        let body = route(
+            &api,
+            &request(LIST_ACCOUNT_TYPES, READER, &[], &[("id_filter", &other)]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(body, json!({"AccountTypes": []}));
+
+        for query in [("id_filter", "not-a-uuid"), ("name_filter", "x")] {
+            let e = route(&api, &request(LIST_ACCOUNT_TYPES, READER, &[], &[query]))
+                .await
+                .unwrap_err();
+            assert_eq!((e.status, e.error), (400, "ValidationError"), "{query:?}");
+        }
     }
 
     #[tokio::test]
