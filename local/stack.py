@@ -28,6 +28,7 @@ table of their own).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -52,6 +53,8 @@ import cfn  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEMPLATE = os.path.join(ROOT, "template.yaml")
+# The endpoints of the stack `up` is running (not with --json: tests run several at once).
+CURRENT = os.path.join(ROOT, ".local", "stack.json")
 REGION = "us-east-1"
 # moto's default account: callers with unknown credentials act in it. It is the management
 # account of the emulated organization, where the service is deployed.
@@ -606,10 +609,14 @@ def up(args: argparse.Namespace) -> int:
             # Stop when whoever started us closes our input (a test run ending, even abruptly).
             threading.Thread(target=lambda: (sys.stdin.read(), stopping.set()), daemon=True).start()
         else:
+            # Where the running stack is, for tools such as local/show_account.py.
+            with open(CURRENT, "w", encoding="utf-8") as f:
+                json.dump(ready, f, indent=2)
             say("")
             say(f"API: {host['api_url']}   (unsigned requests act as {principals['local-admin']['Arn']}, role admin)")
             say(f"  curl -s {host['api_url']}/20190206/accounts")
             say(f"AWS emulator: {endpoint}   (AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing)")
+            say("What assurance left in an account: ./dev show-account <AwsAccountId>")
             say("Ctrl-C stops everything.")
         while not stopping.wait(0.5):
             for name, p in procs.children:
@@ -627,6 +634,9 @@ def up(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         procs.stop()
+        if not args.json:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(CURRENT)
         if args.json and not args.keep_logs:
             shutil.rmtree(logs, ignore_errors=True)
         say("Local stack stopped.")

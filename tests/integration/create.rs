@@ -2,7 +2,7 @@
 //! every way it can go wrong, against the emulated AWS Organization.
 
 use aws_sdk_sfn::types::ExecutionStatus;
-use integration_tests::Stack;
+use integration_tests::{Stack, workspace_root};
 use serde_json::{Value, json};
 use shared::domain::{AccountStatus, TaskStatus};
 use uuid::Uuid;
@@ -207,6 +207,39 @@ async fn an_account_asked_for_comes_out_active_and_hardened() {
     assert!(a["OrgsOuId"].as_str().unwrap().starts_with("ou-"));
     assert!(a.get("UserTaskId").is_none(), "the lock is released");
     assert_hardened(stack, a["AwsAccountId"].as_str().unwrap(), Some(&alias)).await;
+
+    // The README's way of looking: ./dev show-account reads the same through the role.
+    let aws_account_id = a["AwsAccountId"].as_str().unwrap();
+    let shown = std::process::Command::new(workspace_root().join(".venv/bin/python"))
+        .args([
+            "local/show_account.py",
+            "--endpoint",
+            &stack.ready.aws_endpoint,
+            aws_account_id,
+        ])
+        .current_dir(workspace_root())
+        .output()
+        .expect("show_account.py runs");
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    let logging = &stack.ready.organization.logging_account_id;
+    for line in [
+        format!(
+            "trail accounts-baseline: multi-region yes, log file validation yes, logging yes, bucket accounts-cloudtrail-{logging}"
+        ),
+        format!(
+            "administrator {} (Enabled)",
+            stack.ready.organization.security_account_id
+        ),
+        format!(
+            "all resources yes, global yes, recording yes; delivery channel default to accounts-config-{logging}"
+        ),
+        format!("logs to s3://accounts-ssm-{logging}/{aws_account_id}, encrypted yes"),
+        "S3 Block Public Access     all four on".to_owned(),
+        "EBS encryption by default  on".to_owned(),
+        format!("password policy: min length 14, reuse prevention 24; alias {alias}"),
+    ] {
+        assert!(shown.contains(&line), "{line:?} not in:\n{shown}");
+    }
 
     let trail = stack
         .store()
