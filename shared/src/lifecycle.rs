@@ -15,6 +15,9 @@ string_enum! {
     pub enum Trigger {
         /// `POST /accounts`: the service will create the AWS account.
         RequestCreate => "RequestCreate",
+        /// `POST /accounts` again for an account whose creation failed before AWS made it: the
+        /// same record tries again.
+        RetryCreate => "RetryCreate",
         /// Discovery found an organization member the service did not know.
         RecordDiscovered => "RecordDiscovered",
         /// The foundation bootstrap recorded the management, Security or Logging account.
@@ -50,6 +53,7 @@ use Trigger::*;
 /// Every allowed status change. Anything not listed is refused.
 pub const TRANSITIONS: &[(Trigger, Option<AccountStatus>, AccountStatus)] = &[
     (RequestCreate, None, Initializing),
+    (RetryCreate, Some(Error), Initializing),
     (RecordDiscovered, None, Discovered),
     (RecordDiscovered, None, Error),
     (RegisterFoundation, None, Active),
@@ -155,6 +159,7 @@ pub struct AccountFacts {
     /// Set once: an account never changes AWS account.
     pub aws_account_id: Option<String>,
     pub aws_account_name: Option<String>,
+    pub aws_account_alias: Option<String>,
     pub email: Option<String>,
     pub orgs_ou_id: Option<String>,
     /// A new name (unique case-insensitively, like every name).
@@ -354,6 +359,7 @@ impl Account {
         }
         for (field, value) in [
             (&mut next.aws_account_name, &facts.aws_account_name),
+            (&mut next.aws_account_alias, &facts.aws_account_alias),
             (&mut next.email, &facts.email),
             (&mut next.orgs_ou_id, &facts.orgs_ou_id),
         ] {
@@ -407,6 +413,7 @@ mod tests {
         (Some(Discovered), Onboarding),
         (Some(Discovered), Error),
         (Some(Discovered), Closed),
+        (Some(Error), Initializing),
         (Some(Error), Discovered),
         (Some(Error), Onboarding),
         (Some(Error), Closed),

@@ -676,6 +676,18 @@ impl Store {
         self.get_account(unique.owner).await
     }
 
+    /// The account that holds `name` (compared case-insensitively, as names are unique).
+    pub async fn get_account_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<Versioned<Account>>, StoreError> {
+        let Some(unique) = self.get(account_name_pk(name), UNIQUE_SK).await? else {
+            return Ok(None);
+        };
+        let unique: UniqueItem = from_item(unique).map_err(corrupt)?;
+        self.get_account(unique.owner).await
+    }
+
     /// Applies `change` to the account as the caller read it: the write happens only if the
     /// account is still at `current.version` in `current.value.status`. A lifecycle refusal or a
     /// stale read writes nothing. A change already in effect returns `current` unwritten.

@@ -255,7 +255,7 @@ async fn an_account_asked_for_comes_out_active_and_hardened() {
 }
 
 #[tokio::test]
-async fn a_create_account_aws_refuses_ends_in_error_with_its_reason() {
+async fn a_create_account_aws_refuses_ends_in_error_with_its_reason_and_asking_again_retries_it() {
     let stack = Stack::start();
     stack.bootstrapped().await;
     // As AWS does: IN_PROGRESS for a while, then FAILED with a reason.
@@ -287,6 +287,70 @@ async fn a_create_account_aws_refuses_ends_in_error_with_its_reason() {
         0,
         "the slot is given back"
     );
+
+    // The limit raised, the same request twice at once: one retries the same record, the other
+    // is refused; the account comes out ACTIVE with one AWS account.
+    let body = json!({"Name": "too-many", "AccountType": "default"}).to_string();
+    let (a1, a2) = tokio::join!(
+        stack.api(
+            "POST",
+            "/20190206/accounts",
+            Some(&body),
+            Some("local-admin")
+        ),
+        stack.api(
+            "POST",
+            "/20190206/accounts",
+            Some(&body),
+            Some("local-admin")
+        ),
+    );
+    let mut statuses = [a1.status, a2.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{a1:?} {a2:?}");
+    let (accepted, refused) = if a1.status == 200 { (a1, a2) } else { (a2, a1) };
+    assert!(
+        ["OperationInProgress", "NameTaken"].contains(&refused.body["Error"].as_str().unwrap()),
+        "{refused:?}"
+    );
+    assert_eq!(
+        accepted.body["Detail"]["Message"],
+        "Retrying the creation of account too-many"
+    );
+    let retried = stack
+        .finished_task(accepted.body["TaskId"].as_str().unwrap())
+        .await;
+    assert_eq!(retried["Status"], "SUCCEEDED", "{retried:?}");
+    assert_eq!(retried["Accounts"], task["Accounts"], "the same record");
+    let a = account(&stack, task["Accounts"][0].as_str().unwrap()).await;
+    assert_eq!(a["Status"], "ACTIVE");
+    assert!(a.get("StatusReason").is_none(), "{a}");
+    let trail = store
+        .audit_trail(Uuid::parse_str(a["Id"].as_str().unwrap()).unwrap())
+        .await
+        .unwrap();
+    let statuses: Vec<_> = trail.iter().filter_map(|e| e.to).collect();
+    assert_eq!(
+        statuses,
+        [
+            AccountStatus::Initializing,
+            AccountStatus::Error,
+            AccountStatus::Initializing,
+            AccountStatus::Active
+        ]
+    );
+    let organizations = aws_sdk_organizations::Client::new(&stack.sdk().await);
+    let named: Vec<_> = organizations
+        .list_accounts()
+        .send()
+        .await
+        .unwrap()
+        .accounts
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m.name() == Some("too-many"))
+        .collect();
+    assert_eq!(named.len(), 1, "{named:?}");
 }
 
 #[tokio::test]

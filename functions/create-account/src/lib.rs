@@ -4,6 +4,12 @@
 //! `INITIALIZING` (Origin STAX) together with its task — which holds the account's operation
 //! lock — and starts the create workflow in an execution named after the task, then answers with
 //! the Stax task envelope. Any refusal (400, 403, 409) writes nothing.
+//!
+//! A name already in use is a 409, except for an account whose creation failed before AWS made
+//! it (ERROR, Origin STAX, no AWS account): asking again for that name retries the creation on
+//! the same record (ERROR → INITIALIZING under a new task), so a limit raised or a quota freed
+//! lets the same request succeed. The root email carries the record's id, so a CreateAccount
+//! request of the earlier attempt that did go through is adopted, never doubled.
 
 use std::future::Future;
 
@@ -15,8 +21,10 @@ use shared::api::{AccountTypeRef, ApiError, CreateAccountRequest, task_envelope}
 use shared::auth::{AccessPolicy, Permission};
 use shared::config::{self, ConfigError};
 use shared::domain::{Account, AccountRole, AccountStatus, AccountType, Operation, Origin, Task};
-use shared::lifecycle::{NewAccount, Transition, Trigger};
-use shared::store::{Store, StoreError};
+use shared::lifecycle::{
+    AccountChange, AccountFacts, LifecycleError, LockChange, NewAccount, Transition, Trigger,
+};
+use shared::store::{Store, StoreError, TaskWrite};
 use shared::workflows::{StartWorkflow, StateMachine};
 use uuid::Uuid;
 
@@ -36,6 +44,19 @@ pub trait AccountRecords: Send + Sync {
     fn record(
         &self,
         account: &Account,
+        task: &Task,
+        actor: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The account that holds `name`.
+    fn account_named(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
+    /// Applies `change` to the account's latest version together with the new `task`.
+    fn restart(
+        &self,
+        account: &Account,
+        change: &AccountChange,
         task: &Task,
         actor: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -136,16 +157,27 @@ pub async fn route<S: AccountRecords, W: StartWorkflow>(
         ApiError::internal(&req.request_id)
     })?;
     let actor = req.principal.clone().unwrap_or_default();
-    match c.store.record(&account, &task, &actor).await {
-        Ok(()) => {}
+    let (account, task, message) = match c.store.record(&account, &task, &actor).await {
+        Ok(()) => (account, task, format!("Creating account {}", body.name)),
         Err(StoreError::NameTaken(name)) => {
-            return Err(ApiError::conflict(
-                "NameTaken",
-                format!("an account named {name:?} already exists"),
-            ));
+            let holder = c.store.account_named(&name).await.map_err(internal)?;
+            match holder {
+                Some(failed) if creation_failed_before_aws(&failed) => {
+                    let task = retry(c, &failed, &body, account_type.id, &actor)
+                        .await
+                        .map_err(|e| match e {
+                            RetryRefused::Api(e) => e,
+                            RetryRefused::Store(e) => internal(e),
+                        })?;
+                    let message = format!("Retrying the creation of account {}", failed.name);
+                    (failed, task, message)
+                }
+                holder => return Err(name_taken(&name, holder.as_ref())),
+            }
         }
         Err(e) => return Err(internal(e)),
-    }
+    };
+    let id = account.id;
 
     let input = json!({"AccountId": id, "TaskId": task.id});
     if let Err(e) = c
@@ -166,7 +198,7 @@ pub async fn route<S: AccountRecords, W: StartWorkflow>(
         management.organisation_id,
         &req.request_id,
         "Account Create Requested",
-        format!("Creating account {}", body.name),
+        message,
         Some(json!({
             "Name": body.name,
             "AccountType": account_type.id,
@@ -176,6 +208,71 @@ pub async fn route<S: AccountRecords, W: StartWorkflow>(
             "Operation": "CREATE",
         })),
     ))
+}
+
+/// An account whose creation failed before AWS made an AWS account for it: asking for its name
+/// again retries it.
+fn creation_failed_before_aws(account: &Account) -> bool {
+    account.status == AccountStatus::Error
+        && account.origin == Origin::Stax
+        && account.aws_account_id.is_none()
+        && account.user_task_id.is_none()
+}
+
+fn name_taken(name: &str, holder: Option<&Account>) -> ApiError {
+    let hint = match holder {
+        Some(a) if a.status == AccountStatus::Error && a.aws_account_id.is_some() => format!(
+            " (ERROR after AWS created AWS account {}: onboard it to finish it)",
+            a.aws_account_id.as_deref().unwrap_or_default()
+        ),
+        _ => String::new(),
+    };
+    ApiError::conflict(
+        "NameTaken",
+        format!("an account named {name:?} already exists{hint}"),
+    )
+}
+
+enum RetryRefused {
+    Api(ApiError),
+    Store(StoreError),
+}
+
+/// Moves the failed account back to INITIALIZING under a new task holding its lock, with what
+/// the new request asks for (type, alias, tags). Two retries at once: one wins, the other finds
+/// the lock taken (409).
+async fn retry<S: AccountRecords, W: StartWorkflow>(
+    c: &Creator<S, W>,
+    failed: &Account,
+    body: &CreateAccountRequest,
+    account_type: Uuid,
+    actor: &str,
+) -> Result<Task, RetryRefused> {
+    let task = Task::new(Operation::CreateAccount, vec![failed.id], Utc::now());
+    let change = AccountChange::transition(Transition::to(
+        Trigger::RetryCreate,
+        AccountStatus::Initializing,
+    ))
+    .with_facts(AccountFacts {
+        account_type: Some(account_type),
+        aws_account_alias: body.aws_account_alias.clone(),
+        tags: body.tags.clone(),
+        ..Default::default()
+    })
+    .with_lock(LockChange::Acquire(task.id));
+    match c.store.restart(failed, &change, &task, actor).await {
+        Ok(()) => Ok(task),
+        Err(StoreError::Lifecycle(LifecycleError::OperationInProgress { account, task })) => {
+            Err(RetryRefused::Api(ApiError::conflict(
+                "OperationInProgress",
+                format!("account {account} is being created again already (task {task})"),
+            )))
+        }
+        Err(StoreError::Lifecycle(LifecycleError::TransitionRefused { .. })) => {
+            Err(RetryRefused::Api(name_taken(&failed.name, None)))
+        }
+        Err(e) => Err(RetryRefused::Store(e)),
+    }
 }
 
 impl AccountRecords for Store {
@@ -196,6 +293,21 @@ impl AccountRecords for Store {
     }
     async fn record(&self, account: &Account, task: &Task, actor: &str) -> Result<(), StoreError> {
         self.create_account(account, Trigger::RequestCreate, Some(task), actor)
+            .await
+            .map(drop)
+    }
+    async fn account_named(&self, name: &str) -> Result<Option<Account>, StoreError> {
+        Ok(self.get_account_by_name(name).await?.map(|v| v.value))
+    }
+    async fn restart(
+        &self,
+        account: &Account,
+        change: &AccountChange,
+        task: &Task,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        // Re-reads on a concurrent change, so a second retry sees the first one's lock.
+        self.update_with_task(account.id, change, Some(TaskWrite::Create(task)), actor)
             .await
             .map(drop)
     }
@@ -256,6 +368,24 @@ mod tests {
                 return Err(StoreError::NameTaken(account.name.clone()));
             }
             accounts.insert(key, (account.clone(), task.clone()));
+            Ok(())
+        }
+        async fn account_named(&self, name: &str) -> Result<Option<Account>, StoreError> {
+            let accounts = self.accounts.lock().unwrap();
+            Ok(accounts.get(&name.to_lowercase()).map(|(a, _)| a.clone()))
+        }
+        async fn restart(
+            &self,
+            account: &Account,
+            change: &AccountChange,
+            task: &Task,
+            _: &str,
+        ) -> Result<(), StoreError> {
+            let mut accounts = self.accounts.lock().unwrap();
+            let key = account.name.to_lowercase();
+            if let Some(next) = accounts[&key].0.apply(change, Utc::now())? {
+                accounts.insert(key, (next, task.clone()));
+            }
             Ok(())
         }
         async fn abandon(
@@ -370,6 +500,83 @@ mod tests {
             .unwrap_err();
         assert_eq!((e.status, e.error), (409, "NameTaken"));
         assert_eq!(c.workflows.executions.lock().unwrap().len(), 1);
+    }
+
+    /// Records `name` as a creation that failed, before (`aws_account_id` None) or after AWS
+    /// made its account.
+    fn failed(c: &Creator<Memory, RecordedStarts>, name: &str, aws_account_id: Option<&str>) {
+        let mut account = shared::fixtures::account_in(AccountStatus::Error, name, aws_account_id);
+        account.origin = Origin::Stax;
+        account.status_reason = Some("AWS refused: ACCOUNT_LIMIT_EXCEEDED".into());
+        let task = Task::new(Operation::CreateAccount, vec![account.id], Utc::now());
+        c.store
+            .accounts
+            .lock()
+            .unwrap()
+            .insert(name.to_lowercase(), (account, task));
+    }
+
+    #[tokio::test]
+    async fn asking_again_for_a_creation_that_failed_before_aws_retries_the_same_record() {
+        let c = creator();
+        failed(&c, "bakery", None);
+        let before = c.store.accounts.lock().unwrap()["bakery"].0.clone();
+        let body = route(
+            &c,
+            &post(
+                OPERATIONS,
+                &BAKERY.replace("12345", "67890").replace("bakery", "Bakery"),
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            body["Detail"]["Message"],
+            "Retrying the creation of account bakery"
+        );
+        let accounts = c.store.accounts.lock().unwrap();
+        let (account, task) = &accounts["bakery"];
+        assert_eq!(account.id, before.id, "the same record, not a second one");
+        assert_eq!(account.status, AccountStatus::Initializing);
+        assert_eq!(account.status_reason, None);
+        assert_eq!(account.user_task_id, Some(task.id));
+        assert_eq!(account.tags.as_ref().unwrap()["CostCode"], "67890");
+        assert_eq!(task.accounts, [before.id]);
+        let executions = c.workflows.executions.lock().unwrap();
+        assert_eq!(executions.len(), 1);
+        assert_eq!(executions[0].0, task.id.to_string());
+        assert_eq!(executions[0].1["AccountId"], before.id.to_string());
+    }
+
+    #[tokio::test]
+    async fn a_failed_account_aws_made_or_a_busy_one_is_not_recreated() {
+        // AWS made the account: creating again would make a second AWS account.
+        let c = creator();
+        failed(&c, "bakery", Some("111122223333"));
+        let e = route(&c, &post(ADMIN, BAKERY)).await.unwrap_err();
+        assert_eq!((e.status, e.error), (409, "NameTaken"));
+        assert!(e.cause.contains("onboard it"), "{}", e.cause);
+        // A retry already under way holds the lock.
+        let c = creator();
+        failed(&c, "bakery", None);
+        route(&c, &post(ADMIN, BAKERY)).await.unwrap();
+        let e = route(&c, &post(ADMIN, BAKERY)).await.unwrap_err();
+        assert_eq!((e.status, e.error), (409, "NameTaken"));
+        assert_eq!(c.workflows.executions.lock().unwrap().len(), 1);
+        // An EXTERNAL account in ERROR is discovery's, not a failed creation.
+        let c = creator();
+        failed(&c, "bakery", None);
+        c.store
+            .accounts
+            .lock()
+            .unwrap()
+            .get_mut("bakery")
+            .unwrap()
+            .0
+            .origin = Origin::External;
+        let e = route(&c, &post(ADMIN, BAKERY)).await.unwrap_err();
+        assert_eq!((e.status, e.error), (409, "NameTaken"));
+        assert!(c.workflows.executions.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
