@@ -884,6 +884,21 @@ impl Store {
         unreachable!("the last attempt returns")
     }
 
+    /// Starts an operation on the account: `change` (which takes the lock for `task`) applied to
+    /// its latest version together with the new task, in one write. Re-reads on a concurrent
+    /// change, so a second operation started at the same time sees the first one's lock.
+    pub async fn start_operation(
+        &self,
+        account: Uuid,
+        change: &AccountChange,
+        task: &Task,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        self.update_with_task(account, change, Some(TaskWrite::Create(task)), actor)
+            .await
+            .map(drop)
+    }
+
     /// A workflow that could not be started for `task`: the account goes ERROR with `reason`,
     /// its lock is released and the task FAILED with the reason in its Logs, in one write.
     pub async fn abandon_task(

@@ -2,7 +2,7 @@
 //! every way it can go wrong, against the emulated AWS Organization.
 
 use aws_sdk_sfn::types::ExecutionStatus;
-use integration_tests::{Stack, workspace_root};
+use integration_tests::{ApiResponse, Stack, workspace_root};
 use serde_json::{Value, json};
 use shared::domain::{AccountStatus, TaskStatus};
 use uuid::Uuid;
@@ -27,6 +27,25 @@ async fn ask(stack: &Stack, body: &Value, user: &str) -> (String, Value) {
         r.body["TaskId"].as_str().expect("a TaskId").to_owned(),
         r.body,
     )
+}
+
+/// The same create request twice at once: one is accepted, the other refused with a 409.
+/// Answers (accepted, refused).
+async fn post_twice_at_once(stack: &Stack, body: &Value) -> (ApiResponse, ApiResponse) {
+    let body = body.to_string();
+    let post = || {
+        stack.api(
+            "POST",
+            "/20190206/accounts",
+            Some(&body),
+            Some("local-admin"),
+        )
+    };
+    let (a, b) = tokio::join!(post(), post());
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
+    if a.status == 200 { (a, b) } else { (b, a) }
 }
 
 async fn account(stack: &Stack, id: &str) -> Value {
@@ -290,25 +309,8 @@ async fn a_create_account_aws_refuses_ends_in_error_with_its_reason_and_asking_a
 
     // The limit raised, the same request twice at once: one retries the same record, the other
     // is refused; the account comes out ACTIVE with one AWS account.
-    let body = json!({"Name": "too-many", "AccountType": "default"}).to_string();
-    let (a1, a2) = tokio::join!(
-        stack.api(
-            "POST",
-            "/20190206/accounts",
-            Some(&body),
-            Some("local-admin")
-        ),
-        stack.api(
-            "POST",
-            "/20190206/accounts",
-            Some(&body),
-            Some("local-admin")
-        ),
-    );
-    let mut statuses = [a1.status, a2.status];
-    statuses.sort();
-    assert_eq!(statuses, [200, 409], "{a1:?} {a2:?}");
-    let (accepted, refused) = if a1.status == 200 { (a1, a2) } else { (a2, a1) };
+    let body = json!({"Name": "too-many", "AccountType": "default"});
+    let (accepted, refused) = post_twice_at_once(&stack, &body).await;
     assert!(
         ["OperationInProgress", "NameTaken"].contains(&refused.body["Error"].as_str().unwrap()),
         "{refused:?}"
@@ -407,25 +409,8 @@ async fn throttling_and_concurrent_modification_are_retried_to_success() {
 async fn the_same_request_twice_at_once_creates_one_account() {
     let stack = Stack::workflows().bootstrapped().await;
     let name = unique("twin");
-    let body = json!({"Name": name, "AccountType": "default"}).to_string();
-    let (a, b) = tokio::join!(
-        stack.api(
-            "POST",
-            "/20190206/accounts",
-            Some(&body),
-            Some("local-admin")
-        ),
-        stack.api(
-            "POST",
-            "/20190206/accounts",
-            Some(&body),
-            Some("local-admin")
-        ),
-    );
-    let mut statuses = [a.status, b.status];
-    statuses.sort();
-    assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
-    let winner = if a.status == 200 { a } else { b };
+    let body = json!({"Name": name, "AccountType": "default"});
+    let (winner, _) = post_twice_at_once(stack, &body).await;
     let task = stack
         .finished_task(winner.body["TaskId"].as_str().unwrap())
         .await;

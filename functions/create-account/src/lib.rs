@@ -24,7 +24,7 @@ use shared::domain::{Account, AccountRole, AccountStatus, AccountType, Operation
 use shared::lifecycle::{
     AccountChange, AccountFacts, LifecycleError, LockChange, NewAccount, Transition, Trigger,
 };
-use shared::store::{Store, StoreError, TaskWrite};
+use shared::store::{Store, StoreError};
 use shared::workflows::{StartWorkflow, StateMachine};
 use uuid::Uuid;
 
@@ -306,10 +306,7 @@ impl AccountRecords for Store {
         task: &Task,
         actor: &str,
     ) -> Result<(), StoreError> {
-        // Re-reads on a concurrent change, so a second retry sees the first one's lock.
-        self.update_with_task(account.id, change, Some(TaskWrite::Create(task)), actor)
-            .await
-            .map(drop)
+        self.start_operation(account.id, change, task, actor).await
     }
     async fn abandon(
         &self,

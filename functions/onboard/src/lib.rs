@@ -20,7 +20,7 @@ use shared::domain::{Account, AccountStatus, AccountType, Operation, Task};
 use shared::lifecycle::{
     AccountChange, AccountFacts, LifecycleError, LockChange, Transition, Trigger,
 };
-use shared::store::{Store, StoreError, TaskWrite};
+use shared::store::{Store, StoreError};
 use shared::workflows::{StartWorkflow, StateMachine};
 
 pub const ONBOARD_ACCOUNT: &str = "POST /20190206/accounts/onboard";
@@ -209,10 +209,7 @@ impl OnboardRecords for Store {
         task: &Task,
         actor: &str,
     ) -> Result<(), StoreError> {
-        // Re-reads on a concurrent change, so that a second onboarding sees the first's lock.
-        self.update_with_task(account.id, change, Some(TaskWrite::Create(task)), actor)
-            .await
-            .map(drop)
+        self.start_operation(account.id, change, task, actor).await
     }
     async fn abandon(
         &self,
