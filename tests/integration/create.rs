@@ -1,10 +1,11 @@
 //! Creating an account end to end: the API, the create workflow, Account Assurance, ACTIVE — and
 //! every way it can go wrong, against the emulated AWS Organization.
 
+use crate::one_accepted;
 use aws_sdk_sfn::types::ExecutionStatus;
 use integration_tests::{ApiResponse, Stack, workspace_root};
 use serde_json::{Value, json};
-use shared::domain::{AccountStatus, TaskStatus};
+use shared::domain::{AccountStatus, Task, TaskStatus};
 use uuid::Uuid;
 
 /// A name no other test uses.
@@ -523,7 +524,28 @@ async fn assurance_run_again_changes_nothing_and_repairs_drift() {
         .send()
         .await
         .unwrap();
-    let task = maintain(stack, &id).await;
+    // The repair asked for through the API, twice at once: one runs, the other is refused.
+    let path = format!("/20190206/accounts/{id}/assurance");
+    let repair = || stack.api("POST", &path, None, Some("local-operations"));
+    let (r1, r2) = tokio::join!(repair(), repair());
+    let accepted = one_accepted(vec![r1, r2], "OperationInProgress");
+    assert_eq!(
+        accepted.body["Detail"]["Operation"],
+        "account_assurance:HardenAccount"
+    );
+    let finished = stack
+        .finished_task(accepted.body["TaskId"].as_str().unwrap())
+        .await;
+    assert_eq!(finished["Status"], "SUCCEEDED", "{finished:?}");
+    assert_eq!(finished["Accounts"], json!([id]));
+    let task: Task = stack
+        .store()
+        .await
+        .get_task(Uuid::parse_str(accepted.body["TaskId"].as_str().unwrap()).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
     let applied = task
         .logs
         .iter()
@@ -597,6 +619,88 @@ async fn assurance_of_a_busy_account_is_refused_and_changes_nothing() {
         .release_lock(id, holder, "another operation")
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn refused_repairs_say_why_and_write_nothing() {
+    let stack = Stack::shared().bootstrapped().await;
+    let store = stack.store().await;
+    let before = store.snapshot().await.unwrap();
+    let management = store
+        .get_account_by_aws_id(&stack.ready.organization.management_account_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .value
+        .id;
+    let security = store
+        .get_account_by_aws_id(&stack.ready.organization.security_account_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .value
+        .id;
+    let unknown = Uuid::new_v4();
+    let cases = [
+        (
+            format!("{management}"),
+            None,
+            "local-admin",
+            409,
+            "NotAssurable",
+        ),
+        (format!("{unknown}"), None, "local-admin", 404, "NotFound"),
+        (
+            "nope".to_owned(),
+            None,
+            "local-admin",
+            400,
+            "ValidationError",
+        ),
+        (
+            format!("{security}"),
+            Some(r#"{"Force": true}"#),
+            "local-admin",
+            400,
+            "ValidationError",
+        ),
+        (
+            format!("{security}"),
+            None,
+            "local-readonly",
+            403,
+            "Forbidden",
+        ),
+        (
+            format!("{security}"),
+            None,
+            "local-outsider",
+            403,
+            "Forbidden",
+        ),
+    ];
+    for (id, body, user, status, error) in cases {
+        let r = stack
+            .api(
+                "POST",
+                &format!("/20190206/accounts/{id}/assurance"),
+                body,
+                Some(user),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.body["Error"].as_str()),
+            (status, Some(error)),
+            "{id} {user}: {:?}",
+            r.body
+        );
+        assert!(!r.body["Cause"].as_str().unwrap_or_default().is_empty());
+    }
+    assert_eq!(
+        store.snapshot().await.unwrap(),
+        before,
+        "refusals write nothing"
+    );
 }
 
 #[tokio::test]

@@ -1,4 +1,6 @@
-//! `POST /20190206/accounts/onboard`: brings an account the service discovered under management.
+//! The API that runs Account Assurance on an existing AWS account:
+//!
+//! `POST /20190206/accounts/onboard` brings an account the service discovered under management.
 //!
 //! Validates the body (Stax `accounts.OnboardAccount`) and the caller's role, then, in one
 //! conditional write, moves the account DISCOVERED (or ERROR after a failed onboarding) to
@@ -6,6 +8,12 @@
 //! that holds the account's operation lock. The onboarding workflow — placement in the type's
 //! OU, Account Assurance, ACTIVE — runs in an execution named after the task. Any refusal (400,
 //! 403, 404, 409) writes nothing.
+//!
+//! `POST /20190206/accounts/{account_id}/assurance` (an extension, see openapi.json) re-runs
+//! Account Assurance on an ACTIVE account to repair drift: in one conditional write the account
+//! goes MAINTENANCE under a new task holding its lock, then the Account Assurance state machine
+//! runs under that task (`{"AccountId", "TaskId", "Maintenance": true}`) and makes it ACTIVE again,
+//! or ERROR with the failing concern's reason.
 
 use std::future::Future;
 
@@ -13,17 +21,21 @@ use chrono::Utc;
 use http_edge::{ApiRequest, authorize, serve};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
-use shared::api::{AccountTypeRef, ApiError, OnboardAccountRequest, task_envelope};
+use shared::api::{AccountTypeRef, ApiError, OnboardAccountRequest, parse_uuid, task_envelope};
 use shared::auth::{AccessPolicy, Permission};
 use shared::config::{self, ConfigError};
-use shared::domain::{Account, AccountStatus, AccountType, Operation, Task};
+use shared::domain::{
+    Account, AccountRole, AccountStatus, AccountType, Operation, Task, TaskStatus,
+};
 use shared::lifecycle::{
     AccountChange, AccountFacts, LifecycleError, LockChange, Transition, Trigger,
 };
-use shared::store::{Store, StoreError};
+use shared::store::{Store, StoreError, TaskUpdate};
 use shared::workflows::{StartWorkflow, StateMachine};
+use uuid::Uuid;
 
 pub const ONBOARD_ACCOUNT: &str = "POST /20190206/accounts/onboard";
+pub const ASSURE_ACCOUNT: &str = "POST /20190206/accounts/{account_id}/assurance";
 
 /// What onboarding needs from the store.
 pub trait OnboardRecords: Send + Sync {
@@ -35,6 +47,8 @@ pub trait OnboardRecords: Send + Sync {
         &self,
         aws_account_id: &str,
     ) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
+    fn account(&self, id: Uuid)
+    -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
     /// Applies `change` (which takes the lock for `task`) and records `task`, in one write.
     fn start(
         &self,
@@ -51,16 +65,28 @@ pub trait OnboardRecords: Send + Sync {
         reason: &str,
         actor: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A repair that could not be started: the account ACTIVE again (nothing was changed in
+    /// it), its lock released, the task FAILED with `reason`, in one write.
+    fn stand_down(
+        &self,
+        account: &Account,
+        task: &Task,
+        reason: &str,
+        actor: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 pub struct Onboarder<S, W> {
     pub store: S,
+    /// The onboarding state machine.
     pub workflows: W,
+    /// The Account Assurance state machine (repairs).
+    pub assurance: W,
     pub access: AccessPolicy,
 }
 
 impl Onboarder<Store, StateMachine> {
-    /// `TABLE_NAME`, `ACCESS_ROLES`, `ONBOARD_STATE_MACHINE_ARN`.
+    /// `TABLE_NAME`, `ACCESS_ROLES`, `ONBOARD_STATE_MACHINE_ARN`, `ASSURANCE_STATE_MACHINE_ARN`.
     pub fn from_env(sdk: &shared::aws::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Onboarder {
             store: Store::new(
@@ -68,6 +94,7 @@ impl Onboarder<Store, StateMachine> {
                 config::required("TABLE_NAME")?,
             ),
             workflows: StateMachine::new(sdk, config::required("ONBOARD_STATE_MACHINE_ARN")?),
+            assurance: StateMachine::new(sdk, config::required("ASSURANCE_STATE_MACHINE_ARN")?),
             access: AccessPolicy::from_json(&config::required("ACCESS_ROLES")?)?,
         })
     }
@@ -84,11 +111,14 @@ pub async fn route<S: OnboardRecords, W: StartWorkflow>(
     o: &Onboarder<S, W>,
     req: &ApiRequest,
 ) -> Result<Value, ApiError> {
-    if req.route_key != ONBOARD_ACCOUNT {
+    if req.route_key != ONBOARD_ACCOUNT && req.route_key != ASSURE_ACCOUNT {
         return Err(ApiError::not_found(format!("no route {:?}", req.route_key)));
     }
     authorize(&o.access, req.principal.as_deref(), Permission::Mutate)?;
     req.only_query(&[])?;
+    if req.route_key == ASSURE_ACCOUNT {
+        return reassure(o, req).await;
+    }
     let body = OnboardAccountRequest::parse(req.body.as_deref())?;
     let internal = |e: StoreError| {
         tracing::error!(error = %e, request_id = req.request_id, "store failed");
@@ -189,6 +219,94 @@ pub async fn route<S: OnboardRecords, W: StartWorkflow>(
     ))
 }
 
+/// `POST /20190206/accounts/{account_id}/assurance`: Account Assurance again on an ACTIVE
+/// account, to repair drift. The body is empty or `{}`.
+async fn reassure<S: OnboardRecords, W: StartWorkflow>(
+    o: &Onboarder<S, W>,
+    req: &ApiRequest,
+) -> Result<Value, ApiError> {
+    let id = parse_uuid(req.path_param("account_id"))
+        .map_err(|e| ApiError::bad_request(format!("account_id: {e}")))?;
+    match req.body.as_deref().map(str::trim) {
+        None | Some("" | "{}") => {}
+        Some(body) => match serde_json::from_str::<Value>(body) {
+            Ok(Value::Object(fields)) if fields.is_empty() => {}
+            _ => return Err(ApiError::bad_request("the body must be empty or {}")),
+        },
+    }
+    let internal = |e: StoreError| {
+        tracing::error!(error = %e, request_id = req.request_id, "store failed");
+        ApiError::internal(&req.request_id)
+    };
+    let account = o
+        .store
+        .account(id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))?;
+    if account.account_role == AccountRole::Management {
+        return Err(ApiError::conflict(
+            "NotAssurable",
+            "the management account is not assured: the service runs there, without a provisioning role",
+        ));
+    }
+    let task = Task::new(Operation::HardenAccount, vec![id], Utc::now());
+    let change = AccountChange::transition(Transition::to(
+        Trigger::StartMaintenance,
+        AccountStatus::Maintenance,
+    ))
+    .with_lock(LockChange::Acquire(task.id));
+    let actor = req.principal.clone().unwrap_or_default();
+    match o.store.start(&account, &change, &task, &actor).await {
+        Ok(()) => {}
+        Err(StoreError::Lifecycle(LifecycleError::OperationInProgress { account, task })) => {
+            return Err(ApiError::conflict(
+                "OperationInProgress",
+                format!("account {account} has an operation in progress (task {task})"),
+            ));
+        }
+        Err(StoreError::Lifecycle(LifecycleError::TransitionRefused { from, .. })) => {
+            return Err(ApiError::conflict(
+                "NotAssurable",
+                format!(
+                    "account {id} is {}; Account Assurance re-runs on ACTIVE accounts (DISCOVERED \
+                     and ERROR ones are onboarded)",
+                    from.map_or("not recorded", AccountStatus::as_str)
+                ),
+            ));
+        }
+        Err(e) => return Err(internal(e)),
+    }
+    let input = json!({"AccountId": id, "TaskId": task.id, "Maintenance": true});
+    if let Err(e) = o
+        .assurance
+        .start_workflow(&task.id.to_string(), &input)
+        .await
+    {
+        tracing::error!(error = e, task = %task.id, "the assurance workflow did not start");
+        let reason = format!("the Account Assurance workflow could not be started: {e}");
+        if let Err(e) = o.store.stand_down(&account, &task, &reason, &actor).await {
+            tracing::error!(error = %e, task = %task.id, "could not record the failed start");
+        }
+        return Err(ApiError::internal(&req.request_id));
+    }
+    tracing::info!(account = %id, task = %task.id, "Account Assurance re-run started");
+    Ok(task_envelope(
+        &task,
+        account.organisation_id,
+        &req.request_id,
+        "Account Assurance Requested",
+        format!("Re-running Account Assurance on account {}", account.name),
+        Some(json!({
+            "Id": id,
+            "Name": account.name,
+            "AwsAccountId": account.aws_account_id,
+            "OrganisationId": account.organisation_id,
+            "Operation": "HARDEN",
+        })),
+    ))
+}
+
 impl OnboardRecords for Store {
     async fn account_type(
         &self,
@@ -219,6 +337,30 @@ impl OnboardRecords for Store {
         actor: &str,
     ) -> Result<(), StoreError> {
         self.abandon_task(account.id, task.id, reason, actor).await
+    }
+    async fn account(&self, id: Uuid) -> Result<Option<Account>, StoreError> {
+        Ok(self.get_account(id).await?.map(|v| v.value))
+    }
+    async fn stand_down(
+        &self,
+        account: &Account,
+        task: &Task,
+        reason: &str,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let change = AccountChange::transition(Transition::to(
+            Trigger::CompleteWorkflow,
+            AccountStatus::Active,
+        ))
+        .with_lock(LockChange::Release(task.id));
+        let failed = TaskUpdate {
+            id: task.id,
+            status: TaskStatus::Failed,
+            log: Some(reason),
+        };
+        self.update_with_task(account.id, &change, Some(failed.into()), actor)
+            .await
+            .map(drop)
     }
 }
 
@@ -280,6 +422,30 @@ mod tests {
             self.abandoned.lock().unwrap().push(r.to_owned());
             Ok(())
         }
+        async fn account(&self, id: Uuid) -> Result<Option<Account>, StoreError> {
+            let accounts = self.accounts.lock().unwrap();
+            Ok(accounts.values().find(|a| a.id == id).cloned())
+        }
+        async fn stand_down(
+            &self,
+            account: &Account,
+            task: &Task,
+            reason: &str,
+            _: &str,
+        ) -> Result<(), StoreError> {
+            let change = AccountChange::transition(Transition::to(
+                Trigger::CompleteWorkflow,
+                AccountStatus::Active,
+            ))
+            .with_lock(LockChange::Release(task.id));
+            let mut accounts = self.accounts.lock().unwrap();
+            let key = account.aws_account_id.clone().unwrap();
+            if let Some(next) = accounts[&key].apply(&change, Utc::now())? {
+                accounts.insert(key, next);
+            }
+            self.abandoned.lock().unwrap().push(reason.to_owned());
+            Ok(())
+        }
     }
 
     fn account_type(name: &str) -> AccountType {
@@ -301,6 +467,7 @@ mod tests {
                 ..Default::default()
             },
             workflows: RecordedStarts::default(),
+            assurance: RecordedStarts::default(),
             access: AccessPolicy::from_json(&format!(
                 r#"{{"{ADMIN}": "admin", "{USER}": "user"}}"#
             ))
@@ -407,6 +574,145 @@ mod tests {
         assert_eq!(
             o.store.abandoned.lock().unwrap()[0],
             "the onboarding workflow could not be started: ExecutionLimitExceeded"
+        );
+    }
+
+    fn repair(principal: &str, account_id: &str, body: Option<&str>) -> ApiRequest {
+        ApiRequest {
+            route_key: ASSURE_ACCOUNT.into(),
+            principal: Some(principal.into()),
+            path: HashMap::from([("account_id".to_owned(), account_id.to_owned())]),
+            body: body.map(str::to_owned),
+            request_id: "req-2".into(),
+            ..ApiRequest::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_repair_of_an_active_account_runs_assurance_under_a_maintenance_task() {
+        let o = onboarder(AccountStatus::Active);
+        let id = stored(&o).id;
+        let answer = route(&o, &repair(ADMIN, &id.to_string(), Some("{}")))
+            .await
+            .unwrap();
+        assert_eq!(answer["Detail"]["OperationStatus"], "STARTED");
+        let account = stored(&o);
+        assert_eq!(account.status, AccountStatus::Maintenance);
+        let task = answer["TaskId"].as_str().unwrap();
+        assert_eq!(account.user_task_id.unwrap().to_string(), task);
+        let started = o.assurance.executions.lock().unwrap();
+        assert_eq!(started[0].0, task);
+        assert_eq!(
+            started[0].1,
+            json!({"AccountId": id, "TaskId": task, "Maintenance": true})
+        );
+        assert!(o.workflows.executions.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn repairs_that_cannot_be_made_are_refused_without_a_write() {
+        for (status, principal, account_id, body, expected) in [
+            (
+                AccountStatus::Discovered,
+                ADMIN,
+                None,
+                None,
+                (409, "NotAssurable"),
+            ),
+            (
+                AccountStatus::Error,
+                ADMIN,
+                None,
+                None,
+                (409, "NotAssurable"),
+            ),
+            (
+                AccountStatus::Maintenance,
+                ADMIN,
+                None,
+                None,
+                (409, "NotAssurable"),
+            ),
+            (AccountStatus::Active, USER, None, None, (403, "Forbidden")),
+            (
+                AccountStatus::Active,
+                ADMIN,
+                Some("nope"),
+                None,
+                (400, "ValidationError"),
+            ),
+            (
+                AccountStatus::Active,
+                ADMIN,
+                None,
+                Some(r#"{"Force": true}"#),
+                (400, "ValidationError"),
+            ),
+            (
+                AccountStatus::Active,
+                ADMIN,
+                Some("5b1f0b8e-3d4c-4c55-9d7e-9a4f6a0d2f11"),
+                None,
+                (404, "NotFound"),
+            ),
+        ] {
+            let o = onboarder(status);
+            let before = stored(&o);
+            let id = account_id.map_or(before.id.to_string(), str::to_owned);
+            let e = route(&o, &repair(principal, &id, body)).await.unwrap_err();
+            assert_eq!(
+                (e.status, e.error),
+                expected,
+                "{status} {principal} {id} {body:?}"
+            );
+            assert_eq!(stored(&o), before, "{status}: nothing written");
+            assert!(o.assurance.executions.lock().unwrap().is_empty());
+        }
+        // A busy account: another operation holds the lock.
+        let o = onboarder(AccountStatus::Active);
+        o.store
+            .accounts
+            .lock()
+            .unwrap()
+            .get_mut(LEGACY)
+            .unwrap()
+            .user_task_id = Some(Uuid::new_v4());
+        let e = route(&o, &repair(ADMIN, &stored(&o).id.to_string(), None))
+            .await
+            .unwrap_err();
+        assert_eq!((e.status, e.error), (409, "OperationInProgress"));
+        // The management account runs the service and has no provisioning role.
+        let o = onboarder(AccountStatus::Active);
+        o.store
+            .accounts
+            .lock()
+            .unwrap()
+            .get_mut(LEGACY)
+            .unwrap()
+            .account_role = AccountRole::Management;
+        let e = route(&o, &repair(ADMIN, &stored(&o).id.to_string(), None))
+            .await
+            .unwrap_err();
+        assert_eq!((e.status, e.error), (409, "NotAssurable"));
+        assert_eq!(stored(&o).status, AccountStatus::Active);
+    }
+
+    #[tokio::test]
+    async fn a_repair_that_cannot_start_leaves_the_account_active_and_the_task_failed() {
+        let mut o = onboarder(AccountStatus::Active);
+        o.assurance.refusal = Some("ThrottlingException: Rate exceeded".into());
+        let e = route(&o, &repair(ADMIN, &stored(&o).id.to_string(), None))
+            .await
+            .unwrap_err();
+        assert_eq!(e.status, 500);
+        let account = stored(&o);
+        assert_eq!(
+            (account.status, account.user_task_id),
+            (AccountStatus::Active, None)
+        );
+        assert_eq!(
+            o.store.abandoned.lock().unwrap()[0],
+            "the Account Assurance workflow could not be started: ThrottlingException: Rate exceeded"
         );
     }
 }
