@@ -909,8 +909,38 @@ impl Store {
         actor: &str,
     ) -> Result<(), StoreError> {
         use crate::lifecycle::Transition;
-        let change = AccountChange::transition(Transition::error(Trigger::FailWorkflow, reason))
-            .with_lock(LockChange::Release(task));
+        let to_error = Transition::error(Trigger::FailWorkflow, reason);
+        self.end_unstarted(account, task, to_error, reason, actor)
+            .await
+    }
+
+    /// A repair of an ACTIVE account that could not be started for `task`: nothing was changed
+    /// in the account, so it is ACTIVE again; its lock is released and the task FAILED with
+    /// `reason`, in one write.
+    pub async fn stand_down_task(
+        &self,
+        account: Uuid,
+        task: Uuid,
+        reason: &str,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        use crate::lifecycle::Transition;
+        let to_active = Transition::to(Trigger::CompleteWorkflow, AccountStatus::Active);
+        self.end_unstarted(account, task, to_active, reason, actor)
+            .await
+    }
+
+    /// The account takes `transition` and gives up `task`'s lock; the task is FAILED with
+    /// `reason`.
+    async fn end_unstarted(
+        &self,
+        account: Uuid,
+        task: Uuid,
+        transition: crate::lifecycle::Transition,
+        reason: &str,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let change = AccountChange::transition(transition).with_lock(LockChange::Release(task));
         let update = TaskUpdate {
             id: task,
             status: TaskStatus::Failed,

@@ -95,10 +95,7 @@ async fn lists_the_account_types_with_their_accounts() {
             Some("local-outsider"),
         )
         .await;
-    assert_eq!(
-        (outsider.status, outsider.body["Error"].as_str()),
-        (403, Some("Forbidden"))
-    );
+    outsider.assert_refused(403, "Forbidden", "an unmapped caller");
 }
 
 #[tokio::test]
@@ -257,15 +254,9 @@ async fn an_unknown_task_is_a_404_and_a_malformed_id_a_400() {
             Some("local-readonly"),
         )
         .await;
-    assert_eq!(
-        (r.status, r.body["Error"].as_str()),
-        (404, Some("NotFound"))
-    );
+    r.assert_refused(404, "NotFound", "an unknown task");
     let r = stack.api("GET", "/20190206/task/42", None, None).await;
-    assert_eq!(
-        (r.status, r.body["Error"].as_str()),
-        (400, Some("ValidationError"))
-    );
+    r.assert_refused(400, "ValidationError", "a malformed task id");
 }
 
 #[tokio::test]

@@ -688,13 +688,7 @@ async fn refused_repairs_say_why_and_write_nothing() {
                 Some(user),
             )
             .await;
-        assert_eq!(
-            (r.status, r.body["Error"].as_str()),
-            (status, Some(error)),
-            "{id} {user}: {:?}",
-            r.body
-        );
-        assert!(!r.body["Cause"].as_str().unwrap_or_default().is_empty());
+        r.assert_refused(status, error, &format!("{id} {user}"));
     }
     assert_eq!(
         store.snapshot().await.unwrap(),
@@ -755,13 +749,7 @@ async fn refused_creates_say_why_and_write_nothing() {
         let r = stack
             .api("POST", "/20190206/accounts", Some(body), Some(user))
             .await;
-        assert_eq!(
-            (r.status, r.body["Error"].as_str()),
-            (status, Some(error)),
-            "{user} {body}: {:?}",
-            r.body
-        );
-        assert!(!r.body["Cause"].as_str().unwrap_or_default().is_empty());
+        r.assert_refused(status, error, &format!("{user} {body}"));
     }
     assert_eq!(
         store.snapshot().await.unwrap(),

@@ -425,10 +425,7 @@ async fn an_onboarded_account_ends_active_and_hardened_and_a_second_onboarding_i
 
     // Managed now: onboarding it again is refused, and changes nothing.
     let r = onboard(stack, alpha).await;
-    assert_eq!(
-        (r.status, r.body["Error"].as_str()),
-        (409, Some("NotOnboardable"))
-    );
+    r.assert_refused(409, "NotOnboardable", "a second onboarding");
     assert_eq!(record_of(stack, alpha).await.unwrap(), a);
 }
 

@@ -448,6 +448,21 @@ pub struct ApiResponse {
     pub body: Value,
 }
 
+impl ApiResponse {
+    /// A refusal as the API promises it: `status`, the stable error name, and a cause that says
+    /// why. `what` names the request in the failure message.
+    pub fn assert_refused(&self, status: u16, error: &str, what: &str) {
+        assert_eq!(
+            (self.status, self.body["Error"].as_str()),
+            (status, Some(error)),
+            "{what}: {:?}",
+            self.body
+        );
+        let cause = self.body["Cause"].as_str().unwrap_or_default();
+        assert!(!cause.is_empty(), "{what}: no Cause in {:?}", self.body);
+    }
+}
+
 fn sign(request: &mut reqwest::Request, access_key: &str, secret: &str, region: &str) {
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
     use aws_sigv4::sign::v4;

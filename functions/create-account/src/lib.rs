@@ -14,16 +14,14 @@
 use std::future::Future;
 
 use chrono::Utc;
-use http_edge::{ApiRequest, authorize, serve};
+use http_edge::{ApiRequest, authorize, refused_operation, serve, start_or_undo};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use shared::api::{AccountTypeRef, ApiError, CreateAccountRequest, task_envelope};
 use shared::auth::{AccessPolicy, Permission};
 use shared::config::{self, ConfigError};
 use shared::domain::{Account, AccountRole, AccountStatus, AccountType, Operation, Origin, Task};
-use shared::lifecycle::{
-    AccountChange, AccountFacts, LifecycleError, LockChange, NewAccount, Transition, Trigger,
-};
+use shared::lifecycle::{AccountChange, AccountFacts, LockChange, NewAccount, Transition, Trigger};
 use shared::store::{Store, StoreError};
 use shared::workflows::{StartWorkflow, StateMachine};
 use uuid::Uuid;
@@ -163,12 +161,7 @@ pub async fn route<S: AccountRecords, W: StartWorkflow>(
             let holder = c.store.account_named(&name).await.map_err(internal)?;
             match holder {
                 Some(failed) if creation_failed_before_aws(&failed) => {
-                    let task = retry(c, &failed, &body, account_type.id, &actor)
-                        .await
-                        .map_err(|e| match e {
-                            RetryRefused::Api(e) => e,
-                            RetryRefused::Store(e) => internal(e),
-                        })?;
+                    let task = retry(c, &failed, &body, account_type.id, &actor, internal).await?;
                     let message = format!("Retrying the creation of account {}", failed.name);
                     (failed, task, message)
                 }
@@ -180,18 +173,15 @@ pub async fn route<S: AccountRecords, W: StartWorkflow>(
     let id = account.id;
 
     let input = json!({"AccountId": id, "TaskId": task.id});
-    if let Err(e) = c
-        .workflows
-        .start_workflow(&task.id.to_string(), &input)
-        .await
-    {
-        tracing::error!(error = e, task = %task.id, "the create workflow did not start");
-        let reason = format!("the create workflow could not be started: {e}");
-        if let Err(e) = c.store.abandon(&account, &task, &reason, &actor).await {
-            tracing::error!(error = %e, task = %task.id, "could not record the failed start");
-        }
-        return Err(ApiError::internal(&req.request_id));
-    }
+    start_or_undo(
+        &c.workflows,
+        "the create workflow",
+        &task,
+        &input,
+        &req.request_id,
+        async |reason| c.store.abandon(&account, &task, &reason, &actor).await,
+    )
+    .await?;
     tracing::info!(account = %id, task = %task.id, name = body.name, "account creation started");
     Ok(task_envelope(
         &task,
@@ -233,11 +223,6 @@ fn name_taken(name: &str, holder: Option<&Account>) -> ApiError {
     )
 }
 
-enum RetryRefused {
-    Api(ApiError),
-    Store(StoreError),
-}
-
 /// Moves the failed account back to INITIALIZING under a new task holding its lock, with what
 /// the new request asks for (type, alias, tags). Two retries at once: one wins, the other finds
 /// the lock taken (409).
@@ -247,7 +232,8 @@ async fn retry<S: AccountRecords, W: StartWorkflow>(
     body: &CreateAccountRequest,
     account_type: Uuid,
     actor: &str,
-) -> Result<Task, RetryRefused> {
+    internal: impl FnOnce(StoreError) -> ApiError,
+) -> Result<Task, ApiError> {
     let task = Task::new(Operation::CreateAccount, vec![failed.id], Utc::now());
     let change = AccountChange::transition(Transition::to(
         Trigger::RetryCreate,
@@ -262,16 +248,12 @@ async fn retry<S: AccountRecords, W: StartWorkflow>(
     .with_lock(LockChange::Acquire(task.id));
     match c.store.restart(failed, &change, &task, actor).await {
         Ok(()) => Ok(task),
-        Err(StoreError::Lifecycle(LifecycleError::OperationInProgress { account, task })) => {
-            Err(RetryRefused::Api(ApiError::conflict(
-                "OperationInProgress",
-                format!("account {account} is being created again already (task {task})"),
-            )))
-        }
-        Err(StoreError::Lifecycle(LifecycleError::TransitionRefused { .. })) => {
-            Err(RetryRefused::Api(name_taken(&failed.name, None)))
-        }
-        Err(e) => Err(RetryRefused::Store(e)),
+        Err(e) => Err(refused_operation(
+            e,
+            // Another request's retry got there first: the name is in use again.
+            |_| name_taken(&failed.name, None),
+            internal,
+        )),
     }
 }
 

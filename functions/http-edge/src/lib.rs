@@ -13,6 +13,10 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::Value;
 use shared::api::ApiError;
 use shared::auth::{AccessPolicy, AccessRole, Permission};
+use shared::domain::{AccountStatus, Task};
+use shared::lifecycle::LifecycleError;
+use shared::store::StoreError;
+use shared::workflows::StartWorkflow;
 
 /// A request as the API functions see it, whatever carried it.
 #[derive(Debug, Clone, Default)]
@@ -162,6 +166,47 @@ pub fn authorize(
             "{principal} has no role in this service"
         ))),
     }
+}
+
+/// The answer to an operation the account refused to start: 409 `OperationInProgress` while
+/// another operation holds the account, `not_allowed(from)` when its status does not admit the
+/// operation, `other(e)` for anything else (a 500, or a route's own conflict).
+pub fn refused_operation(
+    e: StoreError,
+    not_allowed: impl FnOnce(Option<AccountStatus>) -> ApiError,
+    other: impl FnOnce(StoreError) -> ApiError,
+) -> ApiError {
+    match e {
+        StoreError::Lifecycle(LifecycleError::OperationInProgress { account, task }) => {
+            ApiError::conflict(
+                "OperationInProgress",
+                format!("account {account} has an operation in progress (task {task})"),
+            )
+        }
+        StoreError::Lifecycle(LifecycleError::TransitionRefused { from, .. }) => not_allowed(from),
+        e => other(e),
+    }
+}
+
+/// Starts `workflow`'s execution named after `task` (so a retried request starts one). When it
+/// cannot be started, `undo` records why on the account and the task — nothing is left waiting
+/// for a workflow that never ran — and the request answers 500 without the internals.
+pub async fn start_or_undo<W: StartWorkflow>(
+    workflow: &W,
+    what: &str,
+    task: &Task,
+    input: &Value,
+    request_id: &str,
+    undo: impl AsyncFnOnce(String) -> Result<(), StoreError>,
+) -> Result<(), ApiError> {
+    let Err(e) = workflow.start_workflow(&task.id.to_string(), input).await else {
+        return Ok(());
+    };
+    tracing::error!(error = e, task = %task.id, "{what} did not start");
+    if let Err(e) = undo(format!("{what} could not be started: {e}")).await {
+        tracing::error!(error = %e, task = %task.id, "could not record the failed start");
+    }
+    Err(ApiError::internal(request_id))
 }
 
 /// Runs `route` on the translated request and translates its answer back.
@@ -314,5 +359,37 @@ mod tests {
             let e = authorize(&access, principal, needed).unwrap_err();
             assert_eq!((e.status, e.error), (403, "Forbidden"), "{principal:?}");
         }
+    }
+
+    #[test]
+    fn a_refused_operation_is_a_409_that_names_the_refusal() {
+        use shared::domain::AccountStatus;
+        use shared::lifecycle::{LifecycleError, Trigger};
+        use shared::store::StoreError;
+        let id = |name| shared::fixtures::account_in(AccountStatus::Active, name, None).id;
+        let (account, task) = (id("a"), id("b"));
+        let busy = StoreError::Lifecycle(LifecycleError::OperationInProgress { account, task });
+        let e = refused_operation(busy, |_| unreachable!(), |_| unreachable!());
+        assert_eq!((e.status, e.error), (409, "OperationInProgress"));
+        assert!(e.cause.contains(&task.to_string()));
+
+        let refused = StoreError::Lifecycle(LifecycleError::TransitionRefused {
+            trigger: Trigger::StartMaintenance,
+            from: Some(AccountStatus::Discovered),
+            to: AccountStatus::Maintenance,
+        });
+        let e = refused_operation(
+            refused,
+            |from| ApiError::conflict("NotAssurable", format!("{from:?}")),
+            |_| unreachable!(),
+        );
+        assert_eq!(
+            (e.error, e.cause.as_str()),
+            ("NotAssurable", "Some(Discovered)")
+        );
+
+        let other = StoreError::Unavailable("timeout".into());
+        let e = refused_operation(other, |_| unreachable!(), |_| ApiError::internal("req-9"));
+        assert_eq!(e.status, 500);
     }
 }

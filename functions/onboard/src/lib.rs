@@ -18,19 +18,15 @@
 use std::future::Future;
 
 use chrono::Utc;
-use http_edge::{ApiRequest, authorize, serve};
+use http_edge::{ApiRequest, authorize, refused_operation, serve, start_or_undo};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use shared::api::{AccountTypeRef, ApiError, OnboardAccountRequest, parse_uuid, task_envelope};
 use shared::auth::{AccessPolicy, Permission};
 use shared::config::{self, ConfigError};
-use shared::domain::{
-    Account, AccountRole, AccountStatus, AccountType, Operation, Task, TaskStatus,
-};
-use shared::lifecycle::{
-    AccountChange, AccountFacts, LifecycleError, LockChange, Transition, Trigger,
-};
-use shared::store::{Store, StoreError, TaskUpdate};
+use shared::domain::{Account, AccountRole, AccountStatus, AccountType, Operation, Task};
+use shared::lifecycle::{AccountChange, AccountFacts, LockChange, Transition, Trigger};
+use shared::store::{Store, StoreError};
 use shared::workflows::{StartWorkflow, StateMachine};
 use uuid::Uuid;
 
@@ -159,46 +155,42 @@ pub async fn route<S: OnboardRecords, W: StartWorkflow>(
     })
     .with_lock(LockChange::Acquire(task.id));
     let actor = req.principal.clone().unwrap_or_default();
-    match o.store.start(&account, &change, &task, &actor).await {
-        Ok(()) => {}
-        Err(StoreError::Lifecycle(LifecycleError::OperationInProgress { account, task })) => {
-            return Err(ApiError::conflict(
-                "OperationInProgress",
-                format!("account {account} has an operation in progress (task {task})"),
-            ));
-        }
-        Err(StoreError::Lifecycle(LifecycleError::TransitionRefused { from, .. })) => {
-            return Err(ApiError::conflict(
-                "NotOnboardable",
-                format!(
-                    "account {} is {}; only DISCOVERED accounts, or ERROR ones, can be onboarded",
-                    account.id,
-                    from.map_or("not recorded", AccountStatus::as_str)
-                ),
-            ));
-        }
-        Err(StoreError::NameTaken(name)) => {
-            return Err(ApiError::conflict(
-                "NameTaken",
-                format!("an account named {name:?} already exists"),
-            ));
-        }
-        Err(e) => return Err(internal(e)),
-    }
+    o.store
+        .start(&account, &change, &task, &actor)
+        .await
+        .map_err(|e| {
+            refused_operation(
+                e,
+                |from| {
+                    ApiError::conflict(
+                        "NotOnboardable",
+                        format!(
+                            "account {} is {}; only DISCOVERED accounts, or ERROR ones, can be onboarded",
+                            account.id,
+                            from.map_or("not recorded", AccountStatus::as_str)
+                        ),
+                    )
+                },
+                |e| match e {
+                    StoreError::NameTaken(name) => ApiError::conflict(
+                        "NameTaken",
+                        format!("an account named {name:?} already exists"),
+                    ),
+                    e => internal(e),
+                },
+            )
+        })?;
 
     let input = json!({"AccountId": account.id, "TaskId": task.id});
-    if let Err(e) = o
-        .workflows
-        .start_workflow(&task.id.to_string(), &input)
-        .await
-    {
-        tracing::error!(error = e, task = %task.id, "the onboarding workflow did not start");
-        let reason = format!("the onboarding workflow could not be started: {e}");
-        if let Err(e) = o.store.abandon(&account, &task, &reason, &actor).await {
-            tracing::error!(error = %e, task = %task.id, "could not record the failed start");
-        }
-        return Err(ApiError::internal(&req.request_id));
-    }
+    start_or_undo(
+        &o.workflows,
+        "the onboarding workflow",
+        &task,
+        &input,
+        &req.request_id,
+        async |reason| o.store.abandon(&account, &task, &reason, &actor).await,
+    )
+    .await?;
     let name = body.name.as_deref().unwrap_or(&account.name);
     tracing::info!(account = %account.id, task = %task.id, aws_account_id = body.aws_account_id, "onboarding started");
     Ok(task_envelope(
@@ -257,39 +249,35 @@ async fn reassure<S: OnboardRecords, W: StartWorkflow>(
     ))
     .with_lock(LockChange::Acquire(task.id));
     let actor = req.principal.clone().unwrap_or_default();
-    match o.store.start(&account, &change, &task, &actor).await {
-        Ok(()) => {}
-        Err(StoreError::Lifecycle(LifecycleError::OperationInProgress { account, task })) => {
-            return Err(ApiError::conflict(
-                "OperationInProgress",
-                format!("account {account} has an operation in progress (task {task})"),
-            ));
-        }
-        Err(StoreError::Lifecycle(LifecycleError::TransitionRefused { from, .. })) => {
-            return Err(ApiError::conflict(
-                "NotAssurable",
-                format!(
-                    "account {id} is {}; Account Assurance re-runs on ACTIVE accounts (DISCOVERED \
-                     and ERROR ones are onboarded)",
-                    from.map_or("not recorded", AccountStatus::as_str)
-                ),
-            ));
-        }
-        Err(e) => return Err(internal(e)),
-    }
-    let input = json!({"AccountId": id, "TaskId": task.id, "Maintenance": true});
-    if let Err(e) = o
-        .assurance
-        .start_workflow(&task.id.to_string(), &input)
+    o.store
+        .start(&account, &change, &task, &actor)
         .await
-    {
-        tracing::error!(error = e, task = %task.id, "the assurance workflow did not start");
-        let reason = format!("the Account Assurance workflow could not be started: {e}");
-        if let Err(e) = o.store.stand_down(&account, &task, &reason, &actor).await {
-            tracing::error!(error = %e, task = %task.id, "could not record the failed start");
-        }
-        return Err(ApiError::internal(&req.request_id));
-    }
+        .map_err(|e| {
+            refused_operation(
+                e,
+                |from| {
+                    ApiError::conflict(
+                        "NotAssurable",
+                        format!(
+                            "account {id} is {}; Account Assurance re-runs on ACTIVE accounts \
+                             (DISCOVERED and ERROR ones are onboarded)",
+                            from.map_or("not recorded", AccountStatus::as_str)
+                        ),
+                    )
+                },
+                internal,
+            )
+        })?;
+    let input = json!({"AccountId": id, "TaskId": task.id, "Maintenance": true});
+    start_or_undo(
+        &o.assurance,
+        "the Account Assurance workflow",
+        &task,
+        &input,
+        &req.request_id,
+        async |reason| o.store.stand_down(&account, &task, &reason, &actor).await,
+    )
+    .await?;
     tracing::info!(account = %id, task = %task.id, "Account Assurance re-run started");
     Ok(task_envelope(
         &task,
@@ -348,19 +336,8 @@ impl OnboardRecords for Store {
         reason: &str,
         actor: &str,
     ) -> Result<(), StoreError> {
-        let change = AccountChange::transition(Transition::to(
-            Trigger::CompleteWorkflow,
-            AccountStatus::Active,
-        ))
-        .with_lock(LockChange::Release(task.id));
-        let failed = TaskUpdate {
-            id: task.id,
-            status: TaskStatus::Failed,
-            log: Some(reason),
-        };
-        self.update_with_task(account.id, &change, Some(failed.into()), actor)
+        self.stand_down_task(account.id, task.id, reason, actor)
             .await
-            .map(drop)
     }
 }
 
