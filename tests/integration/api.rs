@@ -2,6 +2,8 @@
 
 use integration_tests::Stack;
 use serde_json::Value;
+#[allow(unused_imports)]
+use store::prelude::*;
 use uuid::Uuid;
 
 async fn bootstrapped() -> &'static Stack {

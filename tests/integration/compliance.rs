@@ -2,15 +2,17 @@
 //! setting does to a score, the reads, refusals, and the store's guarantee that a score and a
 //! record change never overwrite each other.
 
+use domain::AccountStatus;
+use domain::compliance::{ComplianceSummary, RuleResult, RuleState};
+use domain::{AccountChange, Transition, Trigger};
 use integration_tests::{ApiResponse, Stack};
 use serde_json::{Value, json};
-use shared::compliance::{ComplianceSummary, RuleResult, RuleState};
-use shared::domain::AccountStatus;
-use shared::lifecycle::{AccountChange, Transition, Trigger};
-use shared::store::StoreError;
+use store::StoreError;
 use uuid::Uuid;
 
 use crate::{aws_account_id, discovered, one_accepted, race};
+#[allow(unused_imports)]
+use store::prelude::*;
 
 async fn created_active(stack: &Stack, name: &str) -> Value {
     let body = json!({"Name": name, "AccountType": "default"}).to_string();
@@ -267,7 +269,7 @@ async fn a_scoring_run_scores_every_scorable_account_once_at_a_time() {
     let id = account["Id"].as_str().unwrap().to_owned();
     assert!(account.get("Compliance").is_none());
 
-    let before_run = shared::domain::timestamp::format(&chrono::Utc::now());
+    let before_run = domain::timestamp::format(&chrono::Utc::now());
     let answers = race(2, |_| async move {
         Stack::workflows()
             .api("POST", "/20190206/accounts/compliance", Some("{}"), None)
@@ -484,7 +486,7 @@ async fn a_score_and_a_record_change_never_overwrite_each_other() {
         state: RuleState::Passed,
         reason: "ok".into(),
     }];
-    let t1 = shared::compliance::now();
+    let t1 = domain::compliance::now();
     assert!(
         store
             .record_compliance(read.value.id, &summary_at(80, t1), &results)

@@ -3,9 +3,11 @@
 
 use crate::one_accepted;
 use aws_sdk_sfn::types::ExecutionStatus;
+use domain::{AccountStatus, Task, TaskStatus};
 use integration_tests::{ApiResponse, Stack, workspace_root};
 use serde_json::{Value, json};
-use shared::domain::{AccountStatus, Task, TaskStatus};
+#[allow(unused_imports)]
+use store::prelude::*;
 use uuid::Uuid;
 
 /// A name no other test uses.
@@ -462,22 +464,20 @@ async fn a_retried_create_step_makes_one_aws_account() {
     assert_eq!(named, 1, "one CreateAccount request for the account");
 }
 
-/// Runs Account Assurance on an ACTIVE account, as an operator would, and returns the task
-/// the run worked under.
-async fn maintain(stack: &Stack, id: &str) -> shared::domain::Task {
-    let run = stack
-        .run_execution(
-            "AssuranceStateMachine",
-            &json!({"AccountId": id}).to_string(),
-        )
+/// Runs Account Assurance on an ACTIVE account, as an operator would (the API's repair, the
+/// one way into MAINTENANCE), and returns the task the run worked under, finished.
+async fn maintain(stack: &Stack, id: &str) -> domain::Task {
+    let path = format!("/20190206/accounts/{id}/assurance");
+    let started = stack
+        .api("POST", &path, None, Some("local-operations"))
         .await;
-    assert_eq!(run.status, ExecutionStatus::Succeeded, "{:?}", run.cause);
-    let output: Value = serde_json::from_str(run.output().unwrap()).unwrap();
-    let task = Uuid::parse_str(output["TaskId"].as_str().unwrap()).unwrap();
+    assert_eq!(started.status, 200, "{started:?}");
+    let task = started.body["TaskId"].as_str().unwrap().to_owned();
+    stack.finished_task(&task).await;
     stack
         .store()
         .await
-        .get_task(task)
+        .get_task(Uuid::parse_str(&task).unwrap())
         .await
         .unwrap()
         .unwrap()
@@ -601,6 +601,19 @@ async fn assurance_of_a_busy_account_is_refused_and_changes_nothing() {
         .await
         .unwrap();
     let before = store.get_account(id).await.unwrap();
+    // The one way in: the API refuses while another operation holds the account …
+    let r = stack
+        .api(
+            "POST",
+            &format!("/20190206/accounts/{id}/assurance"),
+            None,
+            Some("local-operations"),
+        )
+        .await;
+    r.assert_refused(409, "OperationInProgress", "a busy account");
+    assert_eq!(store.get_account(id).await.unwrap(), before, "unchanged");
+    // … and the state machine started by hand without a task (the old drift-repair shape) is
+    // refused by its input check, before anything is written.
     let run = stack
         .run_execution(
             "AssuranceStateMachine",
@@ -608,12 +621,8 @@ async fn assurance_of_a_busy_account_is_refused_and_changes_nothing() {
         )
         .await;
     assert_eq!(run.status, ExecutionStatus::Failed);
-    assert_eq!(run.error(), Some("MaintenanceNotStarted"));
-    assert!(
-        run.cause().unwrap().contains("OperationInProgress"),
-        "{:?}",
-        run.cause()
-    );
+    assert_eq!(run.error(), Some("InvalidWorkflowInput"));
+    assert!(run.cause().unwrap().contains("TaskId"), "{:?}", run.cause());
     assert_eq!(store.get_account(id).await.unwrap(), before, "unchanged");
     store
         .release_lock(id, holder, "another operation")

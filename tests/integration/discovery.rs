@@ -6,13 +6,15 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use aws_sdk_organizations::types::CreateAccountState;
+use domain::AccountStatus;
 use integration_tests::Stack;
 use serde_json::{Value, json};
-use shared::domain::AccountStatus;
 use uuid::Uuid;
 
 use crate::create::assert_hardened;
 use crate::{one_accepted, race};
+#[allow(unused_imports)]
+use store::prelude::*;
 
 /// The table without the items that say a run happened (its task, the discovery slot).
 fn records(
@@ -138,7 +140,7 @@ async fn create_outside(stack: &Stack, name: &str, role: &str) -> String {
 
 /// Gives an account the provisioning role, through the role Organizations put in it.
 async fn add_provisioning_role(stack: &Stack, aws_account_id: &str) {
-    let sdk = shared::assurance::assume_role(
+    let sdk = aws::assume_role(
         &stack.sdk().await,
         aws_account_id,
         "OrganizationAccountAccessRole",

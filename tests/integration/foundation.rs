@@ -5,11 +5,13 @@ use std::collections::BTreeSet;
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
 use aws_sdk_sfn::types::ExecutionStatus;
 use chrono::Utc;
+use domain::AccountFilter;
+use domain::{Account, AccountRole, AccountStatus, AssuranceState, Origin};
+use domain::{NewAccount, Transition, Trigger};
 use integration_tests::Stack;
 use serde_json::Value;
-use shared::domain::{Account, AccountRole, AccountStatus, AssuranceState, Origin};
-use shared::filter::AccountFilter;
-use shared::lifecycle::{NewAccount, Transition, Trigger};
+#[allow(unused_imports)]
+use store::prelude::*;
 use uuid::Uuid;
 
 const BOOTSTRAP: &str = "FoundationStateMachine";
@@ -289,7 +291,7 @@ async fn a_run_after_a_partial_write_records_each_account_once() {
         NewAccount {
             account_type: Some(management_type.id),
             account_role: AccountRole::Management,
-            ..shared::fixtures::new_account("master", Some(&org.management_account_id))
+            ..domain::fixtures::new_account("master", Some(&org.management_account_id))
         },
         &Transition::to(Trigger::RegisterFoundation, AccountStatus::Active),
         Utc::now(),

@@ -8,9 +8,9 @@ mod discovery;
 mod foundation;
 mod store;
 
+use domain::Account;
+use domain::fixtures;
 use integration_tests::ApiResponse;
-use shared::domain::Account;
-use shared::fixtures;
 use uuid::Uuid;
 
 /// A random, valid AWS account id (unique per test run with overwhelming probability).

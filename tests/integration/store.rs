@@ -4,14 +4,16 @@
 use std::collections::BTreeSet;
 
 use chrono::Utc;
+use domain::AccountFilter;
+use domain::{AccountChange, LifecycleError, LockChange, Transition, Trigger};
+use domain::{AccountStatus, Operation, Task, TaskStatus};
 use integration_tests::Stack;
-use shared::domain::{AccountStatus, Operation, Task, TaskStatus};
-use shared::filter::AccountFilter;
-use shared::lifecycle::{AccountChange, LifecycleError, LockChange, Transition, Trigger};
-use shared::store::{Store, StoreError};
+use store::{DynamoStore, StoreError};
 use uuid::Uuid;
 
 use crate::{aws_account_id, discovered, race};
+#[allow(unused_imports)]
+use store::prelude::*;
 
 const RACERS: usize = 20;
 
@@ -181,13 +183,13 @@ async fn twenty_concurrent_records_of_one_aws_account_record_one_account() {
 
 /// Runs `write`, expects it refused with `expected`, and checks the table did not change.
 async fn refused<T: std::fmt::Debug>(
-    store: &Store,
+    store: &DynamoStore,
     expected: &str,
     write: impl std::future::Future<Output = Result<T, StoreError>>,
 ) {
     let before = store.snapshot().await.unwrap();
     let err = write.await.expect_err("the write is refused");
-    assert_eq!(err.name(), expected, "{err}");
+    assert_eq!(domain::Named::name(&err).as_str(), expected, "{err}");
     assert_eq!(
         store.snapshot().await.unwrap(),
         before,
@@ -391,7 +393,7 @@ async fn listing_filters_by_every_stax_filter() {
                 .value,
         );
     }
-    let names = |accounts: Vec<shared::domain::Account>| {
+    let names = |accounts: Vec<domain::Account>| {
         accounts
             .into_iter()
             .map(|a| a.name)

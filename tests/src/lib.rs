@@ -17,7 +17,7 @@ use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
 use aws_sdk_sfn::types::ExecutionStatus;
 use serde::Deserialize;
 use serde_json::Value;
-use shared::store::Store;
+use store::DynamoStore;
 
 /// What `local/stack.py up --json` reports once everything is up.
 #[derive(Debug, Clone, Deserialize)]
@@ -164,20 +164,19 @@ impl Stack {
     /// through the emulator as their proxy, as the functions' do, so S3 Control (whose endpoint
     /// the SDK prefixes with an account id) reaches it too.
     pub async fn sdk(&self) -> SdkConfig {
-        let proxy =
-            shared::aws::ProxyConfig::http(&self.ready.aws_endpoint).expect("the emulator's URL");
+        let proxy = aws::ProxyConfig::http(&self.ready.aws_endpoint).expect("the emulator's URL");
         aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(self.ready.region.clone()))
             .endpoint_url(&self.ready.aws_endpoint)
             .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
-            .http_client(shared::aws::http_client_with_proxy(proxy))
+            .http_client(aws::http_client_with_proxy(proxy))
             .load()
             .await
     }
 
     /// SDK configuration acting in a member account through its provisioning role.
     pub async fn in_account(&self, aws_account_id: &str) -> SdkConfig {
-        shared::assurance::assume_role(
+        aws::assume_role(
             &self.sdk().await,
             aws_account_id,
             "stax-provisioning",
@@ -240,12 +239,12 @@ impl Stack {
     }
 
     /// The store over the stack's own accounts table.
-    pub async fn store(&self) -> Store {
-        Store::new(self.dynamodb().await, &self.ready.table)
+    pub async fn store(&self) -> DynamoStore {
+        DynamoStore::new(self.dynamodb().await, &self.ready.table)
     }
 
     /// A new, empty table declared exactly as template.yaml declares the accounts table.
-    pub async fn fresh_store(&self) -> Store {
+    pub async fn fresh_store(&self) -> DynamoStore {
         let name = format!("test-{}", uuid::Uuid::new_v4());
         let root = workspace_root();
         let out = tokio::process::Command::new(root.join(".venv/bin/python"))
@@ -266,7 +265,7 @@ impl Stack {
             "create-table failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        Store::new(self.dynamodb().await, name)
+        DynamoStore::new(self.dynamodb().await, name)
     }
 
     pub fn state_machine(&self, logical_id: &str) -> &str {

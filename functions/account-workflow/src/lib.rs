@@ -6,45 +6,16 @@
 //! already took effect changes nothing.
 
 use chrono::Utc;
-use lambda_runtime::Diagnostic;
+use domain::assurance::ConcernResult;
+use domain::config::ConfigError;
+use domain::{
+    Account, AccountChange, AccountFacts, AccountStatus, AssuranceState, LockChange, Operation,
+    Task, TaskStatus, Transition, Trigger,
+};
+use edge::events::StepError;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use shared::assurance::ConcernResult;
-use shared::config::{self, ConfigError};
-use shared::domain::{Account, AccountStatus, AssuranceState, Operation, Task, TaskStatus};
-use shared::lifecycle::{AccountChange, AccountFacts, LockChange, Transition, Trigger};
-use shared::store::{Store, StoreError, TaskUpdate, TaskWrite};
+use store::{AccountWrites, DynamoStore, StoreError, TaskUpdate};
 use uuid::Uuid;
-
-/// An error as Step Functions hands it to a `Catch`: `{"Error": name, "Cause": text}`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct StepError {
-    #[serde(rename = "Error", default)]
-    pub error: String,
-    #[serde(rename = "Cause", default)]
-    pub cause: String,
-}
-
-impl StepError {
-    /// The reason a person reads on the account: a handler's own message where there is one.
-    pub fn reason(&self) -> String {
-        // A Lambda failure's cause is the handler's {"errorType", "errorMessage"}.
-        if let Ok(v) = serde_json::from_str::<Value>(&self.cause)
-            && let Some(message) = v.get("errorMessage").and_then(Value::as_str)
-        {
-            let kind = v
-                .get("errorType")
-                .and_then(Value::as_str)
-                .unwrap_or(&self.error);
-            return format!("{kind}: {message}");
-        }
-        match (self.error.is_empty(), self.cause.is_empty()) {
-            (_, true) => self.error.clone(),
-            (true, false) => self.cause.clone(),
-            (false, false) => format!("{}: {}", self.error, self.cause),
-        }
-    }
-}
 
 /// One step of a workflow, as its state machine sends it.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -78,6 +49,17 @@ pub enum Step {
         aws_account_id: String,
         #[serde(rename = "Email", default)]
         email: Option<String>,
+    },
+    /// The placement step put the account in its Account Type's OU: the OU, and what was done.
+    RecordPlacement {
+        #[serde(rename = "AccountId")]
+        account: Uuid,
+        #[serde(rename = "TaskId")]
+        task: Uuid,
+        #[serde(rename = "OrgsOuId")]
+        ou: String,
+        #[serde(rename = "Log")]
+        log: String,
     },
     /// Assurance runs: AssuranceState UPDATING.
     AssuranceStarted {
@@ -123,8 +105,10 @@ pub enum Step {
         #[serde(rename = "Error")]
         error: StepError,
     },
-    /// Assurance re-runs on an ACTIVE account: MAINTENANCE, under a new task that takes the
-    /// lock. The task's id derives from the execution, so a retried step finds its own task.
+    /// Assurance re-runs on an ACTIVE account (the foundation bootstrap's re-assurance):
+    /// MAINTENANCE, under a new task that takes the lock — the same change the API's repair
+    /// makes ([`AccountChange::start_maintenance`]). The task's id derives from the execution,
+    /// so a retried step finds its own task.
     StartMaintenance {
         #[serde(rename = "AccountId")]
         account: Uuid,
@@ -150,10 +134,15 @@ pub enum Plan {
     },
 }
 
-/// The task a maintenance run started by `execution` works under.
+/// The task a maintenance run started by `execution` works under. Its id derives from the
+/// execution and the account, so a retried step finds its own task and one execution (the
+/// foundation bootstrap's Map) may maintain several accounts.
 pub fn maintenance_task(account: Uuid, execution: &str) -> Task {
     let mut task = Task::new(Operation::HardenAccount, vec![account], Utc::now());
-    task.id = Uuid::new_v5(&Uuid::NAMESPACE_URL, execution.as_bytes());
+    task.id = Uuid::new_v5(
+        &Uuid::NAMESPACE_URL,
+        format!("{execution}/{account}").as_bytes(),
+    );
     task
 }
 
@@ -184,6 +173,20 @@ pub fn plan(step: &Step, execution: &str) -> Plan {
                 ..Default::default()
             }),
             format!("AWS account {aws_account_id} created"),
+        ),
+        Step::RecordPlacement {
+            account,
+            task,
+            ou,
+            log,
+        } => running(
+            account,
+            task,
+            AccountChange::facts(AccountFacts {
+                orgs_ou_id: Some(ou.clone()),
+                ..Default::default()
+            }),
+            log.clone(),
         ),
         Step::AssuranceStarted { account, task } => running(
             account,
@@ -259,29 +262,9 @@ pub fn plan(step: &Step, execution: &str) -> Plan {
             let task = maintenance_task(*account, execution);
             Plan::StartTask {
                 account: *account,
-                change: AccountChange::transition(Transition::to(
-                    Trigger::StartMaintenance,
-                    AccountStatus::Maintenance,
-                ))
-                .with_lock(LockChange::Acquire(task.id)),
+                change: AccountChange::start_maintenance(task.id),
                 task,
             }
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RecordError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<RecordError> for Diagnostic {
-    fn from(e: RecordError) -> Self {
-        let RecordError::Store(s) = &e;
-        Diagnostic {
-            error_type: s.name().to_owned(),
-            error_message: e.to_string(),
         }
     }
 }
@@ -319,18 +302,15 @@ impl Recorded {
     }
 }
 
-pub struct Recorder {
-    pub store: Store,
+pub struct Recorder<S> {
+    pub store: S,
 }
 
-impl Recorder {
+impl Recorder<DynamoStore> {
     /// `TABLE_NAME`.
-    pub fn from_env(sdk: &shared::aws::SdkConfig) -> Result<Self, ConfigError> {
+    pub fn from_env(sdk: &aws::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Recorder {
-            store: Store::new(
-                aws_sdk_dynamodb::Client::new(sdk),
-                config::required("TABLE_NAME")?,
-            ),
+            store: DynamoStore::from_env(sdk)?,
         })
     }
 }
@@ -344,7 +324,10 @@ pub struct StepInput {
     pub execution: Option<String>,
 }
 
-pub async fn record(r: &Recorder, input: StepInput) -> Result<Recorded, RecordError> {
+pub async fn handle<S: AccountWrites>(
+    r: &Recorder<S>,
+    input: StepInput,
+) -> Result<Recorded, StoreError> {
     let actor = input
         .execution
         .clone()
@@ -355,27 +338,22 @@ pub async fn record(r: &Recorder, input: StepInput) -> Result<Recorded, RecordEr
             change,
             task,
         } => {
+            // Idempotent: a retried step whose task already holds the lock changes nothing.
+            r.store
+                .start_operation(account, &change, &task, &actor)
+                .await?;
             let current = r
                 .store
                 .get_account(account)
                 .await?
                 .ok_or(StoreError::AccountNotFound(account))?;
-            // A retried step whose task already holds the lock: it took effect.
-            if current.value.user_task_id == Some(task.id) {
-                let task = r
-                    .store
-                    .get_task(task.id)
-                    .await?
-                    .ok_or(StoreError::TaskNotFound(task.id))?;
-                return Ok(Recorded::of(&current.value, &task.value));
-            }
-            let (account, task) = r
+            let task = r
                 .store
-                .apply_with_task(&current, &change, Some(TaskWrite::Create(&task)), &actor)
-                .await?;
-            let task = task.ok_or(StoreError::TaskNotFound(account.value.id))?;
-            tracing::info!(account = %account.value.id, task = %task.value.id, "maintenance started");
-            Ok(Recorded::of(&account.value, &task.value))
+                .get_task(task.id)
+                .await?
+                .ok_or(StoreError::TaskNotFound(task.id))?;
+            tracing::info!(account = %account, task = %task.value.id, "maintenance started");
+            Ok(Recorded::of(&current.value, &task.value))
         }
         Plan::Update {
             account,
@@ -418,6 +396,7 @@ pub async fn record(r: &Recorder, input: StepInput) -> Result<Recorded, RecordEr
 mod tests {
     use super::*;
     use serde_json::{Value, json};
+    use store::{AccountReads, MemoryStore, Tasks};
 
     const EXECUTION: &str = "arn:aws:states:us-east-1:123456789012:execution:Assurance:x";
 
@@ -432,28 +411,6 @@ mod tests {
             } => (account, change, status, log),
             other => panic!("expected an update, got {other:?}"),
         }
-    }
-
-    #[test]
-    fn a_lambda_failure_reads_as_its_handlers_message() {
-        let e = StepError {
-            error: "RoleNotAssumable".into(),
-            cause: r#"{"errorType":"RoleNotAssumable","errorMessage":"stax-provisioning in 111122223333: AccessDenied"}"#.into(),
-        };
-        assert_eq!(
-            e.reason(),
-            "RoleNotAssumable: stax-provisioning in 111122223333: AccessDenied"
-        );
-        let e = StepError {
-            error: "CreateAccountFailed".into(),
-            cause: "EMAIL_ALREADY_EXISTS".into(),
-        };
-        assert_eq!(e.reason(), "CreateAccountFailed: EMAIL_ALREADY_EXISTS");
-        let e = StepError {
-            error: "States.Timeout".into(),
-            cause: String::new(),
-        };
-        assert_eq!(e.reason(), "States.Timeout");
     }
 
     #[test]
@@ -549,5 +506,95 @@ mod tests {
             panic!("a new task")
         };
         assert_eq!(again.id, task.id, "a retried step names the same task");
+        let other = Uuid::new_v4();
+        let step: Step =
+            serde_json::from_value(json!({"Action": "StartMaintenance", "AccountId": other}))
+                .unwrap();
+        let Plan::StartTask { task: theirs, .. } = plan(&step, EXECUTION) else {
+            panic!("a new task")
+        };
+        assert_ne!(theirs.id, task.id, "another account of the same execution");
+    }
+
+    fn input(step: Value) -> StepInput {
+        let mut v = step;
+        v["Execution"] = json!(EXECUTION);
+        serde_json::from_value(v).unwrap()
+    }
+
+    /// A recorder over a store holding one account in `status`, locked by a RUNNING task.
+    fn recorder(status: AccountStatus) -> (Recorder<MemoryStore>, Uuid, Uuid) {
+        let store = MemoryStore::new();
+        let mut task = Task::new(Operation::CreateAccount, vec![], Utc::now());
+        task.status = TaskStatus::Running;
+        let mut account = domain::fixtures::account_in(status, "bakery", Some("444455556666"));
+        account.user_task_id = Some(task.id);
+        task.accounts = vec![account.id];
+        store.insert(account.clone());
+        store.insert_task(task.clone());
+        (Recorder { store }, account.id, task.id)
+    }
+
+    #[tokio::test]
+    async fn the_placement_is_recorded_with_its_log_line_once() {
+        let (r, account, task) = recorder(AccountStatus::Initializing);
+        let step = json!({"Action": "RecordPlacement", "AccountId": account, "TaskId": task,
+                          "OrgsOuId": "ou-1", "Log": "Moved AWS account 444455556666 to OU ou-1 (default)"});
+        handle(&r, input(step.clone())).await.unwrap();
+        let recorded = r.store.get_account(account).await.unwrap().unwrap();
+        assert_eq!(recorded.value.orgs_ou_id.as_deref(), Some("ou-1"));
+        let logs = r.store.get_task(task).await.unwrap().unwrap().value.logs;
+        assert_eq!(
+            logs,
+            ["Moved AWS account 444455556666 to OU ou-1 (default)"]
+        );
+        let trail = r.store.audit_trail(account).await.unwrap();
+        assert_eq!(trail.last().map(|e| e.actor.as_str()), Some(EXECUTION));
+    }
+
+    #[tokio::test]
+    async fn a_completion_retried_after_it_took_effect_changes_nothing() {
+        let (r, account, task) = recorder(AccountStatus::Initializing);
+        let step = json!({"Action": "Complete", "AccountId": account, "TaskId": task, "Log": "Account is ACTIVE"});
+        let first = handle(&r, input(step.clone())).await.unwrap();
+        assert_eq!(
+            (first.status, first.task_status),
+            (AccountStatus::Active, TaskStatus::Succeeded)
+        );
+        let before = r.store.snapshot();
+        let again = handle(&r, input(step)).await.unwrap();
+        assert_eq!(again, first);
+        assert_eq!(r.store.snapshot(), before, "no second write");
+    }
+
+    #[tokio::test]
+    async fn maintenance_takes_the_lock_once_and_a_busy_account_is_refused() {
+        let store = MemoryStore::new();
+        let active =
+            domain::fixtures::account_in(AccountStatus::Active, "security", Some("111111111111"));
+        store.insert(active.clone());
+        let r = Recorder { store };
+        let step = json!({"Action": "StartMaintenance", "AccountId": active.id});
+        let first = handle(&r, input(step.clone())).await.unwrap();
+        assert_eq!(first.status, AccountStatus::Maintenance);
+        let before = r.store.snapshot();
+        let again = handle(&r, input(step)).await.unwrap();
+        assert_eq!(
+            again.task_id, first.task_id,
+            "a retried step finds its own task"
+        );
+        assert_eq!(r.store.snapshot(), before);
+
+        let (r, account, _) = recorder(AccountStatus::Active);
+        let e = handle(
+            &r,
+            input(json!({"Action": "StartMaintenance", "AccountId": account})),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            domain::Named::name(&e),
+            domain::ErrorName::OperationInProgress
+        );
     }
 }

@@ -1,12 +1,8 @@
-use account_workflow::{Recorder, StepInput, record};
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use account_workflow::{Recorder, handle};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    shared::init_tracing();
-    let recorder = Recorder::from_env(&shared::aws::sdk_config().await)?;
-    run(service_fn(|event: LambdaEvent<StepInput>| {
-        record(&recorder, event.payload)
-    }))
-    .await
+async fn main() -> Result<(), edge::runtime::Error> {
+    edge::init_tracing();
+    let recorder = Recorder::from_env(&aws::sdk_config().await)?;
+    edge::run(|step| handle(&recorder, step)).await
 }

@@ -3,63 +3,36 @@
 //!
 //! API Gateway has already matched the route; [`route`] dispatches on the route key
 //! (`GET /20190206/accounts/{account_id}`), checks the caller's role, and answers in the Stax
-//! shapes. It is transport-free and generic over [`AccountReader`], so it is tested against an
-//! in-memory reader; [`handle`] adapts `lambda_http` requests to it through `http-edge`.
+//! shapes. It is transport-free and generic over the store's read traits, so it is tested
+//! against the in-memory store.
 
 use std::collections::HashMap;
-use std::future::Future;
 
-use http_edge::{ApiRequest, authorize, serve};
-use lambda_http::{Body, Request, Response};
-use serde_json::{Value, json};
-use shared::api::{
-    ApiError, ListAccountsQuery, ListRoute, ReadAccountTypes, ReadAccounts,
-    parse_account_types_query, parse_uuid,
+use domain::AccountFilter;
+use domain::config::{self, ConfigError};
+use edge::stax::{
+    ListAccountsQuery, ListRoute, ReadAccountTypes, ReadAccounts, parse_account_types_query,
+    parse_uuid,
 };
-use shared::auth::{AccessPolicy, Permission};
-use shared::config::{self, ConfigError};
-use shared::domain::{Account, AccountType, Task};
-use shared::filter::AccountFilter;
-use shared::store::{Store, StoreError};
-use uuid::Uuid;
+use edge::{AccessPolicy, ApiError, ApiRequest, Permission, authorize};
+use serde_json::{Value, json};
+use store::{AccountReads, AccountTypes, DynamoStore, StoreError, Tasks};
 
-/// The reads the API needs from the store.
-pub trait AccountReader: Send + Sync {
-    fn list_accounts(
-        &self,
-        filter: &AccountFilter,
-    ) -> impl Future<Output = Result<Vec<Account>, StoreError>> + Send;
-    fn list_account_types(
-        &self,
-    ) -> impl Future<Output = Result<Vec<AccountType>, StoreError>> + Send;
-    fn get_task(&self, id: Uuid) -> impl Future<Output = Result<Option<Task>, StoreError>> + Send;
-}
+/// The store reads the API makes.
+pub trait Reads: AccountReads + AccountTypes + Tasks {}
+impl<S: AccountReads + AccountTypes + Tasks> Reads for S {}
 
-impl AccountReader for Store {
-    async fn list_accounts(&self, filter: &AccountFilter) -> Result<Vec<Account>, StoreError> {
-        Store::list_accounts(self, filter).await
-    }
-    async fn list_account_types(&self) -> Result<Vec<AccountType>, StoreError> {
-        Store::list_account_types(self).await
-    }
-    async fn get_task(&self, id: Uuid) -> Result<Option<Task>, StoreError> {
-        Ok(Store::get_task(self, id).await?.map(|t| t.value))
-    }
-}
-
-pub struct Api<R> {
-    pub store: R,
+pub struct ReadApi<S> {
+    pub store: S,
     pub access: AccessPolicy,
 }
 
-impl Api<Store> {
+impl ReadApi<DynamoStore> {
     /// `TABLE_NAME`: the accounts table; `ACCESS_ROLES`: principal ARN → role (JSON object).
-    pub fn from_env(sdk: &shared::aws::SdkConfig) -> Result<Self, ConfigError> {
-        let table = config::required("TABLE_NAME")?;
-        let access = AccessPolicy::from_json(&config::required("ACCESS_ROLES")?)?;
-        Ok(Api {
-            store: Store::new(aws_sdk_dynamodb::Client::new(sdk), table),
-            access,
+    pub fn from_env(sdk: &aws::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(ReadApi {
+            store: DynamoStore::from_env(sdk)?,
+            access: AccessPolicy::from_json(&config::required("ACCESS_ROLES")?)?,
         })
     }
 }
@@ -70,24 +43,23 @@ pub const LIST_ACCOUNT_TYPES: &str = "GET /20190206/accounts/types";
 pub const GET_TASK: &str = "GET /20190206/task/{task_id}";
 
 /// Answers one request: `Ok` is a 200 body, `Err` an error response.
-pub async fn route<R: AccountReader>(api: &Api<R>, req: &ApiRequest) -> Result<Value, ApiError> {
+pub async fn route<S: Reads>(api: &ReadApi<S>, req: ApiRequest) -> Result<Value, ApiError> {
+    let req = &req;
     match req.route_key.as_str() {
         LIST_ACCOUNTS | GET_ACCOUNT | LIST_ACCOUNT_TYPES | GET_TASK => {}
         other => return Err(ApiError::not_found(format!("no route {other:?}"))),
     }
     authorize(&api.access, req.principal.as_deref(), Permission::Read)?;
-    let internal = |e: StoreError| {
-        tracing::error!(error = %e, request_id = req.request_id, "store read failed");
-        ApiError::internal(&req.request_id)
-    };
+    let internal = |e: StoreError| req.internal(&e);
     match req.route_key.as_str() {
         GET_TASK => {
             let raw = req.path_param("task_id");
             let id = parse_uuid(raw).map_err(|e| ApiError::bad_request(format!("task_id: {e}")))?;
             req.only_query(&[])?;
             let task = api.store.get_task(id).await.map_err(internal)?;
-            let task =
-                task.ok_or_else(|| ApiError::not_found(format!("task {id} does not exist")))?;
+            let task = task
+                .ok_or_else(|| ApiError::not_found(format!("task {id} does not exist")))?
+                .value;
             // tasks.ReadTask admits no other properties.
             Ok(json!({"Status": task.status, "Logs": task.logs, "Accounts": task.accounts}))
         }
@@ -119,8 +91,8 @@ pub async fn route<R: AccountReader>(api: &Api<R>, req: &ApiRequest) -> Result<V
     }
 }
 
-async fn read_accounts<R: AccountReader>(
-    api: &Api<R>,
+async fn read_accounts<S: Reads>(
+    api: &ReadApi<S>,
     q: &ListAccountsQuery,
 ) -> Result<Value, StoreError> {
     let (accounts, types) = tokio::try_join!(
@@ -134,89 +106,63 @@ async fn read_accounts<R: AccountReader>(
     )
 }
 
-/// Translates an API Gateway HTTP API request, answers it, and translates back.
-pub async fn handle<R: AccountReader>(
-    api: &Api<R>,
-    request: Request,
-) -> Result<Response<Body>, lambda_http::Error> {
-    serve(request, |req| async move { route(api, &req).await }).await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::Utc;
-    use shared::domain::{AccountRole, AccountStatus, AccountTypeStatus, Operation, TaskStatus};
-    use shared::fixtures;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use domain::{Account, AccountRole, AccountStatus, AccountType, Operation, Task, TaskStatus};
+    use domain::{ErrorName, fixtures};
+    use store::MemoryStore;
     use uuid::Uuid;
-
-    #[derive(Default)]
-    struct Memory {
-        accounts: Vec<Account>,
-        types: Vec<AccountType>,
-        tasks: Vec<Task>,
-        broken: AtomicBool,
-    }
-
-    impl AccountReader for Memory {
-        async fn list_accounts(&self, filter: &AccountFilter) -> Result<Vec<Account>, StoreError> {
-            if self.broken.load(Ordering::Relaxed) {
-                return Err(StoreError::Unavailable(
-                    "connection reset by peer at 10.0.0.1".into(),
-                ));
-            }
-            Ok(self
-                .accounts
-                .iter()
-                .filter(|a| filter.matches(a))
-                .cloned()
-                .collect())
-        }
-        async fn list_account_types(&self) -> Result<Vec<AccountType>, StoreError> {
-            Ok(self.types.clone())
-        }
-        async fn get_task(&self, id: Uuid) -> Result<Option<Task>, StoreError> {
-            Ok(self.tasks.iter().find(|t| t.id == id).cloned())
-        }
-    }
 
     const ADMIN: &str = "arn:aws:iam::123456789012:role/Admin";
     const READER: &str = "arn:aws:sts::123456789012:assumed-role/Reader/alice";
 
-    fn api() -> Api<Memory> {
-        let now = Utc::now();
-        let security = AccountType {
-            id: Uuid::new_v4(),
-            name: "foundation-security".into(),
-            status: AccountTypeStatus::Active,
-            created_ts: now,
-            modified_ts: now,
-        };
+    /// The API over a store with the Security account (of its foundation type), a workload
+    /// account and a task.
+    struct Fixture {
+        api: ReadApi<MemoryStore>,
+        security: AccountType,
+        accounts: Vec<Account>,
+        task: Task,
+    }
+
+    async fn api() -> Fixture {
+        let store = MemoryStore::new();
+        let security = store
+            .ensure_account_type("foundation-security")
+            .await
+            .unwrap();
         let account = |name: &str, aws: &str, role, account_type: Option<Uuid>| Account {
             account_role: role,
             account_type,
             ..fixtures::account_in(AccountStatus::Active, name, Some(aws))
         };
-        Api {
-            store: Memory {
-                accounts: vec![
-                    account(
-                        "security",
-                        "111111111111",
-                        AccountRole::Security,
-                        Some(security.id),
-                    ),
-                    account("workload", "222222222222", AccountRole::Member, None),
-                ],
-                types: vec![security],
-                tasks: vec![task()],
-                broken: AtomicBool::new(false),
+        let accounts = vec![
+            account(
+                "security",
+                "111111111111",
+                AccountRole::Security,
+                Some(security.id),
+            ),
+            account("workload", "222222222222", AccountRole::Member, None),
+        ];
+        for a in &accounts {
+            store.insert(a.clone());
+        }
+        let task = task();
+        store.insert_task(task.clone());
+        Fixture {
+            api: ReadApi {
+                store,
+                access: AccessPolicy::from_json(&format!(
+                    r#"{{"{ADMIN}": "admin", "arn:aws:iam::123456789012:role/Reader": "readonly"}}"#
+                ))
+                .unwrap(),
             },
-            access: AccessPolicy::from_json(&format!(
-                r#"{{"{ADMIN}": "admin", "arn:aws:iam::123456789012:role/Reader": "readonly"}}"#
-            ))
-            .unwrap(),
+            security,
+            accounts,
+            task,
         }
     }
 
@@ -245,8 +191,8 @@ mod tests {
     #[tokio::test]
     async fn lists_accounts_with_their_type_names() {
         let body = route(
-            &api(),
-            &request(
+            &api().await.api,
+            request(
                 LIST_ACCOUNTS,
                 READER,
                 &[],
@@ -264,9 +210,10 @@ mod tests {
 
     #[tokio::test]
     async fn account_types_list_their_accounts_and_filter_by_id() {
-        let api = api();
-        let security = &api.store.types[0];
-        let body = route(&api, &request(LIST_ACCOUNT_TYPES, READER, &[], &[]))
+        let f = api().await;
+        let api = &f.api;
+        let security = &f.security;
+        let body = route(api, request(LIST_ACCOUNT_TYPES, READER, &[], &[]))
             .await
             .unwrap();
         let types = body["AccountTypes"].as_array().unwrap();
@@ -274,13 +221,10 @@ mod tests {
         assert_eq!(types[0]["Name"], "foundation-security");
         assert_eq!(types[0]["Status"], "ACTIVE");
         assert_eq!(types[0]["StaxCreated"], true);
-        assert_eq!(
-            types[0]["Accounts"],
-            json!([api.store.accounts[0].id.to_string()])
-        );
+        assert_eq!(types[0]["Accounts"], json!([f.accounts[0].id.to_string()]));
         assert_eq!(
             types[0]["OrganisationId"],
-            api.store.accounts[0].organisation_id.to_string()
+            f.accounts[0].organisation_id.to_string()
         );
         assert_eq!(
             (types[0]["Policies"].clone(), types[0]["Roles"].clone()),
@@ -291,35 +235,40 @@ mod tests {
         let other = Uuid::new_v4().to_string();
         let both = format!("{id},{other}");
         let body = route(
-            &api,
-            &request(LIST_ACCOUNT_TYPES, READER, &[], &[("id_filter", &both)]),
+            api,
+            request(LIST_ACCOUNT_TYPES, READER, &[], &[("id_filter", &both)]),
         )
         .await
         .unwrap();
         assert_eq!(body["AccountTypes"].as_array().unwrap().len(), 1);
         let body = route(
-            &api,
-            &request(LIST_ACCOUNT_TYPES, READER, &[], &[("id_filter", &other)]),
+            api,
+            request(LIST_ACCOUNT_TYPES, READER, &[], &[("id_filter", &other)]),
         )
         .await
         .unwrap();
         assert_eq!(body, json!({"AccountTypes": []}));
 
         for query in [("id_filter", "not-a-uuid"), ("name_filter", "x")] {
-            let e = route(&api, &request(LIST_ACCOUNT_TYPES, READER, &[], &[query]))
+            let e = route(api, request(LIST_ACCOUNT_TYPES, READER, &[], &[query]))
                 .await
                 .unwrap_err();
-            assert_eq!((e.status, e.error), (400, "ValidationError"), "{query:?}");
+            assert_eq!(
+                (e.status, e.error),
+                (400, ErrorName::ValidationError),
+                "{query:?}"
+            );
         }
     }
 
     #[tokio::test]
     async fn one_account_by_id_and_an_empty_list_for_an_unknown_id() {
-        let api = api();
-        let id = api.store.accounts[1].id.to_string();
+        let f = api().await;
+        let api = &f.api;
+        let id = f.accounts[1].id.to_string();
         let body = route(
-            &api,
-            &request(GET_ACCOUNT, ADMIN, &[("account_id", &id)], &[]),
+            api,
+            request(GET_ACCOUNT, ADMIN, &[("account_id", &id)], &[]),
         )
         .await
         .unwrap();
@@ -327,8 +276,8 @@ mod tests {
         assert_eq!(body["Accounts"].as_array().unwrap().len(), 1);
         let unknown = Uuid::new_v4().to_string();
         let body = route(
-            &api,
-            &request(GET_ACCOUNT, ADMIN, &[("account_id", &unknown)], &[]),
+            api,
+            request(GET_ACCOUNT, ADMIN, &[("account_id", &unknown)], &[]),
         )
         .await
         .unwrap();
@@ -344,9 +293,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_task_reports_status_logs_and_accounts_only() {
-        let api = api();
-        let id = api.store.tasks[0].id.to_string();
-        let body = route(&api, &request(GET_TASK, READER, &[("task_id", &id)], &[]))
+        let f = api().await;
+        let api = &f.api;
+        let id = f.task.id.to_string();
+        let body = route(api, request(GET_TASK, READER, &[("task_id", &id)], &[]))
             .await
             .unwrap();
         assert_eq!(
@@ -355,13 +305,13 @@ mod tests {
         );
         let unknown = Uuid::new_v4().to_string();
         let e = route(
-            &api,
-            &request(GET_TASK, READER, &[("task_id", &unknown)], &[]),
+            api,
+            request(GET_TASK, READER, &[("task_id", &unknown)], &[]),
         )
         .await
         .unwrap_err();
-        assert_eq!((e.status, e.error), (404, "NotFound"));
-        let e = route(&api, &request(GET_TASK, READER, &[("task_id", "42")], &[]))
+        assert_eq!((e.status, e.error), (404, ErrorName::NotFound));
+        let e = route(api, request(GET_TASK, READER, &[("task_id", "42")], &[]))
             .await
             .unwrap_err();
         assert_eq!(e.status, 400);
@@ -370,8 +320,8 @@ mod tests {
     #[tokio::test]
     async fn a_malformed_id_is_a_bad_request() {
         let e = route(
-            &api(),
-            &request(GET_ACCOUNT, ADMIN, &[("account_id", "123")], &[]),
+            &api().await.api,
+            request(GET_ACCOUNT, ADMIN, &[("account_id", "123")], &[]),
         )
         .await
         .unwrap_err();
@@ -389,7 +339,7 @@ mod tests {
             ("offset", "-3"),
             ("colour", "blue"),
         ] {
-            let e = route(&api(), &request(LIST_ACCOUNTS, ADMIN, &[], &[q]))
+            let e = route(&api().await.api, request(LIST_ACCOUNTS, ADMIN, &[], &[q]))
                 .await
                 .unwrap_err();
             assert_eq!(e.status, 400, "{q:?}");
@@ -399,8 +349,8 @@ mod tests {
     #[tokio::test]
     async fn callers_without_a_role_are_forbidden() {
         let e = route(
-            &api(),
-            &request(
+            &api().await.api,
+            request(
                 LIST_ACCOUNTS,
                 "arn:aws:iam::123456789012:user/mallory",
                 &[],
@@ -409,17 +359,21 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert_eq!((e.status, e.error), (403, "Forbidden"));
+        assert_eq!((e.status, e.error), (403, ErrorName::Forbidden));
         let mut anonymous = request(LIST_ACCOUNTS, ADMIN, &[], &[]);
         anonymous.principal = None;
-        assert_eq!(route(&api(), &anonymous).await.unwrap_err().status, 403);
+        assert_eq!(
+            route(&api().await.api, anonymous).await.unwrap_err().status,
+            403
+        );
     }
 
     #[tokio::test]
     async fn store_failures_do_not_leak_internals() {
-        let api = api();
-        api.store.broken.store(true, Ordering::Relaxed);
-        let e = route(&api, &request(LIST_ACCOUNTS, ADMIN, &[], &[]))
+        let f = api().await;
+        let api = &f.api;
+        api.store.fail_with("connection reset by peer at 10.0.0.1");
+        let e = route(api, request(LIST_ACCOUNTS, ADMIN, &[], &[]))
             .await
             .unwrap_err();
         assert_eq!(e.status, 500);

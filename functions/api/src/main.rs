@@ -1,9 +1,8 @@
-use api::{Api, handle};
-use lambda_http::{Error, Request, run, service_fn};
+use api::{ReadApi, route};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    shared::init_tracing();
-    let api = Api::from_env(&shared::aws::sdk_config().await)?;
-    run(service_fn(|request: Request| handle(&api, request))).await
+async fn main() -> Result<(), edge::runtime::Error> {
+    edge::init_tracing();
+    let api = ReadApi::from_env(&aws::sdk_config().await)?;
+    edge::run_http(|request| route(&api, request)).await
 }

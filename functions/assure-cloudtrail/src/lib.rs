@@ -2,9 +2,10 @@
 //! validation and global service events, delivered to the Logging account's CloudTrail bucket,
 //! and logging.
 
-use shared::assurance::{AssuranceError, ConcernInput, ConcernResult, InConcern, Provisioning};
-use shared::aws::SdkConfig;
-use shared::config::{self, ConfigError};
+use aws::SdkConfig;
+use aws::{AssuranceError, InConcern, Provisioning};
+use domain::assurance::{ConcernInput, ConcernResult};
+use domain::config::{self, ConfigError};
 
 pub const CONCERN: &str = "cloudtrail";
 /// The trail the service keeps in every account.
@@ -57,7 +58,7 @@ impl Assurer {
     }
 }
 
-pub async fn assure(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, AssuranceError> {
+pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, AssuranceError> {
     let target = a
         .provisioning
         .into_account(&input.aws_account_id, "accounts-assure-cloudtrail")

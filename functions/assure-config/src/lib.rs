@@ -1,10 +1,11 @@
 //! Assurance concern: AWS Config records every supported resource type (global ones included)
 //! with its service-linked role, delivers to the Logging account's Config bucket, and is on.
 
+use aws::SdkConfig;
+use aws::{AssuranceError, InConcern, Provisioning};
 use aws_sdk_config::types::{ConfigurationRecorder, DeliveryChannel, RecordingGroup};
-use shared::assurance::{AssuranceError, ConcernInput, ConcernResult, InConcern, Provisioning};
-use shared::aws::SdkConfig;
-use shared::config::{self, ConfigError};
+use domain::assurance::{ConcernInput, ConcernResult};
+use domain::config::{self, ConfigError};
 
 pub const CONCERN: &str = "config";
 const SERVICE: &str = "config.amazonaws.com";
@@ -98,7 +99,7 @@ async fn service_role(
         })
 }
 
-pub async fn assure(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, AssuranceError> {
+pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, AssuranceError> {
     let target = a
         .provisioning
         .into_account(&input.aws_account_id, "accounts-assure-config")

@@ -6,11 +6,12 @@
 //!   (no reuse of the last 24), with every character class required (a stricter policy is kept);
 //! - the IAM account alias the account record asks for.
 
+use aws::SdkConfig;
+use aws::{AssuranceError, InConcern, Provisioning};
 use aws_sdk_iam::types::PasswordPolicy;
 use aws_sdk_s3control::types::PublicAccessBlockConfiguration;
-use shared::assurance::{AssuranceError, ConcernInput, ConcernResult, InConcern, Provisioning};
-use shared::aws::SdkConfig;
-use shared::config::ConfigError;
+use domain::assurance::{ConcernInput, ConcernResult};
+use domain::config::ConfigError;
 
 pub const CONCERN: &str = "defaults";
 pub const MIN_PASSWORD_LENGTH: i32 = 14;
@@ -74,16 +75,35 @@ fn policy_of(p: &PasswordPolicy) -> Policy {
     }
 }
 
-pub async fn assure(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, AssuranceError> {
+pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, AssuranceError> {
     let account = &input.aws_account_id;
     let target = a
         .provisioning
         .into_account(account, "accounts-assure-defaults")
         .await?;
-    let mut changes = Vec::new();
-
-    // S3 Block Public Access, account-wide.
     let s3 = aws_sdk_s3control::Client::new(&target);
+    let ec2 = aws_sdk_ec2::Client::new(&target);
+    let iam = aws_sdk_iam::Client::new(&target);
+    let changes = [
+        assure_public_access_block(&s3, account).await?,
+        assure_ebs_encryption(&ec2).await?,
+        assure_password_policy(&iam).await?,
+        match &input.aws_account_alias {
+            Some(alias) => assure_alias(&iam, alias).await?,
+            None => None,
+        },
+    ];
+    Ok(ConcernResult::new(
+        CONCERN,
+        changes.into_iter().flatten().collect(),
+    ))
+}
+
+/// S3 Block Public Access, all four settings, for the whole account. The change made, if any.
+async fn assure_public_access_block(
+    s3: &aws_sdk_s3control::Client,
+    account: &str,
+) -> Result<Option<String>, AssuranceError> {
     let current = match s3
         .get_public_access_block()
         .account_id(account)
@@ -105,40 +125,50 @@ pub async fn assure(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
             && c.block_public_policy() == Some(true)
             && c.restrict_public_buckets() == Some(true)
     });
-    if !blocked {
-        let all = PublicAccessBlockConfiguration::builder()
-            .block_public_acls(true)
-            .ignore_public_acls(true)
-            .block_public_policy(true)
-            .restrict_public_buckets(true)
-            .build();
-        s3.put_public_access_block()
-            .account_id(account)
-            .public_access_block_configuration(all)
-            .send()
-            .await
-            .concern(CONCERN)?;
-        changes.push("turned on S3 Block Public Access for the account".to_owned());
+    if blocked {
+        return Ok(None);
     }
+    let all = PublicAccessBlockConfiguration::builder()
+        .block_public_acls(true)
+        .ignore_public_acls(true)
+        .block_public_policy(true)
+        .restrict_public_buckets(true)
+        .build();
+    s3.put_public_access_block()
+        .account_id(account)
+        .public_access_block_configuration(all)
+        .send()
+        .await
+        .concern(CONCERN)?;
+    Ok(Some(
+        "turned on S3 Block Public Access for the account".to_owned(),
+    ))
+}
 
-    // EBS encryption by default.
-    let ec2 = aws_sdk_ec2::Client::new(&target);
+/// EBS encryption by default (in the region the session works in).
+async fn assure_ebs_encryption(
+    ec2: &aws_sdk_ec2::Client,
+) -> Result<Option<String>, AssuranceError> {
     let encrypted = ec2
         .get_ebs_encryption_by_default()
         .send()
         .await
         .concern(CONCERN)?
         .ebs_encryption_by_default();
-    if encrypted != Some(true) {
-        ec2.enable_ebs_encryption_by_default()
-            .send()
-            .await
-            .concern(CONCERN)?;
-        changes.push("turned on EBS encryption by default".to_owned());
+    if encrypted == Some(true) {
+        return Ok(None);
     }
+    ec2.enable_ebs_encryption_by_default()
+        .send()
+        .await
+        .concern(CONCERN)?;
+    Ok(Some("turned on EBS encryption by default".to_owned()))
+}
 
-    // The IAM password policy.
-    let iam = aws_sdk_iam::Client::new(&target);
+/// The IAM password policy: the baseline, keeping anything stricter.
+async fn assure_password_policy(
+    iam: &aws_sdk_iam::Client,
+) -> Result<Option<String>, AssuranceError> {
     let policy = match iam.get_account_password_policy().send().await {
         Ok(out) => out.password_policy.as_ref().map(policy_of),
         Err(e)
@@ -149,48 +179,49 @@ pub async fn assure(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
         }
         Err(e) => return Err(AssuranceError::aws(CONCERN, e)),
     };
-    if !policy.as_ref().is_some_and(meets_baseline) {
-        let p = strengthened(policy.as_ref());
-        iam.update_account_password_policy()
-            .minimum_password_length(p.min_length)
-            .password_reuse_prevention(p.reuse_prevention)
-            .require_symbols(p.symbols)
-            .require_numbers(p.numbers)
-            .require_uppercase_characters(p.uppercase)
-            .require_lowercase_characters(p.lowercase)
-            .allow_users_to_change_password(true)
+    if policy.as_ref().is_some_and(meets_baseline) {
+        return Ok(None);
+    }
+    let p = strengthened(policy.as_ref());
+    iam.update_account_password_policy()
+        .minimum_password_length(p.min_length)
+        .password_reuse_prevention(p.reuse_prevention)
+        .require_symbols(p.symbols)
+        .require_numbers(p.numbers)
+        .require_uppercase_characters(p.uppercase)
+        .require_lowercase_characters(p.lowercase)
+        .allow_users_to_change_password(true)
+        .send()
+        .await
+        .concern(CONCERN)?;
+    Ok(Some(format!(
+        "set the IAM password policy: at least {} characters, no reuse of the last {}, every character class",
+        p.min_length, p.reuse_prevention
+    )))
+}
+
+/// The IAM account alias the record asks for (an account has at most one).
+async fn assure_alias(
+    iam: &aws_sdk_iam::Client,
+    alias: &str,
+) -> Result<Option<String>, AssuranceError> {
+    let aliases = iam.list_account_aliases().send().await.concern(CONCERN)?;
+    if aliases.account_aliases().first().map(String::as_str) == Some(alias) {
+        return Ok(None);
+    }
+    for old in aliases.account_aliases() {
+        iam.delete_account_alias()
+            .account_alias(old)
             .send()
             .await
             .concern(CONCERN)?;
-        changes.push(format!(
-            "set the IAM password policy: at least {} characters, no reuse of the last {}, every character class",
-            p.min_length, p.reuse_prevention
-        ));
     }
-
-    // The account alias (an account has at most one).
-    if let Some(alias) = &input.aws_account_alias {
-        let aliases = iam.list_account_aliases().send().await.concern(CONCERN)?;
-        if aliases.account_aliases().first() != Some(alias) {
-            for old in aliases.account_aliases() {
-                iam.delete_account_alias()
-                    .account_alias(old)
-                    .send()
-                    .await
-                    .concern(CONCERN)?;
-            }
-            iam.create_account_alias()
-                .account_alias(alias)
-                .send()
-                .await
-                .concern(CONCERN)?;
-            changes.push(format!("set the IAM account alias to {alias}"));
-        }
-    }
-    Ok(ConcernResult {
-        concern: CONCERN.to_owned(),
-        changes,
-    })
+    iam.create_account_alias()
+        .account_alias(alias)
+        .send()
+        .await
+        .concern(CONCERN)?;
+    Ok(Some(format!("set the IAM account alias to {alias}")))
 }
 
 #[cfg(test)]

@@ -1,13 +1,8 @@
-use assure_defaults::{Assurer, assure};
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use shared::assurance::ConcernInput;
+use assure_defaults::{Assurer, handle};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    shared::init_tracing();
-    let assurer = Assurer::from_env(shared::aws::sdk_config().await)?;
-    run(service_fn(|event: LambdaEvent<ConcernInput>| {
-        assure(&assurer, event.payload)
-    }))
-    .await
+async fn main() -> Result<(), edge::runtime::Error> {
+    edge::init_tracing();
+    let assurer = Assurer::from_env(aws::sdk_config().await)?;
+    edge::run(|input| handle(&assurer, input)).await
 }

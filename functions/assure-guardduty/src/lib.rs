@@ -5,11 +5,12 @@
 //! bootstrap makes it so and gives it a detector). Members of the organization that it adds
 //! are enabled at once, without an invitation.
 
+use aws::SdkConfig;
+use aws::{AssuranceError, InConcern, Provisioning};
 use aws_sdk_guardduty::types::{AccountDetail, DetectorStatus};
-use shared::assurance::{AssuranceError, ConcernInput, ConcernResult, InConcern, Provisioning};
-use shared::aws::SdkConfig;
-use shared::config::{self, ConfigError};
-use shared::domain::is_aws_account_id;
+use domain::assurance::{ConcernInput, ConcernResult};
+use domain::config::{self, ConfigError};
+use domain::is_aws_account_id;
 
 pub const CONCERN: &str = "guardduty";
 
@@ -84,7 +85,7 @@ async fn ensure_detector(
     Ok(id)
 }
 
-pub async fn assure(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, AssuranceError> {
+pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, AssuranceError> {
     let account = &input.aws_account_id;
     let target = a
         .provisioning

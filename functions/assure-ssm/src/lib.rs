@@ -5,11 +5,12 @@
 //! `Session`); the concern creates it, or adds a version and makes it the default when the
 //! settings the baseline cares about differ.
 
+use aws::SdkConfig;
+use aws::{AssuranceError, InConcern, Provisioning};
 use aws_sdk_ssm::types::{DocumentFormat, DocumentType};
+use domain::assurance::{ConcernInput, ConcernResult};
+use domain::config::{self, ConfigError};
 use serde_json::{Value, json};
-use shared::assurance::{AssuranceError, ConcernInput, ConcernResult, InConcern, Provisioning};
-use shared::aws::SdkConfig;
-use shared::config::{self, ConfigError};
 
 pub const CONCERN: &str = "ssm";
 pub const DOCUMENT: &str = "SSM-SessionManagerRunShell";
@@ -66,7 +67,7 @@ impl Assurer {
     }
 }
 
-pub async fn assure(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, AssuranceError> {
+pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, AssuranceError> {
     let target = a
         .provisioning
         .into_account(&input.aws_account_id, "accounts-assure-ssm")

@@ -11,78 +11,36 @@
 //! lets the same request succeed. The root email carries the record's id, so a CreateAccount
 //! request of the earlier attempt that did go through is adopted, never doubled.
 
-use std::future::Future;
-
+use aws::StateMachine;
 use chrono::Utc;
-use http_edge::{ApiRequest, authorize, refused_operation, serve, start_or_undo};
-use lambda_http::{Body, Request, Response};
+use domain::config::{self, ConfigError};
+use domain::{
+    Account, AccountChange, AccountFacts, AccountRole, AccountStatus, ErrorName, LockChange,
+    NewAccount, Operation, Origin, StartWorkflow, Task, Transition, Trigger,
+};
+use edge::stax::CreateAccountRequest;
+use edge::{
+    AccessPolicy, ApiError, ApiRequest, Permission, authorize, refused_operation, start_or_undo,
+    task_envelope,
+};
 use serde_json::{Value, json};
-use shared::api::{AccountTypeRef, ApiError, CreateAccountRequest, task_envelope};
-use shared::auth::{AccessPolicy, Permission};
-use shared::config::{self, ConfigError};
-use shared::domain::{Account, AccountRole, AccountStatus, AccountType, Operation, Origin, Task};
-use shared::lifecycle::{AccountChange, AccountFacts, LockChange, NewAccount, Transition, Trigger};
-use shared::store::{Store, StoreError};
-use shared::workflows::{StartWorkflow, StateMachine};
+use store::{AccountTypes, AccountWrites, DynamoStore, StoreError};
 use uuid::Uuid;
 
 pub const CREATE_ACCOUNT: &str = "POST /20190206/accounts";
 
-/// What creating needs from the store.
-pub trait AccountRecords: Send + Sync {
-    fn account_type(
-        &self,
-        reference: &AccountTypeRef,
-    ) -> impl Future<Output = Result<Option<AccountType>, StoreError>> + Send;
-    /// The management account's record (written by the foundation bootstrap).
-    fn management_account(
-        &self,
-        aws_account_id: &str,
-    ) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
-    fn record(
-        &self,
-        account: &Account,
-        task: &Task,
-        actor: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// The account that holds `name`.
-    fn account_named(
-        &self,
-        name: &str,
-    ) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
-    /// Applies `change` to the account's latest version together with the new `task`.
-    fn restart(
-        &self,
-        account: &Account,
-        change: &AccountChange,
-        task: &Task,
-        actor: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Marks the account ERROR and its task FAILED when its workflow could not be started.
-    fn abandon(
-        &self,
-        account: &Account,
-        task: &Task,
-        reason: &str,
-        actor: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-}
-
-pub struct Creator<S, W> {
+pub struct CreateAccountApi<S, W> {
     pub store: S,
     pub workflows: W,
     pub access: AccessPolicy,
     pub management_account_id: String,
 }
 
-impl Creator<Store, StateMachine> {
+impl CreateAccountApi<DynamoStore, StateMachine> {
     /// `TABLE_NAME`, `ACCESS_ROLES`, `MANAGEMENT_ACCOUNT_ID`, `CREATE_STATE_MACHINE_ARN`.
-    pub fn from_env(sdk: &shared::aws::SdkConfig) -> Result<Self, ConfigError> {
-        Ok(Creator {
-            store: Store::new(
-                aws_sdk_dynamodb::Client::new(sdk),
-                config::required("TABLE_NAME")?,
-            ),
+    pub fn from_env(sdk: &aws::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(CreateAccountApi {
+            store: DynamoStore::from_env(sdk)?,
             workflows: StateMachine::new(sdk, config::required("CREATE_STATE_MACHINE_ARN")?),
             access: AccessPolicy::from_json(&config::required("ACCESS_ROLES")?)?,
             management_account_id: config::required("MANAGEMENT_ACCOUNT_ID")?,
@@ -90,43 +48,40 @@ impl Creator<Store, StateMachine> {
     }
 }
 
-pub async fn handle<S: AccountRecords, W: StartWorkflow>(
-    creator: &Creator<S, W>,
-    request: Request,
-) -> Result<Response<Body>, lambda_http::Error> {
-    serve(request, |req| async move { route(creator, &req).await }).await
-}
-
-pub async fn route<S: AccountRecords, W: StartWorkflow>(
-    c: &Creator<S, W>,
-    req: &ApiRequest,
+pub async fn route<S: AccountWrites + AccountTypes, W: StartWorkflow>(
+    c: &CreateAccountApi<S, W>,
+    req: ApiRequest,
 ) -> Result<Value, ApiError> {
+    let req = &req;
     if req.route_key != CREATE_ACCOUNT {
         return Err(ApiError::not_found(format!("no route {:?}", req.route_key)));
     }
     authorize(&c.access, req.principal.as_deref(), Permission::Mutate)?;
     req.only_query(&[])?;
     let body = CreateAccountRequest::parse(req.body.as_deref())?;
-    let internal = |e: StoreError| {
-        tracing::error!(error = %e, request_id = req.request_id, "store failed");
-        ApiError::internal(&req.request_id)
-    };
+    let internal = |e: StoreError| req.internal(&e);
 
     let account_type = c
         .store
-        .account_type(&body.account_type)
+        .find_account_type(&body.account_type)
         .await
         .map_err(internal)?
         .ok_or_else(|| ApiError::bad_request(format!("AccountType: {}", body.account_type)))?;
     account_type
         .admits_member_accounts()
         .map_err(|e| ApiError::bad_request(format!("AccountType: {e}")))?;
-    let management = c.store.management_account(&c.management_account_id).await.map_err(internal)?.ok_or_else(|| {
+    let management = c
+        .store
+        .get_account_by_aws_id(&c.management_account_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| {
         ApiError::conflict(
-            "FoundationNotReady",
+            ErrorName::FoundationNotReady,
             "the foundation bootstrap has not recorded the management account yet; run it first",
         )
-    })?;
+    })?
+        .value;
 
     let now = Utc::now();
     let id = Uuid::new_v4();
@@ -154,11 +109,20 @@ pub async fn route<S: AccountRecords, W: StartWorkflow>(
         tracing::error!(error = %e, "the lifecycle refused a new account");
         ApiError::internal(&req.request_id)
     })?;
-    let actor = req.principal.clone().unwrap_or_default();
-    let (account, task, message) = match c.store.record(&account, &task, &actor).await {
-        Ok(()) => (account, task, format!("Creating account {}", body.name)),
+    let actor = req.actor();
+    let recorded = c
+        .store
+        .create_account(&account, Trigger::RequestCreate, Some(&task), &actor)
+        .await;
+    let (account, task, message) = match recorded {
+        Ok(_) => (account, task, format!("Creating account {}", body.name)),
         Err(StoreError::NameTaken(name)) => {
-            let holder = c.store.account_named(&name).await.map_err(internal)?;
+            let holder = c
+                .store
+                .get_account_by_name(&name)
+                .await
+                .map_err(internal)?
+                .map(|v| v.value);
             match holder {
                 Some(failed) if creation_failed_before_aws(&failed) => {
                     let task = retry(c, &failed, &body, account_type.id, &actor, internal).await?;
@@ -179,7 +143,11 @@ pub async fn route<S: AccountRecords, W: StartWorkflow>(
         &task,
         &input,
         &req.request_id,
-        async |reason| c.store.abandon(&account, &task, &reason, &actor).await,
+        async |reason| {
+            c.store
+                .abandon_task(account.id, task.id, &reason, &actor)
+                .await
+        },
     )
     .await?;
     tracing::info!(account = %id, task = %task.id, name = body.name, "account creation started");
@@ -218,7 +186,7 @@ fn name_taken(name: &str, holder: Option<&Account>) -> ApiError {
         _ => String::new(),
     };
     ApiError::conflict(
-        "NameTaken",
+        ErrorName::NameTaken,
         format!("an account named {name:?} already exists{hint}"),
     )
 }
@@ -226,8 +194,8 @@ fn name_taken(name: &str, holder: Option<&Account>) -> ApiError {
 /// Moves the failed account back to INITIALIZING under a new task holding its lock, with what
 /// the new request asks for (type, alias, tags). Two retries at once: one wins, the other finds
 /// the lock taken (409).
-async fn retry<S: AccountRecords, W: StartWorkflow>(
-    c: &Creator<S, W>,
+async fn retry<S: AccountWrites, W: StartWorkflow>(
+    c: &CreateAccountApi<S, W>,
     failed: &Account,
     body: &CreateAccountRequest,
     account_type: Uuid,
@@ -246,7 +214,11 @@ async fn retry<S: AccountRecords, W: StartWorkflow>(
         ..Default::default()
     })
     .with_lock(LockChange::Acquire(task.id));
-    match c.store.restart(failed, &change, &task, actor).await {
+    match c
+        .store
+        .start_operation(failed.id, &change, &task, actor)
+        .await
+    {
         Ok(()) => Ok(task),
         Err(e) => Err(refused_operation(
             e,
@@ -257,57 +229,12 @@ async fn retry<S: AccountRecords, W: StartWorkflow>(
     }
 }
 
-impl AccountRecords for Store {
-    async fn account_type(
-        &self,
-        reference: &AccountTypeRef,
-    ) -> Result<Option<AccountType>, StoreError> {
-        self.find_account_type(reference).await
-    }
-    async fn management_account(
-        &self,
-        aws_account_id: &str,
-    ) -> Result<Option<Account>, StoreError> {
-        Ok(self
-            .get_account_by_aws_id(aws_account_id)
-            .await?
-            .map(|v| v.value))
-    }
-    async fn record(&self, account: &Account, task: &Task, actor: &str) -> Result<(), StoreError> {
-        self.create_account(account, Trigger::RequestCreate, Some(task), actor)
-            .await
-            .map(drop)
-    }
-    async fn account_named(&self, name: &str) -> Result<Option<Account>, StoreError> {
-        Ok(self.get_account_by_name(name).await?.map(|v| v.value))
-    }
-    async fn restart(
-        &self,
-        account: &Account,
-        change: &AccountChange,
-        task: &Task,
-        actor: &str,
-    ) -> Result<(), StoreError> {
-        self.start_operation(account.id, change, task, actor).await
-    }
-    async fn abandon(
-        &self,
-        account: &Account,
-        task: &Task,
-        reason: &str,
-        actor: &str,
-    ) -> Result<(), StoreError> {
-        self.abandon_task(account.id, task.id, reason, actor).await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::domain::{AccountTypeStatus, organisation_id};
-    use shared::fixtures::RecordedStarts;
-    use std::collections::HashMap;
-    use std::sync::Mutex;
+    use domain::fixtures::RecordedStarts;
+    use domain::{AccountFilter, TaskStatus, organisation_id};
+    use store::{AccountReads, MemoryStore, Tasks};
 
     const MANAGEMENT: &str = "123456789012";
     const ADMIN: &str = "arn:aws:iam::123456789012:role/Admin";
@@ -315,90 +242,25 @@ mod tests {
     const USER: &str = "arn:aws:iam::123456789012:role/Dev";
     const READONLY: &str = "arn:aws:iam::123456789012:role/Audit";
 
-    #[derive(Default)]
-    struct Memory {
-        types: Vec<AccountType>,
-        accounts: Mutex<HashMap<String, (Account, Task)>>,
-        management: Option<Account>,
-        abandoned: Mutex<Vec<String>>,
-    }
+    type Api = CreateAccountApi<MemoryStore, RecordedStarts>;
 
-    impl AccountRecords for Memory {
-        async fn account_type(
-            &self,
-            r: &AccountTypeRef,
-        ) -> Result<Option<AccountType>, StoreError> {
-            Ok(self
-                .types
-                .iter()
-                .find(|t| match r {
-                    AccountTypeRef::Id(id) => t.id == *id,
-                    AccountTypeRef::Name(n) => t.name.eq_ignore_ascii_case(n),
-                })
-                .cloned())
+    /// The API over a store the foundation bootstrap has seeded (unless `foundation` is false).
+    async fn api_with(foundation: bool) -> Api {
+        let store = MemoryStore::new();
+        store.ensure_account_type("default").await.unwrap();
+        store
+            .ensure_account_type("foundation-security")
+            .await
+            .unwrap();
+        if foundation {
+            let mut management =
+                domain::fixtures::account_in(AccountStatus::Active, "management", Some(MANAGEMENT));
+            management.organisation_id = organisation_id("o-test");
+            management.account_role = AccountRole::Management;
+            store.insert(management);
         }
-        async fn management_account(&self, _: &str) -> Result<Option<Account>, StoreError> {
-            Ok(self.management.clone())
-        }
-        async fn record(&self, account: &Account, task: &Task, _: &str) -> Result<(), StoreError> {
-            let mut accounts = self.accounts.lock().unwrap();
-            let key = account.name.to_lowercase();
-            if accounts.contains_key(&key) {
-                return Err(StoreError::NameTaken(account.name.clone()));
-            }
-            accounts.insert(key, (account.clone(), task.clone()));
-            Ok(())
-        }
-        async fn account_named(&self, name: &str) -> Result<Option<Account>, StoreError> {
-            let accounts = self.accounts.lock().unwrap();
-            Ok(accounts.get(&name.to_lowercase()).map(|(a, _)| a.clone()))
-        }
-        async fn restart(
-            &self,
-            account: &Account,
-            change: &AccountChange,
-            task: &Task,
-            _: &str,
-        ) -> Result<(), StoreError> {
-            let mut accounts = self.accounts.lock().unwrap();
-            let key = account.name.to_lowercase();
-            if let Some(next) = accounts[&key].0.apply(change, Utc::now())? {
-                accounts.insert(key, (next, task.clone()));
-            }
-            Ok(())
-        }
-        async fn abandon(
-            &self,
-            _: &Account,
-            _: &Task,
-            reason: &str,
-            _: &str,
-        ) -> Result<(), StoreError> {
-            self.abandoned.lock().unwrap().push(reason.to_owned());
-            Ok(())
-        }
-    }
-
-    fn account_type(name: &str) -> AccountType {
-        AccountType {
-            id: Uuid::new_v4(),
-            name: name.into(),
-            status: AccountTypeStatus::Active,
-            created_ts: Utc::now(),
-            modified_ts: Utc::now(),
-        }
-    }
-
-    fn creator() -> Creator<Memory, RecordedStarts> {
-        let mut management =
-            shared::fixtures::account_in(AccountStatus::Active, "management", Some(MANAGEMENT));
-        management.organisation_id = organisation_id("o-test");
-        Creator {
-            store: Memory {
-                types: vec![account_type("default"), account_type("foundation-security")],
-                management: Some(management),
-                ..Default::default()
-            },
+        CreateAccountApi {
+            store,
             workflows: RecordedStarts::default(),
             access: AccessPolicy::from_json(&format!(
                 r#"{{"{ADMIN}": "admin", "{OPERATIONS}": "operations", "{USER}": "user", "{READONLY}": "readonly"}}"#
@@ -406,6 +268,41 @@ mod tests {
             .unwrap(),
             management_account_id: MANAGEMENT.into(),
         }
+    }
+
+    async fn api() -> Api {
+        api_with(true).await
+    }
+
+    /// The account called `name` and the task that holds (or last held) it.
+    async fn recorded(c: &Api, name: &str) -> (Account, Task) {
+        let account = c
+            .store
+            .get_account_by_name(name)
+            .await
+            .unwrap()
+            .unwrap()
+            .value;
+        let task = c
+            .store
+            .get_task(account.user_task_id.expect("a task holds the account"))
+            .await
+            .unwrap()
+            .unwrap()
+            .value;
+        (account, task)
+    }
+
+    /// How many accounts the requests recorded (the management account aside).
+    async fn created(c: &Api) -> usize {
+        let all = c
+            .store
+            .list_accounts(&AccountFilter::default())
+            .await
+            .unwrap();
+        all.iter()
+            .filter(|a| a.aws_account_id.as_deref() != Some(MANAGEMENT))
+            .count()
     }
 
     fn post(principal: &str, body: &str) -> ApiRequest {
@@ -423,15 +320,14 @@ mod tests {
 
     #[tokio::test]
     async fn records_the_account_initializing_and_starts_the_workflow_named_after_the_task() {
-        let c = creator();
-        let body = route(&c, &post(OPERATIONS, BAKERY)).await.unwrap();
+        let c = api().await;
+        let body = route(&c, post(OPERATIONS, BAKERY)).await.unwrap();
         let task_id = body["TaskId"].as_str().unwrap().to_owned();
         assert_eq!(body["Detail"]["OperationStatus"], "STARTED");
         assert_eq!(body["Detail"]["Operation"], "accounts:CreateAccount");
         assert_eq!(body["Detail"]["Account"]["Name"], "bakery");
 
-        let accounts = c.store.accounts.lock().unwrap();
-        let (account, task) = &accounts["bakery"];
+        let (account, task) = recorded(&c, "bakery").await;
         assert_eq!(
             (account.status, account.origin),
             (AccountStatus::Initializing, Origin::Stax)
@@ -443,6 +339,8 @@ mod tests {
         );
         assert_eq!(task.accounts, [account.id]);
         assert_eq!(task.id.to_string(), task_id);
+        let trail = c.store.audit_trail(account.id).await.unwrap();
+        assert_eq!(trail.len(), 1, "one audit event: recorded");
         let executions = c.workflows.executions.lock().unwrap();
         assert_eq!(executions[0].0, task_id);
         assert_eq!(executions[0].1["AccountId"], account.id.to_string());
@@ -457,52 +355,55 @@ mod tests {
             (READONLY, 403),
             ("arn:aws:iam::123456789012:user/x", 403),
         ] {
-            let c = creator();
-            let got = route(&c, &post(principal, BAKERY))
+            let c = api().await;
+            let before = c.store.snapshot();
+            let got = route(&c, post(principal, BAKERY))
                 .await
                 .map(|_| 200)
                 .unwrap_or_else(|e| e.status);
             assert_eq!(got, status, "{principal}");
-            assert_eq!(
-                c.store.accounts.lock().unwrap().len(),
-                usize::from(status == 200)
-            );
+            assert_eq!(created(&c).await, usize::from(status == 200));
+            if status != 200 {
+                assert_eq!(c.store.snapshot(), before, "a refusal writes nothing");
+            }
         }
     }
 
     #[tokio::test]
     async fn a_taken_name_is_a_conflict_and_starts_nothing() {
-        let c = creator();
-        route(&c, &post(ADMIN, BAKERY)).await.unwrap();
-        let e = route(&c, &post(ADMIN, &BAKERY.replace("bakery", "BAKERY")))
+        let c = api().await;
+        route(&c, post(ADMIN, BAKERY)).await.unwrap();
+        let before = c.store.snapshot();
+        let e = route(&c, post(ADMIN, &BAKERY.replace("bakery", "BAKERY")))
             .await
             .unwrap_err();
-        assert_eq!((e.status, e.error), (409, "NameTaken"));
+        assert_eq!((e.status, e.error), (409, ErrorName::NameTaken));
         assert_eq!(c.workflows.executions.lock().unwrap().len(), 1);
+        assert_eq!(c.store.snapshot(), before);
     }
 
     /// Records `name` as a creation that failed, before (`aws_account_id` None) or after AWS
     /// made its account.
-    fn failed(c: &Creator<Memory, RecordedStarts>, name: &str, aws_account_id: Option<&str>) {
-        let mut account = shared::fixtures::account_in(AccountStatus::Error, name, aws_account_id);
+    fn failed(c: &Api, name: &str, aws_account_id: Option<&str>) -> Account {
+        let mut account = domain::fixtures::account_in(AccountStatus::Error, name, aws_account_id);
         account.origin = Origin::Stax;
         account.status_reason = Some("AWS refused: ACCOUNT_LIMIT_EXCEEDED".into());
-        let task = Task::new(Operation::CreateAccount, vec![account.id], Utc::now());
-        c.store
-            .accounts
-            .lock()
-            .unwrap()
-            .insert(name.to_lowercase(), (account, task));
+        c.store.insert(account.clone());
+        c.store.insert_task(Task::new(
+            Operation::CreateAccount,
+            vec![account.id],
+            Utc::now(),
+        ));
+        account
     }
 
     #[tokio::test]
     async fn asking_again_for_a_creation_that_failed_before_aws_retries_the_same_record() {
-        let c = creator();
-        failed(&c, "bakery", None);
-        let before = c.store.accounts.lock().unwrap()["bakery"].0.clone();
+        let c = api().await;
+        let before = failed(&c, "bakery", None);
         let body = route(
             &c,
-            &post(
+            post(
                 OPERATIONS,
                 &BAKERY.replace("12345", "67890").replace("bakery", "Bakery"),
             ),
@@ -513,9 +414,9 @@ mod tests {
             body["Detail"]["Message"],
             "Retrying the creation of account bakery"
         );
-        let accounts = c.store.accounts.lock().unwrap();
-        let (account, task) = &accounts["bakery"];
+        let (account, task) = recorded(&c, "bakery").await;
         assert_eq!(account.id, before.id, "the same record, not a second one");
+        assert_eq!(created(&c).await, 1);
         assert_eq!(account.status, AccountStatus::Initializing);
         assert_eq!(account.status_reason, None);
         assert_eq!(account.user_task_id, Some(task.id));
@@ -530,40 +431,35 @@ mod tests {
     #[tokio::test]
     async fn a_failed_account_aws_made_or_a_busy_one_is_not_recreated() {
         // AWS made the account: creating again would make a second AWS account.
-        let c = creator();
+        let c = api().await;
         failed(&c, "bakery", Some("111122223333"));
-        let e = route(&c, &post(ADMIN, BAKERY)).await.unwrap_err();
-        assert_eq!((e.status, e.error), (409, "NameTaken"));
+        let e = route(&c, post(ADMIN, BAKERY)).await.unwrap_err();
+        assert_eq!((e.status, e.error), (409, ErrorName::NameTaken));
         assert!(e.cause.contains("onboard it"), "{}", e.cause);
         // A retry already under way holds the lock.
-        let c = creator();
+        let c = api().await;
         failed(&c, "bakery", None);
-        route(&c, &post(ADMIN, BAKERY)).await.unwrap();
-        let e = route(&c, &post(ADMIN, BAKERY)).await.unwrap_err();
-        assert_eq!((e.status, e.error), (409, "NameTaken"));
+        route(&c, post(ADMIN, BAKERY)).await.unwrap();
+        let e = route(&c, post(ADMIN, BAKERY)).await.unwrap_err();
+        assert_eq!((e.status, e.error), (409, ErrorName::NameTaken));
         assert_eq!(c.workflows.executions.lock().unwrap().len(), 1);
         // An EXTERNAL account in ERROR is discovery's, not a failed creation.
-        let c = creator();
-        failed(&c, "bakery", None);
-        c.store
-            .accounts
-            .lock()
-            .unwrap()
-            .get_mut("bakery")
-            .unwrap()
-            .0
-            .origin = Origin::External;
-        let e = route(&c, &post(ADMIN, BAKERY)).await.unwrap_err();
-        assert_eq!((e.status, e.error), (409, "NameTaken"));
+        let c = api().await;
+        let mut external = domain::fixtures::account_in(AccountStatus::Error, "bakery", None);
+        external.origin = Origin::External;
+        c.store.insert(external);
+        let e = route(&c, post(ADMIN, BAKERY)).await.unwrap_err();
+        assert_eq!((e.status, e.error), (409, ErrorName::NameTaken));
         assert!(c.workflows.executions.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
     async fn unknown_and_foundation_types_are_bad_requests() {
-        let c = creator();
+        let c = api().await;
+        let before = c.store.snapshot();
         let e = route(
             &c,
-            &post(ADMIN, r#"{"Name": "x1", "AccountType": "production"}"#),
+            post(ADMIN, r#"{"Name": "x1", "AccountType": "production"}"#),
         )
         .await
         .unwrap_err();
@@ -573,7 +469,7 @@ mod tests {
         );
         let e = route(
             &c,
-            &post(
+            post(
                 ADMIN,
                 r#"{"Name": "x2", "AccountType": "foundation-security"}"#,
             ),
@@ -581,32 +477,61 @@ mod tests {
         .await
         .unwrap_err();
         assert_eq!(e.status, 400);
-        assert!(c.store.accounts.lock().unwrap().is_empty());
+        assert_eq!(c.store.snapshot(), before);
     }
 
     #[tokio::test]
     async fn creating_waits_for_the_foundation() {
-        let mut c = creator();
-        c.store.management = None;
-        let e = route(&c, &post(ADMIN, BAKERY)).await.unwrap_err();
-        assert_eq!((e.status, e.error), (409, "FoundationNotReady"));
-        assert!(c.store.accounts.lock().unwrap().is_empty());
+        let c = api_with(false).await;
+        let e = route(&c, post(ADMIN, BAKERY)).await.unwrap_err();
+        assert_eq!((e.status, e.error), (409, ErrorName::FoundationNotReady));
+        assert_eq!(created(&c).await, 0);
     }
 
     #[tokio::test]
     async fn a_workflow_that_cannot_start_leaves_an_error_that_says_so() {
-        let mut c = creator();
+        let mut c = api().await;
         c.workflows.refusal = Some("ThrottlingException: Rate exceeded".into());
-        let e = route(&c, &post(ADMIN, BAKERY)).await.unwrap_err();
+        let e = route(&c, post(ADMIN, BAKERY)).await.unwrap_err();
         assert_eq!(e.status, 500);
         assert!(
             !e.cause.contains("Throttling"),
             "no internals in the answer"
         );
-        let abandoned = c.store.abandoned.lock().unwrap();
+        let account = c
+            .store
+            .get_account_by_name("bakery")
+            .await
+            .unwrap()
+            .unwrap()
+            .value;
+        let reason = "the create workflow could not be started: ThrottlingException: Rate exceeded";
         assert_eq!(
-            abandoned[0],
-            "the create workflow could not be started: ThrottlingException: Rate exceeded"
+            (
+                account.status,
+                account.status_reason.as_deref(),
+                account.user_task_id
+            ),
+            (AccountStatus::Error, Some(reason), None),
+            "ERROR with the reason, the lock released"
+        );
+        let trail = c.store.audit_trail(account.id).await.unwrap();
+        let task = trail[0].lock_acquired_by.expect("the request's task");
+        let task = c.store.get_task(task).await.unwrap().unwrap().value;
+        assert_eq!(task.status, TaskStatus::Failed);
+        assert_eq!(task.logs.last().map(String::as_str), Some(reason));
+    }
+
+    #[tokio::test]
+    async fn a_store_that_fails_answers_500_without_internals() {
+        let c = api().await;
+        c.store.fail_with("connection reset by peer at 10.0.0.1");
+        let e = route(&c, post(ADMIN, BAKERY)).await.unwrap_err();
+        assert_eq!((e.status, e.error), (500, ErrorName::InternalError));
+        assert!(
+            !e.cause.contains("10.0.0.1") && e.cause.contains("req-1"),
+            "{}",
+            e.cause
         );
     }
 }

@@ -1,9 +1,8 @@
-use create_account::{Creator, handle};
-use lambda_http::{Error, Request, run, service_fn};
+use create_account::{CreateAccountApi, route};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    shared::init_tracing();
-    let creator = Creator::from_env(&shared::aws::sdk_config().await)?;
-    run(service_fn(|request: Request| handle(&creator, request))).await
+async fn main() -> Result<(), edge::runtime::Error> {
+    edge::init_tracing();
+    let api = CreateAccountApi::from_env(&aws::sdk_config().await)?;
+    edge::run_http(|request| route(&api, request)).await
 }

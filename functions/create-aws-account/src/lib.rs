@@ -11,14 +11,13 @@
 use std::future::Future;
 use std::time::Duration;
 
-use aws_sdk_organizations::error::SdkError;
+use aws::OrganizationsError;
 use aws_sdk_organizations::types::{CreateAccountState, Tag};
 use chrono::{DateTime, Utc};
-use lambda_runtime::Diagnostic;
+use domain::config::{self, ConfigError};
+use domain::{EmailTemplate, ErrorName, Named};
 use serde::{Deserialize, Serialize};
-use shared::config::{self, ConfigError};
-use shared::domain::{Account, EmailTemplate};
-use shared::store::{Store, StoreError};
+use store::{AccountReads, DynamoStore, Slots, StoreError};
 use uuid::Uuid;
 
 /// The slots' name in the store.
@@ -88,38 +87,42 @@ pub enum CreateError {
         "{in_flight} CreateAccount requests are in flight, the most this organization runs at once; waiting for one to finish"
     )]
     CreateSlotsBusy { in_flight: usize },
-    #[error("AWS Organizations refused to create the account: {0}")]
-    Refused(String),
-    #[error("AWS Organizations call failed: {0}")]
-    Organizations(String),
+    #[error("AWS Organizations refused to create the account: {}", .0.message)]
+    Refused(OrganizationsError),
+    #[error(transparent)]
+    Organizations(OrganizationsError),
     #[error("account {0} is not recorded")]
     AccountNotFound(Uuid),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-impl CreateError {
-    pub fn name(&self) -> &'static str {
+impl Named for CreateError {
+    fn name(&self) -> ErrorName {
         match self {
-            CreateError::CreateSlotsBusy { .. } => "CreateSlotsBusy",
-            CreateError::Refused(_) => "CreateAccountRefused",
-            CreateError::Organizations(_) => "OrganizationsCallFailed",
-            CreateError::AccountNotFound(_) => "AccountNotFound",
+            CreateError::CreateSlotsBusy { .. } => ErrorName::CreateSlotsBusy,
+            CreateError::Refused(_) => ErrorName::CreateAccountRefused,
+            CreateError::Organizations(e) => e.name(),
+            CreateError::AccountNotFound(_) => ErrorName::AccountNotFound,
             CreateError::Store(e) => e.name(),
         }
     }
 }
 
-impl From<CreateError> for Diagnostic {
-    fn from(e: CreateError) -> Self {
-        Diagnostic {
-            error_type: e.name().to_owned(),
-            error_message: e.to_string(),
+/// Errors the SDK did not retry away are either AWS refusing (a constraint, a limit) or the
+/// service being unreachable; only the second is worth the state machine's retries.
+impl From<OrganizationsError> for CreateError {
+    fn from(e: OrganizationsError) -> Self {
+        if e.is_refusal() {
+            CreateError::Refused(e)
+        } else {
+            CreateError::Organizations(e)
         }
     }
 }
 
-pub trait OrganizationsApi: Send + Sync {
+/// What the create workflow asks of AWS Organizations.
+pub trait Organizations: Send + Sync {
     fn create_account(
         &self,
         name: &str,
@@ -140,18 +143,6 @@ pub trait OrganizationsApi: Send + Sync {
     ) -> impl Future<Output = Result<String, CreateError>> + Send;
 }
 
-pub trait Records: Send + Sync {
-    fn account(&self, id: Uuid)
-    -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
-    fn acquire_slot(
-        &self,
-        capacity: usize,
-        holder: Uuid,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    fn release_slot(&self, holder: Uuid) -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn slots_in_use(&self) -> impl Future<Output = Result<usize, StoreError>> + Send;
-}
-
 pub struct Creator<O, R> {
     pub organizations: O,
     pub records: R,
@@ -162,10 +153,10 @@ pub struct Creator<O, R> {
     pub poll_seconds: u64,
 }
 
-impl Creator<aws_sdk_organizations::Client, Store> {
+impl Creator<aws_sdk_organizations::Client, DynamoStore> {
     /// `TABLE_NAME`, `ROOT_EMAIL_TEMPLATE`, `PROVISIONING_ROLE_NAME`, `CREATE_ACCOUNT_CONCURRENCY`,
     /// `CREATE_ACCOUNT_POLL_SECONDS`.
-    pub fn from_env(sdk: &shared::aws::SdkConfig) -> Result<Self, ConfigError> {
+    pub fn from_env(sdk: &aws::SdkConfig) -> Result<Self, ConfigError> {
         let positive = |v: &str| {
             v.parse::<u64>()
                 .ok()
@@ -173,11 +164,8 @@ impl Creator<aws_sdk_organizations::Client, Store> {
                 .ok_or_else(|| format!("{v:?} is not a positive whole number"))
         };
         Ok(Creator {
-            organizations: shared::aws::organizations(sdk),
-            records: Store::new(
-                aws_sdk_dynamodb::Client::new(sdk),
-                config::required("TABLE_NAME")?,
-            ),
+            organizations: aws::organizations(sdk),
+            records: DynamoStore::from_env(sdk)?,
             email: config::parsed("ROOT_EMAIL_TEMPLATE", EmailTemplate::parse)?,
             role_name: config::required("PROVISIONING_ROLE_NAME")?,
             concurrency: config::parsed("CREATE_ACCOUNT_CONCURRENCY", positive)? as usize,
@@ -186,7 +174,7 @@ impl Creator<aws_sdk_organizations::Client, Store> {
     }
 }
 
-pub async fn handle<O: OrganizationsApi, R: Records>(
+pub async fn handle<O: Organizations, R: AccountReads + Slots>(
     c: &Creator<O, R>,
     request: Request,
 ) -> Result<Progress, CreateError> {
@@ -195,7 +183,7 @@ pub async fn handle<O: OrganizationsApi, R: Records>(
         Request::Describe { task, request_id } => {
             let r = c.organizations.describe(&request_id).await?;
             if r.state != CreateAccountState::InProgress.as_str() {
-                c.records.release_slot(task).await?;
+                c.records.release_slot(SLOTS, task).await?;
             }
             let email = match &r.aws_account_id {
                 Some(id) => Some(c.organizations.account_email(id).await?),
@@ -204,7 +192,7 @@ pub async fn handle<O: OrganizationsApi, R: Records>(
             Ok(progress(c, r, email))
         }
         Request::ReleaseSlot { task } => {
-            c.records.release_slot(task).await?;
+            c.records.release_slot(SLOTS, task).await?;
             Ok(Progress {
                 state: "RELEASED".into(),
                 poll_seconds: c.poll_seconds,
@@ -225,16 +213,17 @@ fn progress<O, R>(c: &Creator<O, R>, r: CreateRequest, email: Option<String>) ->
     }
 }
 
-async fn create<O: OrganizationsApi, R: Records>(
+async fn create<O: Organizations, R: AccountReads + Slots>(
     c: &Creator<O, R>,
     id: Uuid,
     task: Uuid,
 ) -> Result<Progress, CreateError> {
     let account = c
         .records
-        .account(id)
+        .get_account(id)
         .await?
-        .ok_or(CreateError::AccountNotFound(id))?;
+        .ok_or(CreateError::AccountNotFound(id))?
+        .value;
     let email = c.email.email(id);
     if let Some(aws_account_id) = account.aws_account_id {
         // Created and recorded already: a retried step after the workflow moved on.
@@ -250,9 +239,13 @@ async fn create<O: OrganizationsApi, R: Records>(
         .aws_account_name
         .clone()
         .unwrap_or_else(|| account.name.clone());
-    if !c.records.acquire_slot(c.concurrency, task).await? {
+    if !c
+        .records
+        .acquire_slot(SLOTS, c.concurrency, task, SLOT_LEASE)
+        .await?
+    {
         return Err(CreateError::CreateSlotsBusy {
-            in_flight: c.records.slots_in_use().await?,
+            in_flight: c.records.slots_in_use(SLOTS).await?,
         });
     }
     // An earlier invocation of this step may have asked already and died before answering.
@@ -283,33 +276,6 @@ async fn create<O: OrganizationsApi, R: Records>(
     Ok(progress(c, request, Some(email)))
 }
 
-fn organizations_error<E>(e: SdkError<E>) -> CreateError
-where
-    E: std::error::Error + aws_sdk_organizations::error::ProvideErrorMetadata + 'static,
-{
-    // Errors the SDK did not retry away are either AWS refusing (a constraint, a limit) or the
-    // service being unreachable; only the second is worth the state machine's retries.
-    let refused = e
-        .as_service_error()
-        .and_then(|s| s.code())
-        .is_some_and(|code| {
-            matches!(
-                code,
-                "ConstraintViolationException"
-                    | "AccessDeniedException"
-                    | "AWSOrganizationsNotInUseException"
-                    | "InvalidInputException"
-                    | "UnsupportedAPIEndpointException"
-            )
-        });
-    let message = shared::aws::error_message(&e);
-    if refused {
-        CreateError::Refused(message)
-    } else {
-        CreateError::Organizations(message)
-    }
-}
-
 fn request_from(s: &aws_sdk_organizations::types::CreateAccountStatus) -> CreateRequest {
     CreateRequest {
         id: s.id().unwrap_or_default().to_owned(),
@@ -323,7 +289,7 @@ fn request_from(s: &aws_sdk_organizations::types::CreateAccountStatus) -> Create
     }
 }
 
-impl OrganizationsApi for aws_sdk_organizations::Client {
+impl Organizations for aws_sdk_organizations::Client {
     async fn create_account(
         &self,
         name: &str,
@@ -335,7 +301,7 @@ impl OrganizationsApi for aws_sdk_organizations::Client {
             .key("accounts:id")
             .value(account.to_string())
             .build()
-            .map_err(|e| CreateError::Organizations(e.to_string()))?;
+            .map_err(|e| OrganizationsError::new(e.to_string()))?;
         let out = self
             .create_account()
             .account_name(name)
@@ -344,10 +310,10 @@ impl OrganizationsApi for aws_sdk_organizations::Client {
             .tags(tag)
             .send()
             .await
-            .map_err(organizations_error)?;
+            .map_err(OrganizationsError::from)?;
         let status = out
             .create_account_status
-            .ok_or_else(|| CreateError::Organizations("CreateAccount returned no status".into()))?;
+            .ok_or_else(|| OrganizationsError::new("CreateAccount returned no status"))?;
         Ok(request_from(&status))
     }
 
@@ -360,7 +326,7 @@ impl OrganizationsApi for aws_sdk_organizations::Client {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(organizations_error)?;
+            .map_err(OrganizationsError::from)?;
         Ok(pages
             .iter()
             .flat_map(|p| p.create_account_statuses())
@@ -374,10 +340,10 @@ impl OrganizationsApi for aws_sdk_organizations::Client {
             .create_account_request_id(request_id)
             .send()
             .await
-            .map_err(organizations_error)?;
+            .map_err(OrganizationsError::from)?;
         let status = out
             .create_account_status
-            .ok_or_else(|| CreateError::Organizations("no status returned".into()))?;
+            .ok_or_else(|| OrganizationsError::new("no status returned"))?;
         Ok(request_from(&status))
     }
 
@@ -387,32 +353,17 @@ impl OrganizationsApi for aws_sdk_organizations::Client {
             .account_id(aws_account_id)
             .send()
             .await
-            .map_err(organizations_error)?;
+            .map_err(OrganizationsError::from)?;
         Ok(out.account.and_then(|a| a.email).unwrap_or_default())
-    }
-}
-
-impl Records for Store {
-    async fn account(&self, id: Uuid) -> Result<Option<Account>, StoreError> {
-        Ok(self.get_account(id).await?.map(|v| v.value))
-    }
-    async fn acquire_slot(&self, capacity: usize, holder: Uuid) -> Result<bool, StoreError> {
-        Store::acquire_slot(self, SLOTS, capacity, holder, SLOT_LEASE).await
-    }
-    async fn release_slot(&self, holder: Uuid) -> Result<(), StoreError> {
-        Store::release_slot(self, SLOTS, holder).await
-    }
-    async fn slots_in_use(&self) -> Result<usize, StoreError> {
-        Store::slots_in_use(self, SLOTS).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::domain::AccountStatus;
-    use std::collections::BTreeSet;
+    use domain::{Account, AccountStatus};
     use std::sync::Mutex;
+    use store::MemoryStore;
 
     #[derive(Default)]
     struct Org {
@@ -420,7 +371,7 @@ mod tests {
         created: Mutex<usize>,
     }
 
-    impl OrganizationsApi for Org {
+    impl Organizations for Org {
         async fn create_account(
             &self,
             name: &str,
@@ -468,39 +419,14 @@ mod tests {
         }
     }
 
-    #[derive(Default)]
-    struct Recs {
-        accounts: Vec<Account>,
-        slots: Mutex<BTreeSet<Uuid>>,
-    }
-
-    impl Records for Recs {
-        async fn account(&self, id: Uuid) -> Result<Option<Account>, StoreError> {
-            Ok(self.accounts.iter().find(|a| a.id == id).cloned())
+    fn creator(accounts: Vec<Account>) -> Creator<Org, MemoryStore> {
+        let records = MemoryStore::new();
+        for account in accounts {
+            records.insert(account);
         }
-        async fn acquire_slot(&self, capacity: usize, holder: Uuid) -> Result<bool, StoreError> {
-            let mut slots = self.slots.lock().unwrap();
-            if slots.contains(&holder) {
-                return Ok(true);
-            }
-            Ok(slots.len() < capacity && slots.insert(holder))
-        }
-        async fn release_slot(&self, holder: Uuid) -> Result<(), StoreError> {
-            self.slots.lock().unwrap().remove(&holder);
-            Ok(())
-        }
-        async fn slots_in_use(&self) -> Result<usize, StoreError> {
-            Ok(self.slots.lock().unwrap().len())
-        }
-    }
-
-    fn creator(accounts: Vec<Account>) -> Creator<Org, Recs> {
         Creator {
             organizations: Org::default(),
-            records: Recs {
-                accounts,
-                ..Recs::default()
-            },
+            records,
             email: EmailTemplate::parse("aws+{AccountId}@example.com").unwrap(),
             role_name: "stax-provisioning".into(),
             concurrency: 2,
@@ -509,7 +435,7 @@ mod tests {
     }
 
     fn initializing(name: &str) -> Account {
-        let mut a = shared::fixtures::account_in(AccountStatus::Initializing, name, None);
+        let mut a = domain::fixtures::account_in(AccountStatus::Initializing, name, None);
         a.created_ts = Utc::now() - chrono::Duration::seconds(5);
         a
     }
@@ -624,7 +550,7 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert_eq!(e.name(), "CreateSlotsBusy");
+        assert_eq!(e.name(), ErrorName::CreateSlotsBusy);
         assert_eq!(*c.organizations.created.lock().unwrap(), 2);
 
         c.organizations.requests.lock().unwrap()[1].0.state = "FAILED".into();

@@ -10,35 +10,31 @@
 //! - `aws.organizations` events: the account an event names is re-checked; an accepted invitation
 //!   starts an organization-wide run.
 //!
-//! A run over an unchanged organization writes nothing.
+//! What to do is decided by [`plan`] (pure); this module reads, checks roles and writes. A run
+//! over an unchanged organization writes nothing.
 
 pub mod plan;
 
-use aws_sdk_organizations::error::ProvideErrorMetadata;
 use std::collections::HashSet;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
-use aws_sdk_organizations::error::SdkError;
+use aws::{OrganizationsError, Provisioning, StateMachine};
 use chrono::Utc;
-use futures::StreamExt;
-use http_edge::{ApiRequest, authorize, v2_response};
-use lambda_runtime::{Diagnostic, LambdaEvent};
-use serde::Serialize;
-use serde_json::{Value, json};
-use shared::api::{ApiError, task_envelope};
-use shared::assurance::Provisioning;
-use shared::auth::{AccessPolicy, Permission};
-use shared::config::{self, ConfigError};
-use shared::domain::{
-    Account, AccountRole, AccountStatus, EmailTemplate, Operation, Origin, Task, TaskStatus,
+use domain::config::{self, ConfigError};
+use domain::{
+    Account, EmailTemplate, ErrorName, Named, Operation, StartWorkflow, Task, TaskStatus, Trigger,
     is_aws_account_id, name_key, organisation_id,
 };
-use shared::lifecycle::{AccountChange, AccountFacts, NewAccount, Transition, Trigger};
-use shared::store::{Store, StoreError};
-use shared::workflows::StateMachine;
+use edge::events::{EventBridgeEvent, StepError};
+use edge::{AccessPolicy, ApiError, ApiRequest, Permission, authorize, task_envelope};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use store::{AccountWrites, DynamoStore, RunError, SingletonRun, Slots, StoreError};
 use uuid::Uuid;
 
-use crate::plan::{Member, MemberState, Plan};
+use crate::plan::{Counted, Member, MemberState, Plan, RoleChecks};
 
 pub const DISCOVER_ALL: &str = "POST /20190206/accounts/discover";
 pub const DISCOVER_ONE: &str = "POST /20190206/accounts/discover/{aws_account_id}";
@@ -49,44 +45,55 @@ pub const LEASE: Duration = Duration::from_secs(20 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoverError {
-    #[error("AWS Organizations call failed: {0}")]
-    Organizations(String),
-    #[error("the discovery workflow could not be started: {0}")]
-    NotStarted(String),
-    #[error("an event this function does not handle: {0}")]
-    UnknownEvent(String),
+    #[error(transparent)]
+    Organizations(#[from] OrganizationsError),
+    #[error(transparent)]
+    Run(#[from] RunError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("an event this function does not handle: {0}")]
+    UnknownEvent(String),
 }
 
-impl DiscoverError {
-    pub fn name(&self) -> &'static str {
+impl Named for DiscoverError {
+    fn name(&self) -> ErrorName {
         match self {
-            DiscoverError::Organizations(_) => "OrganizationsCallFailed",
-            DiscoverError::NotStarted(_) => "DiscoveryNotStarted",
-            DiscoverError::UnknownEvent(_) => "UnknownEvent",
+            DiscoverError::UnknownEvent(_) => ErrorName::UnknownEvent,
+            DiscoverError::Organizations(e) => e.name(),
+            DiscoverError::Run(e) => e.name(),
             DiscoverError::Store(e) => e.name(),
         }
     }
 }
 
-impl From<DiscoverError> for Diagnostic {
-    fn from(e: DiscoverError) -> Self {
-        Diagnostic {
-            error_type: e.name().to_owned(),
-            error_message: e.to_string(),
-        }
-    }
+/// The events the function takes besides HTTP requests.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Event {
+    /// The EventBridge Scheduler schedule's input, and the discovery state machine's steps.
+    Step(Step),
+    /// An EventBridge event: an `aws.organizations` event, or an EventBridge rule's schedule.
+    EventBridge(EventBridgeEvent),
 }
 
-fn organizations_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
-    e: SdkError<E>,
-) -> DiscoverError {
-    DiscoverError::Organizations(shared::aws::error_message(&e))
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "Action")]
+pub enum Step {
+    /// Start an organization-wide run (the schedule).
+    Schedule,
+    /// The discovery state machine runs the task's organization-wide discovery.
+    Run {
+        #[serde(rename = "TaskId")]
+        task: Uuid,
+    },
+    /// The discovery state machine gives up on the task's run.
+    Abandon {
+        #[serde(rename = "TaskId")]
+        task: Uuid,
+        #[serde(rename = "Error", default)]
+        error: Option<StepError>,
+    },
 }
-
-/// The summary counter a change adds to.
-type Counter = fn(&mut Summary) -> &mut usize;
 
 /// What a run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -138,13 +145,46 @@ impl Summary {
             self.renamed
         )
     }
+
+    fn count(&mut self, counted: Counted) {
+        *match counted {
+            Counted::RoleFixed => &mut self.role_fixed,
+            Counted::Rejoined => &mut self.rejoined,
+            Counted::Closed => &mut self.closed,
+            Counted::Left => &mut self.left,
+            Counted::Renamed => &mut self.renamed,
+        } += 1;
+    }
 }
 
-pub struct Discoverer {
-    pub store: Store,
+/// What discovery asks of AWS: the organization's members, and whether a member's provisioning
+/// role can be assumed.
+pub trait Organizations: Send + Sync {
+    /// Every member, and how many ListAccounts calls that took (pages of 20).
+    fn members(
+        &self,
+    ) -> impl Future<Output = Result<(Vec<Member>, usize), OrganizationsError>> + Send;
+    /// The member with this AWS account id, if it is one.
+    fn member(
+        &self,
+        aws_account_id: &str,
+    ) -> impl Future<Output = Result<Option<Member>, OrganizationsError>> + Send;
+    /// The installation's organisation id (derived from the AWS organization's id).
+    fn organisation_id(&self) -> impl Future<Output = Result<Uuid, OrganizationsError>> + Send;
+    /// `Ok` when the account's provisioning role can be assumed, else why not.
+    fn check_role(&self, aws_account_id: &str) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// The organization as AWS Organizations and STS show it.
+pub struct AwsOrganization {
     pub organizations: aws_sdk_organizations::Client,
     pub provisioning: Provisioning,
-    pub workflows: StateMachine,
+}
+
+pub struct Discoverer<S, O, W> {
+    pub store: S,
+    pub organization: O,
+    pub workflows: W,
     pub access: AccessPolicy,
     /// Recognizes the accounts the create workflow is making (they record themselves).
     pub email: Option<EmailTemplate>,
@@ -154,29 +194,15 @@ pub struct Discoverer {
     pub foundation: HashSet<String>,
 }
 
-impl From<shared::workflows::RunError> for DiscoverError {
-    fn from(e: shared::workflows::RunError) -> Self {
-        match e {
-            shared::workflows::RunError::NotStarted(reason) => DiscoverError::NotStarted(reason),
-            shared::workflows::RunError::Store(e) => DiscoverError::Store(e),
-        }
-    }
-}
+/// The store as discovery uses it.
+pub trait Records: AccountWrites + Slots {}
+impl<S: AccountWrites + Slots> Records for S {}
 
-impl Discoverer {
-    fn runs(&self) -> shared::workflows::SingletonRun<'_> {
-        shared::workflows::SingletonRun {
-            store: &self.store,
-            workflows: &self.workflows,
-            slot: SINGLETON,
-            lease: LEASE,
-        }
-    }
-
+impl Discoverer<DynamoStore, AwsOrganization, StateMachine> {
     /// `TABLE_NAME`, `PROVISIONING_ROLE_NAME`, `DISCOVERY_STATE_MACHINE_ARN`, `ACCESS_ROLES`,
     /// `ROOT_EMAIL_TEMPLATE`, `ROLE_CHECK_CONCURRENCY`, `MANAGEMENT_ACCOUNT_ID`,
     /// `SECURITY_ACCOUNT_ID`, `LOGGING_ACCOUNT_ID`.
-    pub fn from_env(sdk: shared::aws::SdkConfig) -> Result<Self, ConfigError> {
+    pub fn from_env(sdk: aws::SdkConfig) -> Result<Self, ConfigError> {
         let concurrency = config::parsed("ROLE_CHECK_CONCURRENCY", |v| {
             v.parse::<usize>()
                 .ok()
@@ -184,15 +210,14 @@ impl Discoverer {
                 .ok_or_else(|| format!("{v:?} is not between 1 and 64"))
         })?;
         Ok(Discoverer {
-            store: Store::new(
-                aws_sdk_dynamodb::Client::new(&sdk),
-                config::required("TABLE_NAME")?,
-            ),
-            organizations: shared::aws::organizations(&sdk),
+            store: DynamoStore::from_env(&sdk)?,
             workflows: StateMachine::new(&sdk, config::required("DISCOVERY_STATE_MACHINE_ARN")?),
             access: AccessPolicy::from_json(&config::required("ACCESS_ROLES")?)?,
             email: Some(config::parsed("ROOT_EMAIL_TEMPLATE", EmailTemplate::parse)?),
-            provisioning: Provisioning::from_env(sdk)?,
+            organization: AwsOrganization {
+                organizations: aws::organizations(&sdk),
+                provisioning: Provisioning::from_env(sdk)?,
+            },
             concurrency,
             foundation: [
                 "MANAGEMENT_ACCOUNT_ID",
@@ -206,71 +231,60 @@ impl Discoverer {
     }
 }
 
-/// Every event the function takes.
-pub async fn handle(d: &Discoverer, event: LambdaEvent<Value>) -> Result<Value, DiscoverError> {
-    let request_id = event.context.request_id.clone();
-    let payload = event.payload;
-    if payload.get("requestContext").is_some() && payload.get("routeKey").is_some() {
-        let event = serde_json::from_value(payload)
-            .map_err(|e| DiscoverError::UnknownEvent(e.to_string()))?;
-        let req = ApiRequest::from_v2_event(event, &request_id);
-        let result = route(d, &req).await;
-        return Ok(serde_json::to_value(v2_response(&req.route_key, result)).unwrap_or_default());
+impl<S: Records, O: Organizations, W: StartWorkflow> Discoverer<S, O, W> {
+    fn runs(&self) -> SingletonRun<'_, S, W> {
+        SingletonRun {
+            store: &self.store,
+            workflows: &self.workflows,
+            slot: SINGLETON,
+            lease: LEASE,
+        }
     }
-    // The EventBridge Scheduler schedule's input.
-    if payload.get("Action").and_then(Value::as_str) == Some("Schedule") {
-        return Ok(match start_organization_run(d, "schedule").await? {
-            Some(task) => json!({"Started": task.id}),
-            None => json!({"Skipped": "a discovery run is in progress"}),
-        });
-    }
-    if let Some(action) = payload.get("Action").and_then(Value::as_str) {
-        let task = payload
-            .get("TaskId")
-            .and_then(Value::as_str)
-            .and_then(|t| Uuid::parse_str(t).ok());
-        return match (action, task) {
-            ("Run", Some(task)) => {
-                Ok(serde_json::to_value(run_task(d, task).await?).unwrap_or_default())
-            }
-            ("Abandon", Some(task)) => {
-                let cause = payload
-                    .pointer("/Error/Cause")
-                    .and_then(Value::as_str)
-                    .unwrap_or("the run failed");
-                abandon(d, task, cause).await?;
-                Ok(json!({"TaskId": task, "Status": TaskStatus::Failed}))
-            }
-            _ => Err(DiscoverError::UnknownEvent(payload.to_string())),
-        };
-    }
-    if let Some(detail_type) = payload.get("detail-type").and_then(Value::as_str) {
-        return on_event(d, &payload, detail_type).await;
-    }
-    Err(DiscoverError::UnknownEvent(payload.to_string()))
 }
 
-async fn on_event(
-    d: &Discoverer,
-    event: &Value,
-    detail_type: &str,
+/// Every event but HTTP requests ([`route`] takes those).
+pub async fn handle<S: Records, O: Organizations, W: StartWorkflow>(
+    d: &Discoverer<S, O, W>,
+    event: Event,
 ) -> Result<Value, DiscoverError> {
-    let source = event
-        .get("source")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if source == "aws.events" && detail_type == "Scheduled Event" {
-        return Ok(match start_organization_run(d, "schedule").await? {
-            Some(task) => json!({"Started": task.id}),
-            None => json!({"Skipped": "a discovery run is in progress"}),
-        });
+    match event {
+        Event::Step(Step::Schedule) => scheduled(d, "schedule").await,
+        Event::Step(Step::Run { task }) => {
+            Ok(serde_json::to_value(run_task(d, task).await?).unwrap_or_default())
+        }
+        Event::Step(Step::Abandon { task, error }) => {
+            let cause = error.map(|e| e.cause).filter(|c| !c.is_empty());
+            abandon(d, task, cause.as_deref().unwrap_or("the run failed")).await?;
+            Ok(json!({"TaskId": task, "Status": TaskStatus::Failed}))
+        }
+        Event::EventBridge(e) if e.is_schedule() => scheduled(d, "schedule").await,
+        Event::EventBridge(e) if e.source == "aws.organizations" => {
+            on_organizations_event(d, &e).await
+        }
+        Event::EventBridge(e) => Err(DiscoverError::UnknownEvent(format!(
+            "{} {}",
+            e.source, e.detail_type
+        ))),
     }
-    if source != "aws.organizations" {
-        return Err(DiscoverError::UnknownEvent(format!(
-            "{source} {detail_type}"
-        )));
-    }
-    let detail = &event["detail"];
+}
+
+/// A run the schedule (or an event that names no account) asks for: started, or skipped while
+/// one runs.
+async fn scheduled<S: Records, O: Organizations, W: StartWorkflow>(
+    d: &Discoverer<S, O, W>,
+    actor: &str,
+) -> Result<Value, DiscoverError> {
+    Ok(match start_organization_run(d, actor).await? {
+        Some(task) => json!({"Started": task.id}),
+        None => json!({"Skipped": "a discovery run is in progress"}),
+    })
+}
+
+async fn on_organizations_event<S: Records, O: Organizations, W: StartWorkflow>(
+    d: &Discoverer<S, O, W>,
+    event: &EventBridgeEvent,
+) -> Result<Value, DiscoverError> {
+    let detail = &event.detail;
     let name = detail["eventName"].as_str().unwrap_or_default();
     let account = [
         "/serviceEventDetails/createAccountStatus/accountId",
@@ -280,71 +294,53 @@ async fn on_event(
     .iter()
     .find_map(|p| detail.pointer(p).and_then(Value::as_str))
     .filter(|id| is_aws_account_id(id));
-    match account {
-        Some(aws_account_id) => {
-            tracing::info!(
-                event = name,
-                aws_account_id,
-                "re-checking the account an Organizations event names"
-            );
-            let actor = format!("event:{name}");
-            let mut summary = run_single(d, aws_account_id, &actor).await?;
-            if let Some(parent) = detail
-                .pointer("/requestParameters/destinationParentId")
-                .and_then(Value::as_str)
-            {
-                summary.moved +=
-                    usize::from(d.record_parent(aws_account_id, parent, &actor).await?);
-            }
-            Ok(serde_json::to_value(summary).unwrap_or_default())
-        }
+    let Some(aws_account_id) = account else {
         // An accepted invitation does not name the new member in a fixed place: look at all.
-        None => Ok(
-            match start_organization_run(d, &format!("event:{name}")).await? {
-                Some(task) => json!({"Started": task.id}),
-                None => json!({"Skipped": "a discovery run is in progress"}),
-            },
-        ),
+        return scheduled(d, &format!("event:{name}")).await;
+    };
+    tracing::info!(
+        event = name,
+        aws_account_id,
+        "re-checking the account an Organizations event names"
+    );
+    let actor = format!("event:{name}");
+    let mut summary = run_single(d, aws_account_id, &actor).await?;
+    if let Some(parent) = detail
+        .pointer("/requestParameters/destinationParentId")
+        .and_then(Value::as_str)
+    {
+        summary.moved += usize::from(record_parent(d, aws_account_id, parent, &actor).await?);
     }
+    Ok(serde_json::to_value(summary).unwrap_or_default())
 }
 
-pub async fn route(d: &Discoverer, req: &ApiRequest) -> Result<Value, ApiError> {
+/// The discovery routes: `POST /20190206/accounts/discover[/{aws_account_id}]`.
+pub async fn route<S: Records, O: Organizations, W: StartWorkflow>(
+    d: &Discoverer<S, O, W>,
+    req: ApiRequest,
+) -> Result<Value, ApiError> {
+    let req = &req;
     if req.route_key != DISCOVER_ALL && req.route_key != DISCOVER_ONE {
         return Err(ApiError::not_found(format!("no route {:?}", req.route_key)));
     }
     authorize(&d.access, req.principal.as_deref(), Permission::Mutate)?;
     req.only_query(&[])?;
     // accounts.DiscoverAccounts and accounts.DiscoverAccount are empty objects.
-    match req.body.as_deref().map(str::trim) {
-        None | Some("") => {}
-        Some(body) => match serde_json::from_str::<Value>(body) {
-            Ok(Value::Object(fields)) if fields.is_empty() => {}
-            Ok(Value::Object(fields)) => {
-                let names: Vec<&String> = fields.keys().collect();
-                return Err(ApiError::bad_request(format!(
-                    "the body takes no fields, got {names:?}"
-                )));
-            }
-            _ => {
-                return Err(ApiError::bad_request(
-                    "the body must be an empty JSON object",
-                ));
-            }
-        },
-    }
-    let internal = |e: DiscoverError| {
-        tracing::error!(error = %e, request_id = req.request_id, "discovery failed");
-        ApiError::internal(&req.request_id)
-    };
-    let organisation = d.organisation_id().await.map_err(internal)?;
-    let actor = req.principal.clone().unwrap_or_default();
+    req.empty_body()?;
+    let internal = |e: DiscoverError| req.internal(&e);
+    let organisation = d
+        .organization
+        .organisation_id()
+        .await
+        .map_err(|e| internal(e.into()))?;
+    let actor = req.actor();
     if req.route_key == DISCOVER_ALL {
         let task = start_organization_run(d, &actor)
             .await
             .map_err(internal)?
             .ok_or_else(|| {
                 ApiError::conflict(
-                    "DiscoveryInProgress",
+                    ErrorName::DiscoveryInProgress,
                     "an organization-wide discovery is already running",
                 )
             })?;
@@ -364,10 +360,10 @@ pub async fn route(d: &Discoverer, req: &ApiRequest) -> Result<Value, ApiError> 
             "aws_account_id: {aws_account_id:?} is not a 12-digit AWS account id"
         )));
     }
-    let (member, known) = d.one(aws_account_id).await.map_err(internal)?;
+    let (member, known) = one(d, aws_account_id).await.map_err(internal)?;
     if let Some(task) = known.as_ref().and_then(|k| k.user_task_id) {
         return Err(ApiError::conflict(
-            "OperationInProgress",
+            ErrorName::OperationInProgress,
             format!(
                 "the account of AWS account {aws_account_id} has an operation in progress (task {task})"
             ),
@@ -378,8 +374,7 @@ pub async fn route(d: &Discoverer, req: &ApiRequest) -> Result<Value, ApiError> 
             "AWS account {aws_account_id} is not a member of the organization"
         )));
     }
-    let summary = d
-        .reconcile_one(member, known, &actor)
+    let summary = reconcile_one(d, member, known, &actor)
         .await
         .map_err(internal)?;
     let recorded = d
@@ -422,15 +417,18 @@ pub async fn route(d: &Discoverer, req: &ApiRequest) -> Result<Value, ApiError> 
 }
 
 /// Starts an organization-wide run under a new task, unless one is running (`None`).
-pub async fn start_organization_run(
-    d: &Discoverer,
+pub async fn start_organization_run<S: Records, O: Organizations, W: StartWorkflow>(
+    d: &Discoverer<S, O, W>,
     actor: &str,
 ) -> Result<Option<Task>, DiscoverError> {
     Ok(d.runs().start(Operation::DiscoverAccounts, actor).await?)
 }
 
 /// The discovery state machine's run step.
-pub async fn run_task(d: &Discoverer, task: Uuid) -> Result<Summary, DiscoverError> {
+pub async fn run_task<S: Records, O: Organizations, W: StartWorkflow>(
+    d: &Discoverer<S, O, W>,
+    task: Uuid,
+) -> Result<Summary, DiscoverError> {
     d.store
         .update_task(
             task,
@@ -445,14 +443,21 @@ pub async fn run_task(d: &Discoverer, task: Uuid) -> Result<Summary, DiscoverErr
 }
 
 /// A run that failed: its task says why, and the next run may start.
-pub async fn abandon(d: &Discoverer, task: Uuid, cause: &str) -> Result<(), DiscoverError> {
+pub async fn abandon<S: Records, O: Organizations, W: StartWorkflow>(
+    d: &Discoverer<S, O, W>,
+    task: Uuid,
+    cause: &str,
+) -> Result<(), DiscoverError> {
     Ok(d.runs().abandon(task, cause).await?)
 }
 
 /// The whole organization against every record.
-pub async fn run_organization(d: &Discoverer, actor: &str) -> Result<Summary, DiscoverError> {
+pub async fn run_organization<S: Records, O: Organizations, W: StartWorkflow>(
+    d: &Discoverer<S, O, W>,
+    actor: &str,
+) -> Result<Summary, DiscoverError> {
     let started = Instant::now();
-    let (members, list_calls) = d.members().await?;
+    let (members, list_calls) = d.organization.members().await?;
     tracing::info!(
         members = members.len(),
         list_calls,
@@ -466,106 +471,190 @@ pub async fn run_organization(d: &Discoverer, actor: &str) -> Result<Summary, Di
         "read the records"
     );
     let count = members.len();
-    let p = d.plan(members, &known, true);
-    let mut summary = d.apply(&p, &known, count, actor).await?;
+    let p = plan_for(d, members, &known);
+    let mut summary = apply(d, &p, &known, count, actor).await?;
     summary.list_calls = list_calls;
     summary.duration_ms = started.elapsed().as_millis();
     Ok(summary)
 }
 
 /// One AWS account against its record.
-pub async fn run_single(
-    d: &Discoverer,
+pub async fn run_single<S: Records, O: Organizations, W: StartWorkflow>(
+    d: &Discoverer<S, O, W>,
     aws_account_id: &str,
     actor: &str,
 ) -> Result<Summary, DiscoverError> {
-    let (member, known) = d.one(aws_account_id).await?;
-    d.reconcile_one(member, known, actor).await
+    let (member, known) = one(d, aws_account_id).await?;
+    reconcile_one(d, member, known, actor).await
 }
 
-impl Discoverer {
-    /// The plan for `members` against `known`, leaving out foundation accounts the bootstrap has
-    /// not recorded yet (it records them with their roles; discovery would make them members).
-    fn plan(&self, mut members: Vec<Member>, known: &[Account], complete: bool) -> Plan {
-        let recorded: HashSet<&str> = known
-            .iter()
-            .filter_map(|a| a.aws_account_id.as_deref())
-            .collect();
-        members.retain(|m| !self.foundation.contains(&m.id) || recorded.contains(m.id.as_str()));
-        plan::plan(&members, known, complete, self.email.as_ref())
-    }
+/// The plan for `members` against `known`, leaving out foundation accounts the bootstrap has
+/// not recorded yet (it records them with their roles; discovery would make them members).
+fn plan_for<S, O, W>(d: &Discoverer<S, O, W>, mut members: Vec<Member>, known: &[Account]) -> Plan {
+    let recorded: HashSet<&str> = known
+        .iter()
+        .filter_map(|a| a.aws_account_id.as_deref())
+        .collect();
+    members.retain(|m| !d.foundation.contains(&m.id) || recorded.contains(m.id.as_str()));
+    plan::plan(&members, known, true, d.email.as_ref())
+}
 
-    /// An AWS account as the organization lists it, and its record: by AWS account id, or — for
-    /// an account the create workflow has made but not yet recorded — by the id its root email
-    /// carries.
-    async fn one(
-        &self,
-        aws_account_id: &str,
-    ) -> Result<(Option<Member>, Option<Account>), DiscoverError> {
-        let member = self.member(aws_account_id).await?;
-        let mut known = self
+/// An AWS account as the organization lists it, and its record: by AWS account id, or — for
+/// an account the create workflow has made but not yet recorded — by the id its root email
+/// carries.
+async fn one<S: Records, O: Organizations, W: StartWorkflow>(
+    d: &Discoverer<S, O, W>,
+    aws_account_id: &str,
+) -> Result<(Option<Member>, Option<Account>), DiscoverError> {
+    let member = d.organization.member(aws_account_id).await?;
+    let mut known = d
+        .store
+        .get_account_by_aws_id(aws_account_id)
+        .await?
+        .map(|v| v.value);
+    if known.is_none() {
+        let ours = member
+            .as_ref()
+            .and_then(|m| d.email.as_ref()?.account_of(&m.email));
+        if let Some(id) = ours {
+            known = d.store.get_account(id).await?.map(|v| v.value);
+        }
+    }
+    Ok((member, known))
+}
+
+/// Records the OU an account was moved to outside the service ([`plan::moved`]).
+async fn record_parent<S: Records, O: Organizations, W: StartWorkflow>(
+    d: &Discoverer<S, O, W>,
+    aws_account_id: &str,
+    parent: &str,
+    actor: &str,
+) -> Result<bool, DiscoverError> {
+    let Some(current) = d.store.get_account_by_aws_id(aws_account_id).await? else {
+        return Ok(false);
+    };
+    let Some(change) = plan::moved(&current.value, parent) else {
+        return Ok(false);
+    };
+    match d.store.apply(&current, &change, actor).await {
+        Ok(_) => Ok(true),
+        // Changed meanwhile: a later event or run sees the account as it is now.
+        Err(StoreError::Stale { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn reconcile_one<S: Records, O: Organizations, W: StartWorkflow>(
+    d: &Discoverer<S, O, W>,
+    member: Option<Member>,
+    known: Option<Account>,
+    actor: &str,
+) -> Result<Summary, DiscoverError> {
+    let members: Vec<Member> = member.into_iter().collect();
+    let known: Vec<Account> = known.into_iter().collect();
+    let count = members.len();
+    let p = plan_for(d, members, &known);
+    apply(d, &p, &known, count, actor).await
+}
+
+/// The provisioning role of each account, at most `concurrency` checks at once.
+async fn check_roles<S, O: Organizations, W>(
+    d: &Discoverer<S, O, W>,
+    accounts: Vec<String>,
+) -> RoleChecks {
+    futures::stream::iter(accounts)
+        .map(|id| async move {
+            let result = d.organization.check_role(&id).await;
+            (id, result)
+        })
+        .buffer_unordered(d.concurrency)
+        .collect()
+        .await
+}
+
+/// Carries a plan out: role checks, then batched records for new members, then one
+/// conditional change per record that AWS has moved on from.
+async fn apply<S: Records, O: Organizations, W: StartWorkflow>(
+    d: &Discoverer<S, O, W>,
+    p: &Plan,
+    known: &[Account],
+    members: usize,
+    actor: &str,
+) -> Result<Summary, DiscoverError> {
+    let mut s = Summary {
+        members,
+        known: known.len(),
+        in_flight: p.in_flight,
+        ..Summary::default()
+    };
+    if p.is_empty() {
+        return Ok(s);
+    }
+    let started = Instant::now();
+    let to_check = plan::role_checks_needed(p);
+    let checks = to_check.len();
+    let roles = check_roles(d, to_check).await;
+    tracing::info!(
+        checks,
+        elapsed_ms = started.elapsed().as_millis(),
+        "checked provisioning roles"
+    );
+
+    if !p.new.is_empty() {
+        let organisation = d.organization.organisation_id().await?;
+        let mut taken: HashSet<String> = known.iter().map(|a| name_key(&a.name)).collect();
+        let records = plan::new_records(p, &roles, &mut taken, organisation, Utc::now());
+        let started = Instant::now();
+        let outcomes = d
             .store
-            .get_account_by_aws_id(aws_account_id)
-            .await?
-            .map(|v| v.value);
-        if known.is_none() {
-            let ours = member
-                .as_ref()
-                .and_then(|m| self.email.as_ref()?.account_of(&m.email));
-            if let Some(id) = ours {
-                known = self.store.get_account(id).await?.map(|v| v.value);
+            .create_accounts(&records, Trigger::RecordDiscovered, actor)
+            .await?;
+        tracing::info!(
+            records = records.len(),
+            elapsed_ms = started.elapsed().as_millis(),
+            "recorded new members"
+        );
+        for (account, outcome) in records.iter().zip(outcomes) {
+            let outcome = match outcome {
+                // Another account took the name meanwhile (or a single re-check did not know
+                // it): the name with the AWS account id is unique.
+                Err(StoreError::NameTaken(_)) => d
+                    .store
+                    .create_account(
+                        &plan::renamed_record(account),
+                        Trigger::RecordDiscovered,
+                        None,
+                        actor,
+                    )
+                    .await
+                    .map(drop),
+                other => other,
+            };
+            match outcome {
+                Ok(()) if account.status == domain::AccountStatus::Discovered => s.discovered += 1,
+                Ok(()) => s.role_missing += 1,
+                // Recorded meanwhile by another run or the create workflow.
+                Err(StoreError::AwsAccountIdTaken(_) | StoreError::NameTaken(_)) => s.skipped += 1,
+                Err(e) => return Err(e.into()),
             }
         }
-        Ok((member, known))
     }
 
-    /// Records the OU an account was moved to outside the service. The service's own workflows
-    /// move only accounts they hold locked, and record the OU themselves.
-    async fn record_parent(
-        &self,
-        aws_account_id: &str,
-        parent: &str,
-        actor: &str,
-    ) -> Result<bool, DiscoverError> {
-        let Some(current) = self.store.get_account_by_aws_id(aws_account_id).await? else {
-            return Ok(false);
-        };
-        if current.value.user_task_id.is_some()
-            || current.value.orgs_ou_id.as_deref() == Some(parent)
-        {
-            return Ok(false);
-        }
-        let facts = AccountFacts {
-            orgs_ou_id: Some(parent.to_owned()),
-            ..Default::default()
-        };
-        match self
-            .store
-            .apply(&current, &AccountChange::facts(facts), actor)
-            .await
-        {
-            Ok(_) => Ok(true),
-            // Changed meanwhile: a later event or run sees the account as it is now.
-            Err(StoreError::Stale { .. }) => Ok(false),
-            Err(e) => Err(e.into()),
+    for (account, change, counted) in plan::changes(p, &roles) {
+        match d.store.update(account.id, &change, actor).await {
+            Ok(_) => s.count(counted),
+            Err(StoreError::Lifecycle(e)) => {
+                tracing::info!(account = %account.id, error = %e, "changed meanwhile; the next run sees it");
+                s.skipped += 1;
+            }
+            Err(e) => return Err(e.into()),
         }
     }
+    Ok(s)
+}
 
-    async fn reconcile_one(
-        &self,
-        member: Option<Member>,
-        known: Option<Account>,
-        actor: &str,
-    ) -> Result<Summary, DiscoverError> {
-        let members: Vec<Member> = member.into_iter().collect();
-        let known: Vec<Account> = known.into_iter().collect();
-        let count = members.len();
-        let p = self.plan(members, &known, true);
-        self.apply(&p, &known, count, actor).await
-    }
-
-    /// Every member, and how many ListAccounts calls that took (pages of 20).
-    async fn members(&self) -> Result<(Vec<Member>, usize), DiscoverError> {
+impl Organizations for AwsOrganization {
+    async fn members(&self) -> Result<(Vec<Member>, usize), OrganizationsError> {
         let mut pages = self
             .organizations
             .list_accounts()
@@ -575,17 +664,12 @@ impl Discoverer {
         let (mut members, mut calls) = (Vec::new(), 0);
         while let Some(page) = pages.next().await {
             calls += 1;
-            members.extend(
-                page.map_err(organizations_error)?
-                    .accounts()
-                    .iter()
-                    .map(member_of),
-            );
+            members.extend(page?.accounts().iter().map(member_of));
         }
         Ok((members, calls))
     }
 
-    async fn member(&self, aws_account_id: &str) -> Result<Option<Member>, DiscoverError> {
+    async fn member(&self, aws_account_id: &str) -> Result<Option<Member>, OrganizationsError> {
         match self
             .organizations
             .describe_account()
@@ -600,17 +684,12 @@ impl Discoverer {
             {
                 Ok(None)
             }
-            Err(e) => Err(organizations_error(e)),
+            Err(e) => Err(e.into()),
         }
     }
 
-    async fn organisation_id(&self) -> Result<Uuid, DiscoverError> {
-        let org = self
-            .organizations
-            .describe_organization()
-            .send()
-            .await
-            .map_err(organizations_error)?;
+    async fn organisation_id(&self) -> Result<Uuid, OrganizationsError> {
+        let org = self.organizations.describe_organization().send().await?;
         Ok(organisation_id(
             org.organization
                 .and_then(|o| o.id)
@@ -619,185 +698,12 @@ impl Discoverer {
         ))
     }
 
-    /// `Ok` when the provisioning role can be assumed, else why not — checked for many accounts
-    /// with at most `concurrency` at once.
-    async fn check_roles(&self, accounts: Vec<String>) -> Vec<(String, Result<(), String>)> {
-        futures::stream::iter(accounts)
-            .map(|id| async move {
-                let result = self
-                    .provisioning
-                    .into_account(&id, "accounts-discovery")
-                    .await
-                    .map(drop)
-                    .map_err(|e| e.to_string());
-                (id, result)
-            })
-            .buffer_unordered(self.concurrency)
-            .collect()
+    async fn check_role(&self, aws_account_id: &str) -> Result<(), String> {
+        self.provisioning
+            .into_account(aws_account_id, "accounts-discovery")
             .await
-    }
-
-    /// Carries a plan out: role checks, then batched records for new members, then one
-    /// conditional change per record that AWS has moved on from.
-    async fn apply(
-        &self,
-        p: &Plan,
-        known: &[Account],
-        members: usize,
-        actor: &str,
-    ) -> Result<Summary, DiscoverError> {
-        let mut s = Summary {
-            members,
-            known: known.len(),
-            in_flight: p.in_flight,
-            ..Summary::default()
-        };
-        if p.is_empty() {
-            return Ok(s);
-        }
-        let to_check: Vec<String> = p
-            .new
-            .iter()
-            .map(|m| m.id.clone())
-            .chain(
-                p.recheck
-                    .iter()
-                    .chain(&p.rejoined)
-                    .map(|(_, m)| m.id.clone()),
-            )
-            .collect();
-        let started = Instant::now();
-        let checks = to_check.len();
-        let roles: std::collections::HashMap<String, Result<(), String>> =
-            self.check_roles(to_check).await.into_iter().collect();
-        tracing::info!(
-            checks,
-            elapsed_ms = started.elapsed().as_millis(),
-            "checked provisioning roles"
-        );
-
-        if !p.new.is_empty() {
-            let organisation = self.organisation_id().await?;
-            let mut taken: HashSet<String> = known.iter().map(|a| name_key(&a.name)).collect();
-            let now = Utc::now();
-            let mut records = Vec::with_capacity(p.new.len());
-            for m in &p.new {
-                let first = match &roles[&m.id] {
-                    Ok(()) => Transition::to(Trigger::RecordDiscovered, AccountStatus::Discovered),
-                    Err(reason) => Transition::error(Trigger::RecordDiscovered, reason.clone()),
-                };
-                let new = NewAccount {
-                    organisation_id: organisation,
-                    name: plan::record_name(m, &mut taken),
-                    aws_account_id: Some(m.id.clone()),
-                    aws_account_name: Some(m.name.clone()),
-                    aws_account_alias: None,
-                    email: Some(m.email.clone()),
-                    account_type: None,
-                    account_role: AccountRole::Member,
-                    origin: Origin::External,
-                    tags: None,
-                    orgs_ou_id: None,
-                    task: None,
-                };
-                match Account::create(Uuid::new_v4(), new, &first, now) {
-                    Ok(account) => records.push(account),
-                    Err(e) => tracing::error!(aws_account_id = m.id, error = %e, "not recordable"),
-                }
-            }
-            let started = Instant::now();
-            let outcomes = self
-                .store
-                .create_accounts(&records, Trigger::RecordDiscovered, actor)
-                .await?;
-            tracing::info!(
-                records = records.len(),
-                elapsed_ms = started.elapsed().as_millis(),
-                "recorded new members"
-            );
-            for (account, outcome) in records.iter().zip(outcomes) {
-                let outcome = match outcome {
-                    // Another account took the name meanwhile (or a single re-check did not know
-                    // it): the name with the AWS account id is unique.
-                    Err(StoreError::NameTaken(_)) => {
-                        let mut renamed = account.clone();
-                        let member = Member {
-                            id: account.aws_account_id.clone().unwrap_or_default(),
-                            name: account.name.clone(),
-                            email: String::new(),
-                            state: MemberState::Active,
-                        };
-                        renamed.name = plan::record_name(
-                            &member,
-                            &mut HashSet::from([name_key(&account.name)]),
-                        );
-                        self.store
-                            .create_account(&renamed, Trigger::RecordDiscovered, None, actor)
-                            .await
-                            .map(drop)
-                    }
-                    other => other,
-                };
-                match outcome {
-                    Ok(()) if account.status == AccountStatus::Discovered => s.discovered += 1,
-                    Ok(()) => s.role_missing += 1,
-                    // Recorded meanwhile by another run or the create workflow.
-                    Err(StoreError::AwsAccountIdTaken(_) | StoreError::NameTaken(_)) => {
-                        s.skipped += 1
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
-
-        // Each change, and the summary counter it adds to.
-        let mut changes: Vec<(&Account, AccountChange, Counter)> = Vec::new();
-        for (account, m) in &p.recheck {
-            if roles[&m.id].is_ok() {
-                let t = Transition::to(Trigger::RecheckRole, AccountStatus::Discovered);
-                changes.push((account, AccountChange::transition(t), |s| &mut s.role_fixed));
-            }
-        }
-        for (account, m) in &p.rejoined {
-            if roles[&m.id].is_ok() {
-                let t = Transition::to(Trigger::Rejoined, AccountStatus::Discovered);
-                changes.push((account, AccountChange::transition(t), |s| &mut s.rejoined));
-            }
-        }
-        for (account, state) in &p.closed {
-            let t = Transition::because(
-                Trigger::ClosedInAws,
-                AccountStatus::Closed,
-                format!("AWS reports the account {state}"),
-            );
-            changes.push((account, AccountChange::transition(t), |s| &mut s.closed));
-        }
-        for account in &p.left {
-            let reason = format!(
-                "AWS account {} is no longer a member of the organization",
-                account.aws_account_id.as_deref().unwrap_or_default()
-            );
-            let t = Transition::because(Trigger::LeftOrganization, AccountStatus::Closed, reason);
-            changes.push((account, AccountChange::transition(t), |s| &mut s.left));
-        }
-        for (account, name) in &p.renamed {
-            let facts = AccountFacts {
-                aws_account_name: Some(name.clone()),
-                ..Default::default()
-            };
-            changes.push((account, AccountChange::facts(facts), |s| &mut s.renamed));
-        }
-        for (account, change, counter) in changes {
-            match self.store.update(account.id, &change, actor).await {
-                Ok(_) => *counter(&mut s) += 1,
-                Err(StoreError::Lifecycle(e)) => {
-                    tracing::info!(account = %account.id, error = %e, "changed meanwhile; the next run sees it");
-                    s.skipped += 1;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(s)
+            .map(drop)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -812,5 +718,320 @@ fn member_of(a: &aws_sdk_organizations::types::Account) -> Member {
         name: a.name().unwrap_or_default().to_owned(),
         email: a.email().unwrap_or_default().to_owned(),
         state: MemberState::from_aws(&state),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::fixtures::RecordedStarts;
+    use domain::{AccountStatus, Origin};
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use store::{AccountReads, MemoryStore, Tasks};
+
+    const ADMIN: &str = "arn:aws:iam::123456789012:role/Admin";
+    const MANAGEMENT: &str = "123456789012";
+
+    /// An organization: its members, and which members' provisioning roles refuse (and why).
+    #[derive(Default)]
+    struct Org {
+        members: Mutex<Vec<Member>>,
+        refusing: HashMap<String, String>,
+    }
+
+    impl Organizations for Org {
+        async fn members(&self) -> Result<(Vec<Member>, usize), OrganizationsError> {
+            let members = self.members.lock().unwrap().clone();
+            let pages = members.len().div_ceil(20);
+            Ok((members, pages))
+        }
+        async fn member(&self, id: &str) -> Result<Option<Member>, OrganizationsError> {
+            let members = self.members.lock().unwrap();
+            Ok(members.iter().find(|m| m.id == id).cloned())
+        }
+        async fn organisation_id(&self) -> Result<Uuid, OrganizationsError> {
+            Ok(organisation_id("o-test"))
+        }
+        async fn check_role(&self, id: &str) -> Result<(), String> {
+            match self.refusing.get(id) {
+                Some(why) => Err(why.clone()),
+                None => Ok(()),
+            }
+        }
+    }
+
+    fn member(id: &str, name: &str) -> Member {
+        Member {
+            id: id.into(),
+            name: name.into(),
+            email: format!("{name}@example.com"),
+            state: MemberState::Active,
+        }
+    }
+
+    type D = Discoverer<MemoryStore, Org, RecordedStarts>;
+
+    fn discoverer(members: Vec<Member>, refusing: &[(&str, &str)]) -> D {
+        Discoverer {
+            store: MemoryStore::new(),
+            organization: Org {
+                members: Mutex::new(members),
+                refusing: refusing
+                    .iter()
+                    .map(|(id, why)| ((*id).to_owned(), (*why).to_owned()))
+                    .collect(),
+            },
+            workflows: RecordedStarts::default(),
+            access: AccessPolicy::from_json(&format!(r#"{{"{ADMIN}": "admin"}}"#)).unwrap(),
+            email: Some(EmailTemplate::parse("aws+{AccountId}@example.com").unwrap()),
+            concurrency: 4,
+            foundation: HashSet::from([MANAGEMENT.to_owned()]),
+        }
+    }
+
+    async fn recorded(d: &D, aws_account_id: &str) -> Option<Account> {
+        let v = d.store.get_account_by_aws_id(aws_account_id).await.unwrap();
+        v.map(|v| v.value)
+    }
+
+    #[tokio::test]
+    async fn a_run_records_new_members_and_a_second_run_writes_nothing() {
+        let d = discoverer(
+            vec![
+                member(MANAGEMENT, "management"),
+                member("111111111111", "alpha"),
+                member("222222222222", "beta"),
+            ],
+            &[(
+                "222222222222",
+                "could not assume role stax-provisioning: AccessDenied",
+            )],
+        );
+        let s = run_organization(&d, "test").await.unwrap();
+        assert_eq!(
+            (s.members, s.discovered, s.role_missing, s.list_calls),
+            (3, 1, 1, 1)
+        );
+        let alpha = recorded(&d, "111111111111").await.unwrap();
+        assert_eq!(
+            (alpha.status, alpha.origin, alpha.name.as_str()),
+            (AccountStatus::Discovered, Origin::External, "alpha")
+        );
+        let beta = recorded(&d, "222222222222").await.unwrap();
+        assert_eq!(beta.status, AccountStatus::Error);
+        assert!(beta.status_reason.unwrap().contains("AccessDenied"));
+        assert!(
+            recorded(&d, MANAGEMENT).await.is_none(),
+            "the bootstrap records the foundation accounts"
+        );
+        let before = d.store.snapshot();
+        let again = run_organization(&d, "test").await.unwrap();
+        assert_eq!((again.discovered, again.known), (0, 2));
+        assert_eq!(
+            d.store.snapshot(),
+            before,
+            "an unchanged organization writes nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn records_follow_what_aws_reports() {
+        let d = discoverer(
+            vec![
+                member("111111111111", "alpha"),
+                member("222222222222", "beta"),
+            ],
+            &[],
+        );
+        run_organization(&d, "test").await.unwrap();
+        {
+            let mut members = d.organization.members.lock().unwrap();
+            members[0].state = MemberState::Suspended;
+            members[1].name = "beta-renamed".into();
+        }
+        let s = run_organization(&d, "test").await.unwrap();
+        assert_eq!((s.closed, s.renamed), (1, 1));
+        let alpha = recorded(&d, "111111111111").await.unwrap();
+        assert_eq!(
+            (alpha.status, alpha.status_reason.as_deref()),
+            (
+                AccountStatus::Closed,
+                Some("AWS reports the account SUSPENDED")
+            )
+        );
+        let beta = recorded(&d, "222222222222").await.unwrap();
+        assert_eq!(beta.aws_account_name.as_deref(), Some("beta-renamed"));
+        d.organization.members.lock().unwrap().remove(1);
+        let s = run_organization(&d, "test").await.unwrap();
+        assert_eq!(s.left, 1);
+        assert_eq!(
+            recorded(&d, "222222222222").await.unwrap().status,
+            AccountStatus::Closed
+        );
+    }
+
+    #[tokio::test]
+    async fn a_name_taken_between_the_read_and_the_write_gets_the_account_id() {
+        let d = discoverer(vec![member("111111111111", "alpha")], &[]);
+        d.store
+            .interleave(domain::fixtures::discovered("alpha", Some("999999999999")));
+        let s = run_organization(&d, "test").await.unwrap();
+        assert_eq!(s.discovered, 1);
+        let alpha = recorded(&d, "111111111111").await.unwrap();
+        assert_eq!(alpha.name, "alpha-111111111111");
+    }
+
+    #[tokio::test]
+    async fn organization_runs_go_one_at_a_time() {
+        let d = discoverer(vec![member("111111111111", "alpha")], &[]);
+        let started = handle(&d, Event::Step(Step::Schedule)).await.unwrap();
+        let task = Uuid::parse_str(started["Started"].as_str().unwrap()).unwrap();
+        let skipped = handle(&d, Event::Step(Step::Schedule)).await.unwrap();
+        assert_eq!(skipped["Skipped"], "a discovery run is in progress");
+        let e = route(&d, post(DISCOVER_ALL, &[])).await.unwrap_err();
+        assert_eq!((e.status, e.error), (409, ErrorName::DiscoveryInProgress));
+        handle(&d, Event::Step(Step::Run { task })).await.unwrap();
+        let t = d.store.get_task(task).await.unwrap().unwrap().value;
+        assert_eq!(t.status, TaskStatus::Succeeded);
+        assert!(
+            t.logs.last().unwrap().contains("1 discovered"),
+            "{:?}",
+            t.logs
+        );
+        assert!(
+            route(&d, post(DISCOVER_ALL, &[])).await.is_ok(),
+            "the next run may start"
+        );
+        assert_eq!(d.workflows.executions.lock().unwrap().len(), 2);
+    }
+
+    fn post(route_key: &str, path: &[(&str, &str)]) -> ApiRequest {
+        ApiRequest {
+            route_key: route_key.into(),
+            principal: Some(ADMIN.into()),
+            path: path
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            request_id: "req-1".into(),
+            ..ApiRequest::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn discovering_one_account_records_it_and_refusals_write_nothing() {
+        let d = discoverer(vec![member("111111111111", "alpha")], &[]);
+        let path = [("aws_account_id", "111111111111")];
+        let answer = route(&d, post(DISCOVER_ONE, &path)).await.unwrap();
+        assert_eq!(
+            answer["Detail"]["Message"],
+            "Discovered AWS account 111111111111"
+        );
+        let alpha = recorded(&d, "111111111111").await.unwrap();
+        assert_eq!(alpha.status, AccountStatus::Discovered);
+
+        let before = d.store.snapshot();
+        for (path, status, error) in [
+            ("999999999999", 404, ErrorName::NotFound),
+            ("12345", 400, ErrorName::ValidationError),
+        ] {
+            let e = route(&d, post(DISCOVER_ONE, &[("aws_account_id", path)]))
+                .await
+                .unwrap_err();
+            assert_eq!((e.status, e.error), (status, error), "{path}");
+        }
+        let mut with_body = post(DISCOVER_ONE, &path);
+        with_body.body = Some(r#"{"Force": true}"#.into());
+        assert_eq!(route(&d, with_body).await.unwrap_err().status, 400);
+        let mut stranger = post(DISCOVER_ALL, &[]);
+        stranger.principal = Some("arn:aws:iam::123456789012:user/mallory".into());
+        assert_eq!(route(&d, stranger).await.unwrap_err().status, 403);
+        d.store
+            .acquire_lock(alpha.id, Uuid::new_v4(), "another operation")
+            .await
+            .unwrap();
+        let busy = d.store.snapshot();
+        let e = route(&d, post(DISCOVER_ONE, &path)).await.unwrap_err();
+        assert_eq!((e.status, e.error), (409, ErrorName::OperationInProgress));
+        assert_eq!(d.store.snapshot(), busy);
+        assert_ne!(before, busy);
+    }
+
+    fn organizations_event(name: &str, detail: Value) -> Event {
+        let mut detail = detail;
+        detail["eventName"] = json!(name);
+        Event::EventBridge(EventBridgeEvent {
+            source: "aws.organizations".into(),
+            detail_type: "AWS API Call via CloudTrail".into(),
+            detail,
+        })
+    }
+
+    #[tokio::test]
+    async fn an_organizations_event_rechecks_the_account_it_names() {
+        let d = discoverer(vec![member("111111111111", "alpha")], &[]);
+        let created = organizations_event(
+            "CreateAccountResult",
+            json!({"serviceEventDetails": {"createAccountStatus": {"accountId": "111111111111"}}}),
+        );
+        let s = handle(&d, created).await.unwrap();
+        assert_eq!(s["Discovered"], 1);
+        let moved = organizations_event(
+            "MoveAccount",
+            json!({"requestParameters": {"accountId": "111111111111", "destinationParentId": "ou-x"}}),
+        );
+        let s = handle(&d, moved.clone()).await.unwrap();
+        assert_eq!(s["Moved"], 1);
+        let alpha = recorded(&d, "111111111111").await.unwrap();
+        assert_eq!(alpha.orgs_ou_id.as_deref(), Some("ou-x"));
+        let before = d.store.snapshot();
+        assert_eq!(handle(&d, moved).await.unwrap()["Moved"], 0);
+        assert_eq!(
+            d.store.snapshot(),
+            before,
+            "a repeated event writes nothing"
+        );
+        let invited = organizations_event("AcceptHandshake", json!({}));
+        assert!(handle(&d, invited).await.unwrap().get("Started").is_some());
+    }
+
+    #[tokio::test]
+    async fn an_event_of_another_source_is_an_unknown_event() {
+        let d = discoverer(vec![], &[]);
+        let e = handle(
+            &d,
+            Event::EventBridge(EventBridgeEvent {
+                source: "aws.ec2".into(),
+                detail_type: "EC2 Instance State-change Notification".into(),
+                detail: json!({}),
+            }),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.name(), ErrorName::UnknownEvent);
+    }
+
+    #[test]
+    fn the_state_machines_and_schedules_events_parse() {
+        let task = Uuid::new_v4();
+        let parse = |v: Value| serde_json::from_value::<Event>(v).unwrap();
+        assert_eq!(
+            parse(json!({"Action": "Schedule"})),
+            Event::Step(Step::Schedule)
+        );
+        assert_eq!(
+            parse(json!({"Action": "Run", "TaskId": task})),
+            Event::Step(Step::Run { task })
+        );
+        assert!(matches!(
+            parse(json!({"Action": "Abandon", "TaskId": task, "Error": {"Error": "States.Timeout", "Cause": "slow"}})),
+            Event::Step(Step::Abandon { error: Some(e), .. }) if e.cause == "slow"
+        ));
+        assert!(matches!(
+            parse(json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}})),
+            Event::EventBridge(e) if e.is_schedule()
+        ));
+        assert!(serde_json::from_value::<Event>(json!({"Action": "Run"})).is_err());
     }
 }

@@ -1,13 +1,12 @@
-use discover::{Discoverer, handle};
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use serde_json::Value;
+use discover::{Discoverer, handle, route};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    shared::init_tracing();
-    let discoverer = Discoverer::from_env(shared::aws::sdk_config().await)?;
-    run(service_fn(|event: LambdaEvent<Value>| {
-        handle(&discoverer, event)
-    }))
+async fn main() -> Result<(), edge::runtime::Error> {
+    edge::init_tracing();
+    let discoverer = Discoverer::from_env(aws::sdk_config().await)?;
+    edge::run_with_http(
+        |request| route(&discoverer, request),
+        |event| handle(&discoverer, event),
+    )
     .await
 }

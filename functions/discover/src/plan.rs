@@ -2,7 +2,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use shared::domain::{Account, AccountStatus, AssuranceState, EmailTemplate, Origin, name_key};
+use chrono::{DateTime, Utc};
+use domain::{
+    Account, AccountChange, AccountFacts, AccountRole, AccountStatus, AssuranceState,
+    EmailTemplate, NewAccount, Origin, Transition, Trigger, name_key,
+};
+use uuid::Uuid;
 
 /// An organization member as AWS Organizations lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,11 +163,146 @@ pub fn record_name(member: &Member, taken: &mut HashSet<String>) -> String {
     name
 }
 
+/// Whether each AWS account's provisioning role could be assumed, and why not.
+pub type RoleChecks = HashMap<String, Result<(), String>>;
+
+/// What a change counts as in the run's summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    RoleFixed,
+    Rejoined,
+    Closed,
+    Left,
+    Renamed,
+}
+
+/// The AWS accounts whose provisioning role the plan needs checked: new members, and records
+/// that may leave ERROR or CLOSED once their role works.
+pub fn role_checks_needed(p: &Plan) -> Vec<String> {
+    p.new
+        .iter()
+        .map(|m| m.id.clone())
+        .chain(
+            p.recheck
+                .iter()
+                .chain(&p.rejoined)
+                .map(|(_, m)| m.id.clone()),
+        )
+        .collect()
+}
+
+/// The records of the plan's new members: DISCOVERED when their role could be assumed, ERROR
+/// saying why not; each named by [`record_name`] against the names `taken` (which grows).
+pub fn new_records(
+    p: &Plan,
+    roles: &RoleChecks,
+    taken: &mut HashSet<String>,
+    organisation: Uuid,
+    now: DateTime<Utc>,
+) -> Vec<Account> {
+    p.new
+        .iter()
+        .filter_map(|m| {
+            let first = match roles.get(&m.id) {
+                Some(Ok(())) => {
+                    Transition::to(Trigger::RecordDiscovered, AccountStatus::Discovered)
+                }
+                Some(Err(reason)) => Transition::error(Trigger::RecordDiscovered, reason.clone()),
+                None => Transition::error(
+                    Trigger::RecordDiscovered,
+                    "the provisioning role was not checked",
+                ),
+            };
+            let new = NewAccount {
+                organisation_id: organisation,
+                name: record_name(m, taken),
+                aws_account_id: Some(m.id.clone()),
+                aws_account_name: Some(m.name.clone()),
+                aws_account_alias: None,
+                email: Some(m.email.clone()),
+                account_type: None,
+                account_role: AccountRole::Member,
+                origin: Origin::External,
+                tags: None,
+                orgs_ou_id: None,
+                task: None,
+            };
+            Account::create(Uuid::new_v4(), new, &first, now).ok()
+        })
+        .collect()
+}
+
+/// The name a new record gets when its first name was taken meanwhile: the AWS name with the
+/// AWS account id, which is unique.
+pub fn renamed_record(account: &Account) -> Account {
+    let member = Member {
+        id: account.aws_account_id.clone().unwrap_or_default(),
+        name: account.name.clone(),
+        email: String::new(),
+        state: MemberState::Active,
+    };
+    let mut renamed = account.clone();
+    renamed.name = record_name(&member, &mut HashSet::from([name_key(&account.name)]));
+    renamed
+}
+
+/// The change each known record takes, and what it counts as: a role that works again
+/// (ERROR → DISCOVERED), a rejoined account (CLOSED → DISCOVERED), AWS's closure or the
+/// account's departure (→ CLOSED with the reason), a rename in AWS.
+pub fn changes<'p>(p: &'p Plan, roles: &RoleChecks) -> Vec<(&'p Account, AccountChange, Counted)> {
+    let works = |m: &Member| roles.get(&m.id).is_some_and(Result::is_ok);
+    let mut changes = Vec::new();
+    for (account, _) in p.recheck.iter().filter(|(_, m)| works(m)) {
+        let t = Transition::to(Trigger::RecheckRole, AccountStatus::Discovered);
+        changes.push((account, AccountChange::transition(t), Counted::RoleFixed));
+    }
+    for (account, _) in p.rejoined.iter().filter(|(_, m)| works(m)) {
+        let t = Transition::to(Trigger::Rejoined, AccountStatus::Discovered);
+        changes.push((account, AccountChange::transition(t), Counted::Rejoined));
+    }
+    for (account, state) in &p.closed {
+        let t = Transition::because(
+            Trigger::ClosedInAws,
+            AccountStatus::Closed,
+            format!("AWS reports the account {state}"),
+        );
+        changes.push((account, AccountChange::transition(t), Counted::Closed));
+    }
+    for account in &p.left {
+        let reason = format!(
+            "AWS account {} is no longer a member of the organization",
+            account.aws_account_id.as_deref().unwrap_or_default()
+        );
+        let t = Transition::because(Trigger::LeftOrganization, AccountStatus::Closed, reason);
+        changes.push((account, AccountChange::transition(t), Counted::Left));
+    }
+    for (account, name) in &p.renamed {
+        let facts = AccountFacts {
+            aws_account_name: Some(name.clone()),
+            ..Default::default()
+        };
+        changes.push((account, AccountChange::facts(facts), Counted::Renamed));
+    }
+    changes
+}
+
+/// The change that records the OU an account was moved to outside the service, if it needs
+/// one: not while an operation holds the account (the service's own workflows move only
+/// accounts they hold locked, and record the OU themselves), not when already recorded.
+pub fn moved(account: &Account, parent: &str) -> Option<AccountChange> {
+    if account.user_task_id.is_some() || account.orgs_ou_id.as_deref() == Some(parent) {
+        return None;
+    }
+    Some(AccountChange::facts(AccountFacts {
+        orgs_ou_id: Some(parent.to_owned()),
+        ..Default::default()
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::fixtures;
-    use uuid::Uuid;
+    use domain::fixtures;
 
     fn member(id: &str, name: &str, state: MemberState) -> Member {
         Member {
@@ -307,6 +447,136 @@ mod tests {
             &member("444444444444", &long, MemberState::Active),
             &mut taken,
         );
-        assert!(named.len() <= 50 && shared::domain::validate_account_name(&named).is_ok());
+        assert!(named.len() <= 50 && domain::validate_account_name(&named).is_ok());
+    }
+
+    fn roles(ok: &[&str], refused: &[(&str, &str)]) -> RoleChecks {
+        ok.iter()
+            .map(|id| ((*id).to_owned(), Ok(())))
+            .chain(
+                refused
+                    .iter()
+                    .map(|(id, why)| ((*id).to_owned(), Err((*why).to_owned()))),
+            )
+            .collect()
+    }
+
+    #[test]
+    fn new_members_are_recorded_discovered_or_in_error_saying_why() {
+        let members = vec![
+            member("111111111111", "alpha", MemberState::Active),
+            member("222222222222", "beta", MemberState::Active),
+        ];
+        let p = plan(&members, &[], true, None);
+        assert_eq!(role_checks_needed(&p), ["111111111111", "222222222222"]);
+        let checks = roles(&["111111111111"], &[("222222222222", "AccessDenied: no")]);
+        let organisation = Uuid::new_v4();
+        let records = new_records(&p, &checks, &mut HashSet::new(), organisation, Utc::now());
+        let summary: Vec<_> = records
+            .iter()
+            .map(|a| {
+                (
+                    a.name.as_str(),
+                    a.status,
+                    a.status_reason.as_deref(),
+                    a.origin,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("alpha", AccountStatus::Discovered, None, Origin::External),
+                (
+                    "beta",
+                    AccountStatus::Error,
+                    Some("AccessDenied: no"),
+                    Origin::External
+                ),
+            ]
+        );
+        assert!(records.iter().all(|a| a.organisation_id == organisation));
+        assert_eq!(renamed_record(&records[0]).name, "alpha-111111111111");
+    }
+
+    #[test]
+    fn known_records_change_as_aws_reports_and_as_their_roles_allow() {
+        let members = vec![
+            member("111111111111", "alpha", MemberState::Active),
+            member("222222222222", "beta", MemberState::Active),
+            member("333333333333", "gamma", MemberState::Suspended),
+            member("555555555555", "epsilon-renamed", MemberState::Active),
+            member("666666666666", "zeta", MemberState::Active),
+        ];
+        let records = vec![
+            known("alpha", "111111111111", AccountStatus::Error),
+            known("beta", "222222222222", AccountStatus::Closed),
+            known("gamma", "333333333333", AccountStatus::Active),
+            known("delta", "444444444444", AccountStatus::Discovered),
+            known("epsilon", "555555555555", AccountStatus::Discovered),
+            known("zeta", "666666666666", AccountStatus::Error),
+        ];
+        let p = plan(&members, &records, true, None);
+        let checks = roles(
+            &["111111111111", "222222222222"],
+            &[("666666666666", "AccessDenied")],
+        );
+        let got: Vec<_> = changes(&p, &checks)
+            .into_iter()
+            .map(|(a, c, counted)| {
+                (
+                    a.name.as_str(),
+                    c.transition.map(|t| (t.to, t.reason)),
+                    counted,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "alpha",
+                    Some((AccountStatus::Discovered, None)),
+                    Counted::RoleFixed
+                ),
+                (
+                    "beta",
+                    Some((AccountStatus::Discovered, None)),
+                    Counted::Rejoined
+                ),
+                (
+                    "gamma",
+                    Some((
+                        AccountStatus::Closed,
+                        Some("AWS reports the account SUSPENDED".into())
+                    )),
+                    Counted::Closed
+                ),
+                (
+                    "delta",
+                    Some((
+                        AccountStatus::Closed,
+                        Some(
+                            "AWS account 444444444444 is no longer a member of the organization"
+                                .into()
+                        )
+                    )),
+                    Counted::Left
+                ),
+                ("epsilon", None, Counted::Renamed),
+            ],
+            "zeta's role still fails: it stays in ERROR"
+        );
+    }
+
+    #[test]
+    fn a_move_outside_the_service_is_recorded_unless_the_account_is_busy() {
+        let mut a = known("alpha", "111111111111", AccountStatus::Active);
+        let change = moved(&a, "ou-new").expect("a change");
+        assert_eq!(change.facts.orgs_ou_id.as_deref(), Some("ou-new"));
+        a.orgs_ou_id = Some("ou-new".into());
+        assert_eq!(moved(&a, "ou-new"), None, "recorded already");
+        a.user_task_id = Some(Uuid::new_v4());
+        assert_eq!(moved(&a, "ou-other"), None, "its workflow records the OU");
     }
 }

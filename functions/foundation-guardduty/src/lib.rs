@@ -1,10 +1,11 @@
 //! Foundation bootstrap: the Security account is the organization's delegated GuardDuty
 //! administrator and has a detector, so Account Assurance can make every account its member.
 
+use aws::SdkConfig;
+use aws::{AssuranceError, InConcern, Provisioning};
+use domain::assurance::ConcernResult;
+use domain::config::{self, ConfigError};
 use serde::Deserialize;
-use shared::assurance::{AssuranceError, ConcernResult, InConcern, Provisioning};
-use shared::aws::SdkConfig;
-use shared::config::{self, ConfigError};
 
 pub const CONCERN: &str = "guardduty administrator";
 
@@ -47,7 +48,7 @@ pub fn delegation_needed(admins: &[&str], security: &str) -> Result<bool, Assura
     }
 }
 
-pub async fn ensure(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceError> {
+pub async fn handle(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceError> {
     let mut changes = Vec::new();
     // The delegation is made from the management account, where this function runs.
     let management = aws_sdk_guardduty::Client::new(&b.provisioning.sdk);
@@ -109,7 +110,10 @@ mod tests {
         assert!(delegation_needed(&[], security).unwrap());
         assert!(!delegation_needed(&[security], security).unwrap());
         let e = delegation_needed(&["222222222222"], security).unwrap_err();
-        assert_eq!(e.name(), "AssurancePrerequisiteMissing");
+        assert_eq!(
+            domain::Named::name(&e),
+            domain::ErrorName::AssurancePrerequisiteMissing
+        );
         assert!(
             e.to_string()
                 .contains("administered by AWS account 222222222222, not the Security account"),

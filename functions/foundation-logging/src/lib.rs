@@ -2,16 +2,18 @@
 //! Session Manager — private, encrypted, versioned, TLS-only, and admitting only that writer for
 //! the organization's accounts. Idempotent: reports each change, none on a second run.
 
+use aws::SdkConfig;
+use aws::{AssuranceError, InConcern, Provisioning};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{
     BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration,
     PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
     ServerSideEncryptionConfiguration, ServerSideEncryptionRule, VersioningConfiguration,
 };
+use domain::assurance::ConcernResult;
+use domain::config::{self, ConfigError};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use shared::assurance::{AssuranceError, ConcernResult, InConcern, Provisioning};
-use shared::aws::SdkConfig;
-use shared::config::{self, ConfigError};
 
 pub const CONCERN: &str = "logging buckets";
 
@@ -104,7 +106,7 @@ impl Bootstrap {
     }
 }
 
-pub async fn ensure(b: &Bootstrap, input: Input) -> Result<ConcernResult, AssuranceError> {
+pub async fn handle(b: &Bootstrap, input: Input) -> Result<ConcernResult, AssuranceError> {
     let logging = b
         .provisioning
         .into_account(&b.logging_account_id, "accounts-foundation-logging")
@@ -116,52 +118,60 @@ pub async fn ensure(b: &Bootstrap, input: Input) -> Result<ConcernResult, Assura
         .unwrap_or_else(|| "us-east-1".into());
     let mut changes = Vec::new();
     for (writer, bucket) in &b.buckets {
-        ensure_bucket(
-            &s3,
-            &region,
-            *writer,
-            bucket,
-            &input.organization,
-            &mut changes,
-        )
-        .await?;
+        let policy = bucket_policy(*writer, bucket, &input.organization);
+        let steps = [
+            ensure_bucket(&s3, &region, bucket).await?,
+            block_public_access(&s3, bucket).await?,
+            encrypt_by_default(&s3, bucket).await?,
+            turn_on_versioning(&s3, bucket).await?,
+            set_policy(&s3, bucket, &policy).await?,
+        ];
+        changes.extend(steps.into_iter().flatten());
     }
-    Ok(ConcernResult {
-        concern: CONCERN.to_owned(),
-        changes,
-    })
+    Ok(ConcernResult::new(CONCERN, changes))
 }
 
+/// An S3 error's code, for the answers that mean "not configured".
+fn code<E: ProvideErrorMetadata>(e: &SdkError<E>) -> Option<&str> {
+    e.as_service_error().and_then(|s| s.code())
+}
+
+/// The bucket exists (created in the Logging account's region). The change made, if any.
 async fn ensure_bucket(
     s3: &aws_sdk_s3::Client,
     region: &str,
-    writer: Writer,
     bucket: &str,
-    organization: &str,
-    changes: &mut Vec<String>,
-) -> Result<(), AssuranceError> {
+) -> Result<Option<String>, AssuranceError> {
     match s3.head_bucket().bucket(bucket).send().await {
-        Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
-            let mut create = s3.create_bucket().bucket(bucket);
-            if region != "us-east-1" {
-                let location = CreateBucketConfiguration::builder()
-                    .location_constraint(BucketLocationConstraint::from(region))
-                    .build();
-                create = create.create_bucket_configuration(location);
-            }
-            match create.send().await {
-                Ok(_) => changes.push(format!("created bucket {bucket}")),
-                // A concurrent bootstrap created it first.
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
-                Err(e) => return Err(AssuranceError::aws(CONCERN, e)),
-            }
-        }
+        Ok(_) => return Ok(None),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {}
         Err(e) => return Err(AssuranceError::aws(CONCERN, e)),
     }
+    let mut create = s3.create_bucket().bucket(bucket);
+    if region != "us-east-1" {
+        let location = CreateBucketConfiguration::builder()
+            .location_constraint(BucketLocationConstraint::from(region))
+            .build();
+        create = create.create_bucket_configuration(location);
+    }
+    match create.send().await {
+        Ok(_) => Ok(Some(format!("created bucket {bucket}"))),
+        // A concurrent bootstrap created it first.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_bucket_already_owned_by_you()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(AssuranceError::aws(CONCERN, e)),
+    }
+}
 
+/// All four Block Public Access settings on the bucket.
+async fn block_public_access(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+) -> Result<Option<String>, AssuranceError> {
     let blocked = match s3.get_public_access_block().bucket(bucket).send().await {
         Ok(out) => out.public_access_block_configuration.is_some_and(|c| {
             c.block_public_acls() == Some(true)
@@ -169,98 +179,116 @@ async fn ensure_bucket(
                 && c.block_public_policy() == Some(true)
                 && c.restrict_public_buckets() == Some(true)
         }),
-        Err(_) => false,
+        Err(e) if code(&e) == Some("NoSuchPublicAccessBlockConfiguration") => false,
+        Err(e) => return Err(AssuranceError::aws(CONCERN, e)),
     };
-    if !blocked {
-        let all = PublicAccessBlockConfiguration::builder()
-            .block_public_acls(true)
-            .ignore_public_acls(true)
-            .block_public_policy(true)
-            .restrict_public_buckets(true)
-            .build();
-        s3.put_public_access_block()
-            .bucket(bucket)
-            .public_access_block_configuration(all)
-            .send()
-            .await
-            .concern(CONCERN)?;
-        changes.push(format!("blocked public access to {bucket}"));
+    if blocked {
+        return Ok(None);
     }
-
-    let encrypted = s3
-        .get_bucket_encryption()
+    let all = PublicAccessBlockConfiguration::builder()
+        .block_public_acls(true)
+        .ignore_public_acls(true)
+        .block_public_policy(true)
+        .restrict_public_buckets(true)
+        .build();
+    s3.put_public_access_block()
         .bucket(bucket)
+        .public_access_block_configuration(all)
         .send()
         .await
-        .is_ok_and(|out| {
-            out.server_side_encryption_configuration
-                .is_some_and(|c| !c.rules().is_empty())
-        });
-    if !encrypted {
-        let by_default = ServerSideEncryptionByDefault::builder()
-            .sse_algorithm(ServerSideEncryption::Aes256)
-            .build()
-            .map_err(|e| AssuranceError::Aws {
-                concern: CONCERN,
-                message: e.to_string(),
-            })?;
-        let rule = ServerSideEncryptionRule::builder()
-            .apply_server_side_encryption_by_default(by_default)
-            .build();
-        let config = ServerSideEncryptionConfiguration::builder()
-            .rules(rule)
-            .build()
-            .map_err(|e| AssuranceError::Aws {
-                concern: CONCERN,
-                message: e.to_string(),
-            })?;
-        s3.put_bucket_encryption()
-            .bucket(bucket)
-            .server_side_encryption_configuration(config)
-            .send()
-            .await
-            .concern(CONCERN)?;
-        changes.push(format!("encrypted {bucket} by default"));
-    }
+        .concern(CONCERN)?;
+    Ok(Some(format!("blocked public access to {bucket}")))
+}
 
-    let versioned = s3
+/// Default encryption of new objects (SSE-S3).
+async fn encrypt_by_default(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+) -> Result<Option<String>, AssuranceError> {
+    let encrypted = match s3.get_bucket_encryption().bucket(bucket).send().await {
+        Ok(out) => out
+            .server_side_encryption_configuration
+            .is_some_and(|c| !c.rules().is_empty()),
+        Err(e) if code(&e) == Some("ServerSideEncryptionConfigurationNotFoundError") => false,
+        Err(e) => return Err(AssuranceError::aws(CONCERN, e)),
+    };
+    if encrypted {
+        return Ok(None);
+    }
+    let invalid = |e: aws_sdk_s3::error::BuildError| AssuranceError::Aws {
+        concern: CONCERN,
+        message: e.to_string(),
+    };
+    let by_default = ServerSideEncryptionByDefault::builder()
+        .sse_algorithm(ServerSideEncryption::Aes256)
+        .build()
+        .map_err(invalid)?;
+    let rule = ServerSideEncryptionRule::builder()
+        .apply_server_side_encryption_by_default(by_default)
+        .build();
+    let config = ServerSideEncryptionConfiguration::builder()
+        .rules(rule)
+        .build()
+        .map_err(invalid)?;
+    s3.put_bucket_encryption()
+        .bucket(bucket)
+        .server_side_encryption_configuration(config)
+        .send()
+        .await
+        .concern(CONCERN)?;
+    Ok(Some(format!("encrypted {bucket} by default")))
+}
+
+/// Versioning on, so no log can be overwritten unnoticed.
+async fn turn_on_versioning(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+) -> Result<Option<String>, AssuranceError> {
+    let status = s3
         .get_bucket_versioning()
         .bucket(bucket)
         .send()
         .await
         .concern(CONCERN)?
-        .status
-        == Some(BucketVersioningStatus::Enabled);
-    if !versioned {
-        let on = VersioningConfiguration::builder()
-            .status(BucketVersioningStatus::Enabled)
-            .build();
-        s3.put_bucket_versioning()
-            .bucket(bucket)
-            .versioning_configuration(on)
-            .send()
-            .await
-            .concern(CONCERN)?;
-        changes.push(format!("turned on versioning of {bucket}"));
+        .status;
+    if status == Some(BucketVersioningStatus::Enabled) {
+        return Ok(None);
     }
+    let on = VersioningConfiguration::builder()
+        .status(BucketVersioningStatus::Enabled)
+        .build();
+    s3.put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(on)
+        .send()
+        .await
+        .concern(CONCERN)?;
+    Ok(Some(format!("turned on versioning of {bucket}")))
+}
 
-    let wanted = bucket_policy(writer, bucket, organization);
+/// The bucket policy `wanted` (its writer, the organization's accounts, TLS only).
+async fn set_policy(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    wanted: &Value,
+) -> Result<Option<String>, AssuranceError> {
     let current: Option<Value> = match s3.get_bucket_policy().bucket(bucket).send().await {
         Ok(out) => out.policy.and_then(|p| serde_json::from_str(&p).ok()),
-        Err(_) => None,
+        Err(e) if code(&e) == Some("NoSuchBucketPolicy") => None,
+        Err(e) => return Err(AssuranceError::aws(CONCERN, e)),
     };
-    if current.as_ref() != Some(&wanted) {
-        s3.put_bucket_policy()
-            .bucket(bucket)
-            .policy(wanted.to_string())
-            .send()
-            .await
-            .concern(CONCERN)?;
-        changes.push(format!(
-            "set the bucket policy of {bucket}: its writer, the organization's accounts, TLS only"
-        ));
+    if current.as_ref() == Some(wanted) {
+        return Ok(None);
     }
-    Ok(())
+    s3.put_bucket_policy()
+        .bucket(bucket)
+        .policy(wanted.to_string())
+        .send()
+        .await
+        .concern(CONCERN)?;
+    Ok(Some(format!(
+        "set the bucket policy of {bucket}: its writer, the organization's accounts, TLS only"
+    )))
 }
 
 #[cfg(test)]

@@ -1,12 +1,8 @@
-use foundation_logging::{Bootstrap, Input, ensure};
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use foundation_logging::{Bootstrap, handle};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    shared::init_tracing();
-    let bootstrap = Bootstrap::from_env(shared::aws::sdk_config().await)?;
-    run(service_fn(|event: LambdaEvent<Input>| {
-        ensure(&bootstrap, event.payload)
-    }))
-    .await
+async fn main() -> Result<(), edge::runtime::Error> {
+    edge::init_tracing();
+    let bootstrap = Bootstrap::from_env(aws::sdk_config().await)?;
+    edge::run(|input| handle(&bootstrap, input)).await
 }

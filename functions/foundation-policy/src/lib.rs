@@ -4,12 +4,13 @@
 //! Config; touching the Logging account's buckets; weakening account defaults; altering the
 //! provisioning role itself. (SCPs do not apply to the management account.)
 
+use aws::SdkConfig;
+use aws::{AssuranceError, InConcern};
 use aws_sdk_organizations::types::{PolicyType, PolicyTypeStatus};
+use domain::assurance::ConcernResult;
+use domain::config::{self, ConfigError};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use shared::assurance::{AssuranceError, ConcernResult, InConcern};
-use shared::aws::SdkConfig;
-use shared::config::{self, ConfigError};
 
 pub const CONCERN: &str = "foundation policy";
 pub const POLICY_NAME: &str = "foundation";
@@ -78,8 +79,8 @@ impl Bootstrap {
     }
 }
 
-pub async fn ensure(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceError> {
-    let orgs = shared::aws::organizations(&b.sdk);
+pub async fn handle(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceError> {
+    let orgs = aws::organizations(&b.sdk);
     let mut changes = Vec::new();
     let content = foundation_policy(&b.role, &b.trail, &b.buckets);
     let roots = orgs.list_roots().send().await.concern(CONCERN)?;

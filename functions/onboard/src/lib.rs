@@ -11,66 +11,28 @@
 //!
 //! `POST /20190206/accounts/{account_id}/assurance` (an extension, see openapi.json) re-runs
 //! Account Assurance on an ACTIVE account to repair drift: in one conditional write the account
-//! goes MAINTENANCE under a new task holding its lock, then the Account Assurance state machine
-//! runs under that task (`{"AccountId", "TaskId", "Maintenance": true}`) and makes it ACTIVE again,
-//! or ERROR with the failing concern's reason.
+//! goes MAINTENANCE under a new task holding its lock ([`AccountChange::start_maintenance`], the
+//! one way into MAINTENANCE), then the Account Assurance state machine runs under that task
+//! (`{"AccountId", "TaskId"}`, its one input shape) and, finding the account in MAINTENANCE,
+//! makes it ACTIVE again, or ERROR with the failing concern's reason.
 
-use std::future::Future;
-
+use aws::StateMachine;
 use chrono::Utc;
-use http_edge::{ApiRequest, authorize, refused_operation, serve, start_or_undo};
-use lambda_http::{Body, Request, Response};
+use domain::config::{self, ConfigError};
+use domain::{
+    AccountChange, AccountFacts, AccountRole, AccountStatus, ErrorName, LockChange, Operation,
+    StartWorkflow, Task, Transition, Trigger,
+};
+use edge::stax::{OnboardAccountRequest, parse_uuid};
+use edge::{
+    AccessPolicy, ApiError, ApiRequest, Permission, authorize, refused_operation, start_or_undo,
+    task_envelope,
+};
 use serde_json::{Value, json};
-use shared::api::{AccountTypeRef, ApiError, OnboardAccountRequest, parse_uuid, task_envelope};
-use shared::auth::{AccessPolicy, Permission};
-use shared::config::{self, ConfigError};
-use shared::domain::{Account, AccountRole, AccountStatus, AccountType, Operation, Task};
-use shared::lifecycle::{AccountChange, AccountFacts, LockChange, Transition, Trigger};
-use shared::store::{Store, StoreError};
-use shared::workflows::{StartWorkflow, StateMachine};
-use uuid::Uuid;
+use store::{AccountTypes, AccountWrites, DynamoStore, StoreError};
 
 pub const ONBOARD_ACCOUNT: &str = "POST /20190206/accounts/onboard";
 pub const ASSURE_ACCOUNT: &str = "POST /20190206/accounts/{account_id}/assurance";
-
-/// What onboarding needs from the store.
-pub trait OnboardRecords: Send + Sync {
-    fn account_type(
-        &self,
-        reference: &AccountTypeRef,
-    ) -> impl Future<Output = Result<Option<AccountType>, StoreError>> + Send;
-    fn account_of(
-        &self,
-        aws_account_id: &str,
-    ) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
-    fn account(&self, id: Uuid)
-    -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
-    /// Applies `change` (which takes the lock for `task`) and records `task`, in one write.
-    fn start(
-        &self,
-        account: &Account,
-        change: &AccountChange,
-        task: &Task,
-        actor: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Marks the account ERROR and its task FAILED when its workflow could not be started.
-    fn abandon(
-        &self,
-        account: &Account,
-        task: &Task,
-        reason: &str,
-        actor: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// A repair that could not be started: the account ACTIVE again (nothing was changed in
-    /// it), its lock released, the task FAILED with `reason`, in one write.
-    fn stand_down(
-        &self,
-        account: &Account,
-        task: &Task,
-        reason: &str,
-        actor: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-}
 
 pub struct Onboarder<S, W> {
     pub store: S,
@@ -81,14 +43,11 @@ pub struct Onboarder<S, W> {
     pub access: AccessPolicy,
 }
 
-impl Onboarder<Store, StateMachine> {
+impl Onboarder<DynamoStore, StateMachine> {
     /// `TABLE_NAME`, `ACCESS_ROLES`, `ONBOARD_STATE_MACHINE_ARN`, `ASSURANCE_STATE_MACHINE_ARN`.
-    pub fn from_env(sdk: &shared::aws::SdkConfig) -> Result<Self, ConfigError> {
+    pub fn from_env(sdk: &aws::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Onboarder {
-            store: Store::new(
-                aws_sdk_dynamodb::Client::new(sdk),
-                config::required("TABLE_NAME")?,
-            ),
+            store: DynamoStore::from_env(sdk)?,
             workflows: StateMachine::new(sdk, config::required("ONBOARD_STATE_MACHINE_ARN")?),
             assurance: StateMachine::new(sdk, config::required("ASSURANCE_STATE_MACHINE_ARN")?),
             access: AccessPolicy::from_json(&config::required("ACCESS_ROLES")?)?,
@@ -96,17 +55,11 @@ impl Onboarder<Store, StateMachine> {
     }
 }
 
-pub async fn handle<S: OnboardRecords, W: StartWorkflow>(
-    onboarder: &Onboarder<S, W>,
-    request: Request,
-) -> Result<Response<Body>, lambda_http::Error> {
-    serve(request, |req| async move { route(onboarder, &req).await }).await
-}
-
-pub async fn route<S: OnboardRecords, W: StartWorkflow>(
+pub async fn route<S: AccountWrites + AccountTypes, W: StartWorkflow>(
     o: &Onboarder<S, W>,
-    req: &ApiRequest,
+    req: ApiRequest,
 ) -> Result<Value, ApiError> {
+    let req = &req;
     if req.route_key != ONBOARD_ACCOUNT && req.route_key != ASSURE_ACCOUNT {
         return Err(ApiError::not_found(format!("no route {:?}", req.route_key)));
     }
@@ -116,14 +69,11 @@ pub async fn route<S: OnboardRecords, W: StartWorkflow>(
         return reassure(o, req).await;
     }
     let body = OnboardAccountRequest::parse(req.body.as_deref())?;
-    let internal = |e: StoreError| {
-        tracing::error!(error = %e, request_id = req.request_id, "store failed");
-        ApiError::internal(&req.request_id)
-    };
+    let internal = |e: StoreError| req.internal(&e);
 
     let account_type = o
         .store
-        .account_type(&body.account_type)
+        .find_account_type(&body.account_type)
         .await
         .map_err(internal)?
         .ok_or_else(|| ApiError::bad_request(format!("AccountType: {}", body.account_type)))?;
@@ -132,7 +82,7 @@ pub async fn route<S: OnboardRecords, W: StartWorkflow>(
         .map_err(|e| ApiError::bad_request(format!("AccountType: {e}")))?;
     let account = o
         .store
-        .account_of(&body.aws_account_id)
+        .get_account_by_aws_id(&body.aws_account_id)
         .await
         .map_err(internal)?
         .ok_or_else(|| {
@@ -140,7 +90,8 @@ pub async fn route<S: OnboardRecords, W: StartWorkflow>(
                 "AWS account {} has not been discovered; run POST /20190206/accounts/discover/{} first",
                 body.aws_account_id, body.aws_account_id
             ))
-        })?;
+        })?
+        .value;
 
     let task = Task::new(Operation::OnboardAccount, vec![account.id], Utc::now());
     let change = AccountChange::transition(Transition::to(
@@ -154,16 +105,16 @@ pub async fn route<S: OnboardRecords, W: StartWorkflow>(
         ..Default::default()
     })
     .with_lock(LockChange::Acquire(task.id));
-    let actor = req.principal.clone().unwrap_or_default();
+    let actor = req.actor();
     o.store
-        .start(&account, &change, &task, &actor)
+        .start_operation(account.id, &change, &task, &actor)
         .await
         .map_err(|e| {
             refused_operation(
                 e,
                 |from| {
                     ApiError::conflict(
-                        "NotOnboardable",
+                        ErrorName::NotOnboardable,
                         format!(
                             "account {} is {}; only DISCOVERED accounts, or ERROR ones, can be onboarded",
                             account.id,
@@ -173,7 +124,7 @@ pub async fn route<S: OnboardRecords, W: StartWorkflow>(
                 },
                 |e| match e {
                     StoreError::NameTaken(name) => ApiError::conflict(
-                        "NameTaken",
+                        ErrorName::NameTaken,
                         format!("an account named {name:?} already exists"),
                     ),
                     e => internal(e),
@@ -188,7 +139,11 @@ pub async fn route<S: OnboardRecords, W: StartWorkflow>(
         &task,
         &input,
         &req.request_id,
-        async |reason| o.store.abandon(&account, &task, &reason, &actor).await,
+        async |reason| {
+            o.store
+                .abandon_task(account.id, task.id, &reason, &actor)
+                .await
+        },
     )
     .await?;
     let name = body.name.as_deref().unwrap_or(&account.name);
@@ -213,51 +168,39 @@ pub async fn route<S: OnboardRecords, W: StartWorkflow>(
 
 /// `POST /20190206/accounts/{account_id}/assurance`: Account Assurance again on an ACTIVE
 /// account, to repair drift. The body is empty or `{}`.
-async fn reassure<S: OnboardRecords, W: StartWorkflow>(
+async fn reassure<S: AccountWrites, W: StartWorkflow>(
     o: &Onboarder<S, W>,
     req: &ApiRequest,
 ) -> Result<Value, ApiError> {
     let id = parse_uuid(req.path_param("account_id"))
         .map_err(|e| ApiError::bad_request(format!("account_id: {e}")))?;
-    match req.body.as_deref().map(str::trim) {
-        None | Some("" | "{}") => {}
-        Some(body) => match serde_json::from_str::<Value>(body) {
-            Ok(Value::Object(fields)) if fields.is_empty() => {}
-            _ => return Err(ApiError::bad_request("the body must be empty or {}")),
-        },
-    }
-    let internal = |e: StoreError| {
-        tracing::error!(error = %e, request_id = req.request_id, "store failed");
-        ApiError::internal(&req.request_id)
-    };
+    req.empty_body()?;
+    let internal = |e: StoreError| req.internal(&e);
     let account = o
         .store
-        .account(id)
+        .get_account(id)
         .await
         .map_err(internal)?
-        .ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))?;
+        .ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))?
+        .value;
     if account.account_role == AccountRole::Management {
         return Err(ApiError::conflict(
-            "NotAssurable",
+            ErrorName::NotAssurable,
             "the management account is not assured: the service runs there, without a provisioning role",
         ));
     }
     let task = Task::new(Operation::HardenAccount, vec![id], Utc::now());
-    let change = AccountChange::transition(Transition::to(
-        Trigger::StartMaintenance,
-        AccountStatus::Maintenance,
-    ))
-    .with_lock(LockChange::Acquire(task.id));
-    let actor = req.principal.clone().unwrap_or_default();
+    let change = AccountChange::start_maintenance(task.id);
+    let actor = req.actor();
     o.store
-        .start(&account, &change, &task, &actor)
+        .start_operation(account.id, &change, &task, &actor)
         .await
         .map_err(|e| {
             refused_operation(
                 e,
                 |from| {
                     ApiError::conflict(
-                        "NotAssurable",
+                        ErrorName::NotAssurable,
                         format!(
                             "account {id} is {}; Account Assurance re-runs on ACTIVE accounts \
                              (DISCOVERED and ERROR ones are onboarded)",
@@ -268,14 +211,14 @@ async fn reassure<S: OnboardRecords, W: StartWorkflow>(
                 internal,
             )
         })?;
-    let input = json!({"AccountId": id, "TaskId": task.id, "Maintenance": true});
+    let input = json!({"AccountId": id, "TaskId": task.id});
     start_or_undo(
         &o.assurance,
         "the Account Assurance workflow",
         &task,
         &input,
         &req.request_id,
-        async |reason| o.store.stand_down(&account, &task, &reason, &actor).await,
+        async |reason| o.store.stand_down_task(id, task.id, &reason, &actor).await,
     )
     .await?;
     tracing::info!(account = %id, task = %task.id, "Account Assurance re-run started");
@@ -295,154 +238,31 @@ async fn reassure<S: OnboardRecords, W: StartWorkflow>(
     ))
 }
 
-impl OnboardRecords for Store {
-    async fn account_type(
-        &self,
-        reference: &AccountTypeRef,
-    ) -> Result<Option<AccountType>, StoreError> {
-        self.find_account_type(reference).await
-    }
-    async fn account_of(&self, aws_account_id: &str) -> Result<Option<Account>, StoreError> {
-        Ok(self
-            .get_account_by_aws_id(aws_account_id)
-            .await?
-            .map(|v| v.value))
-    }
-    async fn start(
-        &self,
-        account: &Account,
-        change: &AccountChange,
-        task: &Task,
-        actor: &str,
-    ) -> Result<(), StoreError> {
-        self.start_operation(account.id, change, task, actor).await
-    }
-    async fn abandon(
-        &self,
-        account: &Account,
-        task: &Task,
-        reason: &str,
-        actor: &str,
-    ) -> Result<(), StoreError> {
-        self.abandon_task(account.id, task.id, reason, actor).await
-    }
-    async fn account(&self, id: Uuid) -> Result<Option<Account>, StoreError> {
-        Ok(self.get_account(id).await?.map(|v| v.value))
-    }
-    async fn stand_down(
-        &self,
-        account: &Account,
-        task: &Task,
-        reason: &str,
-        actor: &str,
-    ) -> Result<(), StoreError> {
-        self.stand_down_task(account.id, task.id, reason, actor)
-            .await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::domain::AccountTypeStatus;
-    use shared::fixtures::RecordedStarts;
+    use domain::fixtures::RecordedStarts;
+    use domain::{Account, TaskStatus};
     use std::collections::HashMap;
-    use std::sync::Mutex;
+    use store::{AccountReads, MemoryStore, Tasks};
     use uuid::Uuid;
 
     const ADMIN: &str = "arn:aws:iam::123456789012:role/Admin";
     const USER: &str = "arn:aws:iam::123456789012:role/Dev";
     const LEGACY: &str = "111122223333";
 
-    /// Records by AWS account id; `start` applies the change as the store does.
-    #[derive(Default)]
-    struct Memory {
-        types: Vec<AccountType>,
-        accounts: Mutex<HashMap<String, Account>>,
-        tasks: Mutex<Vec<Task>>,
-        abandoned: Mutex<Vec<String>>,
-    }
+    type Api = Onboarder<MemoryStore, RecordedStarts>;
 
-    impl OnboardRecords for Memory {
-        async fn account_type(
-            &self,
-            r: &AccountTypeRef,
-        ) -> Result<Option<AccountType>, StoreError> {
-            Ok(self
-                .types
-                .iter()
-                .find(|t| match r {
-                    AccountTypeRef::Id(id) => t.id == *id,
-                    AccountTypeRef::Name(n) => t.name.eq_ignore_ascii_case(n),
-                })
-                .cloned())
-        }
-        async fn account_of(&self, id: &str) -> Result<Option<Account>, StoreError> {
-            Ok(self.accounts.lock().unwrap().get(id).cloned())
-        }
-        async fn start(
-            &self,
-            account: &Account,
-            change: &AccountChange,
-            task: &Task,
-            _: &str,
-        ) -> Result<(), StoreError> {
-            let mut accounts = self.accounts.lock().unwrap();
-            let key = account.aws_account_id.clone().unwrap();
-            if let Some(next) = accounts[&key].apply(change, Utc::now())? {
-                accounts.insert(key, next);
-            }
-            self.tasks.lock().unwrap().push(task.clone());
-            Ok(())
-        }
-        async fn abandon(&self, _: &Account, _: &Task, r: &str, _: &str) -> Result<(), StoreError> {
-            self.abandoned.lock().unwrap().push(r.to_owned());
-            Ok(())
-        }
-        async fn account(&self, id: Uuid) -> Result<Option<Account>, StoreError> {
-            let accounts = self.accounts.lock().unwrap();
-            Ok(accounts.values().find(|a| a.id == id).cloned())
-        }
-        async fn stand_down(
-            &self,
-            account: &Account,
-            task: &Task,
-            reason: &str,
-            _: &str,
-        ) -> Result<(), StoreError> {
-            let change = AccountChange::transition(Transition::to(
-                Trigger::CompleteWorkflow,
-                AccountStatus::Active,
-            ))
-            .with_lock(LockChange::Release(task.id));
-            let mut accounts = self.accounts.lock().unwrap();
-            let key = account.aws_account_id.clone().unwrap();
-            if let Some(next) = accounts[&key].apply(&change, Utc::now())? {
-                accounts.insert(key, next);
-            }
-            self.abandoned.lock().unwrap().push(reason.to_owned());
-            Ok(())
-        }
-    }
-
-    fn account_type(name: &str) -> AccountType {
-        AccountType {
-            id: Uuid::new_v4(),
-            name: name.into(),
-            status: AccountTypeStatus::Active,
-            created_ts: Utc::now(),
-            modified_ts: Utc::now(),
-        }
-    }
-
-    fn onboarder(status: AccountStatus) -> Onboarder<Memory, RecordedStarts> {
-        let account = shared::fixtures::account_in(status, "legacy", Some(LEGACY));
+    async fn onboarder(status: AccountStatus) -> Api {
+        let store = MemoryStore::new();
+        store.ensure_account_type("default").await.unwrap();
+        store
+            .ensure_account_type("foundation-logging")
+            .await
+            .unwrap();
+        store.insert(domain::fixtures::account_in(status, "legacy", Some(LEGACY)));
         Onboarder {
-            store: Memory {
-                types: vec![account_type("default"), account_type("foundation-logging")],
-                accounts: Mutex::new(HashMap::from([(LEGACY.to_owned(), account)])),
-                ..Default::default()
-            },
+            store,
             workflows: RecordedStarts::default(),
             assurance: RecordedStarts::default(),
             access: AccessPolicy::from_json(&format!(
@@ -450,6 +270,18 @@ mod tests {
             ))
             .unwrap(),
         }
+    }
+
+    /// Changes the stored account directly (test setup).
+    async fn set(o: &Api, change: impl FnOnce(&mut Account)) {
+        let mut account = stored(o).await;
+        change(&mut account);
+        o.store.insert(account);
+    }
+
+    async fn task_of(o: &Api, account: &Account) -> Task {
+        let id = account.user_task_id.expect("a task holds the account");
+        o.store.get_task(id).await.unwrap().unwrap().value
     }
 
     fn post(principal: &str, body: &str) -> ApiRequest {
@@ -465,21 +297,27 @@ mod tests {
     const LEGACY_BODY: &str =
         r#"{"AwsAccountId": "111122223333", "AccountType": "default", "Tags": {"Team": "data"}}"#;
 
-    fn stored(o: &Onboarder<Memory, RecordedStarts>) -> Account {
-        o.store.accounts.lock().unwrap()[LEGACY].clone()
+    async fn stored(o: &Api) -> Account {
+        o.store
+            .get_account_by_aws_id(LEGACY)
+            .await
+            .unwrap()
+            .unwrap()
+            .value
     }
 
     #[tokio::test]
     async fn a_discovered_account_starts_onboarding_under_a_task_that_holds_its_lock() {
-        let o = onboarder(AccountStatus::Discovered);
-        let body = route(&o, &post(ADMIN, LEGACY_BODY)).await.unwrap();
+        let o = onboarder(AccountStatus::Discovered).await;
+        let body = route(&o, post(ADMIN, LEGACY_BODY)).await.unwrap();
         assert_eq!(body["Detail"]["Operation"], "accounts:OnboardAccount");
         assert_eq!(body["Detail"]["OperationStatus"], "STARTED");
-        let account = stored(&o);
-        let task = o.store.tasks.lock().unwrap()[0].clone();
+        let account = stored(&o).await;
+        let task = task_of(&o, &account).await;
         assert_eq!(account.status, AccountStatus::Onboarding);
         assert_eq!(account.user_task_id, Some(task.id));
-        assert_eq!(account.account_type, Some(o.store.types[0].id));
+        let default = o.store.get_account_type_by_name("default").await.unwrap();
+        assert_eq!(account.account_type, default.map(|t| t.id));
         assert_eq!(account.tags.as_ref().unwrap()["Team"], "data");
         assert_eq!(body["TaskId"], task.id.to_string());
         let executions = o.workflows.executions.lock().unwrap();
@@ -489,19 +327,19 @@ mod tests {
 
     #[tokio::test]
     async fn an_account_whose_onboarding_failed_may_be_onboarded_again() {
-        let o = onboarder(AccountStatus::Error);
-        route(&o, &post(ADMIN, LEGACY_BODY)).await.unwrap();
-        let account = stored(&o);
+        let o = onboarder(AccountStatus::Error).await;
+        route(&o, post(ADMIN, LEGACY_BODY)).await.unwrap();
+        let account = stored(&o).await;
         assert_eq!(account.status, AccountStatus::Onboarding);
         assert_eq!(account.status_reason, None);
     }
 
     #[tokio::test]
     async fn a_busy_account_or_one_already_managed_is_a_conflict() {
-        let o = onboarder(AccountStatus::Discovered);
-        route(&o, &post(ADMIN, LEGACY_BODY)).await.unwrap();
-        let e = route(&o, &post(ADMIN, LEGACY_BODY)).await.unwrap_err();
-        assert_eq!((e.status, e.error), (409, "OperationInProgress"));
+        let o = onboarder(AccountStatus::Discovered).await;
+        route(&o, post(ADMIN, LEGACY_BODY)).await.unwrap();
+        let e = route(&o, post(ADMIN, LEGACY_BODY)).await.unwrap_err();
+        assert_eq!((e.status, e.error), (409, ErrorName::OperationInProgress));
 
         for status in [
             AccountStatus::Active,
@@ -509,10 +347,14 @@ mod tests {
             AccountStatus::Initializing,
             AccountStatus::Suspended,
         ] {
-            let o = onboarder(status);
-            let e = route(&o, &post(ADMIN, LEGACY_BODY)).await.unwrap_err();
-            assert_eq!((e.status, e.error), (409, "NotOnboardable"), "{status}");
-            assert_eq!(stored(&o).status, status);
+            let o = onboarder(status).await;
+            let e = route(&o, post(ADMIN, LEGACY_BODY)).await.unwrap_err();
+            assert_eq!(
+                (e.status, e.error),
+                (409, ErrorName::NotOnboardable),
+                "{status}"
+            );
+            assert_eq!(stored(&o).await.status, status);
             assert!(o.workflows.executions.lock().unwrap().is_empty());
         }
     }
@@ -534,23 +376,30 @@ mod tests {
             (ADMIN, r#"{"AwsAccountId": "111122223333"}"#.to_owned(), 400),
             (USER, LEGACY_BODY.to_owned(), 403),
         ] {
-            let o = onboarder(AccountStatus::Discovered);
-            let e = route(&o, &post(principal, &body)).await.unwrap_err();
+            let o = onboarder(AccountStatus::Discovered).await;
+            let before = o.store.snapshot();
+            let e = route(&o, post(principal, &body)).await.unwrap_err();
             assert_eq!(e.status, status, "{body}");
-            assert_eq!(stored(&o).status, AccountStatus::Discovered);
-            assert!(o.store.tasks.lock().unwrap().is_empty());
+            assert_eq!(stored(&o).await.status, AccountStatus::Discovered);
+            assert_eq!(o.store.snapshot(), before, "{body}: nothing written");
         }
     }
 
     #[tokio::test]
     async fn a_workflow_that_cannot_start_leaves_an_error_that_says_so() {
-        let mut o = onboarder(AccountStatus::Discovered);
+        let mut o = onboarder(AccountStatus::Discovered).await;
         o.workflows.refusal = Some("ExecutionLimitExceeded".into());
-        let e = route(&o, &post(ADMIN, LEGACY_BODY)).await.unwrap_err();
+        let e = route(&o, post(ADMIN, LEGACY_BODY)).await.unwrap_err();
         assert_eq!(e.status, 500);
+        let account = stored(&o).await;
+        let reason = "the onboarding workflow could not be started: ExecutionLimitExceeded";
         assert_eq!(
-            o.store.abandoned.lock().unwrap()[0],
-            "the onboarding workflow could not be started: ExecutionLimitExceeded"
+            (
+                account.status,
+                account.status_reason.as_deref(),
+                account.user_task_id
+            ),
+            (AccountStatus::Error, Some(reason), None)
         );
     }
 
@@ -567,22 +416,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_repair_of_an_active_account_runs_assurance_under_a_maintenance_task() {
-        let o = onboarder(AccountStatus::Active);
-        let id = stored(&o).id;
-        let answer = route(&o, &repair(ADMIN, &id.to_string(), Some("{}")))
+        let o = onboarder(AccountStatus::Active).await;
+        let id = stored(&o).await.id;
+        let answer = route(&o, repair(ADMIN, &id.to_string(), Some("{}")))
             .await
             .unwrap();
         assert_eq!(answer["Detail"]["OperationStatus"], "STARTED");
-        let account = stored(&o);
+        let account = stored(&o).await;
         assert_eq!(account.status, AccountStatus::Maintenance);
         let task = answer["TaskId"].as_str().unwrap();
         assert_eq!(account.user_task_id.unwrap().to_string(), task);
         let started = o.assurance.executions.lock().unwrap();
         assert_eq!(started[0].0, task);
-        assert_eq!(
-            started[0].1,
-            json!({"AccountId": id, "TaskId": task, "Maintenance": true})
-        );
+        assert_eq!(started[0].1, json!({"AccountId": id, "TaskId": task}));
         assert!(o.workflows.executions.lock().unwrap().is_empty());
     }
 
@@ -594,102 +440,103 @@ mod tests {
                 ADMIN,
                 None,
                 None,
-                (409, "NotAssurable"),
+                (409, ErrorName::NotAssurable),
             ),
             (
                 AccountStatus::Error,
                 ADMIN,
                 None,
                 None,
-                (409, "NotAssurable"),
+                (409, ErrorName::NotAssurable),
             ),
             (
                 AccountStatus::Maintenance,
                 ADMIN,
                 None,
                 None,
-                (409, "NotAssurable"),
+                (409, ErrorName::NotAssurable),
             ),
-            (AccountStatus::Active, USER, None, None, (403, "Forbidden")),
+            (
+                AccountStatus::Active,
+                USER,
+                None,
+                None,
+                (403, ErrorName::Forbidden),
+            ),
             (
                 AccountStatus::Active,
                 ADMIN,
                 Some("nope"),
                 None,
-                (400, "ValidationError"),
+                (400, ErrorName::ValidationError),
             ),
             (
                 AccountStatus::Active,
                 ADMIN,
                 None,
                 Some(r#"{"Force": true}"#),
-                (400, "ValidationError"),
+                (400, ErrorName::ValidationError),
             ),
             (
                 AccountStatus::Active,
                 ADMIN,
                 Some("5b1f0b8e-3d4c-4c55-9d7e-9a4f6a0d2f11"),
                 None,
-                (404, "NotFound"),
+                (404, ErrorName::NotFound),
             ),
         ] {
-            let o = onboarder(status);
-            let before = stored(&o);
+            let o = onboarder(status).await;
+            let before = stored(&o).await;
+            let snapshot = o.store.snapshot();
             let id = account_id.map_or(before.id.to_string(), str::to_owned);
-            let e = route(&o, &repair(principal, &id, body)).await.unwrap_err();
+            let e = route(&o, repair(principal, &id, body)).await.unwrap_err();
             assert_eq!(
                 (e.status, e.error),
                 expected,
                 "{status} {principal} {id} {body:?}"
             );
-            assert_eq!(stored(&o), before, "{status}: nothing written");
+            assert_eq!(o.store.snapshot(), snapshot, "{status}: nothing written");
             assert!(o.assurance.executions.lock().unwrap().is_empty());
         }
         // A busy account: another operation holds the lock.
-        let o = onboarder(AccountStatus::Active);
-        o.store
-            .accounts
-            .lock()
-            .unwrap()
-            .get_mut(LEGACY)
-            .unwrap()
-            .user_task_id = Some(Uuid::new_v4());
-        let e = route(&o, &repair(ADMIN, &stored(&o).id.to_string(), None))
+        let o = onboarder(AccountStatus::Active).await;
+        set(&o, |a| a.user_task_id = Some(Uuid::new_v4())).await;
+        let e = route(&o, repair(ADMIN, &stored(&o).await.id.to_string(), None))
             .await
             .unwrap_err();
-        assert_eq!((e.status, e.error), (409, "OperationInProgress"));
+        assert_eq!((e.status, e.error), (409, ErrorName::OperationInProgress));
         // The management account runs the service and has no provisioning role.
-        let o = onboarder(AccountStatus::Active);
-        o.store
-            .accounts
-            .lock()
-            .unwrap()
-            .get_mut(LEGACY)
-            .unwrap()
-            .account_role = AccountRole::Management;
-        let e = route(&o, &repair(ADMIN, &stored(&o).id.to_string(), None))
+        let o = onboarder(AccountStatus::Active).await;
+        set(&o, |a| a.account_role = AccountRole::Management).await;
+        let e = route(&o, repair(ADMIN, &stored(&o).await.id.to_string(), None))
             .await
             .unwrap_err();
-        assert_eq!((e.status, e.error), (409, "NotAssurable"));
-        assert_eq!(stored(&o).status, AccountStatus::Active);
+        assert_eq!((e.status, e.error), (409, ErrorName::NotAssurable));
+        assert_eq!(stored(&o).await.status, AccountStatus::Active);
     }
 
     #[tokio::test]
     async fn a_repair_that_cannot_start_leaves_the_account_active_and_the_task_failed() {
-        let mut o = onboarder(AccountStatus::Active);
+        let mut o = onboarder(AccountStatus::Active).await;
         o.assurance.refusal = Some("ThrottlingException: Rate exceeded".into());
-        let e = route(&o, &repair(ADMIN, &stored(&o).id.to_string(), None))
+        let e = route(&o, repair(ADMIN, &stored(&o).await.id.to_string(), None))
             .await
             .unwrap_err();
         assert_eq!(e.status, 500);
-        let account = stored(&o);
+        let account = stored(&o).await;
         assert_eq!(
             (account.status, account.user_task_id),
             (AccountStatus::Active, None)
         );
+        let trail = o.store.audit_trail(account.id).await.unwrap();
+        let task = trail[0].lock_acquired_by.expect("the repair's task");
+        let task = o.store.get_task(task).await.unwrap().unwrap().value;
+        assert_eq!(task.status, TaskStatus::Failed);
         assert_eq!(
-            o.store.abandoned.lock().unwrap()[0],
-            "the Account Assurance workflow could not be started: ThrottlingException: Rate exceeded"
+            task.logs.last().map(String::as_str),
+            Some(
+                "the Account Assurance workflow could not be started: ThrottlingException: Rate exceeded"
+            )
         );
     }
 }

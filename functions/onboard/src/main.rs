@@ -1,9 +1,8 @@
-use lambda_http::{Error, Request, run, service_fn};
-use onboard::{Onboarder, handle};
+use onboard::{Onboarder, route};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    shared::init_tracing();
-    let onboarder = Onboarder::from_env(&shared::aws::sdk_config().await)?;
-    run(service_fn(|request: Request| handle(&onboarder, request))).await
+async fn main() -> Result<(), edge::runtime::Error> {
+    edge::init_tracing();
+    let onboarder = Onboarder::from_env(&aws::sdk_config().await)?;
+    edge::run_http(|request| route(&onboarder, request)).await
 }

@@ -1,26 +1,23 @@
 //! Puts an account where its Account Type says: one OU per type, directly under the root (the
 //! OU carries the type's policies). Creates the OU the first time a type is used; moves the
-//! account only if it is elsewhere; records the OU on the account. Safe to repeat.
+//! account only if it is elsewhere. Answers the OU and a line for the task's Logs, which the
+//! workflow's next step records (account-workflow is the state machines' one writer of the
+//! record). Safe to repeat.
 
 use std::future::Future;
 
-use aws_sdk_organizations::error::{ProvideErrorMetadata, SdkError};
-use lambda_runtime::Diagnostic;
+use aws::OrganizationsError;
+use aws_sdk_organizations::error::ProvideErrorMetadata;
+use domain::config::ConfigError;
+use domain::{ErrorName, Named};
 use serde::{Deserialize, Serialize};
-use shared::config::{self, ConfigError};
-use shared::domain::{Account, TaskStatus};
-use shared::lifecycle::{AccountChange, AccountFacts};
-use shared::store::{Store, StoreError, TaskUpdate};
+use store::{AccountReads, AccountTypes, DynamoStore, StoreError};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Request {
     #[serde(rename = "AccountId")]
     pub account: Uuid,
-    #[serde(rename = "TaskId")]
-    pub task: Uuid,
-    #[serde(rename = "Execution", default)]
-    pub execution: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -29,33 +26,33 @@ pub struct Placed {
     pub ou: String,
     #[serde(rename = "Moved")]
     pub moved: bool,
+    /// What was done, for the task's Logs.
+    #[serde(rename = "Log")]
+    pub log: String,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlaceError {
     #[error("account {0} has no AWS account or no Account Type to place it by")]
     NotPlaceable(Uuid),
-    #[error("AWS Organizations call failed: {0}")]
-    Organizations(String),
+    #[error(transparent)]
+    Organizations(#[from] OrganizationsError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-impl From<PlaceError> for Diagnostic {
-    fn from(e: PlaceError) -> Self {
-        let name = match &e {
-            PlaceError::NotPlaceable(_) => "NotPlaceable",
-            PlaceError::Organizations(_) => "OrganizationsCallFailed",
-            PlaceError::Store(s) => s.name(),
-        };
-        Diagnostic {
-            error_type: name.to_owned(),
-            error_message: e.to_string(),
+impl Named for PlaceError {
+    fn name(&self) -> ErrorName {
+        match self {
+            PlaceError::NotPlaceable(_) => ErrorName::NotPlaceable,
+            PlaceError::Organizations(e) => e.name(),
+            PlaceError::Store(e) => e.name(),
         }
     }
 }
 
-pub trait OrganizationTree: Send + Sync {
+/// What placing asks of AWS Organizations.
+pub trait Organizations: Send + Sync {
     fn root(&self) -> impl Future<Output = Result<String, PlaceError>> + Send;
     /// The OU called `name` directly under `parent`, created if there is none.
     fn ensure_ou(
@@ -75,59 +72,41 @@ pub trait OrganizationTree: Send + Sync {
     ) -> impl Future<Output = Result<(), PlaceError>> + Send;
 }
 
-pub trait Records: Send + Sync {
-    fn account(&self, id: Uuid)
-    -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
-    fn account_type_name(
-        &self,
-        id: Uuid,
-    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
-    fn record_ou(
-        &self,
-        account: Uuid,
-        task: Uuid,
-        ou: &str,
-        log: &str,
-        actor: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-}
-
 pub struct Placer<O, R> {
     pub organizations: O,
     pub records: R,
 }
 
-impl Placer<aws_sdk_organizations::Client, Store> {
+impl Placer<aws_sdk_organizations::Client, DynamoStore> {
     /// `TABLE_NAME`.
-    pub fn from_env(sdk: &shared::aws::SdkConfig) -> Result<Self, ConfigError> {
+    pub fn from_env(sdk: &aws::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Placer {
-            organizations: shared::aws::organizations(sdk),
-            records: Store::new(
-                aws_sdk_dynamodb::Client::new(sdk),
-                config::required("TABLE_NAME")?,
-            ),
+            organizations: aws::organizations(sdk),
+            records: DynamoStore::from_env(sdk)?,
         })
     }
 }
 
-pub async fn place<O: OrganizationTree, R: Records>(
+pub async fn handle<O: Organizations, R: AccountReads + AccountTypes>(
     p: &Placer<O, R>,
     request: Request,
 ) -> Result<Placed, PlaceError> {
     let account = p
         .records
-        .account(request.account)
+        .get_account(request.account)
         .await?
-        .ok_or(StoreError::AccountNotFound(request.account))?;
+        .ok_or(StoreError::AccountNotFound(request.account))?
+        .value;
     let (Some(aws_account_id), Some(type_id)) = (&account.aws_account_id, account.account_type)
     else {
         return Err(PlaceError::NotPlaceable(account.id));
     };
     let type_name = p
         .records
-        .account_type_name(type_id)
+        .get_account_type(type_id)
         .await?
-        .ok_or(PlaceError::NotPlaceable(account.id))?;
+        .ok_or(PlaceError::NotPlaceable(account.id))?
+        .name;
     let root = p.organizations.root().await?;
     let ou = p.organizations.ensure_ou(&root, &type_name).await?;
     let parent = p.organizations.parent_of(aws_account_id).await?;
@@ -142,32 +121,20 @@ pub async fn place<O: OrganizationTree, R: Records>(
     } else {
         format!("AWS account {aws_account_id} is in OU {ou} ({type_name})")
     };
-    let actor = request
-        .execution
-        .unwrap_or_else(|| "place-account".to_owned());
-    p.records
-        .record_ou(account.id, request.task, &ou, &log, &actor)
-        .await?;
-    Ok(Placed { ou, moved })
+    Ok(Placed { ou, moved, log })
 }
 
-fn organizations_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
-    e: SdkError<E>,
-) -> PlaceError {
-    PlaceError::Organizations(shared::aws::error_message(&e))
-}
-
-impl OrganizationTree for aws_sdk_organizations::Client {
+impl Organizations for aws_sdk_organizations::Client {
     async fn root(&self) -> Result<String, PlaceError> {
         let out = self
             .list_roots()
             .send()
             .await
-            .map_err(organizations_error)?;
+            .map_err(OrganizationsError::from)?;
         out.roots()
             .first()
             .and_then(|r| r.id().map(str::to_owned))
-            .ok_or_else(|| PlaceError::Organizations("the organization has no root".into()))
+            .ok_or_else(|| OrganizationsError::new("the organization has no root").into())
     }
 
     async fn ensure_ou(&self, parent: &str, name: &str) -> Result<String, PlaceError> {
@@ -179,7 +146,7 @@ impl OrganizationTree for aws_sdk_organizations::Client {
                 .send()
                 .collect::<Result<Vec<_>, _>>()
                 .await
-                .map_err(organizations_error)?;
+                .map_err(OrganizationsError::from)?;
             if let Some(ou) = pages
                 .iter()
                 .flat_map(|p| p.organizational_units())
@@ -197,7 +164,7 @@ impl OrganizationTree for aws_sdk_organizations::Client {
                 Ok(out) => {
                     let id = out.organizational_unit.and_then(|ou| ou.id);
                     return id.ok_or_else(|| {
-                        PlaceError::Organizations("CreateOrganizationalUnit returned no id".into())
+                        OrganizationsError::new("CreateOrganizationalUnit returned no id").into()
                     });
                 }
                 // Another workflow created it between our list and our create: list again.
@@ -207,12 +174,13 @@ impl OrganizationTree for aws_sdk_organizations::Client {
                 {
                     continue;
                 }
-                Err(e) => return Err(organizations_error(e)),
+                Err(e) => return Err(OrganizationsError::from(e).into()),
             }
         }
-        Err(PlaceError::Organizations(format!(
+        Err(OrganizationsError::new(format!(
             "OU {name} under {parent} could be neither found nor created"
-        )))
+        ))
+        .into())
     }
 
     async fn parent_of(&self, aws_account_id: &str) -> Result<String, PlaceError> {
@@ -221,12 +189,13 @@ impl OrganizationTree for aws_sdk_organizations::Client {
             .child_id(aws_account_id)
             .send()
             .await
-            .map_err(organizations_error)?;
+            .map_err(OrganizationsError::from)?;
         out.parents()
             .first()
             .and_then(|p| p.id().map(str::to_owned))
             .ok_or_else(|| {
-                PlaceError::Organizations(format!("AWS account {aws_account_id} has no parent"))
+                OrganizationsError::new(format!("AWS account {aws_account_id} has no parent"))
+                    .into()
             })
     }
 
@@ -252,47 +221,18 @@ impl OrganizationTree for aws_sdk_organizations::Client {
             {
                 Ok(())
             }
-            Err(e) => Err(organizations_error(e)),
+            Err(e) => Err(OrganizationsError::from(e).into()),
         }
-    }
-}
-
-impl Records for Store {
-    async fn account(&self, id: Uuid) -> Result<Option<Account>, StoreError> {
-        Ok(self.get_account(id).await?.map(|v| v.value))
-    }
-    async fn account_type_name(&self, id: Uuid) -> Result<Option<String>, StoreError> {
-        Ok(self.get_account_type(id).await?.map(|t| t.name))
-    }
-    async fn record_ou(
-        &self,
-        account: Uuid,
-        task: Uuid,
-        ou: &str,
-        log: &str,
-        actor: &str,
-    ) -> Result<(), StoreError> {
-        let change = AccountChange::facts(AccountFacts {
-            orgs_ou_id: Some(ou.to_owned()),
-            ..Default::default()
-        });
-        let update = TaskUpdate {
-            id: task,
-            status: TaskStatus::Running,
-            log: Some(log),
-        };
-        self.update_with_task(account, &change, Some(update.into()), actor)
-            .await
-            .map(drop)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::domain::AccountStatus;
+    use domain::AccountStatus;
     use std::collections::HashMap;
     use std::sync::Mutex;
+    use store::MemoryStore;
 
     #[derive(Default)]
     struct Tree {
@@ -301,7 +241,7 @@ mod tests {
         moves: Mutex<usize>,
     }
 
-    impl OrganizationTree for Tree {
+    impl Organizations for Tree {
         async fn root(&self) -> Result<String, PlaceError> {
             Ok("r-root".into())
         }
@@ -329,91 +269,68 @@ mod tests {
         }
     }
 
-    struct Recs {
-        account: Account,
-        ou: Mutex<Option<String>>,
-    }
-
-    impl Records for Recs {
-        async fn account(&self, _: Uuid) -> Result<Option<Account>, StoreError> {
-            Ok(Some(self.account.clone()))
-        }
-        async fn account_type_name(&self, _: Uuid) -> Result<Option<String>, StoreError> {
-            Ok(Some("production".into()))
-        }
-        async fn record_ou(
-            &self,
-            _: Uuid,
-            _: Uuid,
-            ou: &str,
-            _: &str,
-            _: &str,
-        ) -> Result<(), StoreError> {
-            *self.ou.lock().unwrap() = Some(ou.into());
-            Ok(())
-        }
-    }
-
     #[tokio::test]
-    async fn moves_the_account_into_its_types_ou_once() {
-        let mut account = shared::fixtures::account_in(
+    async fn moves_the_account_into_its_types_ou_once_and_writes_nothing() {
+        let records = MemoryStore::new();
+        let production = records.ensure_account_type("production").await.unwrap();
+        let mut account = domain::fixtures::account_in(
             AccountStatus::Initializing,
             "bakery",
             Some("444455556666"),
         );
-        account.account_type = Some(Uuid::new_v4());
+        account.account_type = Some(production.id);
+        records.insert(account.clone());
+        let before = records.snapshot();
         let p = Placer {
             organizations: Tree::default(),
-            records: Recs {
-                account: account.clone(),
-                ou: Mutex::new(None),
-            },
+            records,
         };
         let request = Request {
             account: account.id,
-            task: Uuid::new_v4(),
-            execution: None,
         };
-        let first = place(&p, request.clone()).await.unwrap();
+        let first = handle(&p, request.clone()).await.unwrap();
         assert_eq!(
             first,
             Placed {
                 ou: "ou-0".into(),
-                moved: true
+                moved: true,
+                log: "Moved AWS account 444455556666 to OU ou-0 (production)".into(),
             }
         );
-        assert_eq!(p.records.ou.lock().unwrap().as_deref(), Some("ou-0"));
-        let again = place(&p, request).await.unwrap();
+        let again = handle(&p, request).await.unwrap();
         assert_eq!(
-            again,
-            Placed {
-                ou: "ou-0".into(),
-                moved: false
-            }
+            (again.ou.as_str(), again.moved, again.log.as_str()),
+            (
+                "ou-0",
+                false,
+                "AWS account 444455556666 is in OU ou-0 (production)"
+            )
         );
         assert_eq!(*p.organizations.moves.lock().unwrap(), 1);
+        assert_eq!(
+            p.records.snapshot(),
+            before,
+            "the workflow records the OU, not this step"
+        );
     }
 
     #[tokio::test]
     async fn an_account_without_an_aws_account_cannot_be_placed() {
-        let account = shared::fixtures::account_in(AccountStatus::Initializing, "bakery", None);
+        let records = MemoryStore::new();
+        let account = domain::fixtures::account_in(AccountStatus::Initializing, "bakery", None);
+        records.insert(account.clone());
         let p = Placer {
             organizations: Tree::default(),
-            records: Recs {
-                account: account.clone(),
-                ou: Mutex::new(None),
-            },
+            records,
         };
-        let e = place(
+        let e = handle(
             &p,
             Request {
                 account: account.id,
-                task: Uuid::new_v4(),
-                execution: None,
             },
         )
         .await
         .unwrap_err();
-        assert_eq!(Diagnostic::from(e).error_type, "NotPlaceable");
+        assert_eq!(e.name(), ErrorName::NotPlaceable);
     }
 }

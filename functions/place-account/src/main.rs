@@ -1,12 +1,8 @@
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use place_account::{Placer, Request, place};
+use place_account::{Placer, handle};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    shared::init_tracing();
-    let placer = Placer::from_env(&shared::aws::sdk_config().await)?;
-    run(service_fn(|event: LambdaEvent<Request>| {
-        place(&placer, event.payload)
-    }))
-    .await
+async fn main() -> Result<(), edge::runtime::Error> {
+    edge::init_tracing();
+    let placer = Placer::from_env(&aws::sdk_config().await)?;
+    edge::run(|request| handle(&placer, request)).await
 }

@@ -6,20 +6,17 @@
 //! Idempotent: an account already recorded in its foundation role is reported, not rewritten.
 //! Two runs at once record each account once (the store's unique AWS account id decides).
 
-use aws_sdk_organizations::error::ProvideErrorMetadata;
 use std::future::Future;
 
-use aws_sdk_organizations::error::SdkError;
+use aws::OrganizationsError;
 use chrono::Utc;
-use lambda_runtime::Diagnostic;
-use serde::{Deserialize, Serialize};
-use shared::config::{self, ConfigError};
-use shared::domain::{
-    Account, AccountRole, AccountType, BuiltInAccountType, Origin, is_aws_account_id,
-    organisation_id,
+use domain::config::{self, ConfigError};
+use domain::{
+    Account, AccountRole, AccountStatus, BuiltInAccountType, ErrorName, LifecycleError, Named,
+    NewAccount, Origin, Transition, Trigger, is_aws_account_id, organisation_id,
 };
-use shared::lifecycle::{LifecycleError, NewAccount, Transition, Trigger};
-use shared::store::{Store, StoreError};
+use serde::{Deserialize, Serialize};
+use store::{AccountTypes, AccountWrites, DynamoStore, StoreError};
 use uuid::Uuid;
 
 /// The facts about the organization this step needs.
@@ -39,28 +36,13 @@ pub struct MemberAccount {
     pub active: bool,
 }
 
-pub trait OrganizationDirectory: Send + Sync {
+/// What the bootstrap asks of AWS Organizations.
+pub trait Organizations: Send + Sync {
     fn organization(&self) -> impl Future<Output = Result<OrganizationInfo, RegisterError>> + Send;
     fn account(
         &self,
         aws_account_id: &str,
     ) -> impl Future<Output = Result<MemberAccount, RegisterError>> + Send;
-}
-
-pub trait FoundationRegistry: Send + Sync {
-    fn ensure_account_type(
-        &self,
-        name: &str,
-    ) -> impl Future<Output = Result<AccountType, StoreError>> + Send;
-    fn account_by_aws_id(
-        &self,
-        aws_account_id: &str,
-    ) -> impl Future<Output = Result<Option<Account>, StoreError>> + Send;
-    fn record(
-        &self,
-        account: &Account,
-        actor: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,34 +67,25 @@ pub enum RegisterError {
         recorded: AccountRole,
         expected: AccountRole,
     },
-    #[error("AWS Organizations call failed: {0}")]
-    Organizations(String),
+    #[error(transparent)]
+    Organizations(#[from] OrganizationsError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Lifecycle(#[from] LifecycleError),
 }
 
-impl RegisterError {
-    /// The error name Step Functions sees.
-    pub fn name(&self) -> &'static str {
+impl Named for RegisterError {
+    fn name(&self) -> ErrorName {
+        use ErrorName as N;
         match self {
-            RegisterError::NotInOrganization(_) => "FoundationAccountNotInOrganization",
-            RegisterError::NotActive(_) => "FoundationAccountNotActive",
-            RegisterError::SameAccountTwice { .. } => "FoundationAccountsNotDistinct",
-            RegisterError::RecordedWithAnotherRole { .. } => "RecordedWithAnotherRole",
-            RegisterError::Organizations(_) => "OrganizationsCallFailed",
+            RegisterError::NotInOrganization(_) => N::FoundationAccountNotInOrganization,
+            RegisterError::NotActive(_) => N::FoundationAccountNotActive,
+            RegisterError::SameAccountTwice { .. } => N::FoundationAccountsNotDistinct,
+            RegisterError::RecordedWithAnotherRole { .. } => N::RecordedWithAnotherRole,
+            RegisterError::Organizations(e) => e.name(),
             RegisterError::Store(e) => e.name(),
             RegisterError::Lifecycle(e) => e.name(),
-        }
-    }
-}
-
-impl From<RegisterError> for Diagnostic {
-    fn from(e: RegisterError) -> Self {
-        Diagnostic {
-            error_type: e.name().to_owned(),
-            error_message: e.to_string(),
         }
     }
 }
@@ -124,7 +97,7 @@ pub struct Input {
     pub execution: Option<String>,
 }
 
-shared::string_enum! {
+domain::string_enum! {
     /// What happened to a foundation account: written now, or found already written.
     pub enum Outcome {
         Recorded => "RECORDED",
@@ -179,22 +152,19 @@ fn aws_account_id_var(name: &'static str) -> Result<String, ConfigError> {
     })
 }
 
-impl Registrar<aws_sdk_organizations::Client, Store> {
+impl Registrar<aws_sdk_organizations::Client, DynamoStore> {
     /// `TABLE_NAME`, `SECURITY_ACCOUNT_ID`, `LOGGING_ACCOUNT_ID`.
-    pub fn from_env(sdk: &shared::aws::SdkConfig) -> Result<Self, ConfigError> {
+    pub fn from_env(sdk: &aws::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Registrar {
-            organizations: aws_sdk_organizations::Client::new(sdk),
-            registry: Store::new(
-                aws_sdk_dynamodb::Client::new(sdk),
-                config::required("TABLE_NAME")?,
-            ),
+            organizations: aws::organizations(sdk),
+            registry: DynamoStore::from_env(sdk)?,
             security_account_id: aws_account_id_var("SECURITY_ACCOUNT_ID")?,
             logging_account_id: aws_account_id_var("LOGGING_ACCOUNT_ID")?,
         })
     }
 }
 
-pub async fn register<O: OrganizationDirectory, R: FoundationRegistry>(
+pub async fn handle<O: Organizations, R: AccountWrites + AccountTypes>(
     r: &Registrar<O, R>,
     input: Input,
 ) -> Result<Output, RegisterError> {
@@ -232,8 +202,9 @@ pub async fn register<O: OrganizationDirectory, R: FoundationRegistry>(
     for (built_in, aws_account_id) in foundation {
         let account_type = r.registry.ensure_account_type(built_in.as_str()).await?;
         let role = built_in.account_role();
-        let (account, outcome) = match r.registry.account_by_aws_id(&aws_account_id).await? {
-            Some(existing) => (existing, Outcome::AlreadyRecorded),
+        let recorded = r.registry.get_account_by_aws_id(&aws_account_id).await?;
+        let (account, outcome) = match recorded {
+            Some(existing) => (existing.value, Outcome::AlreadyRecorded),
             None => {
                 let member = r.organizations.account(&aws_account_id).await?;
                 if !member.active {
@@ -255,19 +226,20 @@ pub async fn register<O: OrganizationDirectory, R: FoundationRegistry>(
                         orgs_ou_id: None,
                         task: None,
                     },
-                    &Transition::to(
-                        Trigger::RegisterFoundation,
-                        shared::domain::AccountStatus::Active,
-                    ),
+                    &Transition::to(Trigger::RegisterFoundation, AccountStatus::Active),
                     Utc::now(),
                 )?;
-                match r.registry.record(&account, &actor).await {
-                    Ok(()) => (account, Outcome::Recorded),
+                let written = r
+                    .registry
+                    .create_account(&account, Trigger::RegisterFoundation, None, &actor)
+                    .await;
+                match written {
+                    Ok(_) => (account, Outcome::Recorded),
                     // A concurrent run recorded it first.
                     Err(StoreError::AwsAccountIdTaken(_)) => {
-                        let theirs = r.registry.account_by_aws_id(&aws_account_id).await?;
+                        let theirs = r.registry.get_account_by_aws_id(&aws_account_id).await?;
                         (
-                            theirs.ok_or(StoreError::AccountNotFound(account.id))?,
+                            theirs.ok_or(StoreError::AccountNotFound(account.id))?.value,
                             Outcome::AlreadyRecorded,
                         )
                     }
@@ -305,21 +277,15 @@ pub async fn register<O: OrganizationDirectory, R: FoundationRegistry>(
     })
 }
 
-fn organizations_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
-    e: SdkError<E>,
-) -> RegisterError {
-    RegisterError::Organizations(shared::aws::error_message(&e))
-}
-
-impl OrganizationDirectory for aws_sdk_organizations::Client {
+impl Organizations for aws_sdk_organizations::Client {
     async fn organization(&self) -> Result<OrganizationInfo, RegisterError> {
         let out = self
             .describe_organization()
             .send()
             .await
-            .map_err(organizations_error)?;
+            .map_err(OrganizationsError::from)?;
         let org = out.organization.ok_or_else(|| {
-            RegisterError::Organizations("DescribeOrganization returned no organization".into())
+            OrganizationsError::new("DescribeOrganization returned no organization")
         })?;
         Ok(OrganizationInfo {
             id: org.id.unwrap_or_default(),
@@ -341,7 +307,7 @@ impl OrganizationDirectory for aws_sdk_organizations::Client {
             {
                 return Err(RegisterError::NotInOrganization(aws_account_id.to_owned()));
             }
-            Err(e) => return Err(organizations_error(e)),
+            Err(e) => return Err(OrganizationsError::from(e).into()),
         };
         let a = out
             .account
@@ -360,36 +326,18 @@ impl OrganizationDirectory for aws_sdk_organizations::Client {
     }
 }
 
-impl FoundationRegistry for Store {
-    async fn ensure_account_type(&self, name: &str) -> Result<AccountType, StoreError> {
-        Store::ensure_account_type(self, name).await
-    }
-    async fn account_by_aws_id(&self, aws_account_id: &str) -> Result<Option<Account>, StoreError> {
-        Ok(self
-            .get_account_by_aws_id(aws_account_id)
-            .await?
-            .map(|v| v.value))
-    }
-    async fn record(&self, account: &Account, actor: &str) -> Result<(), StoreError> {
-        self.create_account(account, Trigger::RegisterFoundation, None, actor)
-            .await
-            .map(drop)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::domain::{AccountStatus, AccountTypeStatus};
-    use std::collections::HashMap;
-    use std::sync::Mutex;
+    use domain::{AccountFilter, AccountType};
+    use store::{AccountReads, MemoryStore};
 
     struct Org {
         management: &'static str,
         members: Vec<MemberAccount>,
     }
 
-    impl OrganizationDirectory for Org {
+    impl Organizations for Org {
         async fn organization(&self) -> Result<OrganizationInfo, RegisterError> {
             Ok(OrganizationInfo {
                 id: "o-test".into(),
@@ -405,44 +353,28 @@ mod tests {
         }
     }
 
-    /// Keeps the store's uniqueness rules: one account per AWS id, one type per name.
-    #[derive(Default)]
-    struct Registry {
-        types: Mutex<HashMap<String, AccountType>>,
-        accounts: Mutex<HashMap<String, Account>>,
-        /// An account some other writer records just before ours (a concurrent run).
-        racing: Mutex<Option<Account>>,
+    async fn recorded(r: &Registrar<Org, MemoryStore>, aws_account_id: &str) -> Option<Account> {
+        let v = r
+            .registry
+            .get_account_by_aws_id(aws_account_id)
+            .await
+            .unwrap();
+        v.map(|v| v.value)
     }
 
-    impl FoundationRegistry for Registry {
-        async fn ensure_account_type(&self, name: &str) -> Result<AccountType, StoreError> {
-            let mut types = self.types.lock().unwrap();
-            Ok(types
-                .entry(name.into())
-                .or_insert_with(|| AccountType {
-                    id: Uuid::new_v4(),
-                    name: name.into(),
-                    status: AccountTypeStatus::Active,
-                    created_ts: Utc::now(),
-                    modified_ts: Utc::now(),
-                })
-                .clone())
-        }
-        async fn account_by_aws_id(&self, id: &str) -> Result<Option<Account>, StoreError> {
-            Ok(self.accounts.lock().unwrap().get(id).cloned())
-        }
-        async fn record(&self, account: &Account, _actor: &str) -> Result<(), StoreError> {
-            let mut accounts = self.accounts.lock().unwrap();
-            if let Some(theirs) = self.racing.lock().unwrap().take() {
-                accounts.insert(theirs.aws_account_id.clone().unwrap(), theirs);
-            }
-            let key = account.aws_account_id.clone().unwrap();
-            if accounts.contains_key(&key) {
-                return Err(StoreError::AwsAccountIdTaken(key));
-            }
-            accounts.insert(key, account.clone());
-            Ok(())
-        }
+    async fn type_named(r: &Registrar<Org, MemoryStore>, name: &str) -> AccountType {
+        r.registry
+            .get_account_type_by_name(name)
+            .await
+            .unwrap()
+            .expect("the type")
+    }
+
+    async fn every_account(r: &Registrar<Org, MemoryStore>) -> Vec<Account> {
+        r.registry
+            .list_accounts(&AccountFilter::default())
+            .await
+            .unwrap()
     }
 
     fn member(id: &str, name: &str) -> MemberAccount {
@@ -454,7 +386,7 @@ mod tests {
         }
     }
 
-    fn registrar() -> Registrar<Org, Registry> {
+    fn registrar() -> Registrar<Org, MemoryStore> {
         Registrar {
             organizations: Org {
                 management: "100000000000",
@@ -464,7 +396,7 @@ mod tests {
                     member("300000000000", "logging"),
                 ],
             },
-            registry: Registry::default(),
+            registry: MemoryStore::new(),
             security_account_id: "200000000000".into(),
             logging_account_id: "300000000000".into(),
         }
@@ -473,7 +405,7 @@ mod tests {
     #[tokio::test]
     async fn records_the_three_foundation_accounts_active_in_their_types() {
         let r = registrar();
-        let out = register(&r, Input::default()).await.unwrap();
+        let out = handle(&r, Input::default()).await.unwrap();
         let summary: Vec<_> = out
             .accounts
             .iter()
@@ -487,29 +419,34 @@ mod tests {
                 ("logging", AccountRole::Logging, Outcome::Recorded),
             ]
         );
-        let accounts = r.registry.accounts.lock().unwrap();
-        let security = &accounts["200000000000"];
+        let security = recorded(&r, "200000000000").await.expect("recorded");
         assert_eq!(
             (security.status, security.origin),
             (AccountStatus::Active, Origin::External)
         );
-        let types = r.registry.types.lock().unwrap();
-        assert_eq!(security.account_type, Some(types["foundation-security"].id));
-        assert!(types.contains_key("default"));
+        let security_type = type_named(&r, "foundation-security").await;
+        assert_eq!(security.account_type, Some(security_type.id));
+        assert!(
+            r.registry
+                .get_account_type_by_name("default")
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[tokio::test]
     async fn a_second_run_changes_nothing() {
         let r = registrar();
-        register(&r, Input::default()).await.unwrap();
-        let before = r.registry.accounts.lock().unwrap().clone();
-        let out = register(&r, Input::default()).await.unwrap();
+        handle(&r, Input::default()).await.unwrap();
+        let before = r.registry.snapshot();
+        let out = handle(&r, Input::default()).await.unwrap();
         assert!(
             out.accounts
                 .iter()
                 .all(|a| a.outcome == Outcome::AlreadyRecorded)
         );
-        assert_eq!(*r.registry.accounts.lock().unwrap(), before);
+        assert_eq!(r.registry.snapshot(), before, "a second run writes nothing");
     }
 
     #[tokio::test]
@@ -531,56 +468,43 @@ mod tests {
             Utc::now(),
         )
         .unwrap();
-        *r.registry.racing.lock().unwrap() = Some(theirs.clone());
-        let out = register(&r, Input::default()).await.unwrap();
+        r.registry.interleave(theirs.clone());
+        let out = handle(&r, Input::default()).await.unwrap();
         assert_eq!(
             (out.accounts[0].id, out.accounts[0].outcome),
             (theirs.id, Outcome::AlreadyRecorded)
         );
-        assert_eq!(r.registry.accounts.lock().unwrap().len(), 3);
+        assert_eq!(every_account(&r).await.len(), 3);
     }
 
     fn new_account(aws_account_id: &str) -> NewAccount {
-        shared::fixtures::new_account(&format!("account-{aws_account_id}"), Some(aws_account_id))
+        domain::fixtures::new_account(&format!("account-{aws_account_id}"), Some(aws_account_id))
     }
 
     #[tokio::test]
     async fn an_account_outside_the_organization_is_a_typed_error() {
         let mut r = registrar();
         r.logging_account_id = "999999999999".into();
-        let e = register(&r, Input::default()).await.unwrap_err();
-        assert_eq!(e.name(), "FoundationAccountNotInOrganization");
-        assert_eq!(
-            Diagnostic::from(e).error_type,
-            "FoundationAccountNotInOrganization"
-        );
+        let e = handle(&r, Input::default()).await.unwrap_err();
+        assert_eq!(e.name(), ErrorName::FoundationAccountNotInOrganization);
     }
 
     #[tokio::test]
     async fn a_suspended_account_is_not_adopted() {
         let mut r = registrar();
         r.organizations.members[2].active = false;
-        let e = register(&r, Input::default()).await.unwrap_err();
-        assert_eq!(e.name(), "FoundationAccountNotActive");
-        assert!(
-            !r.registry
-                .accounts
-                .lock()
-                .unwrap()
-                .contains_key("300000000000")
-        );
+        let e = handle(&r, Input::default()).await.unwrap_err();
+        assert_eq!(e.name(), ErrorName::FoundationAccountNotActive);
+        assert!(recorded(&r, "300000000000").await.is_none());
     }
 
     #[tokio::test]
     async fn security_and_logging_must_be_different_accounts() {
         let mut r = registrar();
         r.logging_account_id = r.security_account_id.clone();
-        let e = register(&r, Input::default()).await.unwrap_err();
-        assert_eq!(e.name(), "FoundationAccountsNotDistinct");
-        assert!(
-            r.registry.accounts.lock().unwrap().is_empty(),
-            "nothing recorded"
-        );
+        let e = handle(&r, Input::default()).await.unwrap_err();
+        assert_eq!(e.name(), ErrorName::FoundationAccountsNotDistinct);
+        assert!(every_account(&r).await.is_empty(), "nothing recorded");
     }
 
     #[tokio::test]
@@ -597,8 +521,11 @@ mod tests {
             Utc::now(),
         )
         .unwrap();
-        r.registry.record(&workload, "test").await.unwrap();
-        let e = register(&r, Input::default()).await.unwrap_err();
-        assert_eq!(e.name(), "RecordedWithAnotherRole");
+        r.registry
+            .create_account(&workload, Trigger::RecordDiscovered, None, "test")
+            .await
+            .unwrap();
+        let e = handle(&r, Input::default()).await.unwrap_err();
+        assert_eq!(e.name(), ErrorName::RecordedWithAnotherRole);
     }
 }

@@ -1,12 +1,8 @@
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use register_foundation::{Input, Registrar, register};
+use register_foundation::{Registrar, handle};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    shared::init_tracing();
-    let registrar = Registrar::from_env(&shared::aws::sdk_config().await)?;
-    run(service_fn(|event: LambdaEvent<Input>| {
-        register(&registrar, event.payload)
-    }))
-    .await
+async fn main() -> Result<(), edge::runtime::Error> {
+    edge::init_tracing();
+    let registrar = Registrar::from_env(&aws::sdk_config().await)?;
+    edge::run(|input| handle(&registrar, input)).await
 }

@@ -2,50 +2,13 @@
 //! [`Facts`]: every check is unit-tested against compliant and non-compliant fixtures.
 
 use chrono::Duration;
+use domain::compliance::{Evaluation, Rule, RuleResult, RuleState};
 use serde_json::{Map, Value};
-use shared::compliance::{Evaluation, Rule, RuleResult, RuleState};
 
 use crate::facts::{CredentialRow, Facts, Fetched, ROOT_USER, Trail};
 
-/// Every direct check the bundle may name.
-pub const CHECKS: &[&str] = &[
-    "root-access-keys-absent",
-    "root-mfa-enabled",
-    "root-hardware-mfa",
-    "root-not-used",
-    "password-min-length",
-    "password-reuse-prevention",
-    "console-users-mfa",
-    "no-unused-initial-access-keys",
-    "unused-credentials-disabled",
-    "one-active-access-key",
-    "access-keys-rotated",
-    "permissions-through-groups",
-    "no-full-admin-policies",
-    "support-role",
-    "instance-profiles-attached",
-    "no-expired-server-certificates",
-    "policy-not-attached",
-    "s3-account-public-access-block",
-    "ebs-encryption-by-default",
-    "cloudtrail-multi-region",
-    "cloudtrail-log-file-validation",
-    "config-recording",
-    "cloudtrail-kms-encryption",
-    "vpc-flow-logs",
-    "cloudtrail-s3-data-events",
-    "metric-filter-alarm",
-    "nacl-admin-ports-closed",
-    "security-group-admin-ports-closed",
-    "default-security-groups-closed",
-    "imdsv2-required",
-    "guardduty-enabled",
-    "session-manager-logging",
-    "baseline-trail",
-];
-
 /// (state, reason) of one evaluation.
-type Outcome = (RuleState, String);
+pub type Outcome = (RuleState, String);
 
 fn pass(reason: impl Into<String>) -> Outcome {
     (RuleState::Passed, reason.into())
@@ -185,389 +148,501 @@ fn covers(ports: Option<(i32, i32)>, port: i32) -> bool {
     ports.is_none_or(|(from, to)| (from == -1 && to == -1) || (from <= port && port <= to))
 }
 
-fn run(check: &str, p: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
-    let days = |name: &str| param_i64(p, name).map(Duration::days);
-    Ok(match check {
-        "root-access-keys-absent" => {
-            let s = fetched(&f.account_summary, "IAM account summary")?;
-            match s.get("AccountAccessKeysPresent").copied().unwrap_or(0) {
-                0 => pass("the root user has no access keys"),
-                _ => fail("the root user has an access key"),
-            }
-        }
-        "root-mfa-enabled" => {
-            let s = fetched(&f.account_summary, "IAM account summary")?;
-            match s.get("AccountMFAEnabled").copied().unwrap_or(0) {
-                1 => pass("MFA is enabled for the root user"),
-                _ => fail("the root user has no MFA device"),
-            }
-        }
-        "root-hardware-mfa" => {
-            let s = fetched(&f.account_summary, "IAM account summary")?;
-            let virtual_mfa = *fetched(&f.root_virtual_mfa, "IAM virtual MFA devices")?;
-            match (
-                s.get("AccountMFAEnabled").copied().unwrap_or(0),
-                virtual_mfa,
-            ) {
-                (1, false) => pass("the root user's MFA is a hardware device"),
-                (1, true) => fail("the root user's MFA is a virtual device"),
-                _ => fail("the root user has no MFA device"),
-            }
-        }
-        "root-not-used" => {
-            let report = fetched(&f.credential_report, "IAM credential report")?;
-            let since = f.now - days("Days")?;
-            let root = report
-                .iter()
-                .find(|r| r.user == ROOT_USER)
-                .ok_or("the credential report has no root user row")?;
-            let used = [
-                root.password_last_used,
-                root.keys[0].last_used,
-                root.keys[1].last_used,
-            ]
-            .into_iter()
-            .flatten()
-            .filter(|t| *t > since)
-            .max();
-            match used {
-                None => pass(format!(
-                    "the root user was not used in the last {} days",
-                    p["Days"]
-                )),
-                Some(t) => fail(format!("the root user was used at {}", t.to_rfc3339())),
-            }
-        }
-        "password-min-length" => {
-            let want = param_i64(p, "MinimumPasswordLength")? as i32;
-            match fetched(&f.password_policy, "IAM password policy")? {
-                None => fail("the account has no IAM password policy"),
-                Some(pp) if pp.minimum_length >= want => pass(format!(
-                    "passwords need at least {} characters",
-                    pp.minimum_length
-                )),
-                Some(pp) => fail(format!(
-                    "passwords need only {} characters (at least {want} wanted)",
-                    pp.minimum_length
-                )),
-            }
-        }
-        "password-reuse-prevention" => {
-            let want = param_i64(p, "PasswordReusePrevention")? as i32;
-            match fetched(&f.password_policy, "IAM password policy")? {
-                None => fail("the account has no IAM password policy"),
-                Some(pp) if pp.reuse_prevention >= want => pass(format!(
-                    "the last {} passwords cannot be reused",
-                    pp.reuse_prevention
-                )),
-                Some(pp) => fail(format!(
-                    "password reuse prevention is {} (at least {want} wanted)",
-                    pp.reuse_prevention
-                )),
-            }
-        }
-        "console-users-mfa" => {
-            let report = fetched(&f.credential_report, "IAM credential report")?;
-            every(
-                users(report).filter(|r| r.password_enabled),
-                not_applicable("no IAM user has a console password"),
-                |r| r.mfa_active,
-                |r| r.user.clone(),
-                "every IAM user with a console password has MFA",
-                "console users without MFA",
-            )
-        }
-        "no-unused-initial-access-keys" => {
-            let report = fetched(&f.credential_report, "IAM credential report")?;
-            none_of(
-                users(report)
-                    .filter(|r| {
-                        r.password_enabled
-                            && r.keys.iter().any(|k| k.active && k.last_used.is_none())
-                    })
-                    .map(|r| r.user.clone())
-                    .collect(),
-                "no console user has an active access key that was never used",
-                "console users with never-used active access keys",
-            )
-        }
-        "unused-credentials-disabled" => {
-            let report = fetched(&f.credential_report, "IAM credential report")?;
-            let since = f.now - days("Days")?;
-            let stale = |used: Option<chrono::DateTime<chrono::Utc>>,
-                         set: Option<chrono::DateTime<chrono::Utc>>| {
-                used.or(set).is_some_and(|t| t < since)
-            };
-            let mut wrong = Vec::new();
-            for r in users(report) {
-                if r.password_enabled
-                    && stale(r.password_last_used, r.password_last_changed.or(r.created))
-                {
-                    wrong.push(format!("{} (password)", r.user));
-                }
-                for (i, k) in r.keys.iter().enumerate() {
-                    if k.active && stale(k.last_used, k.last_rotated) {
-                        wrong.push(format!("{} (access key {})", r.user, i + 1));
-                    }
-                }
-            }
-            none_of(
-                wrong,
-                "no enabled credential has been unused that long",
-                &format!("credentials unused for {} days or more", p["Days"]),
-            )
-        }
-        "one-active-access-key" => {
-            let report = fetched(&f.credential_report, "IAM credential report")?;
-            none_of(
-                users(report)
-                    .filter(|r| r.keys.iter().all(|k| k.active))
-                    .map(|r| r.user.clone())
-                    .collect(),
-                "no IAM user has two active access keys",
-                "IAM users with two active access keys",
-            )
-        }
-        "access-keys-rotated" => {
-            let report = fetched(&f.credential_report, "IAM credential report")?;
-            let since = f.now - days("Days")?;
-            let mut wrong = Vec::new();
-            for r in users(report) {
-                for (i, k) in r.keys.iter().enumerate() {
-                    if k.active && k.last_rotated.is_some_and(|t| t < since) {
-                        wrong.push(format!("{} (access key {})", r.user, i + 1));
-                    }
-                }
-            }
-            none_of(
-                wrong,
-                "every active access key was rotated recently",
-                &format!("access keys older than {} days", p["Days"]),
-            )
-        }
-        "permissions-through-groups" => {
-            let count = *fetched(&f.users, "IAM users")?;
-            let with = fetched(&f.users_with_own_policies, "IAM users")?;
-            if count == 0 {
-                not_applicable("the account has no IAM users")
-            } else {
-                none_of(
-                    with.clone(),
-                    "IAM users get permissions only through groups",
-                    "IAM users with policies of their own",
-                )
-            }
-        }
-        "no-full-admin-policies" => none_of(
-            fetched(&f.full_admin_policies, "IAM policies")?.clone(),
-            "no attached customer managed policy allows \"*\" on \"*\"",
-            "attached policies allowing \"*\" on \"*\"",
-        ),
-        "support-role" => {
-            let arn = param_str(p, "PolicyArn")?;
-            let attached = f
-                .policy_attachments
-                .get(arn)
-                .ok_or_else(|| format!("{arn} was not read"))?;
-            match fetched(attached, arn)? {
-                0 => fail(format!("no user, group or role has {arn}")),
-                n => pass(format!("{n} user(s), group(s) or role(s) have {arn}")),
-            }
-        }
-        "policy-not-attached" => {
-            let arn = param_str(p, "PolicyArn")?;
-            let attached = f
-                .policy_attachments
-                .get(arn)
-                .ok_or_else(|| format!("{arn} was not read"))?;
-            match fetched(attached, arn)? {
-                0 => pass(format!("no user, group or role has {arn}")),
-                n => fail(format!("{n} user(s), group(s) or role(s) have {arn}")),
-            }
-        }
-        "instance-profiles-attached" => every_instance(
-            f,
-            |i| i.instance_profile,
-            "every instance has an instance profile",
-            "instances without an instance profile",
-        )?,
-        "imdsv2-required" => every_instance(
-            f,
-            |i| i.imdsv2_required,
-            "every instance requires IMDSv2",
-            "instances that allow IMDSv1",
-        )?,
-        "no-expired-server-certificates" => none_of(
-            fetched(&f.expired_server_certificates, "IAM server certificates")?.clone(),
-            "no expired server certificate is stored in IAM",
-            "expired server certificates",
-        ),
-        "s3-account-public-access-block" => {
-            match fetched(&f.public_access_block, "S3 Block Public Access")? {
-                Some(settings) if settings.iter().all(|s| *s) => {
-                    pass("all four account-level Block Public Access settings are on")
-                }
-                Some(_) => fail("some account-level Block Public Access settings are off"),
-                None => fail("the account has no S3 Block Public Access configuration"),
-            }
-        }
-        "ebs-encryption-by-default" => {
-            match *fetched(&f.ebs_encryption_by_default, "EBS encryption by default")? {
-                true => pass("new EBS volumes are encrypted by default"),
-                false => fail("EBS encryption by default is off"),
-            }
-        }
-        "cloudtrail-multi-region" => {
-            let trails = fetched(&f.trails, "CloudTrail")?;
-            match logging_multi_region(trails).next() {
-                Some(t) => pass(format!("trail {} is multi-region and logging", t.name)),
-                None => fail("no multi-region trail is logging"),
-            }
-        }
-        "cloudtrail-log-file-validation" => {
-            let trails = fetched(&f.trails, "CloudTrail")?;
-            every(
-                logging_multi_region(trails),
-                fail("no multi-region trail is logging"),
-                |t| t.log_file_validation,
-                |t| t.name.clone(),
-                "log file validation is on for every logging multi-region trail",
-                "trails without log file validation",
-            )
-        }
-        "cloudtrail-kms-encryption" => {
-            let trails = fetched(&f.trails, "CloudTrail")?;
-            every(
-                trails,
-                fail("the account has no trail"),
-                |t| t.kms_key,
-                |t| t.name.clone(),
-                "every trail encrypts its logs with a KMS key",
-                "trails without a KMS key",
-            )
-        }
-        "cloudtrail-s3-data-events" => {
-            let wanted = param_str(p, "ReadWriteType")?;
-            let trails = fetched(&f.trails, "CloudTrail")?;
-            match logging_multi_region(trails).find(|t| {
-                t.s3_object_events
-                    .iter()
-                    .any(|rw| rw == "All" || rw == wanted)
-            }) {
-                Some(t) => pass(format!("trail {} logs S3 object events ({wanted})", t.name)),
-                None => fail(format!(
-                    "no logging multi-region trail logs S3 object-level events ({wanted})"
-                )),
-            }
-        }
-        "metric-filter-alarm" => metric_filter_alarm(p, f)?,
-        "config-recording" => {
-            let recorders = fetched(&f.config_recorders, "AWS Config")?;
-            match recorders.first() {
-                None => fail("the account has no AWS Config recorder"),
-                Some(r) if !r.recording => fail("the AWS Config recorder is not recording"),
-                Some(r) if !(r.all_supported && r.include_global) => {
-                    fail("the AWS Config recorder does not record all resource types")
-                }
-                Some(_) => pass("AWS Config records all resource types, global ones included"),
-            }
-        }
-        "vpc-flow-logs" => {
-            let vpcs = fetched(&f.vpcs, "VPCs")?;
-            every(
-                vpcs,
-                not_applicable("the account has no VPC in this region"),
-                |(_, logged)| *logged,
-                |(id, _)| id.clone(),
-                "every VPC has a flow log",
-                "VPCs without a flow log",
-            )
-        }
-        "nacl-admin-ports-closed" => {
-            let ports = param_ports(p)?;
-            let entries = fetched(&f.nacl_entries, "network ACLs")?;
-            let mut open: Vec<String> = entries
-                .iter()
-                .filter(|e| {
-                    !e.egress
-                        && e.allow
-                        && (e.cidr == "0.0.0.0/0" || e.cidr == "::/0")
-                        && (e.protocol == "-1" || e.protocol == "6")
-                        && ports.iter().any(|port| covers(e.ports, *port))
-                })
-                .map(|e| e.acl.clone())
-                .collect();
-            open.dedup();
-            none_of(
-                open,
-                "no network ACL admits the world to remote administration ports",
-                "network ACLs admitting 0.0.0.0/0 or ::/0 to remote administration ports",
-            )
-        }
-        "security-group-admin-ports-closed" => {
-            let cidr = param_str(p, "Cidr")?;
-            let ports = param_ports(p)?;
-            let groups = fetched(&f.security_groups, "security groups")?;
-            none_of(
-                groups
-                    .iter()
-                    .filter(|g| {
-                        g.ingress.iter().any(|perm| {
-                            perm.cidrs.iter().any(|c| c == cidr)
-                                && (perm.protocol == "-1"
-                                    || perm.protocol == "tcp"
-                                    || perm.protocol == "6")
-                                && ports.iter().any(|port| covers(perm.ports, *port))
-                        })
-                    })
-                    .map(|g| g.id.clone())
-                    .collect(),
-                &format!("no security group admits {cidr} to remote administration ports"),
-                &format!("security groups admitting {cidr} to remote administration ports"),
-            )
-        }
-        "default-security-groups-closed" => {
-            let groups = fetched(&f.security_groups, "security groups")?;
-            every(
-                groups.iter().filter(|g| g.name == "default"),
-                not_applicable("the account has no default security group in this region"),
-                |g| g.ingress.is_empty() && g.egress.is_empty(),
-                |g| g.id.clone(),
-                "every default security group allows no traffic",
-                "default security groups with rules",
-            )
-        }
-        "guardduty-enabled" => match *fetched(&f.guardduty_enabled, "GuardDuty")? {
-            true => pass("a GuardDuty detector is enabled"),
-            false => fail("no GuardDuty detector is enabled"),
+/// A direct check: the outcome for the facts, given the rule's parameters; Err when the facts
+/// it needs could not be read (the rule is then UNKNOWN with that reason).
+pub type Check = fn(&Map<String, Value>, &Facts) -> Result<Outcome, String>;
+
+/// Every direct check the bundle may name, by name.
+pub const CHECKS: &[(&str, Check)] = &[
+    ("root-access-keys-absent", root_access_keys_absent),
+    ("root-mfa-enabled", root_mfa_enabled),
+    ("root-hardware-mfa", root_hardware_mfa),
+    ("root-not-used", root_not_used),
+    ("password-min-length", password_min_length),
+    ("password-reuse-prevention", password_reuse_prevention),
+    ("console-users-mfa", console_users_mfa),
+    (
+        "no-unused-initial-access-keys",
+        no_unused_initial_access_keys,
+    ),
+    ("unused-credentials-disabled", unused_credentials_disabled),
+    ("one-active-access-key", one_active_access_key),
+    ("access-keys-rotated", access_keys_rotated),
+    ("permissions-through-groups", permissions_through_groups),
+    ("no-full-admin-policies", no_full_admin_policies),
+    ("support-role", support_role),
+    ("policy-not-attached", policy_not_attached),
+    ("instance-profiles-attached", instance_profiles_attached),
+    ("imdsv2-required", imdsv2_required),
+    (
+        "no-expired-server-certificates",
+        no_expired_server_certificates,
+    ),
+    (
+        "s3-account-public-access-block",
+        s3_account_public_access_block,
+    ),
+    ("ebs-encryption-by-default", ebs_encryption_by_default),
+    ("cloudtrail-multi-region", cloudtrail_multi_region),
+    (
+        "cloudtrail-log-file-validation",
+        cloudtrail_log_file_validation,
+    ),
+    ("cloudtrail-kms-encryption", cloudtrail_kms_encryption),
+    ("cloudtrail-s3-data-events", cloudtrail_s3_data_events),
+    ("metric-filter-alarm", metric_filter_alarm),
+    ("config-recording", config_recording),
+    ("vpc-flow-logs", vpc_flow_logs),
+    ("nacl-admin-ports-closed", nacl_admin_ports_closed),
+    (
+        "security-group-admin-ports-closed",
+        security_group_admin_ports_closed,
+    ),
+    (
+        "default-security-groups-closed",
+        default_security_groups_closed,
+    ),
+    ("guardduty-enabled", guardduty_enabled),
+    ("session-manager-logging", session_manager_logging),
+    ("baseline-trail", baseline_trail),
+];
+
+/// The check called `name`, if this build has it.
+pub fn check(name: &str) -> Option<Check> {
+    CHECKS.iter().find(|(n, _)| *n == name).map(|(_, c)| *c)
+}
+
+fn run(name: &str, p: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    let check = check(name)
+        .ok_or_else(|| format!("the bundle names a check this build does not have: {name}"))?;
+    check(p, f)
+}
+
+fn days(p: &Map<String, Value>, name: &str) -> Result<Duration, String> {
+    param_i64(p, name).map(Duration::days)
+}
+
+fn root_access_keys_absent(_: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    let s = fetched(&f.account_summary, "IAM account summary")?;
+    Ok(
+        match s.get("AccountAccessKeysPresent").copied().unwrap_or(0) {
+            0 => pass("the root user has no access keys"),
+            _ => fail("the root user has an access key"),
         },
-        "session-manager-logging" => {
-            match fetched(&f.session_preferences, "Session Manager preferences")? {
-                Some(s) if !s.bucket.is_empty() && s.encrypted => pass(format!(
-                    "sessions are logged to s3://{}, encrypted",
-                    s.bucket
-                )),
-                Some(s) if !s.bucket.is_empty() => fail(format!(
-                    "sessions are logged to s3://{} unencrypted",
-                    s.bucket
-                )),
-                _ => fail("Session Manager sessions are not logged to S3"),
+    )
+}
+
+fn root_mfa_enabled(_: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    let s = fetched(&f.account_summary, "IAM account summary")?;
+    Ok(match s.get("AccountMFAEnabled").copied().unwrap_or(0) {
+        1 => pass("MFA is enabled for the root user"),
+        _ => fail("the root user has no MFA device"),
+    })
+}
+
+fn root_hardware_mfa(_: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    let s = fetched(&f.account_summary, "IAM account summary")?;
+    let virtual_mfa = *fetched(&f.root_virtual_mfa, "IAM virtual MFA devices")?;
+    Ok(
+        match (
+            s.get("AccountMFAEnabled").copied().unwrap_or(0),
+            virtual_mfa,
+        ) {
+            (1, false) => pass("the root user's MFA is a hardware device"),
+            (1, true) => fail("the root user's MFA is a virtual device"),
+            _ => fail("the root user has no MFA device"),
+        },
+    )
+}
+
+fn root_not_used(p: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    let report = fetched(&f.credential_report, "IAM credential report")?;
+    let since = f.now - days(p, "Days")?;
+    let root = report
+        .iter()
+        .find(|r| r.user == ROOT_USER)
+        .ok_or("the credential report has no root user row")?;
+    let used = [
+        root.password_last_used,
+        root.keys[0].last_used,
+        root.keys[1].last_used,
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|t| *t > since)
+    .max();
+    Ok(match used {
+        None => pass(format!(
+            "the root user was not used in the last {} days",
+            p["Days"]
+        )),
+        Some(t) => fail(format!("the root user was used at {}", t.to_rfc3339())),
+    })
+}
+
+fn password_min_length(p: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    let want = param_i64(p, "MinimumPasswordLength")? as i32;
+    Ok(match fetched(&f.password_policy, "IAM password policy")? {
+        None => fail("the account has no IAM password policy"),
+        Some(pp) if pp.minimum_length >= want => pass(format!(
+            "passwords need at least {} characters",
+            pp.minimum_length
+        )),
+        Some(pp) => fail(format!(
+            "passwords need only {} characters (at least {want} wanted)",
+            pp.minimum_length
+        )),
+    })
+}
+
+fn password_reuse_prevention(p: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    let want = param_i64(p, "PasswordReusePrevention")? as i32;
+    Ok(match fetched(&f.password_policy, "IAM password policy")? {
+        None => fail("the account has no IAM password policy"),
+        Some(pp) if pp.reuse_prevention >= want => pass(format!(
+            "the last {} passwords cannot be reused",
+            pp.reuse_prevention
+        )),
+        Some(pp) => fail(format!(
+            "password reuse prevention is {} (at least {want} wanted)",
+            pp.reuse_prevention
+        )),
+    })
+}
+
+fn console_users_mfa(_: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    let report = fetched(&f.credential_report, "IAM credential report")?;
+    Ok(every(
+        users(report).filter(|r| r.password_enabled),
+        not_applicable("no IAM user has a console password"),
+        |r| r.mfa_active,
+        |r| r.user.clone(),
+        "every IAM user with a console password has MFA",
+        "console users without MFA",
+    ))
+}
+
+fn no_unused_initial_access_keys(_: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    let report = fetched(&f.credential_report, "IAM credential report")?;
+    Ok(none_of(
+        users(report)
+            .filter(|r| {
+                r.password_enabled && r.keys.iter().any(|k| k.active && k.last_used.is_none())
+            })
+            .map(|r| r.user.clone())
+            .collect(),
+        "no console user has an active access key that was never used",
+        "console users with never-used active access keys",
+    ))
+}
+
+fn unused_credentials_disabled(p: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    let report = fetched(&f.credential_report, "IAM credential report")?;
+    let since = f.now - days(p, "Days")?;
+    let stale = |used: Option<chrono::DateTime<chrono::Utc>>,
+                 set: Option<chrono::DateTime<chrono::Utc>>| {
+        used.or(set).is_some_and(|t| t < since)
+    };
+    let mut wrong = Vec::new();
+    for r in users(report) {
+        if r.password_enabled && stale(r.password_last_used, r.password_last_changed.or(r.created))
+        {
+            wrong.push(format!("{} (password)", r.user));
+        }
+        for (i, k) in r.keys.iter().enumerate() {
+            if k.active && stale(k.last_used, k.last_rotated) {
+                wrong.push(format!("{} (access key {})", r.user, i + 1));
             }
         }
-        "baseline-trail" => {
-            let name = param_str(p, "TrailName")?;
-            let trails = fetched(&f.trails, "CloudTrail")?;
-            match trails.iter().find(|t| t.name == name) {
-                Some(t) if t.logging => pass(format!("trail {name} is logging")),
-                Some(_) => fail(format!("trail {name} is not logging")),
-                None => fail(format!("trail {name} is missing")),
+    }
+    Ok(none_of(
+        wrong,
+        "no enabled credential has been unused that long",
+        &format!("credentials unused for {} days or more", p["Days"]),
+    ))
+}
+
+fn one_active_access_key(_: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    let report = fetched(&f.credential_report, "IAM credential report")?;
+    Ok(none_of(
+        users(report)
+            .filter(|r| r.keys.iter().all(|k| k.active))
+            .map(|r| r.user.clone())
+            .collect(),
+        "no IAM user has two active access keys",
+        "IAM users with two active access keys",
+    ))
+}
+
+fn access_keys_rotated(p: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    let report = fetched(&f.credential_report, "IAM credential report")?;
+    let since = f.now - days(p, "Days")?;
+    let mut wrong = Vec::new();
+    for r in users(report) {
+        for (i, k) in r.keys.iter().enumerate() {
+            if k.active && k.last_rotated.is_some_and(|t| t < since) {
+                wrong.push(format!("{} (access key {})", r.user, i + 1));
             }
         }
-        unknown => {
-            return Err(format!(
-                "the bundle names a check this build does not have: {unknown}"
-            ));
+    }
+    Ok(none_of(
+        wrong,
+        "every active access key was rotated recently",
+        &format!("access keys older than {} days", p["Days"]),
+    ))
+}
+
+fn permissions_through_groups(_: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    let count = *fetched(&f.users, "IAM users")?;
+    let with = fetched(&f.users_with_own_policies, "IAM users")?;
+    Ok(if count == 0 {
+        not_applicable("the account has no IAM users")
+    } else {
+        none_of(
+            with.clone(),
+            "IAM users get permissions only through groups",
+            "IAM users with policies of their own",
+        )
+    })
+}
+
+fn no_full_admin_policies(_: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    Ok(none_of(
+        fetched(&f.full_admin_policies, "IAM policies")?.clone(),
+        "no attached customer managed policy allows \"*\" on \"*\"",
+        "attached policies allowing \"*\" on \"*\"",
+    ))
+}
+
+fn support_role(p: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    let arn = param_str(p, "PolicyArn")?;
+    let attached = f
+        .policy_attachments
+        .get(arn)
+        .ok_or_else(|| format!("{arn} was not read"))?;
+    Ok(match fetched(attached, arn)? {
+        0 => fail(format!("no user, group or role has {arn}")),
+        n => pass(format!("{n} user(s), group(s) or role(s) have {arn}")),
+    })
+}
+
+fn policy_not_attached(p: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    let arn = param_str(p, "PolicyArn")?;
+    let attached = f
+        .policy_attachments
+        .get(arn)
+        .ok_or_else(|| format!("{arn} was not read"))?;
+    Ok(match fetched(attached, arn)? {
+        0 => pass(format!("no user, group or role has {arn}")),
+        n => fail(format!("{n} user(s), group(s) or role(s) have {arn}")),
+    })
+}
+
+fn instance_profiles_attached(_: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    every_instance(
+        f,
+        |i| i.instance_profile,
+        "every instance has an instance profile",
+        "instances without an instance profile",
+    )
+}
+
+fn imdsv2_required(_: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    every_instance(
+        f,
+        |i| i.imdsv2_required,
+        "every instance requires IMDSv2",
+        "instances that allow IMDSv1",
+    )
+}
+
+fn no_expired_server_certificates(_: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    Ok(none_of(
+        fetched(&f.expired_server_certificates, "IAM server certificates")?.clone(),
+        "no expired server certificate is stored in IAM",
+        "expired server certificates",
+    ))
+}
+
+fn s3_account_public_access_block(_: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    Ok(
+        match fetched(&f.public_access_block, "S3 Block Public Access")? {
+            Some(settings) if settings.iter().all(|s| *s) => {
+                pass("all four account-level Block Public Access settings are on")
+            }
+            Some(_) => fail("some account-level Block Public Access settings are off"),
+            None => fail("the account has no S3 Block Public Access configuration"),
+        },
+    )
+}
+
+fn ebs_encryption_by_default(_: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    Ok(
+        match *fetched(&f.ebs_encryption_by_default, "EBS encryption by default")? {
+            true => pass("new EBS volumes are encrypted by default"),
+            false => fail("EBS encryption by default is off"),
+        },
+    )
+}
+
+fn cloudtrail_multi_region(_: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    let trails = fetched(&f.trails, "CloudTrail")?;
+    Ok(match logging_multi_region(trails).next() {
+        Some(t) => pass(format!("trail {} is multi-region and logging", t.name)),
+        None => fail("no multi-region trail is logging"),
+    })
+}
+
+fn cloudtrail_log_file_validation(_: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    let trails = fetched(&f.trails, "CloudTrail")?;
+    Ok(every(
+        logging_multi_region(trails),
+        fail("no multi-region trail is logging"),
+        |t| t.log_file_validation,
+        |t| t.name.clone(),
+        "log file validation is on for every logging multi-region trail",
+        "trails without log file validation",
+    ))
+}
+
+fn cloudtrail_kms_encryption(_: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    let trails = fetched(&f.trails, "CloudTrail")?;
+    Ok(every(
+        trails,
+        fail("the account has no trail"),
+        |t| t.kms_key,
+        |t| t.name.clone(),
+        "every trail encrypts its logs with a KMS key",
+        "trails without a KMS key",
+    ))
+}
+
+fn cloudtrail_s3_data_events(p: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    let wanted = param_str(p, "ReadWriteType")?;
+    let trails = fetched(&f.trails, "CloudTrail")?;
+    Ok(
+        match logging_multi_region(trails).find(|t| {
+            t.s3_object_events
+                .iter()
+                .any(|rw| rw == "All" || rw == wanted)
+        }) {
+            Some(t) => pass(format!("trail {} logs S3 object events ({wanted})", t.name)),
+            None => fail(format!(
+                "no logging multi-region trail logs S3 object-level events ({wanted})"
+            )),
+        },
+    )
+}
+
+fn config_recording(_: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    let recorders = fetched(&f.config_recorders, "AWS Config")?;
+    Ok(match recorders.first() {
+        None => fail("the account has no AWS Config recorder"),
+        Some(r) if !r.recording => fail("the AWS Config recorder is not recording"),
+        Some(r) if !(r.all_supported && r.include_global) => {
+            fail("the AWS Config recorder does not record all resource types")
         }
+        Some(_) => pass("AWS Config records all resource types, global ones included"),
+    })
+}
+
+fn vpc_flow_logs(_: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    let vpcs = fetched(&f.vpcs, "VPCs")?;
+    Ok(every(
+        vpcs,
+        not_applicable("the account has no VPC in this region"),
+        |(_, logged)| *logged,
+        |(id, _)| id.clone(),
+        "every VPC has a flow log",
+        "VPCs without a flow log",
+    ))
+}
+
+fn nacl_admin_ports_closed(p: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    let ports = param_ports(p)?;
+    let entries = fetched(&f.nacl_entries, "network ACLs")?;
+    let mut open: Vec<String> = entries
+        .iter()
+        .filter(|e| {
+            !e.egress
+                && e.allow
+                && (e.cidr == "0.0.0.0/0" || e.cidr == "::/0")
+                && (e.protocol == "-1" || e.protocol == "6")
+                && ports.iter().any(|port| covers(e.ports, *port))
+        })
+        .map(|e| e.acl.clone())
+        .collect();
+    open.dedup();
+    Ok(none_of(
+        open,
+        "no network ACL admits the world to remote administration ports",
+        "network ACLs admitting 0.0.0.0/0 or ::/0 to remote administration ports",
+    ))
+}
+
+fn security_group_admin_ports_closed(p: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    let cidr = param_str(p, "Cidr")?;
+    let ports = param_ports(p)?;
+    let groups = fetched(&f.security_groups, "security groups")?;
+    Ok(none_of(
+        groups
+            .iter()
+            .filter(|g| {
+                g.ingress.iter().any(|perm| {
+                    perm.cidrs.iter().any(|c| c == cidr)
+                        && (perm.protocol == "-1" || perm.protocol == "tcp" || perm.protocol == "6")
+                        && ports.iter().any(|port| covers(perm.ports, *port))
+                })
+            })
+            .map(|g| g.id.clone())
+            .collect(),
+        &format!("no security group admits {cidr} to remote administration ports"),
+        &format!("security groups admitting {cidr} to remote administration ports"),
+    ))
+}
+
+fn default_security_groups_closed(_: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    let groups = fetched(&f.security_groups, "security groups")?;
+    Ok(every(
+        groups.iter().filter(|g| g.name == "default"),
+        not_applicable("the account has no default security group in this region"),
+        |g| g.ingress.is_empty() && g.egress.is_empty(),
+        |g| g.id.clone(),
+        "every default security group allows no traffic",
+        "default security groups with rules",
+    ))
+}
+
+fn guardduty_enabled(_: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    Ok(match *fetched(&f.guardduty_enabled, "GuardDuty")? {
+        true => pass("a GuardDuty detector is enabled"),
+        false => fail("no GuardDuty detector is enabled"),
+    })
+}
+
+fn session_manager_logging(_: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    Ok(
+        match fetched(&f.session_preferences, "Session Manager preferences")? {
+            Some(s) if !s.bucket.is_empty() && s.encrypted => pass(format!(
+                "sessions are logged to s3://{}, encrypted",
+                s.bucket
+            )),
+            Some(s) if !s.bucket.is_empty() => fail(format!(
+                "sessions are logged to s3://{} unencrypted",
+                s.bucket
+            )),
+            _ => fail("Session Manager sessions are not logged to S3"),
+        },
+    )
+}
+
+fn baseline_trail(p: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    let name = param_str(p, "TrailName")?;
+    let trails = fetched(&f.trails, "CloudTrail")?;
+    Ok(match trails.iter().find(|t| t.name == name) {
+        Some(t) if t.logging => pass(format!("trail {name} is logging")),
+        Some(_) => fail(format!("trail {name} is not logging")),
+        None => fail(format!("trail {name} is missing")),
     })
 }
 
@@ -636,151 +711,11 @@ mod tests {
     use std::collections::HashMap;
 
     use chrono::Utc;
-    use shared::compliance::Bundle;
+    use domain::compliance::Bundle;
 
     use super::*;
     use crate::facts::*;
-
-    /// An account configured the way the assurance baseline leaves it, plus the CIS settings the
-    /// baseline does not make (each test breaks one thing).
-    fn compliant() -> Facts {
-        let now = Utc::now();
-        let recent = now - Duration::days(3);
-        Facts {
-            aws_account_id: "111122223333".into(),
-            now,
-            account_summary: Ok(HashMap::from([
-                ("AccountMFAEnabled".into(), 1),
-                ("AccountAccessKeysPresent".into(), 0),
-            ])),
-            password_policy: Ok(Some(PasswordPolicy {
-                minimum_length: 14,
-                reuse_prevention: 24,
-            })),
-            credential_report: Ok(vec![
-                CredentialRow {
-                    user: ROOT_USER.into(),
-                    mfa_active: true,
-                    ..Default::default()
-                },
-                CredentialRow {
-                    user: "alice".into(),
-                    created: Some(recent),
-                    password_enabled: true,
-                    password_last_used: Some(recent),
-                    mfa_active: true,
-                    keys: [
-                        AccessKey {
-                            active: true,
-                            last_rotated: Some(recent),
-                            last_used: Some(recent),
-                        },
-                        AccessKey::default(),
-                    ],
-                    ..Default::default()
-                },
-            ]),
-            root_virtual_mfa: Ok(false),
-            users_with_own_policies: Ok(vec![]),
-            users: Ok(1),
-            full_admin_policies: Ok(vec![]),
-            policy_attachments: HashMap::from([
-                ("arn:aws:iam::aws:policy/AWSSupportAccess".into(), Ok(1)),
-                (
-                    "arn:aws:iam::aws:policy/AWSCloudShellFullAccess".into(),
-                    Ok(0),
-                ),
-            ]),
-            expired_server_certificates: Ok(vec![]),
-            public_access_block: Ok(Some([true; 4])),
-            ebs_encryption_by_default: Ok(true),
-            vpcs: Ok(vec![("vpc-1".into(), true)]),
-            nacl_entries: Ok(vec![NaclEntry {
-                acl: "acl-1".into(),
-                egress: false,
-                allow: true,
-                cidr: "10.0.0.0/8".into(),
-                protocol: "6".into(),
-                ports: Some((22, 22)),
-            }]),
-            security_groups: Ok(vec![
-                SecurityGroup {
-                    id: "sg-default".into(),
-                    name: "default".into(),
-                    ingress: vec![],
-                    egress: vec![],
-                },
-                SecurityGroup {
-                    id: "sg-web".into(),
-                    name: "web".into(),
-                    ingress: vec![Permission {
-                        protocol: "tcp".into(),
-                        ports: Some((443, 443)),
-                        cidrs: vec!["0.0.0.0/0".into(), "::/0".into()],
-                    }],
-                    egress: vec![],
-                },
-            ]),
-            instances: Ok(vec![Instance {
-                id: "i-1".into(),
-                imdsv2_required: true,
-                instance_profile: true,
-            }]),
-            trails: Ok(vec![Trail {
-                name: "accounts-baseline".into(),
-                multi_region: true,
-                logging: true,
-                log_file_validation: true,
-                kms_key: true,
-                log_group: Some("trail-logs".into()),
-                s3_object_events: vec!["All".into()],
-            }]),
-            monitoring: Ok(monitoring_of_every_control()),
-            config_recorders: Ok(vec![ConfigRecorder {
-                all_supported: true,
-                include_global: true,
-                recording: true,
-            }]),
-            config_rules: Ok(HashMap::from([(
-                "RDS_STORAGE_ENCRYPTED".into(),
-                vec!["COMPLIANT".into()],
-            )])),
-            guardduty_enabled: Ok(true),
-            session_preferences: Ok(Some(SessionPreferences {
-                bucket: "accounts-ssm-1".into(),
-                encrypted: true,
-            })),
-        }
-    }
-
-    /// A metric filter (its pattern has the control's terms) and an alarm for every section-4
-    /// control of the bundle.
-    fn monitoring_of_every_control() -> Monitoring {
-        let mut m = Monitoring {
-            filters: vec![],
-            alarmed_metrics: vec![],
-        };
-        for r in &Bundle::builtin().rules {
-            if let Evaluation::Check { check, parameters } = &r.evaluation
-                && check == "metric-filter-alarm"
-            {
-                let terms: Vec<&str> = parameters["FilterPatternTerms"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .collect();
-                let metric = ("CISBenchmark".to_owned(), r.id.clone());
-                m.filters.push(MetricFilter {
-                    log_group: "trail-logs".into(),
-                    pattern: format!("{{ ($.x = \"{}\") }}", terms.join("\") || ($.x = \"")),
-                    metrics: vec![metric.clone()],
-                });
-                m.alarmed_metrics.push(metric);
-            }
-        }
-        m
-    }
+    use crate::fixtures::compliant;
 
     fn rule(id: &str) -> &'static Rule {
         Bundle::builtin()
@@ -817,18 +752,35 @@ mod tests {
     #[test]
     fn every_check_the_bundle_names_exists_and_every_check_is_used() {
         for r in &Bundle::builtin().rules {
-            if let Evaluation::Check { check, .. } = &r.evaluation {
-                assert!(CHECKS.contains(&check.as_str()), "{}: {check}", r.id);
+            if let Evaluation::Check { check: name, .. } = &r.evaluation {
+                assert!(check(name).is_some(), "{}: no check {name}", r.id);
             }
         }
-        for check in CHECKS {
+        for (name, _) in CHECKS {
             assert!(
                 Bundle::builtin().rules.iter().any(
-                    |r| matches!(&r.evaluation, Evaluation::Check { check: c, .. } if c == check)
+                    |r| matches!(&r.evaluation, Evaluation::Check { check: c, .. } if c == name)
                 ),
-                "{check} is not used"
+                "{name} is not used"
+            );
+            assert_eq!(
+                CHECKS.iter().filter(|(n, _)| n == name).count(),
+                1,
+                "{name} twice in the table"
             );
         }
+    }
+
+    #[test]
+    fn a_check_this_build_does_not_have_is_unknown_with_the_reason() {
+        let mut rule = rule("cis-1.8").clone();
+        rule.evaluation = Evaluation::Check {
+            check: "crystal-ball".into(),
+            parameters: Map::new(),
+        };
+        let r = evaluate(&rule, &compliant());
+        assert_eq!(r.state, RuleState::Unknown);
+        assert!(r.reason.contains("crystal-ball"), "{}", r.reason);
     }
 
     #[test]

@@ -4,10 +4,10 @@
 
 use std::collections::HashMap;
 
+use aws::SdkConfig;
+use aws::error_message;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use shared::aws::SdkConfig;
-use shared::aws::error_message;
 
 /// A source's content, or why it could not be read.
 pub type Fetched<T> = Result<T, String>;
@@ -242,12 +242,12 @@ fn smithy_time(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
 }
 
 /// The AWS managed policies whose attachments the bundle's checks ask about.
-pub fn policy_arns(bundle: &shared::compliance::Bundle) -> Vec<String> {
+pub fn policy_arns(bundle: &domain::compliance::Bundle) -> Vec<String> {
     let mut arns: Vec<String> = bundle
         .rules
         .iter()
         .filter_map(|r| match &r.evaluation {
-            shared::compliance::Evaluation::Check { parameters, .. } => parameters
+            domain::compliance::Evaluation::Check { parameters, .. } => parameters
                 .get("PolicyArn")
                 .and_then(Value::as_str)
                 .map(str::to_owned),

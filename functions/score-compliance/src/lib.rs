@@ -15,25 +15,30 @@
 
 pub mod checks;
 pub mod facts;
+#[cfg(test)]
+mod fixtures;
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::time::Duration;
 
+use aws::{Provisioning, StateMachine};
+use domain::compliance::{Bundle, ComplianceSummary, Evaluation, RuleResult, score};
+use domain::config::{self, ConfigError};
+use domain::{
+    Account, AccountFilter, AccountStatus, ErrorName, Named, Operation, StartWorkflow, TaskStatus,
+};
+use edge::events::{EventBridgeEvent, StepError};
+use edge::{AccessPolicy, ApiError, ApiRequest, Permission, authorize, task_envelope};
 use futures::StreamExt;
-use http_edge::{ApiRequest, authorize, v2_response};
-use lambda_runtime::{Diagnostic, LambdaEvent};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use shared::api::{ApiError, task_envelope};
-use shared::assurance::Provisioning;
-use shared::auth::{AccessPolicy, Permission};
-use shared::compliance::{Bundle, ComplianceSummary, Evaluation, RuleResult, score};
-use shared::config::{self, ConfigError};
-use shared::domain::{Account, AccountStatus, Operation};
-use shared::filter::AccountFilter;
-use shared::store::{Store, StoreError};
-use shared::workflows::{RunError, SingletonRun, StateMachine};
+use store::{
+    AccountReads, Compliance, DynamoStore, RunError, SingletonRun, Slots, StoreError, Tasks,
+};
 use uuid::Uuid;
+
+use crate::facts::Facts;
 
 pub const SCORE_ALL: &str = "POST /20190206/accounts/compliance";
 pub const SCORE_ONE: &str = "POST /20190206/accounts/{account_id}/compliance";
@@ -54,65 +59,107 @@ pub const SCORABLE: [AccountStatus; 5] = [
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScoreError {
-    #[error("the scoring workflow could not be started: {0}")]
-    NotStarted(String),
     #[error("batch {1} of run {0} does not exist")]
     NoSuchBatch(Uuid, usize),
     #[error("an event this function does not handle: {0}")]
     UnknownEvent(String),
     #[error(transparent)]
+    Run(#[from] RunError),
+    #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-impl From<RunError> for ScoreError {
-    fn from(e: RunError) -> Self {
-        match e {
-            RunError::NotStarted(reason) => ScoreError::NotStarted(reason),
-            RunError::Store(e) => ScoreError::Store(e),
-        }
-    }
-}
-
-impl ScoreError {
-    /// The error name Step Functions sees.
-    pub fn name(&self) -> &'static str {
+impl Named for ScoreError {
+    fn name(&self) -> ErrorName {
         match self {
-            ScoreError::NotStarted(_) => "WorkflowNotStarted",
-            ScoreError::NoSuchBatch(..) => "NoSuchBatch",
-            ScoreError::UnknownEvent(_) => "UnknownEvent",
+            ScoreError::NoSuchBatch(..) => ErrorName::NoSuchBatch,
+            ScoreError::UnknownEvent(_) => ErrorName::UnknownEvent,
+            ScoreError::Run(e) => e.name(),
             ScoreError::Store(e) => e.name(),
         }
     }
 }
 
-impl From<ScoreError> for Diagnostic {
-    fn from(e: ScoreError) -> Self {
-        Diagnostic {
-            error_type: e.name().to_owned(),
-            error_message: e.to_string(),
-        }
-    }
+/// The events the function takes besides HTTP requests.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Event {
+    /// The EventBridge Scheduler schedule's input, and the scoring state machine's steps.
+    Step(Step),
+    /// An EventBridge rule's schedule.
+    EventBridge(EventBridgeEvent),
 }
 
-pub struct Scorer {
-    pub store: Store,
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "Action")]
+pub enum Step {
+    /// Start an organization-wide run (the schedule).
+    Schedule,
+    /// Split the run's accounts into batches.
+    Plan {
+        #[serde(rename = "TaskId")]
+        task: Uuid,
+    },
+    /// Score one batch.
+    ScoreBatch {
+        #[serde(rename = "TaskId")]
+        task: Uuid,
+        #[serde(rename = "Batch")]
+        batch: usize,
+    },
+    /// End the run with the batches' results.
+    Finish {
+        #[serde(rename = "TaskId")]
+        task: Uuid,
+        #[serde(rename = "Results", default)]
+        results: Vec<BatchSummary>,
+    },
+    /// Give up on the run.
+    Abandon {
+        #[serde(rename = "TaskId")]
+        task: Uuid,
+        #[serde(rename = "Error", default)]
+        error: Option<StepError>,
+    },
+}
+
+/// Entering an account and reading what the rules look at.
+pub trait Inspect: Send + Sync {
+    /// The account's facts for `bundle`, or why the account could not be entered.
+    fn facts(
+        &self,
+        aws_account_id: &str,
+        bundle: &Bundle,
+    ) -> impl Future<Output = Result<Facts, String>> + Send;
+}
+
+/// Accounts as AWS shows them through their provisioning role; the management account, where
+/// the function runs, with its own credentials (it has no provisioning role).
+pub struct AwsInspector {
     pub provisioning: Provisioning,
-    pub workflows: StateMachine,
+    pub management_account_id: String,
+}
+
+/// The store as scoring uses it.
+pub trait Records: AccountReads + Compliance + Slots + Tasks {}
+impl<S: AccountReads + Compliance + Slots + Tasks> Records for S {}
+
+pub struct Scorer<S, I, W> {
+    pub store: S,
+    pub inspector: I,
+    pub workflows: W,
     pub access: AccessPolicy,
     pub bundle: &'static Bundle,
     /// Accounts scored at once within one invocation.
     pub concurrency: usize,
     /// Accounts per batch (one Map iteration, one invocation).
     pub batch_size: usize,
-    /// The management account, where the function runs: checked with its own credentials (it
-    /// has no provisioning role).
-    pub management_account_id: String,
 }
 
-impl Scorer {
+impl Scorer<DynamoStore, AwsInspector, StateMachine> {
     /// `TABLE_NAME`, `PROVISIONING_ROLE_NAME`, `SCORING_STATE_MACHINE_ARN`, `ACCESS_ROLES`,
     /// `SCORING_CONCURRENCY` (1–64), `SCORING_BATCH_SIZE` (1–1000), `MANAGEMENT_ACCOUNT_ID`.
-    pub fn from_env(sdk: shared::aws::SdkConfig) -> Result<Self, ConfigError> {
+    pub fn from_env(sdk: aws::SdkConfig) -> Result<Self, ConfigError> {
         let within = |name: &'static str, max: usize| {
             config::parsed(name, move |v| {
                 v.parse::<usize>()
@@ -122,21 +169,53 @@ impl Scorer {
             })
         };
         Ok(Scorer {
-            store: Store::new(
-                aws_sdk_dynamodb::Client::new(&sdk),
-                config::required("TABLE_NAME")?,
-            ),
+            store: DynamoStore::from_env(&sdk)?,
             workflows: StateMachine::new(&sdk, config::required("SCORING_STATE_MACHINE_ARN")?),
             access: AccessPolicy::from_json(&config::required("ACCESS_ROLES")?)?,
             bundle: Bundle::builtin(),
             concurrency: within("SCORING_CONCURRENCY", 64)?,
             batch_size: within("SCORING_BATCH_SIZE", 1000)?,
-            management_account_id: config::required("MANAGEMENT_ACCOUNT_ID")?,
-            provisioning: Provisioning::from_env(sdk)?,
+            inspector: AwsInspector {
+                management_account_id: config::required("MANAGEMENT_ACCOUNT_ID")?,
+                provisioning: Provisioning::from_env(sdk)?,
+            },
         })
     }
+}
 
-    fn runs(&self) -> SingletonRun<'_> {
+impl Inspect for AwsInspector {
+    async fn facts(&self, aws_account_id: &str, bundle: &Bundle) -> Result<Facts, String> {
+        let target = if aws_account_id == self.management_account_id {
+            self.provisioning.sdk.clone()
+        } else {
+            self.provisioning
+                .into_account(aws_account_id, "accounts-compliance")
+                .await
+                .map_err(|e| e.to_string())?
+        };
+        let config_rules: Vec<String> = bundle
+            .rules
+            .iter()
+            .filter_map(|r| match &r.evaluation {
+                Evaluation::ConfigRule { identifier } => Some(identifier.clone()),
+                _ => None,
+            })
+            .collect();
+        // Boxed: gathering awaits a dozen SDK calls at once, a future too deep for the
+        // compiler to lay out inline inside the runtime's.
+        let policy_arns = facts::policy_arns(bundle);
+        let gathering = Box::pin(facts::gather(
+            &target,
+            aws_account_id,
+            &policy_arns,
+            &config_rules,
+        ));
+        Ok(gathering.await)
+    }
+}
+
+impl<S: Records, I: Inspect, W: StartWorkflow> Scorer<S, I, W> {
+    fn runs(&self) -> SingletonRun<'_, S, W> {
         SingletonRun {
             store: &self.store,
             workflows: &self.workflows,
@@ -149,50 +228,26 @@ impl Scorer {
     /// be entered. One whose role cannot be assumed gets every evaluable rule UNKNOWN with that
     /// reason: its score says so.
     pub async fn evaluate(&self, aws_account_id: &str) -> (Vec<RuleResult>, bool) {
-        let entered = if aws_account_id == self.management_account_id {
-            Ok(self.provisioning.sdk.clone())
-        } else {
-            self.provisioning
-                .into_account(aws_account_id, "accounts-compliance")
-                .await
-        };
-        let facts = match entered {
-            Ok(target) => {
-                let identifiers: Vec<String> = self
+        match self.inspector.facts(aws_account_id, self.bundle).await {
+            Ok(facts) => {
+                let results = self
                     .bundle
                     .rules
                     .iter()
-                    .filter_map(|r| match &r.evaluation {
-                        Evaluation::ConfigRule { identifier } => Some(identifier.clone()),
-                        _ => None,
-                    })
+                    .map(|rule| checks::evaluate(rule, &facts))
                     .collect();
-                facts::gather(
-                    &target,
-                    aws_account_id,
-                    &facts::policy_arns(self.bundle),
-                    &identifiers,
-                )
-                .await
+                (results, true)
             }
-            Err(e) => {
-                let reason = e.to_string();
+            Err(reason) => {
                 let results = self
                     .bundle
                     .rules
                     .iter()
                     .map(|rule| checks::unreachable(rule, &reason))
                     .collect();
-                return (results, false);
+                (results, false)
             }
-        };
-        let results = self
-            .bundle
-            .rules
-            .iter()
-            .map(|rule| checks::evaluate(rule, &facts))
-            .collect();
-        (results, true)
+        }
     }
 
     /// Scores one account and records the result; `false`: the account could not be entered.
@@ -202,7 +257,7 @@ impl Scorer {
     ) -> Result<(ComplianceSummary, Vec<RuleResult>, bool), StoreError> {
         let aws_account_id = account.aws_account_id.as_deref().unwrap_or_default();
         let (results, entered) = self.evaluate(aws_account_id).await;
-        let summary = score(self.bundle, &results, shared::compliance::now());
+        let summary = score(self.bundle, &results, domain::compliance::now());
         self.store
             .record_compliance(account.id, &summary, &results)
             .await?;
@@ -233,14 +288,13 @@ fn scorable(a: &Account) -> bool {
 }
 
 /// Lists the scorable accounts and stores them in batches; answers the batch numbers.
-pub async fn plan(s: &Scorer, task: Uuid) -> Result<Value, ScoreError> {
+pub async fn plan<S: Records, I: Inspect, W: StartWorkflow>(
+    s: &Scorer<S, I, W>,
+    task: Uuid,
+) -> Result<Value, ScoreError> {
     match s
         .store
-        .update_task(
-            task,
-            shared::domain::TaskStatus::Running,
-            Some("Scoring the accounts"),
-        )
+        .update_task(task, TaskStatus::Running, Some("Scoring the accounts"))
         .await
     {
         // A retried step finds its task RUNNING already.
@@ -275,7 +329,11 @@ pub async fn plan(s: &Scorer, task: Uuid) -> Result<Value, ScoreError> {
 }
 
 /// Scores the accounts of one batch, `concurrency` at a time.
-pub async fn score_batch(s: &Scorer, task: Uuid, index: usize) -> Result<BatchSummary, ScoreError> {
+pub async fn score_batch<S: Records, I: Inspect, W: StartWorkflow>(
+    s: &Scorer<S, I, W>,
+    task: Uuid,
+    index: usize,
+) -> Result<BatchSummary, ScoreError> {
     let ids = s
         .store
         .get_batch(task, index)
@@ -308,7 +366,11 @@ pub async fn score_batch(s: &Scorer, task: Uuid, index: usize) -> Result<BatchSu
 }
 
 /// Ends a run: its task SUCCEEDED with the totals.
-pub async fn finish(s: &Scorer, task: Uuid, batches: &[BatchSummary]) -> Result<Value, ScoreError> {
+pub async fn finish<S: Records, I: Inspect, W: StartWorkflow>(
+    s: &Scorer<S, I, W>,
+    task: Uuid,
+    batches: &[BatchSummary],
+) -> Result<Value, ScoreError> {
     let mut total = BatchSummary::default();
     let mut causes = Vec::new();
     for b in batches {
@@ -333,62 +395,43 @@ pub async fn finish(s: &Scorer, task: Uuid, batches: &[BatchSummary]) -> Result<
     Ok(serde_json::to_value(total).unwrap_or_default())
 }
 
-pub async fn handle(s: &Scorer, event: LambdaEvent<Value>) -> Result<Value, ScoreError> {
-    let request_id = event.context.request_id.clone();
-    let payload = event.payload;
-    if payload.get("requestContext").is_some() && payload.get("routeKey").is_some() {
-        let event =
-            serde_json::from_value(payload).map_err(|e| ScoreError::UnknownEvent(e.to_string()))?;
-        let req = ApiRequest::from_v2_event(event, &request_id);
-        let result = route(s, &req).await;
-        return Ok(serde_json::to_value(v2_response(&req.route_key, result)).unwrap_or_default());
-    }
-    let task = payload
-        .get("TaskId")
-        .and_then(Value::as_str)
-        .and_then(|t| Uuid::parse_str(t).ok());
-    let action = payload.get("Action").and_then(Value::as_str);
-    let scheduled = payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event");
-    if action == Some("Schedule") || (action.is_none() && scheduled) {
-        return Ok(
-            match s.runs().start(Operation::ScoreAccounts, "schedule").await? {
-                Some(task) => json!({"Started": task.id}),
-                None => json!({"Skipped": "a scoring run is in progress"}),
-            },
-        );
-    }
-    match (action, task) {
-        (Some("Plan"), Some(task)) => plan(s, task).await,
-        (Some("ScoreBatch"), Some(task)) => {
-            let index = payload
-                .get("Batch")
-                .and_then(Value::as_u64)
-                .ok_or_else(|| ScoreError::UnknownEvent(payload.to_string()))?;
-            Ok(
-                serde_json::to_value(score_batch(s, task, index as usize).await?)
-                    .unwrap_or_default(),
-            )
+/// Every event but HTTP requests ([`route`] takes those).
+pub async fn handle<S: Records, I: Inspect, W: StartWorkflow>(
+    s: &Scorer<S, I, W>,
+    event: Event,
+) -> Result<Value, ScoreError> {
+    match event {
+        Event::Step(Step::Schedule) => scheduled(s).await,
+        Event::EventBridge(e) if e.is_schedule() => scheduled(s).await,
+        Event::EventBridge(e) => Err(ScoreError::UnknownEvent(format!(
+            "{} {}",
+            e.source, e.detail_type
+        ))),
+        Event::Step(Step::Plan { task }) => plan(s, task).await,
+        Event::Step(Step::ScoreBatch { task, batch }) => {
+            Ok(serde_json::to_value(score_batch(s, task, batch).await?).unwrap_or_default())
         }
-        (Some("Finish"), Some(task)) => {
-            let batches: Vec<BatchSummary> = payload
-                .get("Results")
-                .cloned()
-                .map(serde_json::from_value)
-                .transpose()
-                .map_err(|e| ScoreError::UnknownEvent(e.to_string()))?
-                .unwrap_or_default();
-            finish(s, task, &batches).await
+        Event::Step(Step::Finish { task, results }) => finish(s, task, &results).await,
+        Event::Step(Step::Abandon { task, error }) => {
+            let cause = error.map(|e| e.cause).filter(|c| !c.is_empty());
+            s.runs()
+                .abandon(task, cause.as_deref().unwrap_or("the run failed"))
+                .await?;
+            Ok(json!({"TaskId": task, "Status": TaskStatus::Failed}))
         }
-        (Some("Abandon"), Some(task)) => {
-            let cause = payload
-                .pointer("/Error/Cause")
-                .and_then(Value::as_str)
-                .unwrap_or("the run failed");
-            s.runs().abandon(task, cause).await?;
-            Ok(json!({"TaskId": task, "Status": "FAILED"}))
-        }
-        _ => Err(ScoreError::UnknownEvent(payload.to_string())),
     }
+}
+
+/// A run the schedule asks for: started, or skipped while one runs.
+async fn scheduled<S: Records, I: Inspect, W: StartWorkflow>(
+    s: &Scorer<S, I, W>,
+) -> Result<Value, ScoreError> {
+    Ok(
+        match s.runs().start(Operation::ScoreAccounts, "schedule").await? {
+            Some(task) => json!({"Started": task.id}),
+            None => json!({"Skipped": "a scoring run is in progress"}),
+        },
+    )
 }
 
 /// A rule's result with the rule's description, as the API shows it.
@@ -416,18 +459,13 @@ fn account_id(req: &ApiRequest) -> Result<Uuid, ApiError> {
         .map_err(|_| ApiError::bad_request(format!("account_id: {raw:?} is not an account id")))
 }
 
-fn empty_body(req: &ApiRequest) -> Result<(), ApiError> {
-    match req.body.as_deref().map(str::trim) {
-        None | Some("") | Some("{}") => Ok(()),
-        Some(_) => Err(ApiError::bad_request("the body must be empty or {}")),
-    }
-}
-
-pub async fn route(s: &Scorer, req: &ApiRequest) -> Result<Value, ApiError> {
-    let internal = |e: &dyn std::fmt::Display| {
-        tracing::error!(error = %e, request_id = req.request_id, "compliance request failed");
-        ApiError::internal(&req.request_id)
-    };
+/// The compliance routes.
+pub async fn route<S: Records, I: Inspect, W: StartWorkflow>(
+    s: &Scorer<S, I, W>,
+    req: ApiRequest,
+) -> Result<Value, ApiError> {
+    let req = &req;
+    let internal = |e: &dyn std::fmt::Display| req.internal(e);
     let needed = if req.route_key.starts_with("POST ") {
         Permission::Mutate
     } else {
@@ -445,8 +483,8 @@ pub async fn route(s: &Scorer, req: &ApiRequest) -> Result<Value, ApiError> {
         }
         SCORE_ALL => {
             req.only_query(&[])?;
-            empty_body(req)?;
-            let actor = req.principal.clone().unwrap_or_default();
+            req.empty_body()?;
+            let actor = req.actor();
             let task = s
                 .runs()
                 .start(Operation::ScoreAccounts, &actor)
@@ -454,7 +492,7 @@ pub async fn route(s: &Scorer, req: &ApiRequest) -> Result<Value, ApiError> {
                 .map_err(|e| internal(&e))?
                 .ok_or_else(|| {
                     ApiError::conflict(
-                        "ScoringInProgress",
+                        ErrorName::ScoringInProgress,
                         "a compliance scoring run is already running",
                     )
                 })?;
@@ -469,7 +507,7 @@ pub async fn route(s: &Scorer, req: &ApiRequest) -> Result<Value, ApiError> {
         }
         SCORE_ONE => {
             req.only_query(&[])?;
-            empty_body(req)?;
+            req.empty_body()?;
             let id = account_id(req)?;
             let account = s
                 .store
@@ -480,7 +518,7 @@ pub async fn route(s: &Scorer, req: &ApiRequest) -> Result<Value, ApiError> {
                 .value;
             if !scorable(&account) {
                 return Err(ApiError::conflict(
-                    "NotScorable",
+                    ErrorName::NotScorable,
                     format!(
                         "account {id} is {}; DISCOVERED, ONBOARDING, ACTIVE, SUSPENDED and MAINTENANCE accounts are scored",
                         account.status
@@ -560,6 +598,225 @@ pub async fn route(s: &Scorer, req: &ApiRequest) -> Result<Value, ApiError> {
 mod tests {
     use super::*;
 
+    use domain::fixtures::RecordedStarts;
+    use domain::{ErrorName, Named};
+    use std::collections::HashMap;
+    use store::{AccountReads, MemoryStore, Tasks};
+
+    const ADMIN: &str = "arn:aws:iam::123456789012:role/Admin";
+    const READER: &str = "arn:aws:iam::123456789012:role/Reader";
+
+    /// Accounts the way they look inside: compliant facts, or why they cannot be entered.
+    #[derive(Default)]
+    struct Inside {
+        unreachable: HashMap<String, String>,
+    }
+
+    impl Inspect for Inside {
+        async fn facts(&self, aws_account_id: &str, _: &Bundle) -> Result<Facts, String> {
+            match self.unreachable.get(aws_account_id) {
+                Some(why) => Err(why.clone()),
+                None => Ok(crate::fixtures::compliant()),
+            }
+        }
+    }
+
+    type Sc = Scorer<MemoryStore, Inside, RecordedStarts>;
+
+    fn scorer(batch_size: usize) -> Sc {
+        Scorer {
+            store: MemoryStore::new(),
+            inspector: Inside::default(),
+            workflows: RecordedStarts::default(),
+            access: AccessPolicy::from_json(&format!(
+                r#"{{"{ADMIN}": "admin", "{READER}": "readonly"}}"#
+            ))
+            .unwrap(),
+            bundle: Bundle::builtin(),
+            concurrency: 2,
+            batch_size,
+        }
+    }
+
+    fn account(s: &Sc, name: &str, status: AccountStatus, aws: Option<&str>) -> Account {
+        let a = domain::fixtures::account_in(status, name, aws);
+        s.store.insert(a.clone());
+        a
+    }
+
+    #[tokio::test]
+    async fn a_run_scores_every_scorable_account_in_batches() {
+        let mut s = scorer(2);
+        s.inspector.unreachable.insert(
+            "333333333333".into(),
+            "could not assume role: AccessDenied".into(),
+        );
+        let active = account(&s, "a", AccountStatus::Active, Some("111111111111"));
+        account(&s, "b", AccountStatus::Discovered, Some("222222222222"));
+        let broken = account(&s, "c", AccountStatus::Active, Some("333333333333"));
+        account(&s, "closed", AccountStatus::Closed, Some("444444444444"));
+        account(&s, "new", AccountStatus::Initializing, None);
+        let started = handle(&s, Event::Step(Step::Schedule)).await.unwrap();
+        let task = Uuid::parse_str(started["Started"].as_str().unwrap()).unwrap();
+        let planned = plan(&s, task).await.unwrap();
+        assert_eq!(
+            (planned["Accounts"].as_u64(), planned["Batches"].clone()),
+            (Some(3), json!([0, 1]))
+        );
+        let mut results = Vec::new();
+        for batch in [0, 1] {
+            results.push(score_batch(&s, task, batch).await.unwrap());
+        }
+        let total = finish(&s, task, &results).await.unwrap();
+        assert_eq!(
+            (total["Scored"].as_u64(), total["Unreachable"].as_u64()),
+            (Some(2), Some(1))
+        );
+        let scored = s.store.get_account(active.id).await.unwrap().unwrap().value;
+        assert!(
+            scored
+                .compliance
+                .unwrap()
+                .score
+                .is_some_and(|score| score > 0)
+        );
+        let unreachable = s.store.get_account(broken.id).await.unwrap().unwrap().value;
+        assert_eq!(
+            unreachable.compliance.unwrap().score,
+            Some(0),
+            "every evaluable rule UNKNOWN"
+        );
+        let t = s.store.get_task(task).await.unwrap().unwrap().value;
+        assert_eq!(t.status, TaskStatus::Succeeded);
+        assert!(
+            t.logs
+                .last()
+                .unwrap()
+                .starts_with("2 accounts scored, 1 unreachable"),
+            "{:?}",
+            t.logs
+        );
+        let e = score_batch(&s, task, 7).await.unwrap_err();
+        assert_eq!(e.name(), ErrorName::NoSuchBatch);
+    }
+
+    #[tokio::test]
+    async fn an_account_closed_after_the_plan_is_skipped() {
+        let s = scorer(10);
+        let a = account(&s, "a", AccountStatus::Active, Some("111111111111"));
+        let task = Uuid::new_v4();
+        s.store.put_batches(task, &[vec![a.id]]).await.unwrap();
+        let mut closed = a.clone();
+        closed.status = AccountStatus::Closed;
+        s.store.insert(closed);
+        let b = score_batch(&s, task, 0).await.unwrap();
+        assert_eq!((b.scored, b.skipped), (0, 1));
+    }
+
+    fn request(route_key: &str, principal: &str, id: Option<Uuid>) -> ApiRequest {
+        ApiRequest {
+            route_key: route_key.into(),
+            principal: Some(principal.into()),
+            path: id
+                .map(|id| HashMap::from([("account_id".to_owned(), id.to_string())]))
+                .unwrap_or_default(),
+            request_id: "req-1".into(),
+            ..ApiRequest::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn one_account_is_scored_on_request_and_its_results_read_back() {
+        let s = scorer(10);
+        let a = account(&s, "a", AccountStatus::Active, Some("111111111111"));
+        let scored = route(&s, request(SCORE_ONE, ADMIN, Some(a.id)))
+            .await
+            .unwrap();
+        assert!(scored["Compliance"]["Score"].as_u64().is_some());
+        let read = route(&s, request(READ_RESULTS, READER, Some(a.id)))
+            .await
+            .unwrap();
+        assert_eq!(read["Results"], scored["Results"]);
+        let history = route(&s, request(READ_HISTORY, READER, Some(a.id)))
+            .await
+            .unwrap();
+        assert_eq!(history["History"].as_array().unwrap().len(), 1);
+        let rules = route(&s, request(READ_RULES, READER, None)).await.unwrap();
+        assert_eq!(rules["Version"], Bundle::builtin().version);
+    }
+
+    #[tokio::test]
+    async fn refused_scorings_say_why_and_write_nothing() {
+        let s = scorer(10);
+        let closed = account(&s, "closed", AccountStatus::Closed, Some("111111111111"));
+        let before = s.store.snapshot();
+        for (req, status, error) in [
+            (
+                request(SCORE_ONE, ADMIN, Some(closed.id)),
+                409,
+                ErrorName::NotScorable,
+            ),
+            (
+                request(SCORE_ONE, ADMIN, Some(Uuid::new_v4())),
+                404,
+                ErrorName::NotFound,
+            ),
+            (
+                request(SCORE_ONE, READER, Some(closed.id)),
+                403,
+                ErrorName::Forbidden,
+            ),
+            (
+                request(READ_RESULTS, READER, Some(Uuid::new_v4())),
+                404,
+                ErrorName::NotFound,
+            ),
+            (
+                request("GET /20190206/nowhere", READER, None),
+                404,
+                ErrorName::NotFound,
+            ),
+        ] {
+            let what = req.route_key.clone();
+            let e = route(&s, req).await.unwrap_err();
+            assert_eq!((e.status, e.error), (status, error), "{what}");
+        }
+        let mut bad_limit = request(READ_HISTORY, READER, Some(closed.id));
+        bad_limit.query = vec![("limit".into(), "0".into())];
+        assert_eq!(route(&s, bad_limit).await.unwrap_err().status, 400);
+        let mut with_body = request(SCORE_ALL, ADMIN, None);
+        with_body.body = Some("[1]".into());
+        assert_eq!(route(&s, with_body).await.unwrap_err().status, 400);
+        assert_eq!(s.store.snapshot(), before);
+        route(&s, request(SCORE_ALL, ADMIN, None)).await.unwrap();
+        let e = route(&s, request(SCORE_ALL, ADMIN, None))
+            .await
+            .unwrap_err();
+        assert_eq!((e.status, e.error), (409, ErrorName::ScoringInProgress));
+    }
+
+    #[test]
+    fn the_state_machines_events_parse() {
+        let task = Uuid::new_v4();
+        let parse = |v: Value| serde_json::from_value::<Event>(v).unwrap();
+        assert_eq!(
+            parse(json!({"Action": "ScoreBatch", "TaskId": task, "Batch": 3})),
+            Event::Step(Step::ScoreBatch { task, batch: 3 })
+        );
+        let finish = parse(json!({"Action": "Finish", "TaskId": task, "Results": [
+            {"Scored": 1, "Unreachable": 0, "Skipped": 0},
+            {"Scored": 0, "Unreachable": 0, "Skipped": 0, "FailedBatches": 1, "Cause": "timeout"}
+        ]}));
+        let Event::Step(Step::Finish { results, .. }) = finish else {
+            panic!("a Finish step")
+        };
+        assert_eq!(results[1].cause.as_deref(), Some("timeout"));
+        assert!(
+            serde_json::from_value::<Event>(json!({"Action": "ScoreBatch", "TaskId": task}))
+                .is_err()
+        );
+    }
+
     /// The project's OpenAPI file documents every compliance route the function serves.
     #[test]
     fn every_route_is_in_the_openapi_file() {
@@ -573,7 +830,7 @@ mod tests {
         }
         let summary = &doc["components"]["schemas"]["ComplianceSummary"]["properties"];
         let example =
-            serde_json::to_value(score(Bundle::builtin(), &[], shared::compliance::now())).unwrap();
+            serde_json::to_value(score(Bundle::builtin(), &[], domain::compliance::now())).unwrap();
         for field in example.as_object().unwrap().keys() {
             assert!(summary[field].is_object(), "{field} is not in openapi.json");
         }

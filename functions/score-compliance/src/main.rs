@@ -1,13 +1,12 @@
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use score_compliance::{Scorer, handle};
-use serde_json::Value;
+use score_compliance::{Scorer, handle, route};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    shared::init_tracing();
-    let scorer = Scorer::from_env(shared::aws::sdk_config().await)?;
-    run(service_fn(|event: LambdaEvent<Value>| {
-        handle(&scorer, event)
-    }))
+async fn main() -> Result<(), edge::runtime::Error> {
+    edge::init_tracing();
+    let scorer = Scorer::from_env(aws::sdk_config().await)?;
+    edge::run_with_http(
+        |request| route(&scorer, request),
+        |event| handle(&scorer, event),
+    )
     .await
 }

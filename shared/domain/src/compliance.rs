@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use crate::string_enum;
 
 /// The bundle this build carries.
-pub const BUNDLE_JSON: &str = include_str!("../../compliance/rules.json");
+pub const BUNDLE_JSON: &str = include_str!("../../../compliance/rules.json");
 
 string_enum! {
     /// A rule's CIS profile level.
@@ -184,7 +184,7 @@ pub struct ComplianceSummary {
     pub unknown: u32,
     #[serde(rename = "BundleVersion")]
     pub bundle_version: String,
-    #[serde(rename = "EvaluatedTS", with = "crate::domain::timestamp")]
+    #[serde(rename = "EvaluatedTS", with = "crate::timestamp")]
     pub evaluated_ts: DateTime<Utc>,
 }
 

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::{Account, AccountRole, AccountStatus, AssuranceState, Origin, Tags};
+use crate::account::{Account, AccountRole, AccountStatus, AssuranceState, Origin, Tags};
 use crate::string_enum;
 
 string_enum! {
@@ -200,6 +200,13 @@ impl AccountChange {
         }
     }
 
+    /// The one way into MAINTENANCE: an ACTIVE account, taken by `task` while Account Assurance
+    /// re-runs on it (the API's repair, the foundation bootstrap's re-assurance).
+    pub fn start_maintenance(task: Uuid) -> Self {
+        AccountChange::transition(Transition::to(StartMaintenance, Maintenance))
+            .with_lock(LockChange::Acquire(task))
+    }
+
     pub fn assurance(state: AssuranceState, reason: Option<String>) -> Self {
         AccountChange {
             assurance: Some((state, reason)),
@@ -231,15 +238,15 @@ pub enum LifecycleError {
     },
 }
 
-impl LifecycleError {
-    /// Stable error name (Step Functions `ErrorEquals`, API `Error`).
-    pub fn name(&self) -> &'static str {
+impl crate::Named for LifecycleError {
+    fn name(&self) -> crate::ErrorName {
+        use crate::ErrorName as N;
         match self {
-            LifecycleError::TransitionRefused { .. } => "TransitionRefused",
-            LifecycleError::MissingReason => "MissingReason",
-            LifecycleError::OperationInProgress { .. } => "OperationInProgress",
-            LifecycleError::NotLockHolder { .. } => "NotLockHolder",
-            LifecycleError::AwsAccountIdChange { .. } => "AwsAccountIdChange",
+            LifecycleError::TransitionRefused { .. } => N::TransitionRefused,
+            LifecycleError::MissingReason => N::MissingReason,
+            LifecycleError::OperationInProgress { .. } => N::OperationInProgress,
+            LifecycleError::NotLockHolder { .. } => N::NotLockHolder,
+            LifecycleError::AwsAccountIdChange { .. } => N::AwsAccountIdChange,
         }
     }
 }
@@ -397,6 +404,7 @@ impl Account {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Named;
     use crate::fixtures;
     use std::collections::BTreeSet;
 
@@ -513,7 +521,7 @@ mod tests {
                 Utc::now(),
             )
             .unwrap_err();
-        assert_eq!(err.name(), "TransitionRefused");
+        assert_eq!(err.name(), crate::ErrorName::TransitionRefused);
         assert_eq!(
             err.to_string(),
             "Reactivate cannot move an account from CLOSED to ACTIVE"
@@ -611,7 +619,7 @@ mod tests {
         });
         assert_eq!(
             created.apply(&other, Utc::now()).unwrap_err().name(),
-            "AwsAccountIdChange"
+            crate::ErrorName::AwsAccountIdChange
         );
     }
 
@@ -660,7 +668,7 @@ mod tests {
         let err = a.apply(&change, Utc::now()).unwrap_err();
         assert_eq!(
             err.name(),
-            "TransitionRefused",
+            crate::ErrorName::TransitionRefused,
             "the lock is not taken on its own"
         );
     }

@@ -1,7 +1,6 @@
-//! The account domain: accounts, account types and tasks, serialised exactly as the Stax public API
-//! (PascalCase fields, the document's enum strings, `2018-10-11T01:05:45.000Z` timestamps).
-//!
-//! Nothing here knows about Lambda, HTTP or DynamoDB.
+//! Accounts as the service records them, serialised exactly as the Stax public API
+//! (PascalCase fields, the document's enum strings, `2018-10-11T01:05:45.000Z` timestamps), and
+//! the rules their fields follow.
 
 use std::collections::BTreeMap;
 
@@ -80,62 +79,6 @@ string_enum! {
         Updating => "UPDATING",
         Active => "ACTIVE",
         Error => "ERROR",
-    }
-}
-
-string_enum! {
-    /// Status of an asynchronous operation (a Task).
-    pub enum TaskStatus {
-        Started => "STARTED",
-        Running => "RUNNING",
-        Succeeded => "SUCCEEDED",
-        Failed => "FAILED",
-    }
-}
-
-impl TaskStatus {
-    pub fn is_terminal(self) -> bool {
-        matches!(self, TaskStatus::Succeeded | TaskStatus::Failed)
-    }
-}
-
-string_enum! {
-    /// The operation a task performs (values of the Stax `Operation` enum).
-    pub enum Operation {
-        CreateAccount => "accounts:CreateAccount",
-        OnboardAccount => "accounts:OnboardAccount",
-        DiscoverAccounts => "accounts:DiscoverAccounts",
-        DiscoverAccount => "accounts:DiscoverAccount",
-        UpdateAccount => "accounts:UpdateAccount",
-        CloseAccount => "accounts:CloseAccount",
-        HardenAccount => "account_assurance:HardenAccount",
-        /// Not in the Stax document: a compliance scoring run over every scorable account.
-        ScoreAccounts => "compliance:ScoreAccounts",
-        /// Not in the Stax document: one account scored on request.
-        ScoreAccount => "compliance:ScoreAccount",
-    }
-}
-
-string_enum! {
-    /// The account types every installation has. Foundation types hold the foundation accounts;
-    /// accounts created without a more specific type get `default`.
-    pub enum BuiltInAccountType {
-        FoundationManagement => "foundation-management",
-        FoundationSecurity => "foundation-security",
-        FoundationLogging => "foundation-logging",
-        Default => "default",
-    }
-}
-
-impl BuiltInAccountType {
-    /// The role an account of this type plays in the organization.
-    pub fn account_role(self) -> AccountRole {
-        match self {
-            BuiltInAccountType::FoundationManagement => AccountRole::Management,
-            BuiltInAccountType::FoundationSecurity => AccountRole::Security,
-            BuiltInAccountType::FoundationLogging => AccountRole::Logging,
-            BuiltInAccountType::Default => AccountRole::Member,
-        }
     }
 }
 
@@ -220,122 +163,10 @@ pub struct Account {
         skip_serializing_if = "Option::is_none"
     )]
     pub compliance: Option<crate::compliance::ComplianceSummary>,
-    #[serde(rename = "CreatedTS", with = "timestamp")]
+    #[serde(rename = "CreatedTS", with = "crate::timestamp")]
     pub created_ts: DateTime<Utc>,
-    #[serde(rename = "ModifiedTS", with = "timestamp")]
+    #[serde(rename = "ModifiedTS", with = "crate::timestamp")]
     pub modified_ts: DateTime<Utc>,
-}
-
-/// An Account Type (the Stax `AccountType` schema, without the derived member lists).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AccountType {
-    #[serde(rename = "Id")]
-    pub id: Uuid,
-    #[serde(rename = "Name")]
-    pub name: String,
-    #[serde(rename = "Status")]
-    pub status: AccountTypeStatus,
-    #[serde(rename = "CreatedTS", with = "timestamp")]
-    pub created_ts: DateTime<Utc>,
-    #[serde(rename = "ModifiedTS", with = "timestamp")]
-    pub modified_ts: DateTime<Utc>,
-}
-
-impl AccountType {
-    /// Whether accounts may be created in or onboarded to this type: not the deleted ones, and
-    /// not the foundation types, each of which holds its one foundation account.
-    pub fn admits_member_accounts(&self) -> Result<(), String> {
-        if self.status != AccountTypeStatus::Active {
-            return Err(format!("Account Type {} is {}", self.name, self.status));
-        }
-        match self.name.parse::<BuiltInAccountType>() {
-            Ok(built_in) if built_in.account_role() != AccountRole::Member => Err(format!(
-                "{} holds a foundation account; other accounts cannot join it",
-                self.name
-            )),
-            _ => Ok(()),
-        }
-    }
-}
-
-string_enum! {
-    pub enum AccountTypeStatus {
-        Active => "ACTIVE",
-        Deleted => "DELETED",
-    }
-}
-
-/// An asynchronous operation (the Stax `tasks.ReadTask` schema plus its identity).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Task {
-    #[serde(rename = "TaskId")]
-    pub id: Uuid,
-    #[serde(rename = "Operation")]
-    pub operation: Operation,
-    #[serde(rename = "Status")]
-    pub status: TaskStatus,
-    #[serde(rename = "Logs", default)]
-    pub logs: Vec<String>,
-    /// The accounts the task acts on, the primary one first.
-    #[serde(rename = "Accounts", default)]
-    pub accounts: Vec<Uuid>,
-    #[serde(rename = "CreatedTS", with = "timestamp")]
-    pub created_ts: DateTime<Utc>,
-    #[serde(rename = "ModifiedTS", with = "timestamp")]
-    pub modified_ts: DateTime<Utc>,
-}
-
-/// A task status change that is not allowed (a finished task stays finished).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("task {task} is {status} and cannot become {requested}")]
-pub struct TaskFinished {
-    pub task: Uuid,
-    pub status: TaskStatus,
-    pub requested: TaskStatus,
-}
-
-impl Task {
-    /// The task after moving to `status` and logging `log`; `Ok(None)` when a finished task is
-    /// asked to finish the same way again (a retried step). STARTED may not come back.
-    pub fn advance(
-        &self,
-        status: TaskStatus,
-        log: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Task>, TaskFinished> {
-        let refused = || TaskFinished {
-            task: self.id,
-            status: self.status,
-            requested: status,
-        };
-        if self.status.is_terminal() {
-            return if self.status == status {
-                Ok(None)
-            } else {
-                Err(refused())
-            };
-        }
-        if status == TaskStatus::Started && self.status != TaskStatus::Started {
-            return Err(refused());
-        }
-        let mut next = self.clone();
-        next.status = status;
-        next.logs.extend(log.map(str::to_owned));
-        next.modified_ts = now;
-        Ok(Some(next))
-    }
-
-    pub fn new(operation: Operation, accounts: Vec<Uuid>, now: DateTime<Utc>) -> Self {
-        Task {
-            id: Uuid::new_v4(),
-            operation,
-            status: TaskStatus::Started,
-            logs: Vec::new(),
-            accounts,
-            created_ts: now,
-            modified_ts: now,
-        }
-    }
 }
 
 /// How root emails are made: a template with one `{AccountId}`, e.g.
@@ -417,25 +248,46 @@ pub fn name_key(name: &str) -> String {
     name.to_lowercase()
 }
 
-/// Timestamps as Stax writes them: RFC 3339, UTC, milliseconds, `Z`.
-pub mod timestamp {
-    use chrono::{DateTime, SecondsFormat, Utc};
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn format(t: &DateTime<Utc>) -> String {
-        t.to_rfc3339_opts(SecondsFormat::Millis, true)
+/// An IAM account alias: 1–48 lowercase letters, digits and single hyphens inside.
+pub fn validate_alias(alias: &str) -> Result<(), String> {
+    let ok = (1..=48).contains(&alias.len())
+        && alias
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !alias.starts_with('-')
+        && !alias.ends_with('-')
+        && !alias.contains("--");
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{alias:?} must be 1 to 48 lowercase letters, digits and single hyphens, starting and ending with a letter or digit"
+        ))
     }
+}
 
-    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format(t))
+/// Stax tags: at most 100; keys 1–128 and values 1–256 characters of `a-zA-Z0-9+-=._:/@ `;
+/// keys may not start with `aws:` (reserved by AWS).
+pub fn validate_tags(tags: &Tags) -> Result<(), String> {
+    if tags.len() > 100 {
+        return Err(format!("at most 100 tags, got {}", tags.len()));
     }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-        let s = String::deserialize(d)?;
-        DateTime::parse_from_rfc3339(&s)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(serde::de::Error::custom)
+    let allowed = |s: &str| {
+        s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-=._:/@ ".contains(c))
+    };
+    for (k, v) in tags {
+        if !(1..=128).contains(&k.chars().count())
+            || !allowed(k)
+            || k.to_lowercase().starts_with("aws:")
+        {
+            return Err(format!("key {k:?} is not a valid tag key"));
+        }
+        if !(1..=256).contains(&v.chars().count()) || !allowed(v) {
+            return Err(format!("the value of {k:?} is not a valid tag value"));
+        }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -508,34 +360,6 @@ mod tests {
     }
 
     #[test]
-    fn tasks_move_forward_and_stay_finished() {
-        let t = Task::new(Operation::CreateAccount, vec![], Utc::now());
-        let running = t
-            .advance(TaskStatus::Running, Some("creating"), Utc::now())
-            .unwrap()
-            .unwrap();
-        let logged = running
-            .advance(TaskStatus::Running, Some("waiting"), Utc::now())
-            .unwrap()
-            .unwrap();
-        assert_eq!(logged.logs, ["creating", "waiting"]);
-        assert!(
-            logged
-                .advance(TaskStatus::Started, None, Utc::now())
-                .is_err()
-        );
-        let done = logged
-            .advance(TaskStatus::Succeeded, Some("done"), Utc::now())
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            done.advance(TaskStatus::Succeeded, Some("done"), Utc::now()),
-            Ok(None)
-        );
-        assert!(done.advance(TaskStatus::Failed, None, Utc::now()).is_err());
-    }
-
-    #[test]
     fn email_templates_hold_the_id_and_fit_64_characters() {
         let t = EmailTemplate::parse("aws+{AccountId}@example.com").unwrap();
         let id = Uuid::new_v4();
@@ -573,5 +397,16 @@ mod tests {
         assert!(is_aws_account_id("012345678901"));
         assert!(!is_aws_account_id("01234567890"));
         assert!(!is_aws_account_id("01234567890a"));
+    }
+
+    #[test]
+    fn at_most_one_hundred_tags() {
+        let tags: Tags = (0..101)
+            .map(|i| (format!("k{i}"), "v".to_owned()))
+            .collect();
+        assert_eq!(
+            validate_tags(&tags),
+            Err("at most 100 tags, got 101".into())
+        );
     }
 }

@@ -1,24 +1,21 @@
-//! The edge every API function shares: an API Gateway HTTP API request (payload 2.0, IAM auth)
-//! becomes an [`ApiRequest`]; a route's `Result<Value, ApiError>` becomes the HTTP response.
-//!
-//! API Gateway has matched the route already; functions dispatch on the route key
-//! (`GET /20190206/accounts/{account_id}`) and never see Lambda types past this crate.
+//! The HTTP edge: an API Gateway HTTP API request (payload 2.0, IAM auth) becomes an
+//! [`ApiRequest`]; a route's `Result<Value, ApiError>` becomes the HTTP response. API Gateway
+//! has matched the route already: functions dispatch on the route key
+//! (`GET /20190206/accounts/{account_id}`) and never see Lambda types.
 
 use std::collections::HashMap;
-use std::future::Future;
 
-use lambda_http::http::StatusCode;
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::query_map::QueryMap;
+use domain::{AccountStatus, ErrorName, LifecycleError, StartWorkflow, Task};
 use serde_json::Value;
-use shared::api::ApiError;
-use shared::auth::{AccessPolicy, AccessRole, Permission};
-use shared::domain::{AccountStatus, Task};
-use shared::lifecycle::LifecycleError;
-use shared::store::StoreError;
-use shared::workflows::StartWorkflow;
+use store::StoreError;
 
-/// A request as the API functions see it, whatever carried it.
+use crate::ApiError;
+use crate::auth::{AccessPolicy, AccessRole, Permission};
+
+/// A request as the API functions see it.
 #[derive(Debug, Clone, Default)]
 pub struct ApiRequest {
     /// The matched route, e.g. `GET /20190206/accounts`.
@@ -32,38 +29,44 @@ pub struct ApiRequest {
 }
 
 impl ApiRequest {
-    pub fn from_lambda(request: &Request) -> Self {
-        let own = |(k, v): (&str, &str)| (k.to_owned(), v.to_owned());
-        let mut req = ApiRequest {
-            request_id: request
-                .lambda_context_ref()
-                .map(|c| c.request_id.clone())
+    /// The request an API Gateway v2 event carries; `request_id` is the Lambda invocation's.
+    pub fn from_v2_event(event: ApiGatewayV2httpRequest, request_id: &str) -> Self {
+        let principal = event
+            .request_context
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.iam.as_ref())
+            .and_then(|i| i.user_arn.clone());
+        // The raw query string keeps repeated parameters apart (API Gateway's map joins them).
+        let query: Vec<(String, String)> = match event.raw_query_string.as_deref() {
+            Some(raw) if !raw.is_empty() => raw
+                .parse::<QueryMap>()
+                .map(|q| {
+                    q.iter()
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .collect()
+                })
                 .unwrap_or_default(),
-            path: request
-                .path_parameters_ref()
-                .map(|p| p.iter().map(own).collect())
-                .unwrap_or_default(),
-            query: request
-                .query_string_parameters_ref()
-                .map(|q| q.iter().map(own).collect())
-                .unwrap_or_default(),
-            body: match request.body() {
-                Body::Empty => None,
-                Body::Text(t) => Some(t.clone()),
-                Body::Binary(b) => Some(String::from_utf8_lossy(b).into_owned()),
-                _ => None,
-            },
-            ..ApiRequest::default()
+            _ => Vec::new(),
         };
-        if let Some(RequestContext::ApiGatewayV2(ctx)) = request.request_context_ref() {
-            req.route_key = ctx.route_key.clone().unwrap_or_default();
-            req.principal = ctx
-                .authorizer
-                .as_ref()
-                .and_then(|a| a.iam.as_ref())
-                .and_then(|i| i.user_arn.clone());
+        let body = match event.body {
+            Some(b) if event.is_base64_encoded => aws_smithy_types::base64::decode(&b)
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                .ok()
+                .or(Some(b)),
+            other => other,
+        };
+        ApiRequest {
+            route_key: event
+                .route_key
+                .or(event.request_context.route_key)
+                .unwrap_or_default(),
+            principal,
+            path: event.path_parameters,
+            query,
+            body,
+            request_id: request_id.to_owned(),
         }
-        req
     }
 
     /// A path parameter, or "" when absent.
@@ -84,53 +87,44 @@ impl ApiRequest {
             None => Ok(()),
         }
     }
-}
 
-impl ApiRequest {
-    /// The request of an API Gateway v2 event that reached a function through a plain
-    /// `lambda_runtime` handler (one that also takes other kinds of events).
-    pub fn from_v2_event(
-        event: lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest,
-        request_id: &str,
-    ) -> Self {
-        let principal = event
-            .request_context
-            .authorizer
-            .as_ref()
-            .and_then(|a| a.iam.as_ref())
-            .and_then(|i| i.user_arn.clone());
-        let query: Vec<(String, String)> = match event.raw_query_string.as_deref() {
-            Some(raw) if !raw.is_empty() => raw
-                .parse::<lambda_http::aws_lambda_events::query_map::QueryMap>()
-                .map(|q| {
-                    q.iter()
-                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            _ => Vec::new(),
+    /// 400 unless the body is absent, blank or `{}` (the Stax document's empty request objects).
+    pub fn empty_body(&self) -> Result<(), ApiError> {
+        let Some(body) = self
+            .body
+            .as_deref()
+            .map(str::trim)
+            .filter(|b| !b.is_empty())
+        else {
+            return Ok(());
         };
-        ApiRequest {
-            route_key: event
-                .route_key
-                .or(event.request_context.route_key)
-                .unwrap_or_default(),
-            principal,
-            path: event.path_parameters,
-            query,
-            body: event.body,
-            request_id: request_id.to_owned(),
+        match serde_json::from_str::<Value>(body) {
+            Ok(Value::Object(fields)) if fields.is_empty() => Ok(()),
+            Ok(Value::Object(fields)) => {
+                let names: Vec<&String> = fields.keys().collect();
+                Err(ApiError::bad_request(format!(
+                    "the body takes no fields, got {names:?}"
+                )))
+            }
+            _ => Err(ApiError::bad_request("the body must be empty or {}")),
         }
+    }
+
+    /// Who the request acts as, for the audit trail.
+    pub fn actor(&self) -> String {
+        self.principal.clone().unwrap_or_default()
+    }
+
+    /// A failure inside the service, logged with the request and answered without internals.
+    pub fn internal(&self, e: &dyn std::fmt::Display) -> ApiError {
+        tracing::error!(error = %e, request_id = self.request_id, route = self.route_key, "request failed inside the service");
+        ApiError::internal(&self.request_id)
     }
 }
 
-/// A route's answer as the API Gateway v2 response a plain `lambda_runtime` handler returns.
-pub fn v2_response(
-    route_key: &str,
-    result: Result<Value, ApiError>,
-) -> lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse {
-    use lambda_http::aws_lambda_events::encodings::Body as EventBody;
-    use lambda_http::http::HeaderValue;
+/// A route's answer as the API Gateway v2 response.
+pub fn v2_response(route_key: &str, result: Result<Value, ApiError>) -> ApiGatewayV2httpResponse {
+    use aws_lambda_events::http::HeaderValue;
     let (status, body) = match result {
         Ok(body) => (200, body),
         Err(e) => {
@@ -142,12 +136,12 @@ pub fn v2_response(
             (e.status, serde_json::to_value(e.body()).unwrap_or_default())
         }
     };
-    let mut response = lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse::default();
+    let mut response = ApiGatewayV2httpResponse::default();
     response.status_code = i64::from(status);
     response
         .headers
         .insert("content-type", HeaderValue::from_static("application/json"));
-    response.body = Some(EventBody::Text(body.to_string()));
+    response.body = Some(Body::Text(body.to_string()));
     response
 }
 
@@ -179,7 +173,7 @@ pub fn refused_operation(
     match e {
         StoreError::Lifecycle(LifecycleError::OperationInProgress { account, task }) => {
             ApiError::conflict(
-                "OperationInProgress",
+                ErrorName::OperationInProgress,
                 format!("account {account} has an operation in progress (task {task})"),
             )
         }
@@ -209,39 +203,10 @@ pub async fn start_or_undo<W: StartWorkflow>(
     Err(ApiError::internal(request_id))
 }
 
-/// Runs `route` on the translated request and translates its answer back.
-pub async fn serve<F, Fut>(request: Request, route: F) -> Result<Response<Body>, lambda_http::Error>
-where
-    F: FnOnce(ApiRequest) -> Fut,
-    Fut: Future<Output = Result<Value, ApiError>>,
-{
-    let req = ApiRequest::from_lambda(&request);
-    let route_key = req.route_key.clone();
-    let (status, body) = match route(req).await {
-        Ok(body) => (StatusCode::OK, body),
-        Err(e) => {
-            if e.status >= 500 {
-                tracing::error!(route = route_key, error = %e, "request failed");
-            } else {
-                tracing::info!(route = route_key, error = %e, "request refused");
-            }
-            (
-                StatusCode::from_u16(e.status)?,
-                serde_json::to_value(e.body())?,
-            )
-        }
-    };
-    Ok(Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_string()))?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-    use lambda_http::aws_lambda_events::encodings::Body as EventBody;
+    use aws_lambda_events::encodings::Body as EventBody;
     use serde_json::json;
 
     /// An API Gateway HTTP API (payload 2.0) event with IAM auth, as Lambda receives it.
@@ -310,7 +275,7 @@ mod tests {
         let req = ApiRequest::from_v2_event(event("limit=5&colour=red", None), "r");
         assert!(req.only_query(&["limit", "colour"]).is_ok());
         let e = req.only_query(&["limit"]).unwrap_err();
-        assert_eq!((e.status, e.error), (400, "ValidationError"));
+        assert_eq!((e.status, e.error), (400, ErrorName::ValidationError));
         assert!(e.cause.contains("colour"), "{}", e.cause);
     }
 
@@ -357,20 +322,22 @@ mod tests {
             (None, Permission::Read),
         ] {
             let e = authorize(&access, principal, needed).unwrap_err();
-            assert_eq!((e.status, e.error), (403, "Forbidden"), "{principal:?}");
+            assert_eq!(
+                (e.status, e.error),
+                (403, ErrorName::Forbidden),
+                "{principal:?}"
+            );
         }
     }
 
     #[test]
     fn a_refused_operation_is_a_409_that_names_the_refusal() {
-        use shared::domain::AccountStatus;
-        use shared::lifecycle::{LifecycleError, Trigger};
-        use shared::store::StoreError;
-        let id = |name| shared::fixtures::account_in(AccountStatus::Active, name, None).id;
+        use domain::Trigger;
+        let id = |name| domain::fixtures::account_in(AccountStatus::Active, name, None).id;
         let (account, task) = (id("a"), id("b"));
         let busy = StoreError::Lifecycle(LifecycleError::OperationInProgress { account, task });
         let e = refused_operation(busy, |_| unreachable!(), |_| unreachable!());
-        assert_eq!((e.status, e.error), (409, "OperationInProgress"));
+        assert_eq!((e.status, e.error), (409, ErrorName::OperationInProgress));
         assert!(e.cause.contains(&task.to_string()));
 
         let refused = StoreError::Lifecycle(LifecycleError::TransitionRefused {
@@ -380,16 +347,45 @@ mod tests {
         });
         let e = refused_operation(
             refused,
-            |from| ApiError::conflict("NotAssurable", format!("{from:?}")),
+            |from| ApiError::conflict(ErrorName::NotAssurable, format!("{from:?}")),
             |_| unreachable!(),
         );
         assert_eq!(
             (e.error, e.cause.as_str()),
-            ("NotAssurable", "Some(Discovered)")
+            (ErrorName::NotAssurable, "Some(Discovered)")
         );
 
         let other = StoreError::Unavailable("timeout".into());
         let e = refused_operation(other, |_| unreachable!(), |_| ApiError::internal("req-9"));
         assert_eq!(e.status, 500);
+    }
+
+    #[test]
+    fn an_empty_body_is_absent_blank_or_an_empty_object() {
+        let with = |body: Option<&str>| ApiRequest {
+            body: body.map(str::to_owned),
+            ..ApiRequest::default()
+        };
+        for ok in [None, Some(""), Some("  "), Some("{}"), Some("{ }")] {
+            assert!(with(ok).empty_body().is_ok(), "{ok:?}");
+        }
+        let e = with(Some(r#"{"Force": true}"#)).empty_body().unwrap_err();
+        assert_eq!(e.cause, r#"the body takes no fields, got ["Force"]"#);
+        for bad in ["[]", "x", "null"] {
+            let e = with(Some(bad)).empty_body().unwrap_err();
+            assert_eq!(
+                (e.status, e.cause.as_str()),
+                (400, "the body must be empty or {}")
+            );
+        }
+    }
+
+    #[test]
+    fn a_base64_body_is_decoded() {
+        let mut e = event("", None);
+        e.body = Some("eyJOYW1lIjogImEifQ==".into());
+        e.is_base64_encoded = true;
+        let req = ApiRequest::from_v2_event(e, "r");
+        assert_eq!(req.body.as_deref(), Some("{\"Name\": \"a\"}"));
     }
 }

@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 
-use crate::config::ConfigError;
-use crate::string_enum;
+use domain::config::ConfigError;
+use domain::string_enum;
 
 string_enum! {
     pub enum AccessRole {

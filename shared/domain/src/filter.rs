@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use uuid::Uuid;
 
-use crate::domain::{Account, AccountStatus, name_key};
+use crate::account::{Account, AccountStatus, name_key};
 
 /// Every field is an "and"; the values inside a field are an "or". `None` = no constraint.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! AWS SDK configuration shared by every function: region, credentials and endpoint from the
+//! SDK configuration shared by every function: region, credentials and endpoint from the
 //! standard environment (`AWS_REGION`, `AWS_ENDPOINT_URL`, …), and a retry policy for control
 //! planes that throttle at a few requests per second.
 
@@ -7,7 +7,6 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 pub use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
-use aws_runtime::retries::classifiers::AwsErrorCodeClassifier;
 pub use aws_smithy_http_client::proxy::ProxyConfig;
 
 /// Attempts per call, first one included. Throttling and transient errors back off
@@ -54,51 +53,4 @@ pub fn http_client_with_proxy(proxy: ProxyConfig) -> aws_sdk_sts::config::Shared
             .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
             .build()
     })
-}
-
-/// Organizations answers `ConcurrentModificationException` while another change to the
-/// organization is in flight; like throttling, the cure is to wait and try again.
-const ORGANIZATIONS_TRANSIENT: &[&str] = &["ConcurrentModificationException"];
-
-/// An Organizations client whose writes retry `ConcurrentModificationException` with the same
-/// backoff as throttling (the SDK's standard classifiers do not know that code).
-pub fn organizations(sdk: &SdkConfig) -> aws_sdk_organizations::Client {
-    use aws_sdk_organizations::operation::{
-        attach_policy::AttachPolicyError, create_account::CreateAccountError,
-        create_organizational_unit::CreateOrganizationalUnitError,
-        create_policy::CreatePolicyError, move_account::MoveAccountError,
-    };
-    macro_rules! retrying {
-        ($builder:expr, $($error:ty),+) => {
-            $builder$(.retry_classifier(
-                AwsErrorCodeClassifier::<$error>::builder()
-                    .transient_errors(ORGANIZATIONS_TRANSIENT)
-                    .build(),
-            ))+
-        };
-    }
-    let builder = aws_sdk_organizations::config::Builder::from(sdk);
-    let config = retrying!(
-        builder,
-        CreateAccountError,
-        MoveAccountError,
-        CreateOrganizationalUnitError,
-        CreatePolicyError,
-        AttachPolicyError
-    )
-    .build();
-    aws_sdk_organizations::Client::from_conf(config)
-}
-
-/// An AWS error as a person reads it: `Code: message` for an error the service answered with,
-/// the whole chain (timeouts, connection failures, …) otherwise.
-pub fn error_message<E>(e: &E) -> String
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    match (e.code(), e.message()) {
-        (Some(code), Some(message)) => format!("{code}: {message}"),
-        (Some(code), None) => code.to_owned(),
-        _ => aws_smithy_types::error::display::DisplayErrorContext(e).to_string(),
-    }
 }

@@ -1,81 +1,20 @@
-//! Stax-shaped API types: the error body, the `GET /accounts` query and response.
+//! The Stax API's shapes: the `GET /accounts` query and response, Account Types as
+//! `accounts.ReadAccountTypes` shows them, the create and onboard bodies, the task envelope.
 //!
-//! Transport-free: adapters hand in query pairs and serialise what comes back.
+//! Transport-free: the HTTP edge hands in query pairs and bodies and serialises what comes back.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::domain::{
-    Account, StaxAccountStatus, is_aws_account_id, timestamp, validate_account_name,
+use domain::string_enum;
+use domain::{
+    Account, AccountFilter, AccountTypeRef, StaxAccountStatus, is_aws_account_id, timestamp,
+    validate_account_name, validate_alias, validate_tags,
 };
-use crate::filter::AccountFilter;
-use crate::string_enum;
 
-/// The Stax `Error` schema with the HTTP status it goes out with.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{status} {error}: {cause}")]
-pub struct ApiError {
-    pub status: u16,
-    /// A stable name clients can match on.
-    pub error: &'static str,
-    /// What was wrong, for a person.
-    pub cause: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ErrorBody<'a> {
-    #[serde(rename = "Error")]
-    pub error: &'a str,
-    #[serde(rename = "Cause")]
-    pub cause: &'a str,
-}
-
-impl ApiError {
-    pub fn bad_request(cause: impl Into<String>) -> Self {
-        ApiError {
-            status: 400,
-            error: "ValidationError",
-            cause: cause.into(),
-        }
-    }
-    pub fn forbidden(cause: impl Into<String>) -> Self {
-        ApiError {
-            status: 403,
-            error: "Forbidden",
-            cause: cause.into(),
-        }
-    }
-    pub fn not_found(cause: impl Into<String>) -> Self {
-        ApiError {
-            status: 404,
-            error: "NotFound",
-            cause: cause.into(),
-        }
-    }
-    pub fn conflict(error: &'static str, cause: impl Into<String>) -> Self {
-        ApiError {
-            status: 409,
-            error,
-            cause: cause.into(),
-        }
-    }
-    /// A failure inside the service. The cause is deliberately generic: internals go to the log.
-    pub fn internal(request_id: &str) -> Self {
-        ApiError {
-            status: 500,
-            error: "InternalError",
-            cause: format!("the request failed inside the service; quote request id {request_id}"),
-        }
-    }
-    pub fn body(&self) -> ErrorBody<'_> {
-        ErrorBody {
-            error: self.error,
-            cause: &self.cause,
-        }
-    }
-}
+use crate::ApiError;
 
 string_enum! {
     /// Fields `GET /accounts` can sort on.
@@ -352,7 +291,7 @@ pub struct AccountTypeView {
     #[serde(rename = "Name")]
     pub name: String,
     #[serde(rename = "Status")]
-    pub status: crate::domain::AccountTypeStatus,
+    pub status: domain::AccountTypeStatus,
     /// The ids of the accounts of this type (closed ones included: they keep their type).
     #[serde(rename = "Accounts")]
     pub accounts: Vec<Uuid>,
@@ -381,7 +320,7 @@ pub struct ReadAccountTypes {
 impl ReadAccountTypes {
     /// The types `ids` asks for (all when `None`), by name, each with its accounts.
     pub fn build(
-        mut types: Vec<crate::domain::AccountType>,
+        mut types: Vec<domain::AccountType>,
         accounts: &[Account],
         ids: Option<&BTreeSet<Uuid>>,
     ) -> Self {
@@ -393,7 +332,7 @@ impl ReadAccountTypes {
             .map(|t| AccountTypeView {
                 id: t.id,
                 organisation_id,
-                stax_created: t.name.parse::<crate::domain::BuiltInAccountType>().is_ok(),
+                stax_created: t.name.parse::<domain::BuiltInAccountType>().is_ok(),
                 name: t.name,
                 status: t.status,
                 accounts: accounts
@@ -486,8 +425,8 @@ impl ReadAccounts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{AccountStatus, Tags};
     use chrono::{Duration, Utc};
+    use domain::{AccountStatus, Tags};
 
     fn parse(q: &[(&str, &str)]) -> Result<ListAccountsQuery, ApiError> {
         ListAccountsQuery::parse(q.iter().copied(), ListRoute::Accounts)
@@ -495,7 +434,10 @@ mod tests {
 
     fn cause(q: &[(&str, &str)]) -> String {
         let e = parse(q).unwrap_err();
-        assert_eq!((e.status, e.error), (400, "ValidationError"));
+        assert_eq!(
+            (e.status, e.error),
+            (400, domain::ErrorName::ValidationError)
+        );
         e.cause
     }
 
@@ -593,7 +535,7 @@ mod tests {
     }
 
     fn account(name: &str, age_minutes: i64) -> Account {
-        let mut a = crate::fixtures::account_in(AccountStatus::Active, name, None);
+        let mut a = domain::fixtures::account_in(AccountStatus::Active, name, None);
         a.tags = Some(Tags::from([("k".into(), "v".into())]));
         a.created_ts = Utc::now() - Duration::minutes(age_minutes);
         a
@@ -678,30 +620,13 @@ mod tests {
     }
 }
 
-/// How a request names an Account Type: Stax accepts its id or its name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AccountTypeRef {
-    Id(Uuid),
-    Name(String),
-}
-
-/// Completes "AccountType: …" when no Account Type matches.
-impl std::fmt::Display for AccountTypeRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AccountTypeRef::Id(id) => write!(f, "no Account Type has id {id}"),
-            AccountTypeRef::Name(name) => write!(f, "no Account Type is named {name:?}"),
-        }
-    }
-}
-
 /// A validated `accounts.CreateAccount` body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateAccountRequest {
     pub name: String,
     pub account_type: AccountTypeRef,
     pub aws_account_alias: Option<String>,
-    pub tags: Option<crate::domain::Tags>,
+    pub tags: Option<domain::Tags>,
 }
 
 #[derive(serde::Deserialize)]
@@ -716,7 +641,7 @@ struct CreateAccountBody {
     #[serde(rename = "OrganisationalUnitId", default)]
     organisational_unit_id: Option<String>,
     #[serde(rename = "Tags", default)]
-    tags: Option<crate::domain::Tags>,
+    tags: Option<domain::Tags>,
 }
 
 impl CreateAccountRequest {
@@ -764,48 +689,6 @@ pub fn account_type_ref(raw: &str) -> Result<AccountTypeRef, ApiError> {
         )));
     }
     Ok(AccountTypeRef::Name(raw.to_owned()))
-}
-
-/// An IAM account alias: 1–48 lowercase letters, digits and single hyphens inside.
-pub fn validate_alias(alias: &str) -> Result<(), String> {
-    let ok = (1..=48).contains(&alias.len())
-        && alias
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !alias.starts_with('-')
-        && !alias.ends_with('-')
-        && !alias.contains("--");
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{alias:?} must be 1 to 48 lowercase letters, digits and single hyphens, starting and ending with a letter or digit"
-        ))
-    }
-}
-
-/// Stax tags: at most 100; keys 1–128 and values 1–256 characters of `a-zA-Z0-9+-=._:/@ `;
-/// keys may not start with `aws:` (reserved by AWS).
-pub fn validate_tags(tags: &crate::domain::Tags) -> Result<(), String> {
-    if tags.len() > 100 {
-        return Err(format!("at most 100 tags, got {}", tags.len()));
-    }
-    let allowed = |s: &str| {
-        s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+-=._:/@ ".contains(c))
-    };
-    for (k, v) in tags {
-        if !(1..=128).contains(&k.chars().count())
-            || !allowed(k)
-            || k.to_lowercase().starts_with("aws:")
-        {
-            return Err(format!("key {k:?} is not a valid tag key"));
-        }
-        if !(1..=256).contains(&v.chars().count()) || !allowed(v) {
-            return Err(format!("the value of {k:?} is not a valid tag value"));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -872,23 +755,12 @@ mod create_tests {
         let e = parse(r#"{"Name": "bakery", "AccountType": "default", "OrganisationalUnitId": "e893d7e0-9306-11e9-bc42-526af7764f64"}"#).unwrap_err();
         assert!(e.cause.starts_with("OrganisationalUnitId: not supported"));
     }
-
-    #[test]
-    fn at_most_one_hundred_tags() {
-        let tags: crate::domain::Tags = (0..101)
-            .map(|i| (format!("k{i}"), "v".to_owned()))
-            .collect();
-        assert_eq!(
-            validate_tags(&tags),
-            Err("at most 100 tags, got 101".into())
-        );
-    }
 }
 
 /// The Stax task envelope a mutating request answers with (`accounts.CreateAccountResponse`
 /// and its siblings): the task to follow, and what was asked.
 pub fn task_envelope(
-    task: &crate::domain::Task,
+    task: &domain::Task,
     organisation_id: Uuid,
     request_id: &str,
     detail_type: &str,
@@ -921,7 +793,7 @@ pub struct OnboardAccountRequest {
     pub account_type: AccountTypeRef,
     /// A new name for the record (unique case-insensitively).
     pub name: Option<String>,
-    pub tags: Option<crate::domain::Tags>,
+    pub tags: Option<domain::Tags>,
 }
 
 #[derive(serde::Deserialize)]
@@ -938,7 +810,7 @@ struct OnboardAccountBody {
     #[serde(rename = "OrganisationalUnitId", default)]
     organisational_unit_id: Option<String>,
     #[serde(rename = "Tags", default)]
-    tags: Option<crate::domain::Tags>,
+    tags: Option<domain::Tags>,
 }
 
 impl OnboardAccountRequest {

@@ -1,35 +1,12 @@
-//! Account Assurance: the contract between the assurance state machine and its concern
-//! functions, and the way into a target account.
-//!
-//! Each concern is an idempotent "ensure": it reads what is there, changes only what differs from
-//! the baseline, and reports each change; a second run reports none.
+//! Sessions in the accounts the service manages, through the provisioning role every managed
+//! account carries, and the errors of work done in them (Account Assurance's concerns, the
+//! foundation bootstrap's steps).
 
-use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use serde::{Deserialize, Serialize};
+use domain::{ErrorName, Named};
 
-/// What the state machine hands every concern.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ConcernInput {
-    #[serde(rename = "AwsAccountId")]
-    pub aws_account_id: String,
-    /// The account's root email (GuardDuty membership needs it).
-    #[serde(rename = "Email", default)]
-    pub email: Option<String>,
-    /// The IAM account alias the account should have.
-    #[serde(rename = "AwsAccountAlias", default)]
-    pub aws_account_alias: Option<String>,
-}
-
-/// What a concern reports: its name and each change it made (empty: nothing to do).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConcernResult {
-    #[serde(rename = "Concern")]
-    pub concern: String,
-    #[serde(rename = "Changes", default)]
-    pub changes: Vec<String>,
-}
+use crate::SdkConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AssuranceError {
@@ -51,16 +28,17 @@ pub enum AssuranceError {
     },
 }
 
-impl AssuranceError {
-    /// The error name Step Functions sees.
-    pub fn name(&self) -> &'static str {
+impl Named for AssuranceError {
+    fn name(&self) -> ErrorName {
         match self {
-            AssuranceError::RoleNotAssumable { .. } => "RoleNotAssumable",
-            AssuranceError::Aws { .. } => "AssuranceCallFailed",
-            AssuranceError::Prerequisite { .. } => "AssurancePrerequisiteMissing",
+            AssuranceError::RoleNotAssumable { .. } => ErrorName::RoleNotAssumable,
+            AssuranceError::Aws { .. } => ErrorName::AssuranceCallFailed,
+            AssuranceError::Prerequisite { .. } => ErrorName::AssurancePrerequisiteMissing,
         }
     }
+}
 
+impl AssuranceError {
     /// Wraps an SDK error of `concern`'s calls.
     pub fn aws<E>(concern: &'static str, e: E) -> Self
     where
@@ -68,16 +46,7 @@ impl AssuranceError {
     {
         AssuranceError::Aws {
             concern,
-            message: crate::aws::error_message(&e),
-        }
-    }
-}
-
-impl From<AssuranceError> for lambda_runtime::Diagnostic {
-    fn from(e: AssuranceError) -> Self {
-        lambda_runtime::Diagnostic {
-            error_type: e.name().to_owned(),
-            error_message: e.to_string(),
+            message: crate::error_message(&e),
         }
     }
 }
@@ -106,10 +75,10 @@ pub struct Provisioning {
 
 impl Provisioning {
     /// `PROVISIONING_ROLE_NAME`.
-    pub fn from_env(sdk: SdkConfig) -> Result<Self, crate::config::ConfigError> {
+    pub fn from_env(sdk: SdkConfig) -> Result<Self, domain::config::ConfigError> {
         Ok(Provisioning {
             sdk,
-            role: crate::config::required("PROVISIONING_ROLE_NAME")?,
+            role: domain::config::required("PROVISIONING_ROLE_NAME")?,
         })
     }
 
@@ -144,7 +113,7 @@ pub async fn assume_role(
         .role_session_name(session)
         .send()
         .await
-        .map_err(|e| refused(crate::aws::error_message(&e)))?;
+        .map_err(|e| refused(crate::error_message(&e)))?;
     let c = out
         .credentials
         .ok_or_else(|| refused("STS returned no credentials".into()))?;

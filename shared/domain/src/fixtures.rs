@@ -3,10 +3,10 @@
 use chrono::Utc;
 use uuid::Uuid;
 
-use crate::domain::{Account, AccountRole, AccountStatus, Origin, organisation_id};
+use crate::account::{Account, AccountRole, AccountStatus, Origin, organisation_id};
 use crate::lifecycle::{NewAccount, Transition, Trigger};
 
-/// A [`StartWorkflow`](crate::workflows::StartWorkflow) that records the executions it is asked
+/// A [`StartWorkflow`](crate::workflow::StartWorkflow) that records the executions it is asked
 /// to start, or refuses every start with `refusal`.
 #[derive(Debug, Default)]
 pub struct RecordedStarts {
@@ -14,7 +14,7 @@ pub struct RecordedStarts {
     pub refusal: Option<String>,
 }
 
-impl crate::workflows::StartWorkflow for RecordedStarts {
+impl crate::workflow::StartWorkflow for RecordedStarts {
     async fn start_workflow(&self, name: &str, input: &serde_json::Value) -> Result<(), String> {
         if let Some(refusal) = &self.refusal {
             return Err(refusal.clone());

@@ -1,0 +1,94 @@
+//! The Organizations client every function uses, and how its failures are reported.
+
+use aws_runtime::retries::classifiers::AwsErrorCodeClassifier;
+use aws_sdk_organizations::error::{ProvideErrorMetadata, SdkError};
+use domain::{ErrorName, Named};
+
+use crate::SdkConfig;
+
+/// Organizations answers `ConcurrentModificationException` while another change to the
+/// organization is in flight; like throttling, the cure is to wait and try again.
+const ORGANIZATIONS_TRANSIENT: &[&str] = &["ConcurrentModificationException"];
+
+/// An Organizations client whose writes retry `ConcurrentModificationException` with the same
+/// backoff as throttling (the SDK's standard classifiers do not know that code).
+pub fn organizations(sdk: &SdkConfig) -> aws_sdk_organizations::Client {
+    use aws_sdk_organizations::operation::{
+        attach_policy::AttachPolicyError, create_account::CreateAccountError,
+        create_organizational_unit::CreateOrganizationalUnitError,
+        create_policy::CreatePolicyError, move_account::MoveAccountError,
+    };
+    macro_rules! retrying {
+        ($builder:expr, $($error:ty),+) => {
+            $builder$(.retry_classifier(
+                AwsErrorCodeClassifier::<$error>::builder()
+                    .transient_errors(ORGANIZATIONS_TRANSIENT)
+                    .build(),
+            ))+
+        };
+    }
+    let builder = aws_sdk_organizations::config::Builder::from(sdk);
+    let config = retrying!(
+        builder,
+        CreateAccountError,
+        MoveAccountError,
+        CreateOrganizationalUnitError,
+        CreatePolicyError,
+        AttachPolicyError
+    )
+    .build();
+    aws_sdk_organizations::Client::from_conf(config)
+}
+
+/// An AWS Organizations call that failed after the SDK's retries. Its name,
+/// `OrganizationsCallFailed`, is one the state machines retry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("AWS Organizations call failed: {message}")]
+pub struct OrganizationsError {
+    /// The error code AWS answered with, if it answered.
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl OrganizationsError {
+    /// A failure the service noticed itself (an answer without what it must carry).
+    pub fn new(message: impl Into<String>) -> Self {
+        OrganizationsError {
+            code: None,
+            message: message.into(),
+        }
+    }
+
+    /// AWS refused the request for a reason retrying will not change (a constraint, a limit,
+    /// access, an organization without the feature), as opposed to throttling or an outage.
+    pub fn is_refusal(&self) -> bool {
+        self.code.as_deref().is_some_and(|code| {
+            matches!(
+                code,
+                "ConstraintViolationException"
+                    | "AccessDeniedException"
+                    | "AWSOrganizationsNotInUseException"
+                    | "InvalidInputException"
+                    | "UnsupportedAPIEndpointException"
+            )
+        })
+    }
+}
+
+impl<E> From<SdkError<E>> for OrganizationsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    fn from(e: SdkError<E>) -> Self {
+        OrganizationsError {
+            code: e.code().map(str::to_owned),
+            message: crate::error_message(&e),
+        }
+    }
+}
+
+impl Named for OrganizationsError {
+    fn name(&self) -> ErrorName {
+        ErrorName::OrganizationsCallFailed
+    }
+}

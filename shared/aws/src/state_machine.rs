@@ -1,0 +1,44 @@
+//! Starting the service's state machines.
+
+use serde_json::Value;
+
+/// One state machine, started by name: the name is the task's id, so a retried request or
+/// step starts one execution, never two.
+#[derive(Debug, Clone)]
+pub struct StateMachine {
+    pub client: aws_sdk_sfn::Client,
+    pub arn: String,
+}
+
+impl StateMachine {
+    pub fn new(sdk: &crate::SdkConfig, arn: String) -> Self {
+        StateMachine {
+            client: aws_sdk_sfn::Client::new(sdk),
+            arn,
+        }
+    }
+}
+
+impl domain::StartWorkflow for StateMachine {
+    /// Starts the execution `name`; an execution of that name already started counts as started.
+    async fn start_workflow(&self, name: &str, input: &Value) -> Result<(), String> {
+        match self
+            .client
+            .start_execution()
+            .state_machine_arn(&self.arn)
+            .name(name)
+            .input(input.to_string())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_execution_already_exists()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(crate::error_message(&e)),
+        }
+    }
+}

@@ -1,0 +1,541 @@
+//! The store in memory, for unit tests: the same traits with the same rules as
+//! [`DynamoStore`](crate::DynamoStore) — conditional writes on the version and status read,
+//! one audit event per version, unique names and AWS account ids, finished tasks that stay
+//! finished, slot leases, compliance results that never go back in time — each operation
+//! atomic under one lock, as a DynamoDB transaction is.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use domain::compliance::{ComplianceSummary, RuleResult, RuleState};
+use domain::{
+    Account, AccountChange, AccountFilter, AccountType, AccountTypeStatus, AuditEvent, Task,
+    TaskStatus, Trigger, name_key,
+};
+use uuid::Uuid;
+
+use crate::{
+    AccountReads, AccountTypes, AccountWrites, Compliance, Slots, StoreError, TaskWrite, Tasks,
+    Versioned,
+};
+
+#[derive(Debug, Default, Clone)]
+struct State {
+    accounts: HashMap<Uuid, Versioned<Account>>,
+    audit: BTreeMap<(Uuid, u64), AuditEvent>,
+    /// Unique keys (`name_key` of names, AWS account ids) and their owners.
+    names: HashMap<String, Uuid>,
+    aws_accounts: HashMap<String, Uuid>,
+    tasks: HashMap<Uuid, Versioned<Task>>,
+    slots: HashMap<String, BTreeMap<Uuid, i64>>,
+    types: HashMap<Uuid, AccountType>,
+    type_names: HashMap<String, Uuid>,
+    latest: HashMap<Uuid, (ComplianceSummary, Vec<RuleResult>)>,
+    history: HashMap<Uuid, Vec<(ComplianceSummary, Vec<String>)>>,
+    batches: HashMap<(Uuid, usize), Vec<Uuid>>,
+}
+
+/// An in-memory store. `Default` is empty; [`MemoryStore::fail_with`] makes every later call
+/// fail as an unreachable DynamoDB would.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+    unavailable: AtomicBool,
+    reason: Mutex<String>,
+    /// Accounts another writer records just before the next write (a race the test loses).
+    interleaved: Mutex<Vec<Account>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        MemoryStore::default()
+    }
+
+    /// From now on every call fails with `StoreUnavailable` and `reason`.
+    pub fn fail_with(&self, reason: &str) {
+        *self.reason.lock().unwrap() = reason.to_owned();
+        self.unavailable.store(true, Ordering::SeqCst);
+    }
+
+    /// Everything stored, for tests that prove a refused request wrote nothing: two snapshots
+    /// are equal when nothing was written in between.
+    pub fn snapshot(&self) -> String {
+        let s = self.state.lock().unwrap();
+        let mut accounts: Vec<_> = s.accounts.values().map(|v| (&v.value, v.version)).collect();
+        accounts.sort_by_key(|(a, _)| a.id);
+        let mut tasks: Vec<_> = s.tasks.values().map(|v| (&v.value, v.version)).collect();
+        tasks.sort_by_key(|(t, _)| t.id);
+        let mut types: Vec<_> = s.types.values().collect();
+        types.sort_by_key(|t| t.id);
+        let mut slots: Vec<_> = s.slots.iter().collect();
+        slots.sort();
+        format!(
+            "{accounts:?}\n{:?}\n{tasks:?}\n{types:?}\n{slots:?}\n{:?}\n{:?}",
+            s.audit.values().collect::<Vec<_>>(),
+            s.latest.len(),
+            s.history.values().map(Vec::len).sum::<usize>(),
+        )
+    }
+
+    /// Records `account` as it is, version 1, with no audit event: test setup for states the
+    /// lifecycle would take several steps to reach.
+    pub fn insert(&self, account: Account) -> Versioned<Account> {
+        let mut s = self.state.lock().unwrap();
+        s.names.insert(name_key(&account.name), account.id);
+        if let Some(aws) = &account.aws_account_id {
+            s.aws_accounts.insert(aws.clone(), account.id);
+        }
+        let v = Versioned {
+            value: account,
+            version: 1,
+        };
+        s.accounts.insert(v.value.id, v.clone());
+        v
+    }
+
+    /// Another writer records `account` (as it is) just before the next account write: the
+    /// caller read the store before it did, and writes after.
+    pub fn interleave(&self, account: Account) {
+        self.interleaved.lock().unwrap().push(account);
+    }
+
+    fn write_interleaved(&self, s: &mut State) {
+        for account in self.interleaved.lock().unwrap().drain(..) {
+            s.names.insert(name_key(&account.name), account.id);
+            if let Some(aws) = &account.aws_account_id {
+                s.aws_accounts.insert(aws.clone(), account.id);
+            }
+            s.accounts.insert(
+                account.id,
+                Versioned {
+                    value: account,
+                    version: 1,
+                },
+            );
+        }
+    }
+
+    /// Records `task` as it is: test setup.
+    pub fn insert_task(&self, task: Task) {
+        let mut s = self.state.lock().unwrap();
+        s.tasks.insert(
+            task.id,
+            Versioned {
+                value: task,
+                version: 1,
+            },
+        );
+    }
+
+    /// The lock held for the duration of one operation, or the failure every call answers.
+    fn state(&self) -> Result<std::sync::MutexGuard<'_, State>, StoreError> {
+        if self.unavailable.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable(self.reason.lock().unwrap().clone()));
+        }
+        Ok(self.state.lock().unwrap())
+    }
+}
+
+impl AccountReads for MemoryStore {
+    async fn get_account(&self, id: Uuid) -> Result<Option<Versioned<Account>>, StoreError> {
+        Ok(self.state()?.accounts.get(&id).cloned())
+    }
+
+    async fn get_account_by_aws_id(
+        &self,
+        aws_account_id: &str,
+    ) -> Result<Option<Versioned<Account>>, StoreError> {
+        let s = self.state()?;
+        Ok(s.aws_accounts
+            .get(aws_account_id)
+            .and_then(|id| s.accounts.get(id))
+            .cloned())
+    }
+
+    async fn get_account_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<Versioned<Account>>, StoreError> {
+        let s = self.state()?;
+        Ok(s.names
+            .get(&name_key(name))
+            .and_then(|id| s.accounts.get(id))
+            .cloned())
+    }
+
+    async fn list_accounts(&self, filter: &AccountFilter) -> Result<Vec<Account>, StoreError> {
+        Ok(self
+            .state()?
+            .accounts
+            .values()
+            .map(|v| &v.value)
+            .filter(|a| filter.matches(a))
+            .cloned()
+            .collect())
+    }
+
+    async fn audit_trail(&self, account: Uuid) -> Result<Vec<AuditEvent>, StoreError> {
+        Ok(self
+            .state()?
+            .audit
+            .range((account, 0)..=(account, u64::MAX))
+            .map(|(_, e)| e.clone())
+            .collect())
+    }
+}
+
+impl Tasks for MemoryStore {
+    async fn create_task(&self, task: &Task) -> Result<(), StoreError> {
+        let mut s = self.state()?;
+        if s.tasks.contains_key(&task.id) {
+            return Err(StoreError::TaskExists(task.id));
+        }
+        s.tasks.insert(
+            task.id,
+            Versioned {
+                value: task.clone(),
+                version: 1,
+            },
+        );
+        Ok(())
+    }
+
+    async fn get_task(&self, id: Uuid) -> Result<Option<Versioned<Task>>, StoreError> {
+        Ok(self.state()?.tasks.get(&id).cloned())
+    }
+
+    async fn update_task(
+        &self,
+        id: Uuid,
+        status: TaskStatus,
+        log: Option<&str>,
+    ) -> Result<Versioned<Task>, StoreError> {
+        let mut s = self.state()?;
+        let current = s
+            .tasks
+            .get(&id)
+            .cloned()
+            .ok_or(StoreError::TaskNotFound(id))?;
+        let Some(next) = current.value.advance(status, log, Utc::now())? else {
+            return Ok(current);
+        };
+        let next = Versioned {
+            value: next,
+            version: current.version + 1,
+        };
+        s.tasks.insert(id, next.clone());
+        Ok(next)
+    }
+}
+
+impl AccountWrites for MemoryStore {
+    async fn create_account(
+        &self,
+        account: &Account,
+        first_trigger: Trigger,
+        task: Option<&Task>,
+        actor: &str,
+    ) -> Result<Versioned<Account>, StoreError> {
+        let mut s = self.state()?;
+        self.write_interleaved(&mut s);
+        // Refusals in the order the DynamoDB transaction reports them.
+        if s.accounts.contains_key(&account.id) {
+            return Err(StoreError::AccountExists(account.id));
+        }
+        if let Some(aws) = &account.aws_account_id
+            && s.aws_accounts.contains_key(aws)
+        {
+            return Err(StoreError::AwsAccountIdTaken(aws.clone()));
+        }
+        if s.names.contains_key(&name_key(&account.name)) {
+            return Err(StoreError::NameTaken(account.name.clone()));
+        }
+        if let Some(task) = task
+            && s.tasks.contains_key(&task.id)
+        {
+            return Err(StoreError::TaskExists(task.id));
+        }
+        let event = AuditEvent::of_change(None, account, 1, actor, Some(first_trigger));
+        s.audit.insert((account.id, 1), event);
+        s.names.insert(name_key(&account.name), account.id);
+        if let Some(aws) = &account.aws_account_id {
+            s.aws_accounts.insert(aws.clone(), account.id);
+        }
+        if let Some(task) = task {
+            s.tasks.insert(
+                task.id,
+                Versioned {
+                    value: task.clone(),
+                    version: 1,
+                },
+            );
+        }
+        let recorded = Versioned {
+            value: account.clone(),
+            version: 1,
+        };
+        s.accounts.insert(account.id, recorded.clone());
+        Ok(recorded)
+    }
+
+    async fn apply_with_task(
+        &self,
+        current: &Versioned<Account>,
+        change: &AccountChange,
+        task: Option<TaskWrite<'_>>,
+        actor: &str,
+    ) -> Result<(Versioned<Account>, Option<Versioned<Task>>), StoreError> {
+        let now = Utc::now();
+        let next = current.value.apply(change, now)?;
+        let mut s = self.state()?;
+        self.write_interleaved(&mut s);
+        // (task as read — version 0 for a new one — and the task after)
+        let task = match task {
+            Some(TaskWrite::Update(update)) => {
+                let read = s
+                    .tasks
+                    .get(&update.id)
+                    .cloned()
+                    .ok_or(StoreError::TaskNotFound(update.id))?;
+                let after = read.value.advance(update.status, update.log, now)?;
+                Some((read, after, false))
+            }
+            Some(TaskWrite::Create(task)) => Some((
+                Versioned {
+                    value: task.clone(),
+                    version: 0,
+                },
+                Some(task.clone()),
+                true,
+            )),
+            None => None,
+        };
+        let account = match &next {
+            Some(next) => Versioned {
+                value: next.clone(),
+                version: current.version + 1,
+            },
+            None => current.clone(),
+        };
+        if let Some(next) = &next {
+            let stored = s.accounts.get(&current.value.id);
+            let as_read = stored.is_some_and(|v| {
+                v.version == current.version
+                    && v.value.status == current.value.status
+                    && v.value.compliance.as_ref().map(|c| c.evaluated_ts)
+                        == current.value.compliance.as_ref().map(|c| c.evaluated_ts)
+            });
+            if !as_read {
+                return Err(StoreError::Stale {
+                    account: current.value.id,
+                    expected: current.version,
+                });
+            }
+            if current.value.aws_account_id.is_none()
+                && let Some(aws) = &next.aws_account_id
+                && s.aws_accounts.get(aws).is_some_and(|o| *o != next.id)
+            {
+                return Err(StoreError::AwsAccountIdTaken(aws.clone()));
+            }
+            if name_key(&next.name) != name_key(&current.value.name)
+                && s.names.contains_key(&name_key(&next.name))
+            {
+                return Err(StoreError::NameTaken(next.name.clone()));
+            }
+        }
+        if let Some((read, Some(_), creating)) = &task {
+            let stored = s.tasks.get(&read.value.id).map(|t| t.version);
+            let as_read = if *creating {
+                stored.is_none()
+            } else {
+                stored == Some(read.version)
+            };
+            if !as_read {
+                return Err(if *creating {
+                    StoreError::TaskExists(read.value.id)
+                } else {
+                    StoreError::StaleTask(read.value.id)
+                });
+            }
+        }
+        // Every condition holds: write it all.
+        if let Some(next) = &next {
+            let trigger = change.transition.as_ref().map(|t| t.trigger);
+            let event =
+                AuditEvent::of_change(Some(&current.value), next, account.version, actor, trigger);
+            s.audit.insert((next.id, account.version), event);
+            if current.value.aws_account_id.is_none()
+                && let Some(aws) = &next.aws_account_id
+            {
+                s.aws_accounts.insert(aws.clone(), next.id);
+            }
+            if name_key(&next.name) != name_key(&current.value.name) {
+                s.names.remove(&name_key(&current.value.name));
+                s.names.insert(name_key(&next.name), next.id);
+            }
+            s.accounts.insert(next.id, account.clone());
+        }
+        let task = task.map(|(read, after, _)| match after {
+            Some(after) => {
+                let written = Versioned {
+                    value: after,
+                    version: read.version + 1,
+                };
+                s.tasks.insert(written.value.id, written.clone());
+                written
+            }
+            None => read,
+        });
+        Ok((account, task))
+    }
+}
+
+impl Slots for MemoryStore {
+    async fn acquire_slot(
+        &self,
+        name: &str,
+        capacity: usize,
+        holder: Uuid,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.state()?;
+        let now = Utc::now().timestamp();
+        let holders = s.slots.entry(name.to_owned()).or_default();
+        if holders.contains_key(&holder) {
+            return Ok(true);
+        }
+        holders.retain(|_, expires| *expires > now);
+        if holders.len() >= capacity {
+            return Ok(false);
+        }
+        holders.insert(holder, now + lease.as_secs() as i64);
+        Ok(true)
+    }
+
+    async fn slots_in_use(&self, name: &str) -> Result<usize, StoreError> {
+        let now = Utc::now().timestamp();
+        Ok(self
+            .state()?
+            .slots
+            .get(name)
+            .map_or(0, |h| h.values().filter(|e| **e > now).count()))
+    }
+
+    async fn release_slot(&self, name: &str, holder: Uuid) -> Result<(), StoreError> {
+        if let Some(holders) = self.state()?.slots.get_mut(name) {
+            holders.remove(&holder);
+        }
+        Ok(())
+    }
+}
+
+impl AccountTypes for MemoryStore {
+    async fn ensure_account_type(&self, name: &str) -> Result<AccountType, StoreError> {
+        let mut s = self.state()?;
+        if let Some(id) = s.type_names.get(&name_key(name))
+            && let Some(t) = s.types.get(id)
+        {
+            return Ok(t.clone());
+        }
+        let now = Utc::now();
+        let t = AccountType {
+            id: Uuid::new_v4(),
+            name: name.to_owned(),
+            status: AccountTypeStatus::Active,
+            created_ts: now,
+            modified_ts: now,
+        };
+        s.type_names.insert(name_key(name), t.id);
+        s.types.insert(t.id, t.clone());
+        Ok(t)
+    }
+
+    async fn get_account_type(&self, id: Uuid) -> Result<Option<AccountType>, StoreError> {
+        Ok(self.state()?.types.get(&id).cloned())
+    }
+
+    async fn get_account_type_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<AccountType>, StoreError> {
+        let s = self.state()?;
+        Ok(s.type_names
+            .get(&name_key(name))
+            .and_then(|id| s.types.get(id))
+            .cloned())
+    }
+
+    async fn list_account_types(&self) -> Result<Vec<AccountType>, StoreError> {
+        Ok(self.state()?.types.values().cloned().collect())
+    }
+}
+
+impl Compliance for MemoryStore {
+    async fn record_compliance(
+        &self,
+        account: Uuid,
+        summary: &ComplianceSummary,
+        results: &[RuleResult],
+    ) -> Result<bool, StoreError> {
+        let mut s = self.state()?;
+        let record = s
+            .accounts
+            .get_mut(&account)
+            .ok_or(StoreError::AccountNotFound(account))?;
+        let newer = record
+            .value
+            .compliance
+            .as_ref()
+            .is_none_or(|c| c.evaluated_ts < summary.evaluated_ts);
+        if !newer {
+            return Ok(false);
+        }
+        record.value.compliance = Some(summary.clone());
+        s.latest
+            .insert(account, (summary.clone(), results.to_vec()));
+        let failed = results
+            .iter()
+            .filter(|r| r.state == RuleState::Failed)
+            .map(|r| r.rule_id.clone())
+            .collect();
+        s.history
+            .entry(account)
+            .or_default()
+            .push((summary.clone(), failed));
+        Ok(true)
+    }
+
+    async fn latest_compliance(
+        &self,
+        account: Uuid,
+    ) -> Result<Option<(ComplianceSummary, Vec<RuleResult>)>, StoreError> {
+        Ok(self.state()?.latest.get(&account).cloned())
+    }
+
+    async fn compliance_history(
+        &self,
+        account: Uuid,
+        limit: usize,
+    ) -> Result<Vec<(ComplianceSummary, Vec<String>)>, StoreError> {
+        let s = self.state()?;
+        let mut entries = s.history.get(&account).cloned().unwrap_or_default();
+        entries.sort_by_key(|(summary, _)| std::cmp::Reverse(summary.evaluated_ts));
+        entries.truncate(limit);
+        Ok(entries)
+    }
+
+    async fn put_batches(&self, run: Uuid, batches: &[Vec<Uuid>]) -> Result<(), StoreError> {
+        let mut s = self.state()?;
+        for (index, accounts) in batches.iter().enumerate() {
+            s.batches.insert((run, index), accounts.clone());
+        }
+        Ok(())
+    }
+
+    async fn get_batch(&self, run: Uuid, index: usize) -> Result<Option<Vec<Uuid>>, StoreError> {
+        Ok(self.state()?.batches.get(&(run, index)).cloned())
+    }
+}
