@@ -4,7 +4,7 @@
 
 brings up, from a built workspace (`cargo build --workspace`):
 
-1. the emulator (moto plus local/emulator.py's extensions) on a free port, with its Step
+1. the emulator (moto plus the extensions of local/emulator/) on a free port, with its Step
    Functions interpreter on;
 2. an AWS Organization: the management account, a Security and a Logging account, and external
    member accounts, some with the provisioning role and some without;
@@ -15,8 +15,9 @@ brings up, from a built workspace (`cargo build --workspace`):
    template's DefinitionSubstitutions, the event bus, its rules and log group, and the
    functions' EventBridge Scheduler schedules (which the emulator fires);
 
-then runs the account lifecycle (foundation bootstrap, discovery, onboarding, creation, scoring)
-and prints what happened and where the API is. Ctrl-C or SIGTERM (or, with --json, the end of
+then (unless --no-lifecycle) runs the account lifecycle of local/lifecycle.py (foundation
+bootstrap, discovery, onboarding, creation, scoring) and prints what happened and where the API
+is. This file provisions; lifecycle.py only uses what it provisioned. Ctrl-C or SIGTERM (or, with --json, the end of
 standard input) stops everything, at any point.
 
     python local/stack.py create-table --endpoint URL --name NAME
@@ -40,22 +41,19 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
-from botocore.config import Config
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cfn  # noqa: E402
+import lifecycle  # noqa: E402
+from clients import REGION, aws, http_json, say  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEMPLATE = os.path.join(ROOT, "template.yaml")
 # The endpoints of the stack `up` is running (not with --json: tests run several at once).
 CURRENT = os.path.join(ROOT, ".local", "stack.json")
-REGION = "us-east-1"
 # moto's default account: callers with unknown credentials act in it. It is the management
 # account of the emulated organization, where the service is deployed.
 MANAGEMENT_ACCOUNT = "123456789012"
@@ -71,10 +69,6 @@ LOCAL_PRINCIPALS = {
 }
 # External members of the seeded organization: (name, has the provisioning role).
 SEED_MEMBERS = [("workload-alpha", True), ("workload-beta", True), ("legacy-gamma", False)]
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def free_port() -> int:
@@ -115,24 +109,6 @@ class Processes:
         self.children.clear()
 
 
-def aws(endpoint: str, service: str, credentials: dict | None = None) -> Any:
-    creds = credentials or {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name=REGION,
-        config=Config(retries={"mode": "standard", "max_attempts": 5}),
-        **creds,
-    )
-
-
-def http_json(method: str, url: str, body: Any = None, timeout: float = 30) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as r:
-        return json.loads(r.read() or b"null")
-
-
 def tail(path: str, lines: int = 30) -> str:
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
@@ -148,7 +124,10 @@ def start_emulator(procs: Processes, logs: str) -> str:
     log = os.path.join(logs, "emulator.log")
     for _ in range(3):  # the free port can be taken between choosing and binding it
         port = free_port()
-        process = procs.start("emulator", [sys.executable, os.path.join(ROOT, "local", "emulator.py"), "--port", str(port)], log, stdout=subprocess.DEVNULL)
+        process = procs.start(
+            "emulator", [sys.executable, "-m", "emulator", "--port", str(port)], log,
+            stdout=subprocess.DEVNULL, cwd=os.path.join(ROOT, "local"),
+        )
         url = f"http://127.0.0.1:{port}"
         deadline = time.time() + 60
         while time.time() < deadline and process.poll() is None:
@@ -334,7 +313,7 @@ def host_config(r: cfn.Resolver, endpoint: str, principals: dict) -> dict:
         "base_env": {
             "AWS_ENDPOINT_URL": endpoint,
             # The SDK honours HTTP_PROXY; through it, endpoints whose host the SDK prefixes with
-            # an account id (S3 Control) still reach the emulator (see local/emulator.py).
+            # an account id (S3 Control) still reach the emulator (see local/emulator/).
             "HTTP_PROXY": endpoint,
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
@@ -431,7 +410,7 @@ def provision(r: cfn.Resolver, endpoint: str) -> None:
                 events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": name, "Arn": r.get_att(name, "Arn")}])
             elif event["Type"] == "ScheduleV2":
                 # As SAM expands it: an EventBridge Scheduler schedule invoking the function with
-                # the event's Input (the emulator fires it; see local/emulator.py).
+                # the event's Input (the emulator fires it; see local/emulator/scheduler.py).
                 schedule = f"{name}{event_name}"
                 target = {"Arn": r.get_att(name, "Arn"), "RoleArn": service_role}
                 if "Input" in props:
@@ -447,92 +426,6 @@ def provision(r: cfn.Resolver, endpoint: str) -> None:
                 say(f"  schedule {schedule}: {props['ScheduleExpression']} -> {name} {props.get('Input', '')}")
             elif event["Type"] == "Schedule":
                 raise NotImplementedError(f"{name}.{event_name}: use ScheduleV2 (EventBridge Scheduler)")
-
-
-# --- the lifecycle ----------------------------------------------------------------------------
-
-
-def run_execution(endpoint: str, state_machine_arn: str, payload: dict, timeout: float = 300) -> dict:
-    sfn = aws(endpoint, "stepfunctions")
-    name = f"local-{int(time.time() * 1000)}"
-    execution = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload))["executionArn"]
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        d = sfn.describe_execution(executionArn=execution)
-        if d["status"] != "RUNNING":
-            return d
-        time.sleep(0.25)
-    raise TimeoutError(f"{execution} still running after {timeout}s")
-
-
-def print_accounts(api_url: str) -> None:
-    accounts = http_json("GET", f"{api_url}/20190206/accounts?sort=Name&sort_order=ASC")["Accounts"]
-    say(f"  {'Name':<16} {'AwsAccountId':<13} {'AccountRole':<11} {'AccountType':<22} {'Status':<13} {'AssuranceState':<15} Compliance")
-    for a in accounts:
-        c = a.get("Compliance")
-        score = f"{c.get('Score', '-')} (L1 {c.get('L1Score', '-')}, L2 {c.get('L2Score', '-')})" if c else "-"
-        say(f"  {a['Name']:<16} {a.get('AwsAccountId', '-'):<13} {a['AccountRole']:<11} {a.get('AccountTypeName', '-'):<22} {a['Status']:<13} {a['AssuranceState']:<15} {score}")
-
-
-def follow_task(api_url: str, envelope: dict, timeout: float = 300) -> dict:
-    """Polls GET /20190206/task/{id} until the task ends; prints its logs."""
-    started = time.time()
-    task_id = envelope["TaskId"]
-    say(f"  task {task_id}: {envelope['Detail']['OperationStatus']}")
-    task = {"Status": "STARTED"}
-    while task["Status"] in ("STARTED", "RUNNING") and time.time() - started < timeout:
-        time.sleep(0.5)
-        task = http_json("GET", f"{api_url}/20190206/task/{task_id}")
-    for line in task["Logs"]:
-        say(f"  | {line}")
-    say(f"  task {task['Status']} in {time.time() - started:.1f}s")
-    return task
-
-
-def lifecycle(endpoint: str, r: cfn.Resolver, api_url: str) -> None:
-    say("Foundation bootstrap (FoundationStateMachine):")
-    started = time.time()
-    result = run_execution(endpoint, r.ref("FoundationStateMachine"), {})
-    if result["status"] != "SUCCEEDED":
-        raise RuntimeError(f"the foundation bootstrap ended {result['status']}: {result.get('error')}: {result.get('cause')}")
-    output = json.loads(result["output"])
-    for a in output["Accounts"]:
-        say(f"  {a['Outcome']:<16} {a['Name']} ({a['AwsAccountId']}) as {a['AccountRole']} in {a['AccountTypeName']}")
-    for step in output["Steps"].values():
-        for change in step.get("Changes", []) if isinstance(step, dict) else []:
-            say(f"  {step['Concern']}: {change}")
-    say(f"  took {time.time() - started:.1f}s")
-
-    say("Discover the organization (POST /20190206/accounts/discover):")
-    follow_task(api_url, http_json("POST", f"{api_url}/20190206/accounts/discover", {}))
-    print_accounts(api_url)
-
-    discovered = [a for a in http_json("GET", f"{api_url}/20190206/accounts?filter=DISCOVERED&sort=Name&sort_order=ASC")["Accounts"]]
-    if discovered:
-        target = discovered[0]
-        say(f"Onboard {target['Name']} (POST /20190206/accounts/onboard, AwsAccountId {target['AwsAccountId']}, AccountType default):")
-        follow_task(api_url, http_json("POST", f"{api_url}/20190206/accounts/onboard", {"AwsAccountId": target["AwsAccountId"], "AccountType": "default"}))
-
-    name = f"sandbox-{time.strftime('%H%M%S')}"
-    say(f"Create account {name} (POST /20190206/accounts, AccountType default):")
-    follow_task(api_url, http_json("POST", f"{api_url}/20190206/accounts", {"Name": name, "AccountType": "default", "Tags": {"CostCode": "local"}}))
-    say("Score every account's compliance (POST /20190206/accounts/compliance):")
-    follow_task(api_url, http_json("POST", f"{api_url}/20190206/accounts/compliance", {}))
-    say("Accounts the API reports (GET /20190206/accounts):")
-    print_accounts(api_url)
-    accounts = http_json("GET", f"{api_url}/20190206/accounts?sort=Name&sort_order=ASC")["Accounts"]
-    assured = next((a for a in accounts if a["Name"] == name), None)
-    external = next((a for a in accounts if a["Status"] == "DISCOVERED"), None)
-    if assured and external:
-        results = {
-            a["Name"]: {r["RuleId"]: r for r in http_json("GET", f"{api_url}/20190206/accounts/{a['Id']}/compliance")["Results"]}
-            for a in (assured, external)
-        }
-        differ = [rid for rid, r in results[assured["Name"]].items() if r["State"] != results[external["Name"]][rid]["State"]]
-        say(f"Rules that differ between {assured['Name']} and {external['Name']} (GET /20190206/accounts/{{id}}/compliance):")
-        for rid in differ:
-            a, e = results[assured["Name"]][rid], results[external["Name"]][rid]
-            say(f"  {rid:<26} {a['State']:<7} vs {e['State']:<7} {e['Title']}: {e['Reason']}")
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -589,7 +482,7 @@ def up(args: argparse.Namespace) -> int:
         provision(resolver, endpoint)
         say(f"Provisioned template.yaml in {time.time() - started:.1f}s; logs in {logs}")
         if not args.no_lifecycle:
-            lifecycle(endpoint, resolver, host["api_url"])
+            lifecycle.run(endpoint, resolver, host["api_url"])
         ready = {
             "aws_endpoint": endpoint,
             "api_url": host["api_url"],

@@ -8,7 +8,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import cfn  # noqa: E402
-from emulator import first_due, next_due, trust_admits  # noqa: E402
+from emulator.iam import trust_admits  # noqa: E402
+from emulator.scheduler import first_due, next_due  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

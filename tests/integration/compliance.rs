@@ -486,7 +486,7 @@ async fn a_score_and_a_record_change_never_overwrite_each_other() {
         state: RuleState::Passed,
         reason: "ok".into(),
     }];
-    let t1 = domain::compliance::now();
+    let t1 = domain::timestamp::now();
     assert!(
         store
             .record_compliance(read.value.id, &summary_at(80, t1), &results)

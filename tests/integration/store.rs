@@ -504,3 +504,11 @@ async fn counted_slots_admit_no_more_than_their_capacity() {
         "a released slot is free again"
     );
 }
+
+/// The same rules the in-memory store keeps for the unit tests (`store::contract`), kept by
+/// DynamoDB: what the functions' unit tests rely on holds for the real table.
+#[tokio::test]
+async fn the_dynamodb_store_keeps_the_same_contract_as_the_memory_store() {
+    let store = Stack::shared().fresh_store().await;
+    store::contract::all(&store).await;
+}

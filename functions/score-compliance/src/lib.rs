@@ -257,7 +257,7 @@ impl<S: Records, I: Inspect, W: StartWorkflow> Scorer<S, I, W> {
     ) -> Result<(ComplianceSummary, Vec<RuleResult>, bool), StoreError> {
         let aws_account_id = account.aws_account_id.as_deref().unwrap_or_default();
         let (results, entered) = self.evaluate(aws_account_id).await;
-        let summary = score(self.bundle, &results, domain::compliance::now());
+        let summary = score(self.bundle, &results, domain::timestamp::now());
         self.store
             .record_compliance(account.id, &summary, &results)
             .await?;
@@ -830,7 +830,7 @@ mod tests {
         }
         let summary = &doc["components"]["schemas"]["ComplianceSummary"]["properties"];
         let example =
-            serde_json::to_value(score(Bundle::builtin(), &[], domain::compliance::now())).unwrap();
+            serde_json::to_value(score(Bundle::builtin(), &[], domain::timestamp::now())).unwrap();
         for field in example.as_object().unwrap().keys() {
             assert!(summary[field].is_object(), "{field} is not in openapi.json");
         }

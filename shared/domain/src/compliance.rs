@@ -188,12 +188,6 @@ pub struct ComplianceSummary {
     pub evaluated_ts: DateTime<Utc>,
 }
 
-/// The time a scoring is stamped with: milliseconds, as it is stored and shown.
-pub fn now() -> DateTime<Utc> {
-    use chrono::SubsecRound;
-    Utc::now().trunc_subsecs(3)
-}
-
 /// `100 × Σweight(passed) / Σweight(passed, failed, unknown)`, rounded; None without data.
 fn weighted(results: &[(&Rule, RuleState)]) -> Option<u8> {
     let (mut passed, mut counted) = (0u32, 0u32);

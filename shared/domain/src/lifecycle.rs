@@ -293,6 +293,7 @@ impl Account {
         first: &Transition,
         now: DateTime<Utc>,
     ) -> Result<Account, LifecycleError> {
+        let now = crate::timestamp::to_millis(now);
         let status_reason = check(None, first)?;
         Ok(Account {
             id,
@@ -396,7 +397,7 @@ impl Account {
         if next == *self {
             return Ok(None);
         }
-        next.modified_ts = now;
+        next.modified_ts = crate::timestamp::to_millis(now);
         Ok(Some(next))
     }
 }

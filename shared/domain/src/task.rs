@@ -95,11 +95,12 @@ impl Task {
         let mut next = self.clone();
         next.status = status;
         next.logs.extend(log.map(str::to_owned));
-        next.modified_ts = now;
+        next.modified_ts = crate::timestamp::to_millis(now);
         Ok(Some(next))
     }
 
     pub fn new(operation: Operation, accounts: Vec<Uuid>, now: DateTime<Utc>) -> Self {
+        let now = crate::timestamp::to_millis(now);
         Task {
             id: Uuid::new_v4(),
             operation,

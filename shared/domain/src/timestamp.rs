@@ -3,6 +3,19 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serializer};
 
+/// The time now as it is stored and shown: to the millisecond. Every write stamps with it, so
+/// a value written and the same value read back are equal.
+pub fn now() -> DateTime<Utc> {
+    to_millis(Utc::now())
+}
+
+/// `t` to the millisecond, as it is stored: records are stamped with it (account and task
+/// creation and changes), so what a write returns equals what a read returns.
+pub fn to_millis(t: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    t.trunc_subsecs(3)
+}
+
 pub fn format(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }

@@ -14,6 +14,8 @@ mod ports;
 pub mod runs;
 
 #[cfg(any(test, feature = "test-util"))]
+pub mod contract;
+#[cfg(any(test, feature = "test-util"))]
 pub mod memory;
 
 pub use dynamo::DynamoStore;

@@ -219,7 +219,10 @@ impl Tasks for MemoryStore {
             .get(&id)
             .cloned()
             .ok_or(StoreError::TaskNotFound(id))?;
-        let Some(next) = current.value.advance(status, log, Utc::now())? else {
+        let Some(next) = current
+            .value
+            .advance(status, log, domain::timestamp::now())?
+        else {
             return Ok(current);
         };
         let next = Versioned {
@@ -288,7 +291,7 @@ impl AccountWrites for MemoryStore {
         task: Option<TaskWrite<'_>>,
         actor: &str,
     ) -> Result<(Versioned<Account>, Option<Versioned<Task>>), StoreError> {
-        let now = Utc::now();
+        let now = domain::timestamp::now();
         let next = current.value.apply(change, now)?;
         let mut s = self.state()?;
         self.write_interleaved(&mut s);
@@ -440,7 +443,7 @@ impl AccountTypes for MemoryStore {
         {
             return Ok(t.clone());
         }
-        let now = Utc::now();
+        let now = domain::timestamp::now();
         let t = AccountType {
             id: Uuid::new_v4(),
             name: name.to_owned(),

@@ -1,6 +1,5 @@
 //! Account Types and their unique names.
 
-use chrono::Utc;
 use domain::{AccountType, AccountTypeStatus};
 use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
@@ -32,7 +31,7 @@ impl AccountTypes for DynamoStore {
                     return Ok(t);
                 }
             }
-            let now = Utc::now();
+            let now = domain::timestamp::now();
             let account_type = AccountType {
                 id: Uuid::new_v4(),
                 name: name.to_owned(),

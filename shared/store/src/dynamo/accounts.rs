@@ -3,7 +3,6 @@
 use std::collections::HashSet;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::Utc;
 use domain::{Account, AccountChange, AccountFilter, AuditEvent, Task, Trigger, name_key};
 use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
@@ -273,7 +272,7 @@ impl AccountWrites for DynamoStore {
         task: Option<TaskWrite<'_>>,
         actor: &str,
     ) -> Result<(Versioned<Account>, Option<Versioned<Task>>), StoreError> {
-        let now = Utc::now();
+        let now = domain::timestamp::now();
         let next = current.value.apply(change, now)?;
         let creating_task = matches!(task, Some(TaskWrite::Create(_)));
         // (version read, task after) — the version read is 0 for a new task.

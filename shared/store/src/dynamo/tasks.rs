@@ -1,7 +1,6 @@
 //! Tasks.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::Utc;
 use domain::{Task, TaskStatus};
 use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
@@ -64,7 +63,10 @@ impl Tasks for DynamoStore {
                 .get_task(id)
                 .await?
                 .ok_or(StoreError::TaskNotFound(id))?;
-            let Some(next) = current.value.advance(status, log, Utc::now())? else {
+            let Some(next) = current
+                .value
+                .advance(status, log, domain::timestamp::now())?
+            else {
                 return Ok(current);
             };
             let version = current.version + 1;

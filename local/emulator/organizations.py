@@ -1,0 +1,193 @@
+"""Organizations: asynchronous `CreateAccount` (IN_PROGRESS until a status call finds it done,
+EMAIL_ALREADY_EXISTS for a taken email, planned outcomes), the `aws.organizations` events AWS
+publishes on the us-east-1 default bus, and seeding many members at once for benchmarks."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+
+class CreateAccountPlans:
+    """Outcomes planned for the next CreateAccount requests, and the requests in flight."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.planned: list[dict] = []
+        self.pending: dict[str, dict] = {}
+
+    def plan(self, outcomes: list[dict]) -> None:
+        with self.lock:
+            self.planned.extend(outcomes)
+
+    def next_outcome(self) -> dict:
+        with self.lock:
+            return self.planned.pop(0) if self.planned else {"state": "SUCCEEDED", "polls": 1}
+
+
+CREATE_ACCOUNT = CreateAccountPlans()
+
+
+def install_async_create_account() -> None:
+    from moto.core.utils import unix_time
+    from moto.organizations import utils
+    from moto.organizations.models import OrganizationsBackend
+
+    create_now = OrganizationsBackend.create_account
+    describe_done = OrganizationsBackend.describe_create_account_status
+    list_done = OrganizationsBackend.list_create_account_status
+
+    def status(request: dict) -> dict:
+        s = {"Id": request["Id"], "AccountName": request["AccountName"], "State": request["State"],
+             "RequestedTimestamp": request["RequestedTimestamp"]}
+        for key in ("AccountId", "FailureReason", "CompletedTimestamp"):
+            if key in request:
+                s[key] = request[key]
+        return s
+
+    def create_account(self, **kwargs):  # noqa: ANN001, ANN003
+        from moto.organizations.exceptions import AWSOrganizationsNotInUseException
+
+        if self.org is None:
+            raise AWSOrganizationsNotInUseException
+        outcome = CREATE_ACCOUNT.next_outcome()
+        request = {
+            "Id": utils.make_random_create_account_status_id(),
+            "AccountName": kwargs["AccountName"],
+            "State": "IN_PROGRESS",
+            "RequestedTimestamp": unix_time(),
+            "polls": int(outcome.get("polls", 1)),
+            "outcome": outcome,
+            "kwargs": kwargs,
+        }
+        taken = {a.email for a in self.accounts} | {
+            r["kwargs"]["Email"] for r in CREATE_ACCOUNT.pending.values() if r["State"] != "FAILED"
+        }
+        if kwargs["Email"] in taken:
+            request["outcome"] = {"state": "FAILED", "reason": "EMAIL_ALREADY_EXISTS"}
+        with CREATE_ACCOUNT.lock:
+            CREATE_ACCOUNT.pending[request["Id"]] = request
+        return {"CreateAccountStatus": status(request)}
+
+    def advance(self, request: dict) -> None:
+        if request["State"] != "IN_PROGRESS":
+            return
+        request["polls"] -= 1
+        if request["polls"] > 0:
+            return
+        outcome = request["outcome"]
+        request["CompletedTimestamp"] = unix_time()
+        if outcome.get("state", "SUCCEEDED") == "SUCCEEDED":
+            created = create_now(self, **request["kwargs"])["CreateAccountStatus"]
+            account = self.get_account_by_id(created["AccountId"])
+            account.create_account_status_id = request["Id"]
+            request["AccountId"] = created["AccountId"]
+            request["State"] = "SUCCEEDED"
+        else:
+            request["State"] = "FAILED"
+            request["FailureReason"] = outcome.get("reason", "INTERNAL_FAILURE")
+
+    def describe_create_account_status(self, **kwargs):  # noqa: ANN001, ANN003
+        request = CREATE_ACCOUNT.pending.get(kwargs["CreateAccountRequestId"])
+        if request is None:
+            return describe_done(self, **kwargs)
+        with CREATE_ACCOUNT.lock:
+            advance(self, request)
+            return {"CreateAccountStatus": status(request)}
+
+    def list_create_account_status(self, **kwargs):  # noqa: ANN001, ANN003
+        states = kwargs.get("States") or ["IN_PROGRESS", "SUCCEEDED", "FAILED"]
+        done = list_done(self, **{**kwargs, "States": states})
+        ours = {r["Id"] for r in CREATE_ACCOUNT.pending.values()}
+        listed = [s for s in done["CreateAccountStatuses"] if s["Id"] not in ours]
+        listed += [status(r) for r in CREATE_ACCOUNT.pending.values() if r["State"] in states]
+        return {"CreateAccountStatuses": listed}
+
+    OrganizationsBackend.create_account = create_account
+    OrganizationsBackend.describe_create_account_status = describe_create_account_status
+    OrganizationsBackend.list_create_account_status = list_create_account_status
+
+
+MOTO_CREATE_ACCOUNT: dict[str, Any] = {}
+
+
+def seed_members(body: dict) -> dict:
+    """Adds `count` ACTIVE members to the organization of `management` at once, as if they
+    had been created long ago (no CreateAccount requests, no events); every
+    `without_role_every`-th one lacks the provisioning role, the others trust the management
+    account through it."""
+    from moto.iam.models import iam_backends
+    from moto.organizations.models import organizations_backends
+
+    management = body.get("management", "123456789012")
+    count, role = int(body["count"]), body.get("role", "stax-provisioning")
+    without_role_every = int(body.get("without_role_every", 0))
+    prefix = body.get("prefix", "member")
+    backend = organizations_backends[management]["aws"]
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{management}:root"}, "Action": "sts:AssumeRole"}]})
+    created, without_role = 0, 0
+    for i in range(count):
+        status = MOTO_CREATE_ACCOUNT["create"](
+            backend, AccountName=f"{prefix}-{i:05d}", Email=f"{prefix}-{i:05d}@members.example.com")
+        account_id = status["CreateAccountStatus"]["AccountId"]
+        created += 1
+        if without_role_every and i % without_role_every == 0:
+            without_role += 1
+            continue
+        iam_backends[account_id]["global"].create_role(role, trust, "/", None, "", [], None)
+    return {"created": created, "without_role": without_role}
+
+
+def organizations_event(account_id: str, detail_type: str, event_name: str, detail: dict) -> None:
+    """Puts a CloudTrail-shaped aws.organizations event on the us-east-1 default bus."""
+    from moto.events.models import events_backends
+
+    detail = {"eventVersion": "1.08", "eventSource": "organizations.amazonaws.com",
+              "eventName": event_name, "awsRegion": "us-east-1", **detail}
+    events_backends[account_id]["us-east-1"].put_events(
+        [{"Source": "aws.organizations", "DetailType": detail_type, "Detail": json.dumps(detail)}]
+    )
+
+
+def install_organizations_events() -> None:
+    from moto.organizations.models import OrganizationsBackend
+
+    api_call, service_event = "AWS API Call via CloudTrail", "AWS Service Event via CloudTrail"
+    close = OrganizationsBackend.close_account
+    remove = OrganizationsBackend.remove_account_from_organization
+    move = OrganizationsBackend.move_account
+    create_now = OrganizationsBackend.create_account
+    MOTO_CREATE_ACCOUNT["create"] = create_now
+
+    def close_account(self, **kwargs):  # noqa: ANN001, ANN003
+        close(self, **kwargs)
+        organizations_event(self.account_id, service_event, "CloseAccountResult", {
+            "serviceEventDetails": {"closeAccountStatus": {"accountId": kwargs["AccountId"], "state": "SUCCEEDED"}}})
+
+    def remove_account_from_organization(self, **kwargs):  # noqa: ANN001, ANN003
+        remove(self, **kwargs)
+        organizations_event(self.account_id, api_call, "RemoveAccountFromOrganization", {
+            "requestParameters": {"accountId": kwargs["AccountId"]}})
+
+    def move_account(self, **kwargs):  # noqa: ANN001, ANN003
+        move(self, **kwargs)
+        organizations_event(self.account_id, api_call, "MoveAccount", {"requestParameters": {
+            "accountId": kwargs["AccountId"], "sourceParentId": kwargs["SourceParentId"],
+            "destinationParentId": kwargs["DestinationParentId"]}})
+
+    def create_account(self, **kwargs):  # noqa: ANN001, ANN003
+        # Wrapped by install_async_create_account: runs when the request completes.
+        status = create_now(self, **kwargs)
+        created = status["CreateAccountStatus"]
+        organizations_event(self.account_id, service_event, "CreateAccountResult", {
+            "serviceEventDetails": {"createAccountStatus": {
+                "id": created["Id"], "state": created["State"], "accountName": created["AccountName"],
+                "accountId": created["AccountId"]}}})
+        return status
+
+    OrganizationsBackend.close_account = close_account
+    OrganizationsBackend.remove_account_from_organization = remove_account_from_organization
+    OrganizationsBackend.move_account = move_account
+    OrganizationsBackend.create_account = create_account
