@@ -9,7 +9,7 @@ and prints, for that creation:
   (Lambda Invoke, the nested execution's polling);
 - the time from the API call to the task's SUCCEEDED, the time spent waiting for AWS's
   CreateAccount (the workflow's Wait states), and the difference: the workflow's own time,
-  which DESIGN §7 budgets at 60 s.
+  which the README budgets at 60 s.
 
 The emulator's CreateAccount is done after one status call, so waiting is one poll interval
 (CreateAccountPollSeconds = 1 locally); in AWS it is minutes, and is not the workflow's cost.

@@ -1,4 +1,4 @@
-"""Cold-start benchmark of the release handler binaries (DESIGN §7 budget).
+"""Cold-start benchmark of the release handler binaries (the README's budget).
 
 Starts a local stack, then runs the cold-start probe (../shared/tools/lambda-coldstart.py, or
 $COLDSTART_TOOL) on each function's release binary with that function's environment from
