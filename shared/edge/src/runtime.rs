@@ -149,10 +149,11 @@ where
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         match Incoming::<E>::parse(event.payload, &event.context.request_id)? {
             Incoming::Http(req) => {
+                let route_key = req.route_key.clone();
                 // Boxed, as in `run`.
-                let answer = Box::pin(route(req.clone())).await;
+                let answer = Box::pin(route(req)).await;
                 Ok::<Value, Failure>(
-                    serde_json::to_value(v2_response(&req.route_key, answer)).unwrap_or_default(),
+                    serde_json::to_value(v2_response(&route_key, answer)).unwrap_or_default(),
                 )
             }
             Incoming::Event(e) => {
