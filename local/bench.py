@@ -9,19 +9,19 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from typing import Any, Iterator
 
 import boto3
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clients import http_json  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def http(method: str, url: str, body: dict | None = None, timeout: float = 600) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as r:
-        return json.loads(r.read() or b"null")
+    """JSON over HTTP, with the patience a benchmark's long calls need."""
+    return http_json(method, url, body, timeout)
 
 
 @contextlib.contextmanager

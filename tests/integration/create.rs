@@ -624,6 +624,30 @@ async fn assurance_of_a_busy_account_is_refused_and_changes_nothing() {
     assert_eq!(run.error(), Some("InvalidWorkflowInput"));
     assert!(run.cause().unwrap().contains("TaskId"), "{:?}", run.cause());
     assert_eq!(store.get_account(id).await.unwrap(), before, "unchanged");
+    // … and started with a task that does not hold the account's lock, every step of it is
+    // refused (NotLockHolder), so it fails having written nothing to the account.
+    let stranger = Task::new(
+        domain::Operation::HardenAccount,
+        vec![id],
+        chrono::Utc::now(),
+    );
+    store.create_task(&stranger).await.unwrap();
+    let run = stack
+        .run_execution(
+            "AssuranceStateMachine",
+            &json!({"AccountId": id, "TaskId": stranger.id}).to_string(),
+        )
+        .await;
+    assert_eq!(run.status, ExecutionStatus::Failed);
+    assert!(
+        run.cause().unwrap_or_default().contains("NotLockHolder"),
+        "{:?} {:?}",
+        run.error(),
+        run.cause()
+    );
+    assert_eq!(store.get_account(id).await.unwrap(), before, "unchanged");
+    let task = store.get_task(stranger.id).await.unwrap().unwrap().value;
+    assert_eq!(task.status, TaskStatus::Started, "nor its task");
     store
         .release_lock(id, holder, "another operation")
         .await

@@ -1,9 +1,11 @@
-//! The state machines' one writer of account and task progress.
+//! The account workflows' one writer of account and task progress: of the functions the create,
+//! onboarding, assurance and foundation state machines call, this one alone writes the record.
 //!
 //! Each [`Step`] becomes one store transaction: the account change (a lifecycle transition, the
 //! lock, facts learned about the AWS account, the assurance state) and the task's status and log
-//! line land together or not at all. Steps are idempotent: a step Step Functions retries after it
-//! already took effect changes nothing.
+//! line land together or not at all. A step of a task that does not hold the account's lock is
+//! refused (`NotLockHolder`) and writes nothing. Steps are idempotent: a step Step Functions
+//! retries after it already took effect changes nothing.
 
 use chrono::Utc;
 use domain::assurance::ConcernResult;
@@ -23,15 +25,6 @@ use uuid::Uuid;
 pub enum Step {
     /// The workflow picked the task up: STARTED → RUNNING.
     Start {
-        #[serde(rename = "AccountId")]
-        account: Uuid,
-        #[serde(rename = "TaskId")]
-        task: Uuid,
-        #[serde(rename = "Log")]
-        log: String,
-    },
-    /// A line for the task's Logs.
-    Log {
         #[serde(rename = "AccountId")]
         account: Uuid,
         #[serde(rename = "TaskId")]
@@ -105,6 +98,18 @@ pub enum Step {
         #[serde(rename = "Error")]
         error: StepError,
     },
+    /// A repair that ended without running (its Account Assurance execution could not be
+    /// started): the account ACTIVE again, the lock released, the task FAILED with why
+    /// ([`AccountChange::stand_down`], as the API's repair does). A task another step finished
+    /// already (the execution ran and ended it) is left as it is.
+    StandDown {
+        #[serde(rename = "AccountId")]
+        account: Uuid,
+        #[serde(rename = "TaskId")]
+        task: Uuid,
+        #[serde(rename = "Error")]
+        error: StepError,
+    },
     /// Assurance re-runs on an ACTIVE account (the foundation bootstrap's re-assurance):
     /// MAINTENANCE, under a new task that takes the lock — the same change the API's repair
     /// makes ([`AccountChange::start_maintenance`]). The task's id derives from the execution,
@@ -125,6 +130,9 @@ pub enum Plan {
         task: Uuid,
         status: TaskStatus,
         log: String,
+        /// A finished task means the step has nothing left to do, however it finished (else
+        /// only a task finished the same way does).
+        unless_finished: bool,
     },
     /// An account change under a new task.
     StartTask {
@@ -148,15 +156,26 @@ pub fn maintenance_task(account: Uuid, execution: &str) -> Task {
 
 /// The store write `step` makes (pure: no I/O).
 pub fn plan(step: &Step, execution: &str) -> Plan {
-    let running = |account: &Uuid, task: &Uuid, change, log: String| Plan::Update {
+    // A step while the task runs: it must hold the account's lock.
+    let running = |account: &Uuid, task: &Uuid, change: AccountChange, log: String| Plan::Update {
         account: *account,
-        change,
+        change: change.with_lock(LockChange::Hold(*task)),
         task: *task,
         status: TaskStatus::Running,
         log,
+        unless_finished: false,
+    };
+    // The step that ends the task's operation: `change` releases the lock.
+    let ending = |account: &Uuid, task: &Uuid, change, status, log: String| Plan::Update {
+        account: *account,
+        change,
+        task: *task,
+        status,
+        log,
+        unless_finished: false,
     };
     match step {
-        Step::Start { account, task, log } | Step::Log { account, task, log } => {
+        Step::Start { account, task, log } => {
             running(account, task, AccountChange::default(), log.clone())
         }
         Step::RecordAwsAccount {
@@ -229,35 +248,48 @@ pub fn plan(step: &Step, execution: &str) -> Plan {
                 format!("Account Assurance failed: {reason}"),
             )
         }
-        Step::Complete { account, task, log } => Plan::Update {
-            account: *account,
-            change: AccountChange::transition(Transition::to(
-                Trigger::CompleteWorkflow,
-                AccountStatus::Active,
-            ))
-            .with_lock(LockChange::Release(*task)),
-            task: *task,
-            status: TaskStatus::Succeeded,
-            log: log.clone(),
-        },
+        Step::Complete { account, task, log } => ending(
+            account,
+            task,
+            AccountChange::end_operation(
+                *task,
+                Transition::to(Trigger::CompleteWorkflow, AccountStatus::Active),
+            ),
+            TaskStatus::Succeeded,
+            log.clone(),
+        ),
         Step::Fail {
             account,
             task,
             error,
         } => {
             let reason = error.reason();
-            Plan::Update {
-                account: *account,
-                change: AccountChange::transition(Transition::error(
-                    Trigger::FailWorkflow,
-                    reason.clone(),
-                ))
-                .with_lock(LockChange::Release(*task)),
-                task: *task,
-                status: TaskStatus::Failed,
-                log: reason,
-            }
+            ending(
+                account,
+                task,
+                AccountChange::end_operation(
+                    *task,
+                    Transition::error(Trigger::FailWorkflow, reason.clone()),
+                ),
+                TaskStatus::Failed,
+                reason,
+            )
         }
+        Step::StandDown {
+            account,
+            task,
+            error,
+        } => Plan::Update {
+            account: *account,
+            change: AccountChange::stand_down(*task),
+            task: *task,
+            status: TaskStatus::Failed,
+            log: format!(
+                "Account Assurance could not be run: {}; the account is ACTIVE as it was",
+                error.reason()
+            ),
+            unless_finished: true,
+        },
         Step::StartMaintenance { account } => {
             let task = maintenance_task(*account, execution);
             Plan::StartTask {
@@ -320,19 +352,18 @@ impl Recorder<DynamoStore> {
 pub struct StepInput {
     #[serde(flatten)]
     pub step: Step,
-    #[serde(rename = "Execution", default)]
-    pub execution: Option<String>,
+    /// The execution's id (`$$.Execution.Id`): the actor of the writes, and what a maintenance
+    /// task's id derives from.
+    #[serde(rename = "Execution")]
+    pub execution: String,
 }
 
 pub async fn handle<S: AccountWrites>(
     r: &Recorder<S>,
     input: StepInput,
 ) -> Result<Recorded, StoreError> {
-    let actor = input
-        .execution
-        .clone()
-        .unwrap_or_else(|| "account-workflow".to_owned());
-    match plan(&input.step, &actor) {
+    let actor = &input.execution;
+    match plan(&input.step, actor) {
         Plan::StartTask {
             account,
             change,
@@ -340,7 +371,7 @@ pub async fn handle<S: AccountWrites>(
         } => {
             // Idempotent: a retried step whose task already holds the lock changes nothing.
             r.store
-                .start_operation(account, &change, &task, &actor)
+                .start_operation(account, &change, &task, actor)
                 .await?;
             let current = r
                 .store
@@ -361,6 +392,7 @@ pub async fn handle<S: AccountWrites>(
             task,
             status,
             log,
+            unless_finished,
         } => {
             let read = r
                 .store
@@ -368,7 +400,8 @@ pub async fn handle<S: AccountWrites>(
                 .await?
                 .ok_or(StoreError::TaskNotFound(task))?;
             // A final step retried after it took effect: the task says so; do not apply it twice.
-            if read.value.status.is_terminal() && read.value.status == status {
+            let finished = read.value.status.is_terminal();
+            if finished && (read.value.status == status || unless_finished) {
                 let account = r
                     .store
                     .get_account(account)
@@ -383,7 +416,7 @@ pub async fn handle<S: AccountWrites>(
             };
             let (account, task) = r
                 .store
-                .update_with_task(account, &change, Some(update.into()), &actor)
+                .update_with_task(account, &change, Some(update.into()), actor)
                 .await?;
             let task = task.map_or(read.value, |t| t.value);
             tracing::info!(account = %account.value.id, status = %account.value.status, log, "recorded");
@@ -462,13 +495,20 @@ mod tests {
     }
 
     #[test]
-    fn the_execution_comes_along_with_any_step() {
+    fn every_step_names_its_execution() {
         let input: StepInput = serde_json::from_value(json!({
-            "Action": "Log", "AccountId": Uuid::nil(), "TaskId": Uuid::nil(), "Log": "waiting", "Execution": EXECUTION
+            "Action": "Start", "AccountId": Uuid::nil(), "TaskId": Uuid::nil(), "Log": "Creating", "Execution": EXECUTION
         }))
         .unwrap();
-        assert_eq!(input.execution.as_deref(), Some(EXECUTION));
-        assert!(matches!(input.step, Step::Log { .. }));
+        assert_eq!(input.execution, EXECUTION);
+        assert!(matches!(input.step, Step::Start { .. }));
+        let without = serde_json::from_value::<StepInput>(json!({
+            "Action": "StartMaintenance", "AccountId": Uuid::nil()
+        }));
+        assert!(
+            without.is_err(),
+            "a maintenance task's id derives from the execution"
+        );
     }
 
     #[test]

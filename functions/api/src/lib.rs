@@ -19,8 +19,8 @@ use serde_json::{Value, json};
 use store::{AccountReads, AccountTypes, DynamoStore, StoreError, Tasks};
 
 /// The store reads the API makes.
-pub trait Reads: AccountReads + AccountTypes + Tasks {}
-impl<S: AccountReads + AccountTypes + Tasks> Reads for S {}
+pub trait Records: AccountReads + AccountTypes + Tasks {}
+impl<S: AccountReads + AccountTypes + Tasks> Records for S {}
 
 pub struct ReadApi<S> {
     pub store: S,
@@ -43,7 +43,7 @@ pub const LIST_ACCOUNT_TYPES: &str = "GET /20190206/accounts/types";
 pub const GET_TASK: &str = "GET /20190206/task/{task_id}";
 
 /// Answers one request: `Ok` is a 200 body, `Err` an error response.
-pub async fn route<S: Reads>(api: &ReadApi<S>, req: ApiRequest) -> Result<Value, ApiError> {
+pub async fn route<S: Records>(api: &ReadApi<S>, req: ApiRequest) -> Result<Value, ApiError> {
     let req = &req;
     match req.route_key.as_str() {
         LIST_ACCOUNTS | GET_ACCOUNT | LIST_ACCOUNT_TYPES | GET_TASK => {}
@@ -91,7 +91,7 @@ pub async fn route<S: Reads>(api: &ReadApi<S>, req: ApiRequest) -> Result<Value,
     }
 }
 
-async fn read_accounts<S: Reads>(
+async fn read_accounts<S: Records>(
     api: &ReadApi<S>,
     q: &ListAccountsQuery,
 ) -> Result<Value, StoreError> {

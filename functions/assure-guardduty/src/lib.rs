@@ -96,10 +96,7 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
     let detector = ensure_detector(&gd, &mut changes).await?;
     if *account == a.security_account_id {
         // The administrator is not a member of itself.
-        return Ok(ConcernResult {
-            concern: CONCERN.to_owned(),
-            changes,
-        });
+        return Ok(ConcernResult::new(CONCERN, changes));
     }
 
     let current = gd
@@ -181,10 +178,7 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
             });
         }
     }
-    Ok(ConcernResult {
-        concern: CONCERN.to_owned(),
-        changes,
-    })
+    Ok(ConcernResult::new(CONCERN, changes))
 }
 
 #[cfg(test)]

@@ -135,10 +135,7 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
             }
         }
     }
-    Ok(ConcernResult {
-        concern: CONCERN.to_owned(),
-        changes,
-    })
+    Ok(ConcernResult::new(CONCERN, changes))
 }
 
 #[cfg(test)]

@@ -20,8 +20,8 @@ use domain::{
 };
 use edge::stax::CreateAccountRequest;
 use edge::{
-    AccessPolicy, ApiError, ApiRequest, Permission, authorize, refused_operation, start_or_undo,
-    task_envelope,
+    AccessPolicy, ApiError, ApiRequest, Permission, authorize, member_account_type,
+    refused_operation, start_or_undo, task_envelope,
 };
 use serde_json::{Value, json};
 use store::{AccountTypes, AccountWrites, DynamoStore, StoreError};
@@ -61,15 +61,7 @@ pub async fn route<S: AccountWrites + AccountTypes, W: StartWorkflow>(
     let body = CreateAccountRequest::parse(req.body.as_deref())?;
     let internal = |e: StoreError| req.internal(&e);
 
-    let account_type = c
-        .store
-        .find_account_type(&body.account_type)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| ApiError::bad_request(format!("AccountType: {}", body.account_type)))?;
-    account_type
-        .admits_member_accounts()
-        .map_err(|e| ApiError::bad_request(format!("AccountType: {e}")))?;
+    let account_type = member_account_type(&c.store, &body.account_type, req).await?;
     let management = c
         .store
         .get_account_by_aws_id(&c.management_account_id)

@@ -87,12 +87,8 @@ pub enum CreateError {
         "{in_flight} CreateAccount requests are in flight, the most this organization runs at once; waiting for one to finish"
     )]
     CreateSlotsBusy { in_flight: usize },
-    #[error("AWS Organizations refused to create the account: {}", .0.message)]
-    Refused(OrganizationsError),
     #[error(transparent)]
-    Organizations(OrganizationsError),
-    #[error("account {0} is not recorded")]
-    AccountNotFound(Uuid),
+    Organizations(#[from] OrganizationsError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -101,22 +97,8 @@ impl Named for CreateError {
     fn name(&self) -> ErrorName {
         match self {
             CreateError::CreateSlotsBusy { .. } => ErrorName::CreateSlotsBusy,
-            CreateError::Refused(_) => ErrorName::CreateAccountRefused,
             CreateError::Organizations(e) => e.name(),
-            CreateError::AccountNotFound(_) => ErrorName::AccountNotFound,
             CreateError::Store(e) => e.name(),
-        }
-    }
-}
-
-/// Errors the SDK did not retry away are either AWS refusing (a constraint, a limit) or the
-/// service being unreachable; only the second is worth the state machine's retries.
-impl From<OrganizationsError> for CreateError {
-    fn from(e: OrganizationsError) -> Self {
-        if e.is_refusal() {
-            CreateError::Refused(e)
-        } else {
-            CreateError::Organizations(e)
         }
     }
 }
@@ -157,19 +139,14 @@ impl Creator<aws_sdk_organizations::Client, DynamoStore> {
     /// `TABLE_NAME`, `ROOT_EMAIL_TEMPLATE`, `PROVISIONING_ROLE_NAME`, `CREATE_ACCOUNT_CONCURRENCY`,
     /// `CREATE_ACCOUNT_POLL_SECONDS`.
     pub fn from_env(sdk: &aws::SdkConfig) -> Result<Self, ConfigError> {
-        let positive = |v: &str| {
-            v.parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| format!("{v:?} is not a positive whole number"))
-        };
         Ok(Creator {
             organizations: aws::organizations(sdk),
             records: DynamoStore::from_env(sdk)?,
             email: config::parsed("ROOT_EMAIL_TEMPLATE", EmailTemplate::parse)?,
             role_name: config::required("PROVISIONING_ROLE_NAME")?,
-            concurrency: config::parsed("CREATE_ACCOUNT_CONCURRENCY", positive)? as usize,
-            poll_seconds: config::parsed("CREATE_ACCOUNT_POLL_SECONDS", positive)?,
+            // AWS runs at most 5 CreateAccount requests of an organization at once.
+            concurrency: config::count("CREATE_ACCOUNT_CONCURRENCY", 5)? as usize,
+            poll_seconds: config::count("CREATE_ACCOUNT_POLL_SECONDS", 3600)?,
         })
     }
 }
@@ -222,7 +199,7 @@ async fn create<O: Organizations, R: AccountReads + Slots>(
         .records
         .get_account(id)
         .await?
-        .ok_or(CreateError::AccountNotFound(id))?
+        .ok_or(StoreError::AccountNotFound(id))?
         .value;
     let email = c.email.email(id);
     if let Some(aws_account_id) = account.aws_account_id {

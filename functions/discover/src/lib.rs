@@ -203,12 +203,6 @@ impl Discoverer<DynamoStore, AwsOrganization, StateMachine> {
     /// `ROOT_EMAIL_TEMPLATE`, `ROLE_CHECK_CONCURRENCY`, `MANAGEMENT_ACCOUNT_ID`,
     /// `SECURITY_ACCOUNT_ID`, `LOGGING_ACCOUNT_ID`.
     pub fn from_env(sdk: aws::SdkConfig) -> Result<Self, ConfigError> {
-        let concurrency = config::parsed("ROLE_CHECK_CONCURRENCY", |v| {
-            v.parse::<usize>()
-                .ok()
-                .filter(|n| (1..=64).contains(n))
-                .ok_or_else(|| format!("{v:?} is not between 1 and 64"))
-        })?;
         Ok(Discoverer {
             store: DynamoStore::from_env(&sdk)?,
             workflows: StateMachine::new(&sdk, config::required("DISCOVERY_STATE_MACHINE_ARN")?),
@@ -218,7 +212,7 @@ impl Discoverer<DynamoStore, AwsOrganization, StateMachine> {
                 organizations: aws::organizations(&sdk),
                 provisioning: Provisioning::from_env(sdk)?,
             },
-            concurrency,
+            concurrency: config::count("ROLE_CHECK_CONCURRENCY", 64)? as usize,
             foundation: [
                 "MANAGEMENT_ACCOUNT_ID",
                 "SECURITY_ACCOUNT_ID",
@@ -253,7 +247,7 @@ pub async fn handle<S: Records, O: Organizations, W: StartWorkflow>(
             Ok(serde_json::to_value(run_task(d, task).await?).unwrap_or_default())
         }
         Event::Step(Step::Abandon { task, error }) => {
-            let cause = error.map(|e| e.cause).filter(|c| !c.is_empty());
+            let cause = error.map(|e| e.reason()).filter(|c| !c.is_empty());
             abandon(d, task, cause.as_deref().unwrap_or("the run failed")).await?;
             Ok(json!({"TaskId": task, "Status": TaskStatus::Failed}))
         }

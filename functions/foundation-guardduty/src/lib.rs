@@ -94,10 +94,7 @@ pub async fn handle(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceE
             .concern(CONCERN)?;
         changes.push("created the Security account's GuardDuty detector".to_owned());
     }
-    Ok(ConcernResult {
-        concern: CONCERN.to_owned(),
-        changes,
-    })
+    Ok(ConcernResult::new(CONCERN, changes))
 }
 
 #[cfg(test)]

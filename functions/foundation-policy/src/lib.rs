@@ -188,10 +188,7 @@ pub async fn handle(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceE
             "attached the {POLICY_NAME} SCP to the organization's root"
         ));
     }
-    Ok(ConcernResult {
-        concern: CONCERN.to_owned(),
-        changes,
-    })
+    Ok(ConcernResult::new(CONCERN, changes))
 }
 
 #[cfg(test)]

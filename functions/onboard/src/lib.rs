@@ -25,8 +25,8 @@ use domain::{
 };
 use edge::stax::{OnboardAccountRequest, parse_uuid};
 use edge::{
-    AccessPolicy, ApiError, ApiRequest, Permission, authorize, refused_operation, start_or_undo,
-    task_envelope,
+    AccessPolicy, ApiError, ApiRequest, Permission, authorize, member_account_type,
+    refused_operation, start_or_undo, task_envelope,
 };
 use serde_json::{Value, json};
 use store::{AccountTypes, AccountWrites, DynamoStore, StoreError};
@@ -71,15 +71,7 @@ pub async fn route<S: AccountWrites + AccountTypes, W: StartWorkflow>(
     let body = OnboardAccountRequest::parse(req.body.as_deref())?;
     let internal = |e: StoreError| req.internal(&e);
 
-    let account_type = o
-        .store
-        .find_account_type(&body.account_type)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| ApiError::bad_request(format!("AccountType: {}", body.account_type)))?;
-    account_type
-        .admits_member_accounts()
-        .map_err(|e| ApiError::bad_request(format!("AccountType: {e}")))?;
+    let account_type = member_account_type(&o.store, &body.account_type, req).await?;
     let account = o
         .store
         .get_account_by_aws_id(&body.aws_account_id)
@@ -123,10 +115,9 @@ pub async fn route<S: AccountWrites + AccountTypes, W: StartWorkflow>(
                     )
                 },
                 |e| match e {
-                    StoreError::NameTaken(name) => ApiError::conflict(
-                        ErrorName::NameTaken,
-                        format!("an account named {name:?} already exists"),
-                    ),
+                    e @ StoreError::NameTaken(_) => {
+                        ApiError::conflict(ErrorName::NameTaken, e.to_string())
+                    }
                     e => internal(e),
                 },
             )

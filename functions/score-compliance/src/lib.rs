@@ -29,6 +29,7 @@ use domain::{
     Account, AccountFilter, AccountStatus, ErrorName, Named, Operation, StartWorkflow, TaskStatus,
 };
 use edge::events::{EventBridgeEvent, StepError};
+use edge::stax::parse_uuid;
 use edge::{AccessPolicy, ApiError, ApiRequest, Permission, authorize, task_envelope};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -160,21 +161,13 @@ impl Scorer<DynamoStore, AwsInspector, StateMachine> {
     /// `TABLE_NAME`, `PROVISIONING_ROLE_NAME`, `SCORING_STATE_MACHINE_ARN`, `ACCESS_ROLES`,
     /// `SCORING_CONCURRENCY` (1–64), `SCORING_BATCH_SIZE` (1–1000), `MANAGEMENT_ACCOUNT_ID`.
     pub fn from_env(sdk: aws::SdkConfig) -> Result<Self, ConfigError> {
-        let within = |name: &'static str, max: usize| {
-            config::parsed(name, move |v| {
-                v.parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=max).contains(n))
-                    .ok_or_else(|| format!("{v:?} is not between 1 and {max}"))
-            })
-        };
         Ok(Scorer {
             store: DynamoStore::from_env(&sdk)?,
             workflows: StateMachine::new(&sdk, config::required("SCORING_STATE_MACHINE_ARN")?),
             access: AccessPolicy::from_json(&config::required("ACCESS_ROLES")?)?,
             bundle: Bundle::builtin(),
-            concurrency: within("SCORING_CONCURRENCY", 64)?,
-            batch_size: within("SCORING_BATCH_SIZE", 1000)?,
+            concurrency: config::count("SCORING_CONCURRENCY", 64)? as usize,
+            batch_size: config::count("SCORING_BATCH_SIZE", 1000)? as usize,
             inspector: AwsInspector {
                 management_account_id: config::required("MANAGEMENT_ACCOUNT_ID")?,
                 provisioning: Provisioning::from_env(sdk)?,
@@ -413,7 +406,7 @@ pub async fn handle<S: Records, I: Inspect, W: StartWorkflow>(
         }
         Event::Step(Step::Finish { task, results }) => finish(s, task, &results).await,
         Event::Step(Step::Abandon { task, error }) => {
-            let cause = error.map(|e| e.cause).filter(|c| !c.is_empty());
+            let cause = error.map(|e| e.reason()).filter(|c| !c.is_empty());
             s.runs()
                 .abandon(task, cause.as_deref().unwrap_or("the run failed"))
                 .await?;
@@ -454,9 +447,8 @@ fn described(bundle: &Bundle, results: &[RuleResult]) -> Vec<Value> {
 }
 
 fn account_id(req: &ApiRequest) -> Result<Uuid, ApiError> {
-    let raw = req.path_param("account_id");
-    Uuid::parse_str(raw)
-        .map_err(|_| ApiError::bad_request(format!("account_id: {raw:?} is not an account id")))
+    parse_uuid(req.path_param("account_id"))
+        .map_err(|e| ApiError::bad_request(format!("account_id: {e}")))
 }
 
 /// The compliance routes.

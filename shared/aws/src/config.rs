@@ -37,7 +37,7 @@ pub async fn sdk_config() -> SdkConfig {
 }
 
 /// An HTTPS client that sends its requests through `proxy`. [`sdk_config`] uses it when
-/// `HTTPS_PROXY`, `HTTP_PROXY` or `NO_PROXY` are set (as other AWS SDKs honour them), for
+/// `HTTPS_PROXY` or `HTTP_PROXY` is set (and then honours `NO_PROXY`, as other AWS SDKs do), for
 /// functions whose egress goes through a proxy; otherwise the SDK's default client is used
 /// unchanged. It is the SDK's own connector, built as the default client builds it.
 pub fn http_client_with_proxy(proxy: ProxyConfig) -> aws_sdk_sts::config::SharedHttpClient {

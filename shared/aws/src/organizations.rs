@@ -40,10 +40,10 @@ pub fn organizations(sdk: &SdkConfig) -> aws_sdk_organizations::Client {
     aws_sdk_organizations::Client::from_conf(config)
 }
 
-/// An AWS Organizations call that failed after the SDK's retries. Its name,
-/// `OrganizationsCallFailed`, is one the state machines retry.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("AWS Organizations call failed: {message}")]
+/// An AWS Organizations call that failed after the SDK's retries: refused for a reason retrying
+/// will not change (`OrganizationsRequestRefused`), or failed in a way worth the state
+/// machines' retries (`OrganizationsCallFailed`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrganizationsError {
     /// The error code AWS answered with, if it answered.
     pub code: Option<String>,
@@ -87,8 +87,52 @@ where
     }
 }
 
+impl std::fmt::Display for OrganizationsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_refusal() {
+            write!(f, "AWS Organizations refused the request: {}", self.message)
+        } else {
+            write!(f, "AWS Organizations call failed: {}", self.message)
+        }
+    }
+}
+
+impl std::error::Error for OrganizationsError {}
+
 impl Named for OrganizationsError {
     fn name(&self) -> ErrorName {
-        ErrorName::OrganizationsCallFailed
+        if self.is_refusal() {
+            ErrorName::OrganizationsRequestRefused
+        } else {
+            ErrorName::OrganizationsCallFailed
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_is_not_retried_and_a_failure_is() {
+        let refused = OrganizationsError {
+            code: Some("ConstraintViolationException".into()),
+            message: "ConstraintViolationException: ACCOUNT_NUMBER_LIMIT_EXCEEDED".into(),
+        };
+        assert_eq!(refused.name(), ErrorName::OrganizationsRequestRefused);
+        assert!(
+            refused
+                .to_string()
+                .starts_with("AWS Organizations refused the request")
+        );
+        let throttled = OrganizationsError {
+            code: Some("TooManyRequestsException".into()),
+            message: "TooManyRequestsException: Rate exceeded".into(),
+        };
+        assert_eq!(throttled.name(), ErrorName::OrganizationsCallFailed);
+        assert_eq!(
+            OrganizationsError::new("no root").name(),
+            ErrorName::OrganizationsCallFailed
+        );
     }
 }

@@ -64,8 +64,9 @@ string_enum! {
         AssurancePrerequisiteMissing => "AssurancePrerequisiteMissing",
         /// Every CreateAccount slot of the organization is taken: wait and try again.
         CreateSlotsBusy => "CreateSlotsBusy",
-        /// Organizations refused to create the account (a constraint, a limit).
-        CreateAccountRefused => "CreateAccountRefused",
+        /// Organizations refused a request for a reason retrying will not change (a
+        /// constraint, a limit, access).
+        OrganizationsRequestRefused => "OrganizationsRequestRefused",
         /// An account without an AWS account or an Account Type cannot be placed in an OU.
         NotPlaceable => "NotPlaceable",
         /// A state machine could not be started.
@@ -102,13 +103,13 @@ pub trait Named: std::error::Error {
     fn name(&self) -> ErrorName;
 }
 
-/// Names Step Functions and its service integrations produce themselves; state machines may
-/// match them, and no code of the service does.
-pub const BUILT_IN_PREFIXES: &[&str] = &["States.", "Lambda.", "StepFunctions.", "EventBridge."];
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Names Step Functions and its service integrations produce themselves; state machines may
+    /// match them, and no code of the service does.
+    const BUILT_IN_PREFIXES: &[&str] = &["States.", "Lambda.", "StepFunctions.", "EventBridge."];
     use serde_json::Value;
     use std::collections::BTreeSet;
     use std::path::Path;
@@ -166,7 +167,7 @@ mod tests {
     }
 
     #[test]
-    fn every_error_name_a_state_machine_uses_is_one_the_code_produces() {
+    fn every_error_name_a_state_machine_uses_is_in_the_vocabulary() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../statemachines");
         let unknown = unknown_names(&dir);
         assert!(

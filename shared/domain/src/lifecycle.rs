@@ -140,6 +140,9 @@ pub enum LockChange {
     Acquire(Uuid),
     /// Task `0` has finished its operation.
     Release(Uuid),
+    /// Task `0` goes on with its operation: the change is refused unless it holds the lock
+    /// (a workflow step of another task, or of none, writes nothing).
+    Hold(Uuid),
 }
 
 /// One atomic change to a recorded account: becomes one write and one audit event.
@@ -205,6 +208,17 @@ impl AccountChange {
     pub fn start_maintenance(task: Uuid) -> Self {
         AccountChange::transition(Transition::to(StartMaintenance, Maintenance))
             .with_lock(LockChange::Acquire(task))
+    }
+
+    /// `task`'s operation ends: the account takes `transition` and the lock is released.
+    pub fn end_operation(task: Uuid, transition: Transition) -> Self {
+        AccountChange::transition(transition).with_lock(LockChange::Release(task))
+    }
+
+    /// A repair that ends without running (its workflow could not start, or failed before it
+    /// changed anything): the account ACTIVE again, the lock released.
+    pub fn stand_down(task: Uuid) -> Self {
+        AccountChange::end_operation(task, Transition::to(CompleteWorkflow, Active))
     }
 
     pub fn assurance(state: AssuranceState, reason: Option<String>) -> Self {
@@ -340,6 +354,13 @@ impl Account {
                 }
                 (Some(held), LockChange::Release(task)) if held == task => None,
                 (None, LockChange::Release(_)) => None,
+                (Some(held), LockChange::Hold(task)) if held == task => Some(task),
+                (_, LockChange::Hold(task)) => {
+                    return Err(LifecycleError::NotLockHolder {
+                        account: self.id,
+                        task,
+                    });
+                }
                 (Some(_), LockChange::Release(task)) => {
                     return Err(LifecycleError::NotLockHolder {
                         account: self.id,
@@ -588,6 +609,20 @@ mod tests {
             released.apply(&AccountChange::lock(LockChange::Release(t1)), Utc::now()),
             Ok(None)
         );
+        // Going on needs the lock: its holder may, nobody else, and not once it is released.
+        assert_eq!(
+            locked.apply(&AccountChange::lock(LockChange::Hold(t1)), Utc::now()),
+            Ok(None)
+        );
+        for (account, task) in [(&locked, t2), (&released, t1)] {
+            assert_eq!(
+                account.apply(&AccountChange::lock(LockChange::Hold(task)), Utc::now()),
+                Err(LifecycleError::NotLockHolder {
+                    account: a.id,
+                    task
+                })
+            );
+        }
     }
 
     #[test]

@@ -8,9 +8,11 @@ use std::collections::HashMap;
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::query_map::QueryMap;
-use domain::{AccountStatus, ErrorName, LifecycleError, StartWorkflow, Task};
+use domain::{
+    AccountStatus, AccountType, AccountTypeRef, ErrorName, LifecycleError, StartWorkflow, Task,
+};
 use serde_json::Value;
-use store::StoreError;
+use store::{AccountTypes, StoreError};
 
 use crate::ApiError;
 use crate::auth::{AccessPolicy, AccessRole, Permission};
@@ -143,6 +145,24 @@ pub fn v2_response(route_key: &str, result: Result<Value, ApiError>) -> ApiGatew
         .insert("content-type", HeaderValue::from_static("application/json"));
     response.body = Some(Body::Text(body.to_string()));
     response
+}
+
+/// The Account Type a create or onboard request's `AccountType` names, if member accounts may
+/// join it; 400 naming the field otherwise.
+pub async fn member_account_type<S: AccountTypes>(
+    store: &S,
+    reference: &AccountTypeRef,
+    req: &ApiRequest,
+) -> Result<AccountType, ApiError> {
+    let account_type = store
+        .find_account_type(reference)
+        .await
+        .map_err(|e| req.internal(&e))?
+        .ok_or_else(|| ApiError::bad_request(format!("AccountType: {reference}")))?;
+    account_type
+        .admits_member_accounts()
+        .map_err(|e| ApiError::bad_request(format!("AccountType: {e}")))?;
+    Ok(account_type)
 }
 
 /// The caller's role, if it allows `needed`; 403 otherwise.

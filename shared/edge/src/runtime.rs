@@ -116,7 +116,7 @@ where
 
 /// The events of a function that takes nothing but HTTP API requests: none.
 #[derive(Debug)]
-pub enum NoEvent {}
+enum NoEvent {}
 
 impl<'de> Deserialize<'de> for NoEvent {
     fn deserialize<D: Deserializer<'de>>(_: D) -> Result<Self, D::Error> {

@@ -677,7 +677,7 @@ impl CreateAccountRequest {
 }
 
 /// `AccountType` as a request gives it: a UUID is an id, anything else a name.
-pub fn account_type_ref(raw: &str) -> Result<AccountTypeRef, ApiError> {
+fn account_type_ref(raw: &str) -> Result<AccountTypeRef, ApiError> {
     if let Ok(id) = parse_uuid(raw) {
         return Ok(AccountTypeRef::Id(id));
     }

@@ -108,12 +108,105 @@ pub async fn changes_are_conditional_and_audited<S: AccountWrites>(s: &S) {
     assert_eq!(s.get_account(a.id).await.unwrap(), Some(v2.clone()));
     let same = s.apply(&v2, &rename, "contract").await.unwrap();
     assert_eq!(same, v2, "a change already in effect is not written");
+    let (other_name, other_aws) = fresh("other");
+    let other = discovered(&other_name, &other_aws);
+    s.create_account(&other, Trigger::RecordDiscovered, None, "contract")
+        .await
+        .unwrap();
+    let into_taken = AccountChange::facts(AccountFacts {
+        name: Some(other_name.to_uppercase()),
+        ..Default::default()
+    });
+    refused_as(
+        s.apply(&v2, &into_taken, "contract").await,
+        ErrorName::NameTaken,
+        "a rename into a name in use",
+    );
+    assert_eq!(s.get_account(a.id).await.unwrap(), Some(v2.clone()));
     let trail = s.audit_trail(a.id).await.unwrap();
     assert_eq!(
         trail.iter().map(|e| e.version).collect::<Vec<_>>(),
         [1, 2],
         "one event per version"
     );
+}
+
+/// An AWS account id is recorded once: a record without one cannot take one in use, and an
+/// account keeps the one it has.
+pub async fn aws_account_ids_stay_unique_when_learned<S: AccountWrites>(s: &S) {
+    let (name, taken_aws) = fresh("learn");
+    let holder = discovered(&name, &taken_aws);
+    s.create_account(&holder, Trigger::RecordDiscovered, None, "contract")
+        .await
+        .unwrap();
+    let (pending_name, _) = fresh("pending");
+    let mut pending = discovered(&pending_name, "000000000000");
+    pending.aws_account_id = None;
+    let read = s
+        .create_account(&pending, Trigger::RecordDiscovered, None, "contract")
+        .await
+        .unwrap();
+    let learn = |aws: &str| {
+        AccountChange::facts(AccountFacts {
+            aws_account_id: Some(aws.to_owned()),
+            ..Default::default()
+        })
+    };
+    refused_as(
+        s.apply(&read, &learn(&taken_aws), "contract").await,
+        ErrorName::AwsAccountIdTaken,
+        "an AWS account id another record has",
+    );
+    let (_, own) = fresh("learn");
+    let learned = s.apply(&read, &learn(&own), "contract").await.unwrap();
+    let found = s.get_account_by_aws_id(&own).await.unwrap();
+    assert_eq!(found.map(|v| v.value.id), Some(pending.id));
+    let (_, another) = fresh("learn");
+    refused_as(
+        s.apply(&learned, &learn(&another), "contract").await,
+        ErrorName::AwsAccountIdChange,
+        "a second AWS account id",
+    );
+}
+
+/// Many records at once each get their own outcome, in order; a taken one does not stop the
+/// others.
+pub async fn many_records_get_one_outcome_each<S: AccountWrites>(s: &S) {
+    let (taken_name, taken_aws) = fresh("many");
+    let first = discovered(&taken_name, &taken_aws);
+    s.create_account(&first, Trigger::RecordDiscovered, None, "contract")
+        .await
+        .unwrap();
+    let fresh_ones: Vec<Account> = (0..3)
+        .map(|_| {
+            let (n, a) = fresh("many");
+            discovered(&n, &a)
+        })
+        .collect();
+    let (_, other_aws) = fresh("many");
+    let clash = discovered(&taken_name, &other_aws);
+    let batch = vec![
+        fresh_ones[0].clone(),
+        clash,
+        fresh_ones[1].clone(),
+        fresh_ones[2].clone(),
+    ];
+    let outcomes = s
+        .create_accounts(&batch, Trigger::RecordDiscovered, "contract")
+        .await
+        .unwrap();
+    let names: Vec<Option<ErrorName>> = outcomes
+        .iter()
+        .map(|o| o.as_ref().err().map(|e| e.name()))
+        .collect();
+    assert_eq!(names, [None, Some(ErrorName::NameTaken), None, None]);
+    for a in &fresh_ones {
+        assert!(
+            s.get_account(a.id).await.unwrap().is_some(),
+            "{} recorded",
+            a.name
+        );
+    }
 }
 
 /// One operation at a time: a second task's start is refused; a start retried by the same task
@@ -334,6 +427,8 @@ pub async fn scores_never_go_back_and_never_overwrite_changes<S: AccountWrites +
 pub async fn all<S: AccountWrites + AccountTypes + Slots + Compliance>(s: &S) {
     names_and_aws_accounts_are_unique(s).await;
     changes_are_conditional_and_audited(s).await;
+    aws_account_ids_stay_unique_when_learned(s).await;
+    many_records_get_one_outcome_each(s).await;
     one_operation_at_a_time(s).await;
     an_unstarted_operation_is_abandoned_whole(s).await;
     slots_admit_their_capacity(s).await;

@@ -4,7 +4,7 @@
 //! finished, slot leases, compliance results that never go back in time — each operation
 //! atomic under one lock, as a DynamoDB transaction is.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -22,20 +22,37 @@ use crate::{
     Versioned,
 };
 
+/// Everything stored, in ordered maps so that its `Debug` form is a faithful snapshot.
 #[derive(Debug, Default, Clone)]
 struct State {
-    accounts: HashMap<Uuid, Versioned<Account>>,
+    accounts: BTreeMap<Uuid, Versioned<Account>>,
     audit: BTreeMap<(Uuid, u64), AuditEvent>,
     /// Unique keys (`name_key` of names, AWS account ids) and their owners.
-    names: HashMap<String, Uuid>,
-    aws_accounts: HashMap<String, Uuid>,
-    tasks: HashMap<Uuid, Versioned<Task>>,
-    slots: HashMap<String, BTreeMap<Uuid, i64>>,
-    types: HashMap<Uuid, AccountType>,
-    type_names: HashMap<String, Uuid>,
-    latest: HashMap<Uuid, (ComplianceSummary, Vec<RuleResult>)>,
-    history: HashMap<Uuid, Vec<(ComplianceSummary, Vec<String>)>>,
-    batches: HashMap<(Uuid, usize), Vec<Uuid>>,
+    names: BTreeMap<String, Uuid>,
+    aws_accounts: BTreeMap<String, Uuid>,
+    tasks: BTreeMap<Uuid, Versioned<Task>>,
+    slots: BTreeMap<String, BTreeMap<Uuid, i64>>,
+    types: BTreeMap<Uuid, AccountType>,
+    type_names: BTreeMap<String, Uuid>,
+    latest: BTreeMap<Uuid, (ComplianceSummary, Vec<RuleResult>)>,
+    history: BTreeMap<Uuid, Vec<(ComplianceSummary, Vec<String>)>>,
+    batches: BTreeMap<(Uuid, usize), Vec<Uuid>>,
+}
+
+impl State {
+    /// `account` recorded as it is, version 1, with its unique keys (no audit event).
+    fn put_as_is(&mut self, account: Account) -> Versioned<Account> {
+        self.names.insert(name_key(&account.name), account.id);
+        if let Some(aws) = &account.aws_account_id {
+            self.aws_accounts.insert(aws.clone(), account.id);
+        }
+        let v = Versioned {
+            value: account,
+            version: 1,
+        };
+        self.accounts.insert(v.value.id, v.clone());
+        v
+    }
 }
 
 /// An in-memory store. `Default` is empty; [`MemoryStore::fail_with`] makes every later call
@@ -60,40 +77,17 @@ impl MemoryStore {
         self.unavailable.store(true, Ordering::SeqCst);
     }
 
-    /// Everything stored, for tests that prove a refused request wrote nothing: two snapshots
-    /// are equal when nothing was written in between.
+    /// Everything stored — records, audit events, unique keys, tasks, slots, types, scores,
+    /// batches — for tests that prove a refused request wrote nothing: two snapshots are equal
+    /// when nothing was written in between.
     pub fn snapshot(&self) -> String {
-        let s = self.state.lock().unwrap();
-        let mut accounts: Vec<_> = s.accounts.values().map(|v| (&v.value, v.version)).collect();
-        accounts.sort_by_key(|(a, _)| a.id);
-        let mut tasks: Vec<_> = s.tasks.values().map(|v| (&v.value, v.version)).collect();
-        tasks.sort_by_key(|(t, _)| t.id);
-        let mut types: Vec<_> = s.types.values().collect();
-        types.sort_by_key(|t| t.id);
-        let mut slots: Vec<_> = s.slots.iter().collect();
-        slots.sort();
-        format!(
-            "{accounts:?}\n{:?}\n{tasks:?}\n{types:?}\n{slots:?}\n{:?}\n{:?}",
-            s.audit.values().collect::<Vec<_>>(),
-            s.latest.len(),
-            s.history.values().map(Vec::len).sum::<usize>(),
-        )
+        format!("{:?}", *self.state.lock().unwrap())
     }
 
     /// Records `account` as it is, version 1, with no audit event: test setup for states the
     /// lifecycle would take several steps to reach.
     pub fn insert(&self, account: Account) -> Versioned<Account> {
-        let mut s = self.state.lock().unwrap();
-        s.names.insert(name_key(&account.name), account.id);
-        if let Some(aws) = &account.aws_account_id {
-            s.aws_accounts.insert(aws.clone(), account.id);
-        }
-        let v = Versioned {
-            value: account,
-            version: 1,
-        };
-        s.accounts.insert(v.value.id, v.clone());
-        v
+        self.state.lock().unwrap().put_as_is(account)
     }
 
     /// Another writer records `account` (as it is) just before the next account write: the
@@ -104,17 +98,7 @@ impl MemoryStore {
 
     fn write_interleaved(&self, s: &mut State) {
         for account in self.interleaved.lock().unwrap().drain(..) {
-            s.names.insert(name_key(&account.name), account.id);
-            if let Some(aws) = &account.aws_account_id {
-                s.aws_accounts.insert(aws.clone(), account.id);
-            }
-            s.accounts.insert(
-                account.id,
-                Versioned {
-                    value: account,
-                    version: 1,
-                },
-            );
+            s.put_as_is(account);
         }
     }
 
@@ -323,23 +307,20 @@ impl AccountWrites for MemoryStore {
             },
             None => current.clone(),
         };
-        if let Some(next) = &next {
-            let stored = s.accounts.get(&current.value.id);
-            let as_read = stored.is_some_and(|v| {
+        // The conditions, refused in the order the DynamoDB transaction reports them: the AWS
+        // account id's unique item, the new name's, the task (when the account's own condition
+        // held), else the account changed since it was read.
+        let account_as_read = next.is_none()
+            || s.accounts.get(&current.value.id).is_some_and(|v| {
                 v.version == current.version
                     && v.value.status == current.value.status
                     && v.value.compliance.as_ref().map(|c| c.evaluated_ts)
                         == current.value.compliance.as_ref().map(|c| c.evaluated_ts)
             });
-            if !as_read {
-                return Err(StoreError::Stale {
-                    account: current.value.id,
-                    expected: current.version,
-                });
-            }
+        if let Some(next) = &next {
             if current.value.aws_account_id.is_none()
                 && let Some(aws) = &next.aws_account_id
-                && s.aws_accounts.get(aws).is_some_and(|o| *o != next.id)
+                && s.aws_accounts.contains_key(aws)
             {
                 return Err(StoreError::AwsAccountIdTaken(aws.clone()));
             }
@@ -351,18 +332,30 @@ impl AccountWrites for MemoryStore {
         }
         if let Some((read, Some(_), creating)) = &task {
             let stored = s.tasks.get(&read.value.id).map(|t| t.version);
-            let as_read = if *creating {
+            let task_as_read = if *creating {
                 stored.is_none()
             } else {
                 stored == Some(read.version)
             };
-            if !as_read {
+            if !task_as_read && account_as_read {
                 return Err(if *creating {
                     StoreError::TaskExists(read.value.id)
                 } else {
                     StoreError::StaleTask(read.value.id)
                 });
             }
+            if !task_as_read {
+                return Err(StoreError::Stale {
+                    account: current.value.id,
+                    expected: current.version,
+                });
+            }
+        }
+        if !account_as_read {
+            return Err(StoreError::Stale {
+                account: current.value.id,
+                expected: current.version,
+            });
         }
         // Every condition holds: write it all.
         if let Some(next) = &next {

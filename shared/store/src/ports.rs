@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use domain::compliance::{ComplianceSummary, RuleResult};
 use domain::{
-    Account, AccountChange, AccountFilter, AccountStatus, AccountType, AccountTypeRef, AuditEvent,
-    LockChange, Task, TaskStatus, Transition, Trigger,
+    Account, AccountChange, AccountFilter, AccountType, AccountTypeRef, AuditEvent, LockChange,
+    Task, TaskStatus, Transition, Trigger,
 };
 use uuid::Uuid;
 
@@ -209,13 +209,14 @@ pub trait AccountWrites: AccountReads + Tasks {
         reason: &str,
         actor: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        let to_error = Transition::error(Trigger::FailWorkflow, reason);
-        end_unstarted(self, account, task, to_error, reason, actor)
+        let change =
+            AccountChange::end_operation(task, Transition::error(Trigger::FailWorkflow, reason));
+        end_unstarted(self, account, task, change, reason, actor)
     }
 
     /// A repair of an ACTIVE account that could not be started for `task`: nothing was changed
-    /// in the account, so it is ACTIVE again; its lock is released and the task FAILED with
-    /// `reason`, in one write.
+    /// in the account, so it is ACTIVE again ([`AccountChange::stand_down`]); its lock is released
+    /// and the task FAILED with `reason`, in one write.
     fn stand_down_task(
         &self,
         account: Uuid,
@@ -223,8 +224,14 @@ pub trait AccountWrites: AccountReads + Tasks {
         reason: &str,
         actor: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        let to_active = Transition::to(Trigger::CompleteWorkflow, AccountStatus::Active);
-        end_unstarted(self, account, task, to_active, reason, actor)
+        end_unstarted(
+            self,
+            account,
+            task,
+            AccountChange::stand_down(task),
+            reason,
+            actor,
+        )
     }
 
     /// Takes the per-account operation lock for `task`, or fails with `OperationInProgress`.
@@ -255,16 +262,15 @@ pub trait AccountWrites: AccountReads + Tasks {
     }
 }
 
-/// The account takes `transition` and gives up `task`'s lock; the task is FAILED with `reason`.
+/// The account takes `change` (which releases `task`'s lock); the task is FAILED with `reason`.
 async fn end_unstarted<S: AccountWrites + ?Sized>(
     store: &S,
     account: Uuid,
     task: Uuid,
-    transition: Transition,
+    change: AccountChange,
     reason: &str,
     actor: &str,
 ) -> Result<(), StoreError> {
-    let change = AccountChange::transition(transition).with_lock(LockChange::Release(task));
     let update = TaskUpdate {
         id: task,
         status: TaskStatus::Failed,

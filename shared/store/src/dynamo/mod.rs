@@ -190,10 +190,6 @@ impl DynamoStore {
         ))
     }
 
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), Refused> {
         let mut attempt = 0;
         loop {
