@@ -94,6 +94,35 @@ class Template(unittest.TestCase):
         self.assertEqual(created.function_environment(created.resources()["AssureCloudTrailFunction"])["CLOUDTRAIL_BUCKET"], "accounts-cloudtrail-444444444444")
         self.assertEqual(created.output("LoggingAccountId"), "444444444444")
 
+    def test_no_function_may_assume_a_role_of_the_management_account(self):
+        r = self.resolver()
+        seen = 0
+        for name, resource in r.resources("AWS::Serverless::Function").items():
+            for policy in resource["Properties"].get("Policies", []):
+                for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+                    actions = statement.get("Action")
+                    if "sts:AssumeRole" not in (actions if isinstance(actions, list) else [actions]):
+                        continue
+                    seen += 1
+                    resource_arn = r.resolve(statement["Resource"])
+                    if ":iam::*:" in resource_arn:
+                        condition = r.resolve(statement.get("Condition", {}))
+                        self.assertEqual(
+                            condition.get("StringNotEquals", {}).get("aws:ResourceAccount"), "123456789012",
+                            f"{name}: sts:AssumeRole on {resource_arn} reaches the management account's roles",
+                        )
+                    else:
+                        self.assertNotIn(":iam::123456789012:", resource_arn, name)
+        self.assertGreater(seen, 6)
+
+    def test_the_api_logs_access_and_the_audit_logs_outlive_the_stack(self):
+        r = self.resolver()
+        resources = r.resources()
+        api = resources["HttpApi"]["Properties"]
+        self.assertEqual(api["AccessLogSettings"]["DestinationArn"], {"Fn::GetAtt": ["ApiAccessLog", "Arn"]})
+        for name in ["ApiAccessLog", "ServiceEventLog", "AccountsTable"]:
+            self.assertEqual(resources[name].get("DeletionPolicy"), "Retain", name)
+
     def test_parameters_without_a_value_are_refused(self):
         with self.assertRaises(ValueError):
             cfn.Resolver(cfn.load(os.path.join(ROOT, "template.yaml")), {}, {})

@@ -11,7 +11,7 @@ use store::prelude::*;
 use uuid::Uuid;
 
 /// A name no other test uses.
-fn unique(prefix: &str) -> String {
+pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", &Uuid::new_v4().simple().to_string()[..8])
 }
 
@@ -511,8 +511,20 @@ async fn assurance_run_again_changes_nothing_and_repairs_drift() {
         task.logs
     );
 
-    // Drift: the password policy deleted, the recorder stopped.
+    // Drift: the password policy deleted, the recorder stopped, the provisioning role made to
+    // trust the account itself too.
     let sdk = stack.in_account(&aws_account_id).await;
+    let widened = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": [format!("arn:aws:iam::{}:root", stack.ready.account_id),
+                              format!("arn:aws:iam::{aws_account_id}:root")]},
+        "Action": "sts:AssumeRole"}]});
+    aws_sdk_iam::Client::new(&sdk)
+        .update_assume_role_policy()
+        .role_name("stax-provisioning")
+        .policy_document(widened.to_string())
+        .send()
+        .await
+        .unwrap();
     aws_sdk_iam::Client::new(&sdk)
         .delete_account_password_policy()
         .send()
@@ -553,8 +565,26 @@ async fn assurance_run_again_changes_nothing_and_repairs_drift() {
         .expect("a repair");
     assert!(
         applied.contains("set the IAM password policy")
-            && applied.contains("started configuration recorder default"),
+            && applied.contains("started configuration recorder default")
+            && applied.contains("restored the trust policy of role stax-provisioning"),
         "{applied}"
+    );
+    let role = aws_sdk_iam::Client::new(&sdk)
+        .get_role()
+        .role_name("stax-provisioning")
+        .send()
+        .await
+        .unwrap();
+    let trust = aws::provisioning::policy_text(
+        role.role
+            .unwrap()
+            .assume_role_policy_document()
+            .unwrap_or_default(),
+    );
+    assert_eq!(
+        domain::trust::trusts_only(&trust, &stack.ready.account_id),
+        Ok(()),
+        "{trust}"
     );
     assert!(
         !applied.contains("cloudtrail"),

@@ -145,6 +145,7 @@ async fn add_provisioning_role(stack: &Stack, aws_account_id: &str) {
         aws_account_id,
         "OrganizationAccountAccessRole",
         "tests",
+        None,
     )
     .await
     .unwrap();
@@ -564,4 +565,67 @@ async fn refused_discoveries_and_onboardings_say_why_and_write_nothing() {
         .await;
     assert_eq!(r.status, 403);
     assert_eq!(store.snapshot().await.unwrap(), before);
+}
+
+/// Sets the trust policy of `aws_account_id`'s provisioning role to admit `principals`.
+async fn trust_provisioning_role(stack: &Stack, aws_account_id: &str, principals: &[String]) {
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": principals}, "Action": "sts:AssumeRole"}]});
+    aws_sdk_iam::Client::new(&stack.in_account(aws_account_id).await)
+        .update_assume_role_policy()
+        .role_name("stax-provisioning")
+        .policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn discover_one(stack: &Stack, aws_account_id: &str) {
+    let path = format!("/20190206/accounts/discover/{aws_account_id}");
+    let r = stack.api("POST", &path, None, None).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provisioning_role_that_also_trusts_its_own_account_is_refused_until_fixed() {
+    // The foundation SCP exempts the provisioning role by name: a role the account's own admins
+    // could assume would be an exempt principal they control.
+    let stack = Stack::workflows().bootstrapped().await;
+    let name = crate::create::unique("selfish");
+    let id = create_outside(stack, &name, "stax-provisioning").await;
+    eventually(stack, &id, |a| a["Status"] == "DISCOVERED").await;
+    let management = format!("arn:aws:iam::{}:root", stack.ready.account_id);
+    let own = format!("arn:aws:iam::{id}:root");
+    trust_provisioning_role(stack, &id, &[management.clone(), own.clone()]).await;
+
+    // Onboarding checks the role again before anything is placed or assured.
+    let r = onboard(stack, &id).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let task = stack
+        .finished_task(r.body["TaskId"].as_str().unwrap())
+        .await;
+    assert_eq!(task["Status"], "FAILED", "{task:?}");
+    let a = record_of(stack, &id).await.unwrap();
+    assert_eq!(a["Status"], "ERROR");
+    let reason = a["StatusReason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("also trusts AWS principal {own}")),
+        "{reason}"
+    );
+    assert!(a.get("UserTaskId").is_none(), "the lock is released");
+
+    // Discovery keeps refusing it while the role trusts more than the management account.
+    discover_one(stack, &id).await;
+    assert_eq!(record_of(stack, &id).await.unwrap()["Status"], "ERROR");
+
+    // Fixed: discovered again, then onboarded.
+    trust_provisioning_role(stack, &id, &[management]).await;
+    discover_one(stack, &id).await;
+    assert_eq!(record_of(stack, &id).await.unwrap()["Status"], "DISCOVERED");
+    let r = onboard(stack, &id).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let task = stack
+        .finished_task(r.body["TaskId"].as_str().unwrap())
+        .await;
+    assert_eq!(task["Status"], "SUCCEEDED", "{task:?}");
 }

@@ -430,6 +430,15 @@ async fn listing_filters_by_every_stax_filter() {
     );
     assert_eq!(
         by(AccountFilter {
+            // One name twice: DynamoDB's BatchGetItem refuses a key named twice.
+            names: Some(["GAMMA".to_owned(), "gamma".to_owned()].into()),
+            ..Default::default()
+        })
+        .await,
+        ["gamma".to_owned()].into()
+    );
+    assert_eq!(
+        by(AccountFilter {
             name_contains: Some("ET".into()),
             ..Default::default()
         })

@@ -181,6 +181,7 @@ impl Stack {
             aws_account_id,
             "stax-provisioning",
             "integration-tests",
+            None,
         )
         .await
         .expect("the provisioning role can be assumed")

@@ -98,6 +98,21 @@ pub enum Step {
         #[serde(rename = "Error")]
         error: StepError,
     },
+    /// The last resort when [`Step::Fail`] (or a maintenance's end) could not be recorded — the
+    /// record changed under the workflow so that ERROR is refused, or the store kept failing:
+    /// the lock is released and the task FAILED with both reasons, the account's status left
+    /// as it is. Nothing stays locked by a workflow that has ended.
+    Release {
+        #[serde(rename = "AccountId")]
+        account: Uuid,
+        #[serde(rename = "TaskId")]
+        task: Uuid,
+        #[serde(rename = "Error")]
+        error: StepError,
+        /// Why recording the outcome failed.
+        #[serde(rename = "RecordError", default)]
+        record_error: Option<StepError>,
+    },
     /// A repair that ended without running (its Account Assurance execution could not be
     /// started): the account ACTIVE again, the lock released, the task FAILED with why
     /// ([`AccountChange::stand_down`], as the API's repair does). A task another step finished
@@ -287,6 +302,26 @@ pub fn plan(step: &Step, execution: &str) -> Plan {
             log: format!(
                 "Account Assurance could not be run: {}; the account is ACTIVE as it was",
                 error.reason()
+            ),
+            unless_finished: true,
+        },
+        Step::Release {
+            account,
+            task,
+            error,
+            record_error,
+        } => Plan::Update {
+            account: *account,
+            change: AccountChange::lock(LockChange::Release(*task)),
+            task: *task,
+            status: TaskStatus::Failed,
+            log: format!(
+                "{}; the outcome could not be recorded ({}): the lock is released and the account left as it is",
+                error.reason(),
+                record_error
+                    .as_ref()
+                    .map(StepError::reason)
+                    .unwrap_or_else(|| "no reason given".into())
             ),
             unless_finished: true,
         },
@@ -590,6 +625,37 @@ mod tests {
         );
         let trail = r.store.audit_trail(account).await.unwrap();
         assert_eq!(trail.last().map(|e| e.actor.as_str()), Some(EXECUTION));
+    }
+
+    #[tokio::test]
+    async fn a_failure_that_cannot_be_recorded_still_releases_the_lock() {
+        // Another writer closed the account under the workflow: ERROR is refused.
+        let (r, account, task) = recorder(AccountStatus::Closed);
+        let error = json!({"Error": "AssuranceFailed", "Cause": "guardduty: AccessDenied"});
+        let fail = json!({"Action": "Fail", "AccountId": account, "TaskId": task, "Error": error});
+        assert!(handle(&r, input(fail)).await.is_err());
+        let release = json!({"Action": "Release", "AccountId": account, "TaskId": task, "Error": error,
+                             "RecordError": {"Error": "TransitionRefused", "Cause": "FailWorkflow from CLOSED"}});
+        let released = handle(&r, input(release.clone())).await.unwrap();
+        assert_eq!(
+            (released.status, released.task_status),
+            (AccountStatus::Closed, TaskStatus::Failed)
+        );
+        let stored = r.store.get_account(account).await.unwrap().unwrap().value;
+        assert_eq!(stored.user_task_id, None, "the lock is released");
+        let logs = r.store.get_task(task).await.unwrap().unwrap().value.logs;
+        assert!(
+            logs.last().unwrap().contains("guardduty: AccessDenied")
+                && logs.last().unwrap().contains("FailWorkflow from CLOSED"),
+            "{logs:?}"
+        );
+        let before = r.store.snapshot();
+        handle(&r, input(release)).await.unwrap();
+        assert_eq!(
+            r.store.snapshot(),
+            before,
+            "a retried release writes nothing"
+        );
     }
 
     #[tokio::test]

@@ -61,7 +61,7 @@ impl Assurer {
 pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, AssuranceError> {
     let target = a
         .provisioning
-        .into_account(&input.aws_account_id, "accounts-assure-cloudtrail")
+        .into_account(&input.aws_account_id, aws::Session::AssureCloudTrail)
         .await?;
     let ct = aws_sdk_cloudtrail::Client::new(&target);
     let described = ct

@@ -102,7 +102,7 @@ async fn service_role(
 pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, AssuranceError> {
     let target = a
         .provisioning
-        .into_account(&input.aws_account_id, "accounts-assure-config")
+        .into_account(&input.aws_account_id, aws::Session::AssureConfig)
         .await?;
     let mut changes = Vec::new();
     let role_arn = service_role(&aws_sdk_iam::Client::new(&target), &mut changes).await?;

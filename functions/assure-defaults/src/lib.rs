@@ -4,7 +4,11 @@
 //! - EBS encryption by default;
 //! - an IAM password policy at least as strict as CIS AWS Foundations 1.8 (14 characters) and 1.9
 //!   (no reuse of the last 24), with every character class required (a stricter policy is kept);
-//! - the IAM account alias the account record asks for.
+//! - the IAM account alias the account record asks for;
+//! - the provisioning role's trust policy: the management account alone (the foundation SCP
+//!   exempts the role by name, so a role that trusted anyone else would give them a principal
+//!   the SCP spares). A drifted one is replaced; discovery and onboarding refuse an account
+//!   whose role trusts more, so this repairs only drift after onboarding.
 
 use aws::SdkConfig;
 use aws::{AssuranceError, InConcern, Provisioning};
@@ -53,13 +57,16 @@ pub fn strengthened(current: Option<&Policy>) -> Policy {
 
 pub struct Assurer {
     pub provisioning: Provisioning,
+    /// The only account the provisioning role may trust.
+    pub management_account_id: String,
 }
 
 impl Assurer {
-    /// `PROVISIONING_ROLE_NAME`.
+    /// `PROVISIONING_ROLE_NAME`, `MANAGEMENT_ACCOUNT_ID`.
     pub fn from_env(sdk: SdkConfig) -> Result<Self, ConfigError> {
         Ok(Assurer {
             provisioning: Provisioning::from_env(sdk)?,
+            management_account_id: domain::config::required("MANAGEMENT_ACCOUNT_ID")?,
         })
     }
 }
@@ -79,7 +86,7 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
     let account = &input.aws_account_id;
     let target = a
         .provisioning
-        .into_account(account, "accounts-assure-defaults")
+        .into_account(account, aws::Session::AssureDefaults)
         .await?;
     let s3 = aws_sdk_s3control::Client::new(&target);
     let ec2 = aws_sdk_ec2::Client::new(&target);
@@ -88,6 +95,7 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
         assure_public_access_block(&s3, account).await?,
         assure_ebs_encryption(&ec2).await?,
         assure_password_policy(&iam).await?,
+        assure_role_trust(&iam, &a.provisioning.role, &a.management_account_id).await?,
         match &input.aws_account_alias {
             Some(alias) => assure_alias(&iam, alias).await?,
             None => None,
@@ -97,6 +105,27 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
         CONCERN,
         changes.into_iter().flatten().collect(),
     ))
+}
+
+/// The provisioning role trusts the management account alone. The change made, if any.
+async fn assure_role_trust(
+    iam: &aws_sdk_iam::Client,
+    role: &str,
+    management: &str,
+) -> Result<Option<String>, AssuranceError> {
+    let current = aws::provisioning::role_trust(iam, role).await?;
+    let Err(drift) = domain::trust::trusts_only(&current, management) else {
+        return Ok(None);
+    };
+    iam.update_assume_role_policy()
+        .role_name(role)
+        .policy_document(domain::trust::management_only(management).to_string())
+        .send()
+        .await
+        .concern(CONCERN)?;
+    Ok(Some(format!(
+        "restored the trust policy of role {role} to the management account alone ({drift})"
+    )))
 }
 
 /// S3 Block Public Access, all four settings, for the whole account. The change made, if any.

@@ -89,7 +89,7 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
     let account = &input.aws_account_id;
     let target = a
         .provisioning
-        .into_account(account, "accounts-assure-guardduty")
+        .into_account(account, aws::Session::AssureGuardDuty)
         .await?;
     let gd = aws_sdk_guardduty::Client::new(&target);
     let mut changes = Vec::new();
@@ -122,7 +122,7 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
             })?;
         let security = a
             .provisioning
-            .into_account(&a.security_account_id, "accounts-assure-guardduty")
+            .into_account(&a.security_account_id, aws::Session::GuardDutyAdministrator)
             .await?;
         let admin = aws_sdk_guardduty::Client::new(&security);
         let admin_detector = admin.list_detectors().send().await.concern(CONCERN)?.detector_ids().first().cloned().ok_or_else(|| {

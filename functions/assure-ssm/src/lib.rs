@@ -70,7 +70,7 @@ impl Assurer {
 pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, AssuranceError> {
     let target = a
         .provisioning
-        .into_account(&input.aws_account_id, "accounts-assure-ssm")
+        .into_account(&input.aws_account_id, aws::Session::AssureSsm)
         .await?;
     let ssm = aws_sdk_ssm::Client::new(&target);
     let wanted = preferences(&a.bucket, &input.aws_account_id);

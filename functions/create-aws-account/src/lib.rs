@@ -158,7 +158,7 @@ pub async fn handle<O: Organizations, R: AccountReads + Slots>(
     match request {
         Request::Create { account, task } => create(c, account, task).await,
         Request::Describe { task, request_id } => {
-            let r = c.organizations.describe(&request_id).await?;
+            let r = given_up(c.organizations.describe(&request_id).await?, Utc::now());
             if r.state != CreateAccountState::InProgress.as_str() {
                 c.records.release_slot(SLOTS, task).await?;
             }
@@ -177,6 +177,25 @@ pub async fn handle<O: Organizations, R: AccountReads + Slots>(
             })
         }
     }
+}
+
+/// How long the workflow waits for a CreateAccount request AWS still reports IN_PROGRESS. AWS
+/// creates an account in minutes; a request pending for hours will not be waited on forever
+/// (nor until the execution's 25,000-event history runs out).
+pub const CREATE_TIMEOUT: chrono::TimeDelta = chrono::TimeDelta::hours(2);
+
+/// `r` as the workflow treats it at `now`: FAILED, saying why, when AWS has had it IN_PROGRESS
+/// for longer than [`CREATE_TIMEOUT`].
+pub fn given_up(mut r: CreateRequest, now: DateTime<Utc>) -> CreateRequest {
+    let pending = r.state == CreateAccountState::InProgress.as_str();
+    if pending && r.requested.is_some_and(|t| now - t > CREATE_TIMEOUT) {
+        r.state = CreateAccountState::Failed.as_str().into();
+        r.failure_reason = Some(format!(
+            "the request was still IN_PROGRESS {} hours after AWS accepted it; the workflow stopped waiting",
+            CREATE_TIMEOUT.num_hours()
+        ));
+    }
+    r
 }
 
 fn progress<O, R>(c: &Creator<O, R>, r: CreateRequest, email: Option<String>) -> Progress {
@@ -337,6 +356,31 @@ impl Organizations for aws_sdk_organizations::Client {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_request_pending_for_hours_is_given_up() {
+        let now = Utc::now();
+        let request = |age_minutes: i64, state: &str| CreateRequest {
+            id: "car-1".into(),
+            account_name: "bakery".into(),
+            state: state.into(),
+            aws_account_id: None,
+            failure_reason: None,
+            requested: Some(now - chrono::TimeDelta::minutes(age_minutes)),
+        };
+        assert_eq!(
+            given_up(request(5, "IN_PROGRESS"), now),
+            request(5, "IN_PROGRESS")
+        );
+        let late = given_up(request(121, "IN_PROGRESS"), now);
+        assert_eq!(late.state, "FAILED");
+        assert!(
+            late.failure_reason
+                .unwrap()
+                .contains("still IN_PROGRESS 2 hours after")
+        );
+        assert_eq!(given_up(request(500, "SUCCEEDED"), now).state, "SUCCEEDED");
+    }
+
     use super::*;
     use domain::{Account, AccountStatus};
     use std::sync::Mutex;

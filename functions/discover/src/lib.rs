@@ -15,12 +15,12 @@
 
 pub mod plan;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use aws::{OrganizationsError, Provisioning, StateMachine};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use domain::config::{self, ConfigError};
 use domain::{
     Account, EmailTemplate, ErrorName, Named, Operation, StartWorkflow, Task, TaskStatus, Trigger,
@@ -31,7 +31,7 @@ use edge::{AccessPolicy, ApiError, ApiRequest, Permission, authorize, task_envel
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use store::{AccountWrites, DynamoStore, RunError, SingletonRun, Slots, StoreError};
+use store::{AccountWrites, DynamoStore, RunError, SingletonRun, Slots, StoreError, Versioned};
 use uuid::Uuid;
 
 use crate::plan::{Counted, Member, MemberState, Plan, RoleChecks};
@@ -40,8 +40,10 @@ pub const DISCOVER_ALL: &str = "POST /20190206/accounts/discover";
 pub const DISCOVER_ONE: &str = "POST /20190206/accounts/discover/{aws_account_id}";
 /// The slot that makes organization-wide runs one at a time.
 pub const SINGLETON: &str = "discovery";
-/// Longer than a Lambda invocation may run: only an abandoned run lets it lapse.
-pub const LEASE: Duration = Duration::from_secs(20 * 60);
+/// Longer than the longest run the discovery state machine makes, every retry included (a test
+/// checks it against the definition): only an execution that died without its Catch lets it
+/// lapse, and then a later run may start.
+pub const LEASE: Duration = Duration::from_secs(3 * 60 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoverError {
@@ -53,12 +55,15 @@ pub enum DiscoverError {
     Store(#[from] StoreError),
     #[error("an event this function does not handle: {0}")]
     UnknownEvent(String),
+    #[error("{0}")]
+    RoleRefused(String),
 }
 
 impl Named for DiscoverError {
     fn name(&self) -> ErrorName {
         match self {
             DiscoverError::UnknownEvent(_) => ErrorName::UnknownEvent,
+            DiscoverError::RoleRefused(_) => ErrorName::ProvisioningRoleRefused,
             DiscoverError::Organizations(e) => e.name(),
             DiscoverError::Run(e) => e.name(),
             DiscoverError::Store(e) => e.name(),
@@ -85,6 +90,13 @@ pub enum Step {
     Run {
         #[serde(rename = "TaskId")]
         task: Uuid,
+    },
+    /// The onboarding workflow checks the account's provisioning role again before it
+    /// brings the account under management (discovery checked it, but the role may have
+    /// changed since): assumable, and trusting the management account alone.
+    CheckRole {
+        #[serde(rename = "AccountId")]
+        account: Uuid,
     },
     /// The discovery state machine gives up on the task's run.
     Abandon {
@@ -179,6 +191,8 @@ pub trait Organizations: Send + Sync {
 pub struct AwsOrganization {
     pub organizations: aws_sdk_organizations::Client,
     pub provisioning: Provisioning,
+    /// The only account a member's provisioning role may trust.
+    pub management_account_id: String,
 }
 
 pub struct Discoverer<S, O, W> {
@@ -211,6 +225,7 @@ impl Discoverer<DynamoStore, AwsOrganization, StateMachine> {
             organization: AwsOrganization {
                 organizations: aws::organizations(&sdk),
                 provisioning: Provisioning::from_env(sdk)?,
+                management_account_id: config::required("MANAGEMENT_ACCOUNT_ID")?,
             },
             concurrency: config::count("ROLE_CHECK_CONCURRENCY", 64)? as usize,
             foundation: [
@@ -246,6 +261,7 @@ pub async fn handle<S: Records, O: Organizations, W: StartWorkflow>(
         Event::Step(Step::Run { task }) => {
             Ok(serde_json::to_value(run_task(d, task).await?).unwrap_or_default())
         }
+        Event::Step(Step::CheckRole { account }) => check_recorded_role(d, account).await,
         Event::Step(Step::Abandon { task, error }) => {
             let cause = error.map(|e| e.reason()).filter(|c| !c.is_empty());
             abandon(d, task, cause.as_deref().unwrap_or("the run failed")).await?;
@@ -260,6 +276,27 @@ pub async fn handle<S: Records, O: Organizations, W: StartWorkflow>(
             e.source, e.detail_type
         ))),
     }
+}
+
+/// [`Step::CheckRole`]: `{"Checked": <AWS account id>}`, or the reason as `RoleRefused`.
+async fn check_recorded_role<S: Records, O: Organizations, W: StartWorkflow>(
+    d: &Discoverer<S, O, W>,
+    account: Uuid,
+) -> Result<Value, DiscoverError> {
+    let record = d
+        .store
+        .get_account(account)
+        .await?
+        .ok_or(StoreError::AccountNotFound(account))?
+        .value;
+    let aws_account_id = record.aws_account_id.ok_or_else(|| {
+        DiscoverError::RoleRefused(format!("account {account} has no AWS account"))
+    })?;
+    d.organization
+        .check_role(&aws_account_id)
+        .await
+        .map_err(DiscoverError::RoleRefused)?;
+    Ok(json!({"Checked": aws_account_id}))
 }
 
 /// A run the schedule (or an event that names no account) asks for: started, or skipped while
@@ -354,8 +391,8 @@ pub async fn route<S: Records, O: Organizations, W: StartWorkflow>(
             "aws_account_id: {aws_account_id:?} is not a 12-digit AWS account id"
         )));
     }
-    let (member, known) = one(d, aws_account_id).await.map_err(internal)?;
-    if let Some(task) = known.as_ref().and_then(|k| k.user_task_id) {
+    let (member, known, looked_up) = one(d, aws_account_id).await.map_err(internal)?;
+    if let Some(task) = known.as_ref().and_then(|k| k.value.user_task_id) {
         return Err(ApiError::conflict(
             ErrorName::OperationInProgress,
             format!(
@@ -368,7 +405,7 @@ pub async fn route<S: Records, O: Organizations, W: StartWorkflow>(
             "AWS account {aws_account_id} is not a member of the organization"
         )));
     }
-    let summary = reconcile_one(d, member, known, &actor)
+    let summary = reconcile_one(d, member, known, looked_up, &actor)
         .await
         .map_err(internal)?;
     let recorded = d
@@ -451,6 +488,8 @@ pub async fn run_organization<S: Records, O: Organizations, W: StartWorkflow>(
     actor: &str,
 ) -> Result<Summary, DiscoverError> {
     let started = Instant::now();
+    // Records are stamped to the millisecond: one stamped in this millisecond may be newer.
+    let listing_began = domain::timestamp::now();
     let (members, list_calls) = d.organization.members().await?;
     tracing::info!(
         members = members.len(),
@@ -458,18 +497,39 @@ pub async fn run_organization<S: Records, O: Organizations, W: StartWorkflow>(
         elapsed_ms = started.elapsed().as_millis(),
         "listed the organization"
     );
-    let known = d.store.list_accounts(&Default::default()).await?;
+    let known = Known::from(d.store.list_account_versions(&Default::default()).await?);
     tracing::info!(
-        records = known.len(),
+        records = known.accounts.len(),
         elapsed_ms = started.elapsed().as_millis(),
         "read the records"
     );
     let count = members.len();
-    let p = plan_for(d, members, &known);
+    let p = plan_for(d, members, &known.accounts, listing_began);
     let mut summary = apply(d, &p, &known, count, actor).await?;
     summary.list_calls = list_calls;
     summary.duration_ms = started.elapsed().as_millis();
     Ok(summary)
+}
+
+/// The records a run read, and the version of each: every change is applied against the
+/// version the plan saw, never re-read and forced onto a newer one.
+#[derive(Debug, Default)]
+struct Known {
+    accounts: Vec<Account>,
+    versions: HashMap<Uuid, u64>,
+}
+
+impl From<Vec<Versioned<Account>>> for Known {
+    fn from(read: Vec<Versioned<Account>>) -> Self {
+        let (accounts, versions) = read
+            .into_iter()
+            .map(|v| {
+                let id = v.value.id;
+                (v.value, (id, v.version))
+            })
+            .unzip();
+        Known { accounts, versions }
+    }
 }
 
 /// One AWS account against its record.
@@ -478,43 +538,45 @@ pub async fn run_single<S: Records, O: Organizations, W: StartWorkflow>(
     aws_account_id: &str,
     actor: &str,
 ) -> Result<Summary, DiscoverError> {
-    let (member, known) = one(d, aws_account_id).await?;
-    reconcile_one(d, member, known, actor).await
+    let (member, known, looked_up) = one(d, aws_account_id).await?;
+    reconcile_one(d, member, known, looked_up, actor).await
 }
 
 /// The plan for `members` against `known`, leaving out foundation accounts the bootstrap has
 /// not recorded yet (it records them with their roles; discovery would make them members).
-fn plan_for<S, O, W>(d: &Discoverer<S, O, W>, mut members: Vec<Member>, known: &[Account]) -> Plan {
+fn plan_for<S, O, W>(
+    d: &Discoverer<S, O, W>,
+    mut members: Vec<Member>,
+    known: &[Account],
+    listing_began: DateTime<Utc>,
+) -> Plan {
     let recorded: HashSet<&str> = known
         .iter()
         .filter_map(|a| a.aws_account_id.as_deref())
         .collect();
     members.retain(|m| !d.foundation.contains(&m.id) || recorded.contains(m.id.as_str()));
-    plan::plan(&members, known, true, d.email.as_ref())
+    plan::plan(&members, known, Some(listing_began), d.email.as_ref())
 }
 
 /// An AWS account as the organization lists it, and its record: by AWS account id, or — for
 /// an account the create workflow has made but not yet recorded — by the id its root email
-/// carries.
+/// carries; and when the lookup began (the record was read after it).
 async fn one<S: Records, O: Organizations, W: StartWorkflow>(
     d: &Discoverer<S, O, W>,
     aws_account_id: &str,
-) -> Result<(Option<Member>, Option<Account>), DiscoverError> {
+) -> Result<(Option<Member>, Option<Versioned<Account>>, DateTime<Utc>), DiscoverError> {
+    let looked_up = domain::timestamp::now();
     let member = d.organization.member(aws_account_id).await?;
-    let mut known = d
-        .store
-        .get_account_by_aws_id(aws_account_id)
-        .await?
-        .map(|v| v.value);
+    let mut known = d.store.get_account_by_aws_id(aws_account_id).await?;
     if known.is_none() {
         let ours = member
             .as_ref()
             .and_then(|m| d.email.as_ref()?.account_of(&m.email));
         if let Some(id) = ours {
-            known = d.store.get_account(id).await?.map(|v| v.value);
+            known = d.store.get_account(id).await?;
         }
     }
-    Ok((member, known))
+    Ok((member, known, looked_up))
 }
 
 /// Records the OU an account was moved to outside the service ([`plan::moved`]).
@@ -541,13 +603,15 @@ async fn record_parent<S: Records, O: Organizations, W: StartWorkflow>(
 async fn reconcile_one<S: Records, O: Organizations, W: StartWorkflow>(
     d: &Discoverer<S, O, W>,
     member: Option<Member>,
-    known: Option<Account>,
+    known: Option<Versioned<Account>>,
+    looked_up: DateTime<Utc>,
     actor: &str,
 ) -> Result<Summary, DiscoverError> {
+    // The one member is the whole listing as far as its record goes: absent, it has left.
     let members: Vec<Member> = member.into_iter().collect();
-    let known: Vec<Account> = known.into_iter().collect();
+    let known = Known::from(Vec::from_iter(known));
     let count = members.len();
-    let p = plan_for(d, members, &known);
+    let p = plan_for(d, members, &known.accounts, looked_up);
     apply(d, &p, &known, count, actor).await
 }
 
@@ -571,14 +635,15 @@ async fn check_roles<S, O: Organizations, W>(
 async fn apply<S: Records, O: Organizations, W: StartWorkflow>(
     d: &Discoverer<S, O, W>,
     p: &Plan,
-    known: &[Account],
+    known: &Known,
     members: usize,
     actor: &str,
 ) -> Result<Summary, DiscoverError> {
     let mut s = Summary {
         members,
-        known: known.len(),
+        known: known.accounts.len(),
         in_flight: p.in_flight,
+        skipped: p.busy,
         ..Summary::default()
     };
     if p.is_empty() {
@@ -596,7 +661,7 @@ async fn apply<S: Records, O: Organizations, W: StartWorkflow>(
 
     if !p.new.is_empty() {
         let organisation = d.organization.organisation_id().await?;
-        let mut taken: HashSet<String> = known.iter().map(|a| name_key(&a.name)).collect();
+        let mut taken: HashSet<String> = known.accounts.iter().map(|a| name_key(&a.name)).collect();
         let records = plan::new_records(p, &roles, &mut taken, organisation, Utc::now());
         let started = Instant::now();
         let outcomes = d
@@ -635,9 +700,13 @@ async fn apply<S: Records, O: Organizations, W: StartWorkflow>(
     }
 
     for (account, change, counted) in plan::changes(p, &roles) {
-        match d.store.update(account.id, &change, actor).await {
+        let read = Versioned {
+            value: account.clone(),
+            version: known.versions[&account.id],
+        };
+        match d.store.apply(&read, &change, actor).await {
             Ok(_) => s.count(counted),
-            Err(StoreError::Lifecycle(e)) => {
+            Err(e @ (StoreError::Stale { .. } | StoreError::Lifecycle(_))) => {
                 tracing::info!(account = %account.id, error = %e, "changed meanwhile; the next run sees it");
                 s.skipped += 1;
             }
@@ -694,10 +763,8 @@ impl Organizations for AwsOrganization {
 
     async fn check_role(&self, aws_account_id: &str) -> Result<(), String> {
         self.provisioning
-            .into_account(aws_account_id, "accounts-discovery")
+            .check_role(aws_account_id, &self.management_account_id)
             .await
-            .map(drop)
-            .map_err(|e| e.to_string())
     }
 }
 
@@ -784,6 +851,11 @@ mod tests {
         }
     }
 
+    /// A run leaves records changed in the millisecond its listing began (or later) alone.
+    async fn next_millisecond() {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+
     async fn recorded(d: &D, aws_account_id: &str) -> Option<Account> {
         let v = d.store.get_account_by_aws_id(aws_account_id).await.unwrap();
         v.map(|v| v.value)
@@ -839,6 +911,7 @@ mod tests {
             &[],
         );
         run_organization(&d, "test").await.unwrap();
+        next_millisecond().await;
         {
             let mut members = d.organization.members.lock().unwrap();
             members[0].state = MemberState::Suspended;
@@ -857,11 +930,45 @@ mod tests {
         let beta = recorded(&d, "222222222222").await.unwrap();
         assert_eq!(beta.aws_account_name.as_deref(), Some("beta-renamed"));
         d.organization.members.lock().unwrap().remove(1);
+        next_millisecond().await;
         let s = run_organization(&d, "test").await.unwrap();
         assert_eq!(s.left, 1);
         assert_eq!(
             recorded(&d, "222222222222").await.unwrap().status,
             AccountStatus::Closed
+        );
+    }
+
+    #[tokio::test]
+    async fn an_account_recorded_during_the_listing_is_not_closed_or_unlocked() {
+        // The create workflow records the AWS id of an account AWS made after the run had
+        // fetched the listing's page it would be on: absent from the listing, yet a member.
+        let d = discoverer(vec![member("111111111111", "alpha")], &[]);
+        let mut creating = domain::fixtures::account_in(AccountStatus::Initializing, "new", None);
+        let task = Some(Uuid::new_v4());
+        creating.user_task_id = task;
+        d.store.insert(creating.clone());
+        let mut during = creating;
+        during.aws_account_id = Some("333333333333".into());
+        d.store.interleave_before_list(during.clone());
+        let mut unlocked = domain::fixtures::account_in(AccountStatus::Active, "quiet", None);
+        d.store.insert(unlocked.clone());
+        unlocked.aws_account_id = Some("444444444444".into());
+        d.store.interleave_before_list(unlocked);
+
+        let s = run_organization(&d, "test").await.unwrap();
+        assert_eq!((s.left, s.skipped, s.discovered), (0, 2, 1));
+        let after = d.store.get_account(during.id).await.unwrap().unwrap().value;
+        assert_eq!(
+            (after.status, after.user_task_id),
+            (AccountStatus::Initializing, task),
+            "the workflow keeps its account and its lock"
+        );
+        let quiet = recorded(&d, "444444444444").await.unwrap();
+        assert_eq!(
+            quiet.status,
+            AccountStatus::Active,
+            "changed after the listing began"
         );
     }
 
@@ -1004,6 +1111,34 @@ mod tests {
         .await
         .unwrap_err();
         assert_eq!(e.name(), ErrorName::UnknownEvent);
+    }
+
+    /// The longest a Task state can take: every attempt its retries allow, each up to the
+    /// state's TimeoutSeconds, with the longest waits in between.
+    fn longest_run(state: &Value) -> Duration {
+        let timeout = state["TimeoutSeconds"]
+            .as_u64()
+            .expect("the state bounds each attempt");
+        let mut seconds = timeout;
+        for r in state["Retry"].as_array().unwrap() {
+            let (interval, rate) = (
+                r["IntervalSeconds"].as_f64().unwrap_or(1.0),
+                r["BackoffRate"].as_f64().unwrap_or(2.0),
+            );
+            for attempt in 0..r["MaxAttempts"].as_u64().unwrap_or(3) {
+                seconds += timeout + (interval * rate.powi(attempt as i32)).ceil() as u64;
+            }
+        }
+        Duration::from_secs(seconds)
+    }
+
+    #[test]
+    fn the_discovery_slot_outlives_the_longest_run() {
+        let definition: Value =
+            serde_json::from_str(include_str!("../../../statemachines/discovery.asl.json"))
+                .unwrap();
+        let run = longest_run(&definition["States"]["Discover"]);
+        assert!(LEASE > run, "lease {LEASE:?}, longest run {run:?}");
     }
 
     #[test]

@@ -63,6 +63,9 @@ pub struct Plan {
     pub renamed: Vec<(Account, String)>,
     /// Members the create workflow is making right now (it records them itself).
     pub in_flight: usize,
+    /// Records an organization run leaves alone: held by a running operation, or created or
+    /// changed after the listing began (the listing may predate what they record).
+    pub busy: usize,
 }
 
 impl Plan {
@@ -76,15 +79,24 @@ impl Plan {
     }
 }
 
-/// `members` are the organization's members — all of them when `complete`, so that a record
-/// whose AWS account is not among them has left; a single re-check passes one member (or none)
-/// and the records concerned.
+/// `members` are the organization's members — all of them when `listing_began` says when the
+/// listing started, so that a record whose AWS account is not among them has left; a single
+/// re-check passes one member (or none) and the records concerned.
+///
+/// A whole-organization plan changes no record that an operation holds (its workflow records
+/// what it does itself) and none created or changed after the listing began: the organization
+/// was listed page by page before the records were read, so an AWS id recorded meanwhile may
+/// belong to an account created after its page was fetched — absent from the listing, yet a
+/// member.
 pub fn plan(
     members: &[Member],
     known: &[Account],
-    complete: bool,
+    listing_began: Option<DateTime<Utc>>,
     email: Option<&EmailTemplate>,
 ) -> Plan {
+    let hands_off = |a: &Account| {
+        listing_began.is_some_and(|began| a.user_task_id.is_some() || a.modified_ts >= began)
+    };
     let by_aws_id: HashMap<&str, &Account> = known
         .iter()
         .filter_map(|a| a.aws_account_id.as_deref().map(|id| (id, a)))
@@ -103,6 +115,10 @@ pub fn plan(
             }
             continue;
         };
+        if hands_off(account) {
+            p.busy += 1;
+            continue;
+        }
         if let Some(aws_state) = m.state.closing() {
             if account.status != AccountStatus::Closed {
                 p.closed.push((account.clone(), aws_state));
@@ -125,18 +141,21 @@ pub fn plan(
             p.renamed.push((account.clone(), m.name.clone()));
         }
     }
-    if complete {
+    if listing_began.is_some() {
         let present: HashSet<&str> = members.iter().map(|m| m.id.as_str()).collect();
-        p.left = known
-            .iter()
-            .filter(|a| a.status != AccountStatus::Closed)
-            .filter(|a| {
-                a.aws_account_id
+        let absent = known.iter().filter(|a| {
+            a.status != AccountStatus::Closed
+                && a.aws_account_id
                     .as_deref()
                     .is_some_and(|id| !present.contains(id))
-            })
-            .cloned()
-            .collect();
+        });
+        for a in absent {
+            if hands_off(a) {
+                p.busy += 1;
+            } else {
+                p.left.push(a.clone());
+            }
+        }
     }
     p
 }
@@ -317,11 +336,47 @@ mod tests {
         fixtures::account_in(status, name, Some(aws))
     }
 
+    /// When a listing began that started after every record was written.
+    fn listed_after_the_records() -> DateTime<Utc> {
+        domain::timestamp::now() + chrono::Duration::seconds(1)
+    }
+
+    #[test]
+    fn an_organization_run_leaves_busy_and_newer_records_alone() {
+        let listing_began = listed_after_the_records();
+        let mut creating = known("creating", "111111111111", AccountStatus::Initializing);
+        creating.user_task_id = Some(Uuid::new_v4());
+        let mut recorded_meanwhile = known("meanwhile", "222222222222", AccountStatus::Active);
+        recorded_meanwhile.modified_ts = listing_began + chrono::Duration::milliseconds(5);
+        let mut renamed_while_held = known("held", "333333333333", AccountStatus::Active);
+        renamed_while_held.user_task_id = Some(Uuid::new_v4());
+        let members = vec![member(
+            "333333333333",
+            "held-renamed",
+            MemberState::Suspended,
+        )];
+        let records = [creating, recorded_meanwhile, renamed_while_held];
+        let p = plan(&members, &records, Some(listing_began), None);
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(p.busy, 3);
+        let later = plan(
+            &members,
+            &records[1..2],
+            Some(listing_began + chrono::Duration::seconds(1)),
+            None,
+        );
+        assert_eq!(
+            later.left.len(),
+            1,
+            "the next run, listed after the change, sees it"
+        );
+    }
+
     #[test]
     fn an_unchanged_organization_needs_nothing() {
         let members = vec![member("111111111111", "alpha", MemberState::Active)];
         let records = vec![known("alpha", "111111111111", AccountStatus::Discovered)];
-        assert!(plan(&members, &records, true, None).is_empty());
+        assert!(plan(&members, &records, Some(listed_after_the_records()), None).is_empty());
     }
 
     #[test]
@@ -330,7 +385,7 @@ mod tests {
             member("111111111111", "alpha", MemberState::Active),
             member("222222222222", "gone", MemberState::Suspended),
         ];
-        let p = plan(&members, &[], true, None);
+        let p = plan(&members, &[], Some(listed_after_the_records()), None);
         assert_eq!(
             p.new.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
             ["111111111111"]
@@ -349,7 +404,7 @@ mod tests {
             known("gamma", "333333333333", AccountStatus::Closed),
             known("delta", "444444444444", AccountStatus::Closed),
         ];
-        let p = plan(&members, &records, true, None);
+        let p = plan(&members, &records, Some(listed_after_the_records()), None);
         assert_eq!(
             p.closed
                 .iter()
@@ -368,7 +423,7 @@ mod tests {
     #[test]
     fn a_single_recheck_does_not_declare_the_others_gone() {
         let records = vec![known("beta", "222222222222", AccountStatus::Discovered)];
-        assert!(plan(&[], &records, false, None).left.is_empty());
+        assert!(plan(&[], &records, None, None).left.is_empty());
     }
 
     #[test]
@@ -383,7 +438,7 @@ mod tests {
             known("alpha", "111111111111", AccountStatus::Error),
             onboarded,
         ];
-        let p = plan(&members, &records, true, None);
+        let p = plan(&members, &records, Some(listed_after_the_records()), None);
         assert_eq!(
             p.recheck
                 .iter()
@@ -397,7 +452,7 @@ mod tests {
     fn names_changed_in_aws_are_followed() {
         let members = vec![member("111111111111", "alpha-renamed", MemberState::Active)];
         let records = vec![known("alpha", "111111111111", AccountStatus::Active)];
-        let p = plan(&members, &records, true, None);
+        let p = plan(&members, &records, Some(listed_after_the_records()), None);
         assert_eq!(p.renamed[0].1, "alpha-renamed");
     }
 
@@ -408,11 +463,18 @@ mod tests {
         creating.aws_account_id = None;
         let mut m = member("555555555555", "new", MemberState::Active);
         m.email = template.email(creating.id);
-        let p = plan(&[m.clone()], &[creating], true, Some(&template));
+        let p = plan(
+            &[m.clone()],
+            &[creating],
+            Some(listed_after_the_records()),
+            Some(&template),
+        );
         assert_eq!((p.new.len(), p.in_flight), (0, 1));
         m.email = template.email(Uuid::new_v4());
         assert_eq!(
-            plan(&[m], &[], true, Some(&template)).new.len(),
+            plan(&[m], &[], Some(listed_after_the_records()), Some(&template))
+                .new
+                .len(),
             1,
             "someone else's account"
         );
@@ -467,7 +529,7 @@ mod tests {
             member("111111111111", "alpha", MemberState::Active),
             member("222222222222", "beta", MemberState::Active),
         ];
-        let p = plan(&members, &[], true, None);
+        let p = plan(&members, &[], Some(listed_after_the_records()), None);
         assert_eq!(role_checks_needed(&p), ["111111111111", "222222222222"]);
         let checks = roles(&["111111111111"], &[("222222222222", "AccessDenied: no")]);
         let organisation = Uuid::new_v4();
@@ -516,7 +578,7 @@ mod tests {
             known("epsilon", "555555555555", AccountStatus::Discovered),
             known("zeta", "666666666666", AccountStatus::Error),
         ];
-        let p = plan(&members, &records, true, None);
+        let p = plan(&members, &records, Some(listed_after_the_records()), None);
         let checks = roles(
             &["111111111111", "222222222222"],
             &[("666666666666", "AccessDenied")],

@@ -76,7 +76,7 @@ pub async fn handle(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceE
     }
     let security = b
         .provisioning
-        .into_account(&b.security_account_id, "accounts-foundation-guardduty")
+        .into_account(&b.security_account_id, aws::Session::FoundationGuardDuty)
         .await?;
     let gd = aws_sdk_guardduty::Client::new(&security);
     if gd

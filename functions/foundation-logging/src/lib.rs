@@ -109,7 +109,7 @@ impl Bootstrap {
 pub async fn handle(b: &Bootstrap, input: Input) -> Result<ConcernResult, AssuranceError> {
     let logging = b
         .provisioning
-        .into_account(&b.logging_account_id, "accounts-foundation-logging")
+        .into_account(&b.logging_account_id, aws::Session::FoundationLogging)
         .await?;
     let s3 = aws_sdk_s3::Client::new(&logging);
     let region = logging

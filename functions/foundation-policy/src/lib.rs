@@ -20,7 +20,11 @@ pub const MAX_POLICY_SIZE: usize = 5120;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct Input {}
 
-/// The policy document.
+/// The policy document: one statement per protected thing, each denying every principal but
+/// the provisioning role the actions that would undo it. The provisioning role is exempt by
+/// name; discovery and onboarding make sure it trusts only the management account, and the
+/// role itself cannot be created or changed by anyone else, so no principal a member account's
+/// own admins control is exempt.
 pub fn foundation_policy(role_name: &str, trail: &str, buckets: &[String]) -> Value {
     let except_service =
         json!({"ArnNotLike": {"aws:PrincipalArn": format!("arn:aws:iam::*:role/{role_name}")}});
@@ -28,33 +32,47 @@ pub fn foundation_policy(role_name: &str, trail: &str, buckets: &[String]) -> Va
         .iter()
         .flat_map(|b| [format!("arn:aws:s3:::{b}"), format!("arn:aws:s3:::{b}/*")])
         .collect();
+    let deny = |sid: &str, actions: &[&str], resource: Value| json!({"Sid": sid, "Effect": "Deny", "Action": actions, "Resource": resource, "Condition": except_service});
     json!({
         "Version": "2012-10-17",
         "Statement": [
-            {"Sid": "ProtectBaselineTrail", "Effect": "Deny",
-             "Action": ["cloudtrail:DeleteTrail", "cloudtrail:StopLogging", "cloudtrail:UpdateTrail", "cloudtrail:PutEventSelectors"],
-             "Resource": format!("arn:aws:cloudtrail:*:*:trail/{trail}"), "Condition": except_service},
-            {"Sid": "ProtectGuardDuty", "Effect": "Deny",
-             "Action": ["guardduty:DeleteDetector", "guardduty:UpdateDetector", "guardduty:DisassociateFromAdministratorAccount",
-                        "guardduty:DisassociateFromMasterAccount", "guardduty:DeleteMembers", "guardduty:DisassociateMembers"],
-             "Resource": "*", "Condition": except_service},
-            {"Sid": "ProtectConfig", "Effect": "Deny",
-             "Action": ["config:DeleteConfigurationRecorder", "config:StopConfigurationRecorder", "config:DeleteDeliveryChannel"],
-             "Resource": "*", "Condition": except_service},
-            {"Sid": "ProtectLogBuckets", "Effect": "Deny",
-             "Action": ["s3:DeleteBucket", "s3:DeleteBucketPolicy", "s3:PutBucketPolicy", "s3:PutBucketVersioning",
-                        "s3:PutLifecycleConfiguration", "s3:PutBucketPublicAccessBlock", "s3:DeleteObjectVersion"],
-             "Resource": bucket_resources, "Condition": except_service},
-            {"Sid": "ProtectAccountDefaults", "Effect": "Deny",
-             "Action": ["s3:PutAccountPublicAccessBlock", "ec2:DisableEbsEncryptionByDefault", "iam:DeleteAccountPasswordPolicy"],
-             "Resource": "*", "Condition": except_service},
-            {"Sid": "ProtectServiceRole", "Effect": "Deny",
-             "Action": ["iam:DeleteRole", "iam:UpdateRole", "iam:UpdateAssumeRolePolicy", "iam:AttachRolePolicy",
-                        "iam:DetachRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy"],
-             "Resource": format!("arn:aws:iam::*:role/{role_name}"), "Condition": except_service}
+            deny("ProtectBaselineTrail",
+                 &["cloudtrail:DeleteTrail", "cloudtrail:StopLogging", "cloudtrail:UpdateTrail", "cloudtrail:PutEventSelectors"],
+                 json!(format!("arn:aws:cloudtrail:*:*:trail/{trail}"))),
+            deny("ProtectGuardDuty",
+                 &["guardduty:DeleteDetector", "guardduty:UpdateDetector", "guardduty:DisassociateFromAdministratorAccount",
+                   "guardduty:DisassociateFromMasterAccount", "guardduty:DeleteMembers", "guardduty:DisassociateMembers",
+                   "guardduty:StopMonitoringMembers", "guardduty:UpdateMemberDetectors",
+                   "guardduty:UpdateOrganizationConfiguration", "guardduty:CreateFilter", "guardduty:UpdateFilter"],
+                 json!("*")),
+            deny("ProtectConfig",
+                 &["config:DeleteConfigurationRecorder", "config:StopConfigurationRecorder", "config:PutConfigurationRecorder",
+                   "config:DeleteDeliveryChannel", "config:PutDeliveryChannel"],
+                 json!("*")),
+            deny("ProtectLogBuckets",
+                 &["s3:DeleteBucket", "s3:DeleteBucketPolicy", "s3:PutBucketPolicy", "s3:PutBucketVersioning",
+                   "s3:PutLifecycleConfiguration", "s3:PutBucketPublicAccessBlock", "s3:DeleteObjectVersion",
+                   "s3:PutEncryptionConfiguration", "s3:PutReplicationConfiguration", "s3:PutBucketObjectLockConfiguration"],
+                 json!(bucket_resources)),
+            deny("ProtectAccountDefaults",
+                 &["s3:PutAccountPublicAccessBlock", "ec2:DisableEbsEncryptionByDefault",
+                   "iam:DeleteAccountPasswordPolicy", "iam:UpdateAccountPasswordPolicy"],
+                 json!("*")),
+            deny("ProtectServiceRole",
+                 &["iam:CreateRole", "iam:DeleteRole", "iam:UpdateRole", "iam:UpdateAssumeRolePolicy", "iam:AttachRolePolicy",
+                   "iam:DetachRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary",
+                   "iam:DeleteRolePermissionsBoundary", "iam:TagRole", "iam:UntagRole"],
+                 json!(format!("arn:aws:iam::*:role/{role_name}"))),
+            deny("ProtectSessionManagerPreferences",
+                 &["ssm:UpdateDocument", "ssm:DeleteDocument", "ssm:UpdateDocumentDefaultVersion"],
+                 json!(format!("arn:aws:ssm:*:*:document/{SESSION_MANAGER_DOCUMENT}"))),
+            deny("ProtectMembership", &["organizations:LeaveOrganization"], json!("*"))
         ]
     })
 }
+
+/// The Session Manager preferences document the baseline writes (assure-ssm).
+pub const SESSION_MANAGER_DOCUMENT: &str = "SSM-SessionManagerRunShell";
 
 pub struct Bootstrap {
     pub sdk: SdkConfig,
@@ -195,40 +213,218 @@ pub async fn handle(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceE
 mod tests {
     use super::*;
 
+    const ROLE: &str = "stax-provisioning";
+    const TRAIL: &str = "accounts-baseline";
+    const BUCKETS: [&str; 3] = ["ct", "cfg", "ssm"];
+
     fn policy() -> Value {
-        foundation_policy(
-            "stax-provisioning",
-            "accounts-baseline",
-            &["ct".into(), "cfg".into(), "ssm".into()],
-        )
+        let buckets: Vec<String> = BUCKETS.iter().map(|b| (*b).to_owned()).collect();
+        foundation_policy(ROLE, TRAIL, &buckets)
+    }
+
+    /// IAM's wildcard match (`*` any run of characters, `?` one), case-sensitive as ARNs are.
+    fn glob(pattern: &str, value: &str) -> bool {
+        fn go(p: &[u8], v: &[u8]) -> bool {
+            match (p.first(), v.first()) {
+                (None, None) => true,
+                (Some(b'*'), _) => go(&p[1..], v) || (!v.is_empty() && go(p, &v[1..])),
+                (Some(b'?'), Some(_)) => go(&p[1..], &v[1..]),
+                (Some(a), Some(b)) if a == b => go(&p[1..], &v[1..]),
+                _ => false,
+            }
+        }
+        go(pattern.as_bytes(), value.as_bytes())
+    }
+
+    fn as_list(v: &Value) -> Vec<String> {
+        match v {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect(),
+            _ => vec![],
+        }
+    }
+
+    /// Does the policy deny `principal` calling `action` on `resource`? Evaluates exactly
+    /// what the policy uses: Deny statements with Action, Resource and an ArnNotLike on
+    /// aws:PrincipalArn.
+    fn denies(policy: &Value, principal: &str, action: &str, resource: &str) -> bool {
+        policy["Statement"].as_array().unwrap().iter().any(|s| {
+            let exempt = as_list(&s["Condition"]["ArnNotLike"]["aws:PrincipalArn"]);
+            s["Effect"] == "Deny"
+                && as_list(&s["Action"])
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(action))
+                && as_list(&s["Resource"]).iter().any(|r| glob(r, resource))
+                && !exempt.iter().any(|e| glob(e, principal))
+        })
+    }
+
+    /// What undoes the baseline, on what: every protected resource with every action that
+    /// would undo it. Written out here, not derived from the policy, so a statement that
+    /// loses an action fails.
+    fn undoing() -> Vec<(String, String)> {
+        let mut cases = Vec::new();
+        let trail = format!("arn:aws:cloudtrail:eu-west-1:111111111111:trail/{TRAIL}");
+        for a in [
+            "DeleteTrail",
+            "StopLogging",
+            "UpdateTrail",
+            "PutEventSelectors",
+        ] {
+            cases.push((a, "cloudtrail", trail.clone()));
+        }
+        for a in [
+            "DeleteDetector",
+            "UpdateDetector",
+            "DisassociateFromAdministratorAccount",
+            "DisassociateFromMasterAccount",
+            "DeleteMembers",
+            "DisassociateMembers",
+            "StopMonitoringMembers",
+            "UpdateMemberDetectors",
+            "UpdateOrganizationConfiguration",
+            "CreateFilter",
+            "UpdateFilter",
+        ] {
+            cases.push((
+                a,
+                "guardduty",
+                "arn:aws:guardduty:eu-west-1:111111111111:detector/d1".into(),
+            ));
+        }
+        for a in [
+            "DeleteConfigurationRecorder",
+            "StopConfigurationRecorder",
+            "PutConfigurationRecorder",
+            "DeleteDeliveryChannel",
+            "PutDeliveryChannel",
+        ] {
+            cases.push((
+                a,
+                "config",
+                "arn:aws:config:eu-west-1:111111111111:config-recorder/default".into(),
+            ));
+        }
+        for bucket in BUCKETS {
+            for a in [
+                "DeleteBucket",
+                "DeleteBucketPolicy",
+                "PutBucketPolicy",
+                "PutBucketVersioning",
+                "PutLifecycleConfiguration",
+                "PutBucketPublicAccessBlock",
+                "PutEncryptionConfiguration",
+                "PutReplicationConfiguration",
+                "PutBucketObjectLockConfiguration",
+            ] {
+                cases.push((a, "s3", format!("arn:aws:s3:::{bucket}")));
+            }
+            cases.push((
+                "DeleteObjectVersion",
+                "s3",
+                format!("arn:aws:s3:::{bucket}/AWSLogs/1/x.gz"),
+            ));
+        }
+        cases.push(("PutAccountPublicAccessBlock", "s3", "*".into()));
+        cases.push(("DisableEbsEncryptionByDefault", "ec2", "*".into()));
+        cases.push(("DeleteAccountPasswordPolicy", "iam", "*".into()));
+        cases.push(("UpdateAccountPasswordPolicy", "iam", "*".into()));
+        for a in [
+            "CreateRole",
+            "DeleteRole",
+            "UpdateRole",
+            "UpdateAssumeRolePolicy",
+            "AttachRolePolicy",
+            "DetachRolePolicy",
+            "PutRolePolicy",
+            "DeleteRolePolicy",
+            "PutRolePermissionsBoundary",
+            "DeleteRolePermissionsBoundary",
+            "TagRole",
+            "UntagRole",
+        ] {
+            cases.push((a, "iam", format!("arn:aws:iam::111111111111:role/{ROLE}")));
+        }
+        for a in [
+            "UpdateDocument",
+            "DeleteDocument",
+            "UpdateDocumentDefaultVersion",
+        ] {
+            cases.push((
+                a,
+                "ssm",
+                format!("arn:aws:ssm:eu-west-1:111111111111:document/{SESSION_MANAGER_DOCUMENT}"),
+            ));
+        }
+        cases.push(("LeaveOrganization", "organizations", "*".into()));
+        cases
+            .into_iter()
+            .map(|(a, service, r)| (format!("{service}:{a}"), r))
+            .collect()
     }
 
     #[test]
-    fn only_denies_and_always_spares_the_provisioning_role() {
-        for s in policy()["Statement"].as_array().unwrap() {
-            assert_eq!(s["Effect"], "Deny");
-            assert_eq!(
-                s["Condition"]["ArnNotLike"]["aws:PrincipalArn"],
-                "arn:aws:iam::*:role/stax-provisioning"
+    fn every_action_that_undoes_the_baseline_is_denied_to_all_but_the_provisioning_role() {
+        let p = policy();
+        let admin = "arn:aws:iam::111111111111:role/Admin";
+        let service = format!("arn:aws:iam::111111111111:role/{ROLE}");
+        let lookalike = format!("arn:aws:iam::111111111111:role/team/{ROLE}");
+        for (action, resource) in &undoing() {
+            assert!(
+                denies(&p, admin, action, resource),
+                "{action} on {resource} is not denied"
+            );
+            assert!(
+                denies(&p, &lookalike, action, resource),
+                "{action}: a role of that name under a path is not the provisioning role"
+            );
+            assert!(
+                !denies(&p, &service, action, resource),
+                "{action} is denied to the provisioning role"
             );
         }
     }
 
     #[test]
-    fn fits_the_scp_size_limit() {
-        assert!(policy().to_string().len() <= MAX_POLICY_SIZE);
+    fn other_roles_and_other_resources_are_left_alone() {
+        let p = policy();
+        let admin = "arn:aws:iam::111111111111:role/Admin";
+        assert!(!denies(
+            &p,
+            admin,
+            "iam:CreateRole",
+            "arn:aws:iam::111111111111:role/app"
+        ));
+        assert!(!denies(
+            &p,
+            admin,
+            "s3:PutBucketPolicy",
+            "arn:aws:s3:::team-data"
+        ));
+        assert!(!denies(
+            &p,
+            admin,
+            "ssm:UpdateDocument",
+            "arn:aws:ssm:eu-west-1:111111111111:document/TeamRunbook"
+        ));
+        assert!(!denies(
+            &p,
+            admin,
+            "cloudtrail:DeleteTrail",
+            "arn:aws:cloudtrail:eu-west-1:111111111111:trail/team"
+        ));
     }
 
     #[test]
-    fn covers_the_log_buckets_and_their_objects() {
-        let p = policy();
-        let buckets = p["Statement"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["Sid"] == "ProtectLogBuckets")
-            .unwrap()
-            .clone();
-        assert_eq!(buckets["Resource"].as_array().unwrap().len(), 6);
+    fn fits_the_scp_size_limit_with_the_longest_names_allowed() {
+        // IAM role names: 64 characters; trail names: 128; bucket names: 63.
+        let buckets = vec!["b".repeat(63), "c".repeat(63), "d".repeat(63)];
+        let longest = foundation_policy(&"r".repeat(64), &"t".repeat(128), &buckets);
+        let size = longest.to_string().len();
+        assert!(size <= MAX_POLICY_SIZE, "{size} characters");
+        println!("longest foundation SCP: {size} characters");
     }
 }

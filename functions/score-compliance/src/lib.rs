@@ -182,7 +182,7 @@ impl Inspect for AwsInspector {
             self.provisioning.sdk.clone()
         } else {
             self.provisioning
-                .into_account(aws_account_id, "accounts-compliance")
+                .into_account(aws_account_id, aws::Session::Scoring)
                 .await
                 .map_err(|e| e.to_string())?
         };

@@ -6,11 +6,13 @@
 pub mod config;
 pub mod organizations;
 pub mod provisioning;
+pub mod session;
 pub mod state_machine;
 
 pub use config::{ProxyConfig, SdkConfig, http_client_with_proxy, sdk_config};
 pub use organizations::{OrganizationsError, organizations};
 pub use provisioning::{AssuranceError, InConcern, Provisioning, assume_role};
+pub use session::Session;
 pub use state_machine::StateMachine;
 
 /// An AWS error as a person reads it: `Code: message` for an error the service answered with,

@@ -7,6 +7,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use domain::{ErrorName, Named};
 
 use crate::SdkConfig;
+use crate::session::Session;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AssuranceError {
@@ -82,23 +83,83 @@ impl Provisioning {
         })
     }
 
-    /// SDK configuration acting in `aws_account_id` through its provisioning role.
+    /// SDK configuration acting in `aws_account_id` through its provisioning role, holding
+    /// only what `session`'s policy allows.
     pub async fn into_account(
         &self,
         aws_account_id: &str,
-        session: &str,
+        session: Session,
     ) -> Result<SdkConfig, AssuranceError> {
-        assume_role(&self.sdk, aws_account_id, &self.role, session).await
+        let policy = session.policy(&self.role).to_string();
+        assume_role(
+            &self.sdk,
+            aws_account_id,
+            &self.role,
+            session.name(),
+            Some(&policy),
+        )
+        .await
     }
 }
 
+impl Provisioning {
+    /// Whether the management account can assume `aws_account_id`'s provisioning role, and
+    /// whether that role trusts the management account (`management`) alone: `Err` says why
+    /// not. Discovery and onboarding refuse an account that fails it; the session reads the
+    /// role's own trust policy and nothing else.
+    pub async fn check_role(&self, aws_account_id: &str, management: &str) -> Result<(), String> {
+        let target = self
+            .into_account(aws_account_id, Session::RoleCheck)
+            .await
+            .map_err(|e| e.to_string())?;
+        let iam = aws_sdk_iam::Client::new(&target);
+        let document = role_trust(&iam, &self.role)
+            .await
+            .map_err(|e| e.to_string())?;
+        domain::trust::trusts_only(&document, management)
+    }
+}
+
+/// The trust policy of role `role` in the account `iam` acts in, as JSON text (IAM answers it
+/// URL-encoded).
+pub async fn role_trust(iam: &aws_sdk_iam::Client, role: &str) -> Result<String, AssuranceError> {
+    let out = iam
+        .get_role()
+        .role_name(role)
+        .send()
+        .await
+        .map_err(|e| AssuranceError::Aws {
+            concern: "provisioning role",
+            message: format!(
+                "could not read its trust policy: {}",
+                crate::error_message(&e)
+            ),
+        })?;
+    let raw = out
+        .role
+        .and_then(|r| r.assume_role_policy_document)
+        .unwrap_or_default();
+    Ok(policy_text(&raw))
+}
+
+/// An IAM policy document as IAM returns it (URL-encoded JSON), as JSON text.
+pub fn policy_text(raw: &str) -> String {
+    if raw.trim_start().starts_with('{') {
+        return raw.to_owned();
+    }
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 /// SDK configuration acting in `aws_account_id` through role `role_name` there (the
-/// management account's credentials assume it).
+/// management account's credentials assume it), limited by `session_policy` when given.
 pub async fn assume_role(
     sdk: &SdkConfig,
     aws_account_id: &str,
     role_name: &str,
     session: &str,
+    session_policy: Option<&str>,
 ) -> Result<SdkConfig, AssuranceError> {
     let partition = "aws";
     let role_arn = format!("arn:{partition}:iam::{aws_account_id}:role/{role_name}");
@@ -111,6 +172,7 @@ pub async fn assume_role(
         .assume_role()
         .role_arn(&role_arn)
         .role_session_name(session)
+        .set_policy(session_policy.map(str::to_owned))
         .send()
         .await
         .map_err(|e| refused(crate::error_message(&e)))?;
@@ -129,4 +191,19 @@ pub async fn assume_role(
         .to_builder()
         .credentials_provider(SharedCredentialsProvider::new(credentials))
         .build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_documents_are_read_url_encoded_or_not() {
+        let json = r#"{"Version":"2012-10-17","Statement":[]}"#;
+        assert_eq!(policy_text(json), json);
+        assert_eq!(
+            policy_text("%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D"),
+            json
+        );
+    }
 }

@@ -58,6 +58,9 @@ string_enum! {
         OrganizationsCallFailed => "OrganizationsCallFailed",
         /// The provisioning role of a member account could not be assumed.
         RoleNotAssumable => "RoleNotAssumable",
+        /// The provisioning role cannot be assumed, or trusts more than the management account:
+        /// the account is not brought under management.
+        ProvisioningRoleRefused => "ProvisioningRoleRefused",
         /// An Account Assurance (or bootstrap) concern's AWS call failed.
         AssuranceCallFailed => "AssuranceCallFailed",
         /// Something a concern needs is missing and will not appear by retrying.
@@ -109,7 +112,13 @@ mod tests {
 
     /// Names Step Functions and its service integrations produce themselves; state machines may
     /// match them, and no code of the service does.
-    const BUILT_IN_PREFIXES: &[&str] = &["States.", "Lambda.", "StepFunctions.", "EventBridge."];
+    const BUILT_IN_PREFIXES: &[&str] = &[
+        "States.",
+        "Lambda.",
+        "Sandbox.",
+        "StepFunctions.",
+        "EventBridge.",
+    ];
     use serde_json::Value;
     use std::collections::BTreeSet;
     use std::path::Path;

@@ -15,6 +15,7 @@ pub mod filter;
 pub mod lifecycle;
 pub mod task;
 pub mod timestamp;
+pub mod trust;
 pub mod workflow;
 
 #[cfg(any(test, feature = "test-util"))]

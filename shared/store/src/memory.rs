@@ -46,9 +46,10 @@ impl State {
         if let Some(aws) = &account.aws_account_id {
             self.aws_accounts.insert(aws.clone(), account.id);
         }
+        let version = self.accounts.get(&account.id).map_or(1, |v| v.version + 1);
         let v = Versioned {
             value: account,
-            version: 1,
+            version,
         };
         self.accounts.insert(v.value.id, v.clone());
         v
@@ -64,6 +65,8 @@ pub struct MemoryStore {
     reason: Mutex<String>,
     /// Accounts another writer records just before the next write (a race the test loses).
     interleaved: Mutex<Vec<Account>>,
+    /// Accounts another writer records just before the next listing.
+    interleaved_before_list: Mutex<Vec<Account>>,
 }
 
 impl MemoryStore {
@@ -94,6 +97,13 @@ impl MemoryStore {
     /// caller read the store before it did, and writes after.
     pub fn interleave(&self, account: Account) {
         self.interleaved.lock().unwrap().push(account);
+    }
+
+    /// Another writer records `account` (as it is, modified now) just before the next listing
+    /// of accounts: the caller looked at AWS before it did, and reads the records after.
+    pub fn interleave_before_list(&self, mut account: Account) {
+        account.modified_ts = domain::timestamp::now();
+        self.interleaved_before_list.lock().unwrap().push(account);
     }
 
     fn write_interleaved(&self, s: &mut State) {
@@ -150,13 +160,17 @@ impl AccountReads for MemoryStore {
             .cloned())
     }
 
-    async fn list_accounts(&self, filter: &AccountFilter) -> Result<Vec<Account>, StoreError> {
-        Ok(self
-            .state()?
-            .accounts
+    async fn list_account_versions(
+        &self,
+        filter: &AccountFilter,
+    ) -> Result<Vec<Versioned<Account>>, StoreError> {
+        let mut s = self.state()?;
+        for account in self.interleaved_before_list.lock().unwrap().drain(..) {
+            s.put_as_is(account);
+        }
+        Ok(s.accounts
             .values()
-            .map(|v| &v.value)
-            .filter(|a| filter.matches(a))
+            .filter(|v| filter.matches(&v.value))
             .cloned()
             .collect())
     }

@@ -34,11 +34,23 @@ pub trait AccountReads: Send + Sync {
         name: &str,
     ) -> impl Future<Output = Result<Option<Versioned<Account>>, StoreError>> + Send;
 
-    /// The accounts `filter` selects ([`AccountFilter::matches`]), in no particular order.
+    /// The accounts `filter` selects ([`AccountFilter::matches`]), in no particular order,
+    /// each with the version read (for changes applied against what was read).
+    fn list_account_versions(
+        &self,
+        filter: &AccountFilter,
+    ) -> impl Future<Output = Result<Vec<Versioned<Account>>, StoreError>> + Send;
+
+    /// The accounts `filter` selects, in no particular order.
     fn list_accounts(
         &self,
         filter: &AccountFilter,
-    ) -> impl Future<Output = Result<Vec<Account>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Account>, StoreError>> + Send {
+        async move {
+            let versions = self.list_account_versions(filter).await?;
+            Ok(versions.into_iter().map(|v| v.value).collect())
+        }
+    }
 
     /// The account's audit trail, oldest first.
     fn audit_trail(

@@ -1,6 +1,6 @@
 //! Accounts, their audit events and their unique names and AWS account ids.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::{Account, AccountChange, AccountFilter, AuditEvent, Task, Trigger, name_key};
@@ -96,7 +96,10 @@ impl AccountReads for DynamoStore {
     /// The accounts `filter` selects, in no particular order. Id-based filters are served by
     /// key lookups; the rest read the account index and filter in memory (the same predicate
     /// every store uses: [`AccountFilter::matches`]).
-    async fn list_accounts(&self, filter: &AccountFilter) -> Result<Vec<Account>, StoreError> {
+    async fn list_account_versions(
+        &self,
+        filter: &AccountFilter,
+    ) -> Result<Vec<Versioned<Account>>, StoreError> {
         let mut ids: Option<HashSet<Uuid>> =
             filter.ids.as_ref().map(|s| s.iter().copied().collect());
         if let Some(aws_ids) = &filter.aws_account_ids {
@@ -130,8 +133,8 @@ impl AccountReads for DynamoStore {
         };
         let mut accounts = Vec::with_capacity(items.len());
         for item in items {
-            let account = read_account(item)?.value;
-            if filter.matches(&account) {
+            let account = read_account(item)?;
+            if filter.matches(&account.value) {
                 accounts.push(account);
             }
         }
@@ -415,8 +418,10 @@ impl DynamoStore {
         &self,
         pks: impl Iterator<Item = String>,
     ) -> Result<HashSet<Uuid>, StoreError> {
+        // BatchGetItem refuses a request that names a key twice (`Foo,foo` is one name).
+        let pks: BTreeSet<String> = pks.collect();
         let items = self
-            .batch_get(pks.map(|pk| key(pk, UNIQUE_SK)).collect())
+            .batch_get(pks.into_iter().map(|pk| key(pk, UNIQUE_SK)).collect())
             .await?;
         items
             .into_iter()

@@ -1,0 +1,310 @@
+//! What each use of the provisioning role may do in a member account. The role itself is
+//! administrator (it has to be, to lay down any baseline); every session the service opens
+//! with it passes a session policy, so a session holds only the intersection: the reads and
+//! writes of the one concern it serves. A bug or a compromised input in scoring — reachable
+//! from the API — can then read what scoring reads, and change nothing.
+
+use serde_json::{Value, json};
+
+/// One use of the provisioning role, by the function and concern that opens it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Session {
+    /// Discovery and onboarding's check of a member: read the role's own trust policy.
+    RoleCheck,
+    /// The compliance score: exactly the reads its checks make.
+    Scoring,
+    AssureDefaults,
+    AssureCloudTrail,
+    AssureConfig,
+    /// GuardDuty in the member account.
+    AssureGuardDuty,
+    /// GuardDuty in the Security account: membership of the member.
+    GuardDutyAdministrator,
+    AssureSsm,
+    /// The foundation bootstrap's log buckets in the Logging account.
+    FoundationLogging,
+    /// The foundation bootstrap's detector in the Security account.
+    FoundationGuardDuty,
+}
+
+pub const ALL: [Session; 10] = [
+    Session::RoleCheck,
+    Session::Scoring,
+    Session::AssureDefaults,
+    Session::AssureCloudTrail,
+    Session::AssureConfig,
+    Session::AssureGuardDuty,
+    Session::GuardDutyAdministrator,
+    Session::AssureSsm,
+    Session::FoundationLogging,
+    Session::FoundationGuardDuty,
+];
+
+/// STS refuses a session policy longer than this (plain text, and packed).
+pub const MAX_SESSION_POLICY_SIZE: usize = 2048;
+
+const SCORING_READS: &[&str] = &[
+    "cloudtrail:DescribeTrails",
+    "cloudtrail:GetEventSelectors",
+    "cloudtrail:GetTrailStatus",
+    "cloudwatch:DescribeAlarms",
+    "config:DescribeComplianceByConfigRule",
+    "config:DescribeConfigRules",
+    "config:DescribeConfigurationRecorderStatus",
+    "config:DescribeConfigurationRecorders",
+    "ec2:DescribeFlowLogs",
+    "ec2:DescribeInstances",
+    "ec2:DescribeNetworkAcls",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeVpcs",
+    "ec2:GetEbsEncryptionByDefault",
+    "guardduty:GetDetector",
+    "guardduty:ListDetectors",
+    "iam:GenerateCredentialReport",
+    "iam:GetAccountPasswordPolicy",
+    "iam:GetAccountSummary",
+    "iam:GetCredentialReport",
+    "iam:GetPolicyVersion",
+    "iam:ListAttachedUserPolicies",
+    "iam:ListEntitiesForPolicy",
+    "iam:ListPolicies",
+    "iam:ListServerCertificates",
+    "iam:ListUserPolicies",
+    "iam:ListUsers",
+    "iam:ListVirtualMFADevices",
+    "logs:DescribeMetricFilters",
+    "s3:GetAccountPublicAccessBlock",
+    "ssm:GetDocument",
+];
+
+impl Session {
+    /// The session's name (it shows in CloudTrail in the member account).
+    pub fn name(self) -> &'static str {
+        match self {
+            Session::RoleCheck => "accounts-role-check",
+            Session::Scoring => "accounts-compliance",
+            Session::AssureDefaults => "accounts-assure-defaults",
+            Session::AssureCloudTrail => "accounts-assure-cloudtrail",
+            Session::AssureConfig => "accounts-assure-config",
+            Session::AssureGuardDuty => "accounts-assure-guardduty",
+            Session::GuardDutyAdministrator => "accounts-guardduty-administrator",
+            Session::AssureSsm => "accounts-assure-ssm",
+            Session::FoundationLogging => "accounts-foundation-logging",
+            Session::FoundationGuardDuty => "accounts-foundation-guardduty",
+        }
+    }
+
+    /// The session policy, for the provisioning role named `role`.
+    pub fn policy(self, role: &str) -> Value {
+        let own_role = format!("arn:aws:iam::*:role/{role}");
+        let allow = |actions: &[&str], resource: Value| json!({"Effect": "Allow", "Action": actions, "Resource": resource});
+        let service_linked = |service: &str| {
+            json!({"Effect": "Allow", "Action": "iam:CreateServiceLinkedRole", "Resource": "*",
+                   "Condition": {"StringEquals": {"iam:AWSServiceName": service}}})
+        };
+        let statements = match self {
+            Session::RoleCheck => vec![allow(&["iam:GetRole"], json!(own_role))],
+            Session::Scoring => vec![allow(SCORING_READS, json!("*"))],
+            Session::AssureDefaults => vec![
+                allow(
+                    &[
+                        "ec2:EnableEbsEncryptionByDefault",
+                        "ec2:GetEbsEncryptionByDefault",
+                        "iam:CreateAccountAlias",
+                        "iam:DeleteAccountAlias",
+                        "iam:GetAccountPasswordPolicy",
+                        "iam:ListAccountAliases",
+                        "iam:UpdateAccountPasswordPolicy",
+                        "s3:GetAccountPublicAccessBlock",
+                        "s3:PutAccountPublicAccessBlock",
+                    ],
+                    json!("*"),
+                ),
+                // The provisioning role's own trust policy, repaired when it drifted.
+                allow(
+                    &["iam:GetRole", "iam:UpdateAssumeRolePolicy"],
+                    json!(own_role),
+                ),
+            ],
+            Session::AssureCloudTrail => vec![
+                allow(&["cloudtrail:DescribeTrails"], json!("*")),
+                allow(
+                    &[
+                        "cloudtrail:CreateTrail",
+                        "cloudtrail:GetTrailStatus",
+                        "cloudtrail:StartLogging",
+                        "cloudtrail:UpdateTrail",
+                    ],
+                    json!("arn:aws:cloudtrail:*:*:trail/*"),
+                ),
+            ],
+            Session::AssureConfig => vec![
+                allow(
+                    &[
+                        "config:DescribeConfigurationRecorderStatus",
+                        "config:DescribeConfigurationRecorders",
+                        "config:DescribeDeliveryChannels",
+                        "config:PutConfigurationRecorder",
+                        "config:PutDeliveryChannel",
+                        "config:StartConfigurationRecorder",
+                        "iam:ListRoles",
+                    ],
+                    json!("*"),
+                ),
+                allow(
+                    &["iam:PassRole"],
+                    json!("arn:aws:iam::*:role/aws-service-role/config.amazonaws.com/*"),
+                ),
+                service_linked("config.amazonaws.com"),
+            ],
+            Session::AssureGuardDuty | Session::FoundationGuardDuty => vec![
+                allow(
+                    &[
+                        "guardduty:CreateDetector",
+                        "guardduty:GetAdministratorAccount",
+                        "guardduty:GetDetector",
+                        "guardduty:ListDetectors",
+                        "guardduty:UpdateDetector",
+                    ],
+                    json!("*"),
+                ),
+                service_linked("guardduty.amazonaws.com"),
+                service_linked("malware-protection.guardduty.amazonaws.com"),
+            ],
+            Session::GuardDutyAdministrator => vec![allow(
+                &["guardduty:CreateMembers", "guardduty:ListDetectors"],
+                json!("*"),
+            )],
+            Session::AssureSsm => vec![allow(
+                &[
+                    "ssm:CreateDocument",
+                    "ssm:GetDocument",
+                    "ssm:UpdateDocument",
+                    "ssm:UpdateDocumentDefaultVersion",
+                ],
+                json!("arn:aws:ssm:*:*:document/SSM-SessionManagerRunShell"),
+            )],
+            Session::FoundationLogging => vec![allow(
+                &[
+                    "s3:CreateBucket",
+                    "s3:GetBucketPolicy",
+                    "s3:GetBucketPublicAccessBlock",
+                    "s3:GetBucketVersioning",
+                    "s3:GetEncryptionConfiguration",
+                    "s3:ListBucket",
+                    "s3:PutBucketPolicy",
+                    "s3:PutBucketPublicAccessBlock",
+                    "s3:PutBucketVersioning",
+                    "s3:PutEncryptionConfiguration",
+                ],
+                json!("arn:aws:s3:::accounts-*"),
+            )],
+        };
+        json!({"Version": "2012-10-17", "Statement": statements})
+    }
+
+    /// Every action the session policy allows.
+    pub fn actions(self, role: &str) -> Vec<String> {
+        let policy = self.policy(role);
+        let mut actions: Vec<String> = policy["Statement"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|s| match &s["Action"] {
+                Value::String(a) => vec![a.clone()],
+                Value::Array(list) => list
+                    .iter()
+                    .filter_map(|a| a.as_str().map(str::to_owned))
+                    .collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        actions.sort();
+        actions.dedup();
+        actions
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// IAM role names are at most 64 characters.
+    fn longest_role() -> String {
+        "r".repeat(64)
+    }
+
+    #[test]
+    fn every_session_policy_fits_sts_limit_and_allows_no_wildcard_action() {
+        for s in ALL {
+            let size = s.policy(&longest_role()).to_string().len();
+            assert!(size <= MAX_SESSION_POLICY_SIZE, "{s:?}: {size} characters");
+            for a in s.actions(&longest_role()) {
+                assert!(!a.contains('*'), "{s:?} allows {a}");
+            }
+        }
+    }
+
+    #[test]
+    fn scoring_and_the_role_check_only_read() {
+        for s in [Session::Scoring, Session::RoleCheck] {
+            for a in s.actions("p") {
+                let verb = a.split(':').nth(1).unwrap();
+                assert!(
+                    ["Get", "List", "Describe"]
+                        .iter()
+                        .any(|v| verb.starts_with(v))
+                        || a == "iam:GenerateCredentialReport",
+                    "{s:?} may {a}"
+                );
+            }
+        }
+        assert_eq!(Session::RoleCheck.actions("p"), ["iam:GetRole"]);
+        assert_eq!(
+            Session::RoleCheck.policy("p")["Statement"][0]["Resource"],
+            "arn:aws:iam::*:role/p",
+            "the role check reads only the provisioning role"
+        );
+    }
+
+    #[test]
+    fn each_assurance_session_reaches_only_its_own_service() {
+        let services = |s: Session| {
+            let mut v: Vec<String> = s
+                .actions("p")
+                .iter()
+                .map(|a| a.split(':').next().unwrap().to_owned())
+                .collect();
+            v.dedup();
+            v
+        };
+        assert_eq!(services(Session::AssureCloudTrail), ["cloudtrail"]);
+        assert_eq!(services(Session::AssureConfig), ["config", "iam"]);
+        assert_eq!(services(Session::AssureGuardDuty), ["guardduty", "iam"]);
+        assert_eq!(services(Session::GuardDutyAdministrator), ["guardduty"]);
+        assert_eq!(services(Session::AssureSsm), ["ssm"]);
+        assert_eq!(services(Session::FoundationLogging), ["s3"]);
+        // The IAM actions outside a concern's service: service-linked roles and PassRole of them.
+        for s in [Session::AssureConfig, Session::AssureGuardDuty] {
+            for a in s.actions("p").iter().filter(|a| a.starts_with("iam:")) {
+                assert!(
+                    [
+                        "iam:CreateServiceLinkedRole",
+                        "iam:PassRole",
+                        "iam:ListRoles"
+                    ]
+                    .contains(&a.as_str()),
+                    "{s:?} may {a}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn session_names_are_distinct() {
+        let mut names: Vec<&str> = ALL.iter().map(|s| s.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), ALL.len());
+    }
+}

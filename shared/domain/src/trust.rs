@@ -1,0 +1,131 @@
+//! The provisioning role's trust policy. The foundation SCP exempts the provisioning role by
+//! name, so the role must be assumable from the management account only: a role a member
+//! account's own admins could assume would be a principal they control and the SCP spares.
+
+use serde_json::{Value, json};
+
+/// Does the trust policy `document` admit principals of `management` only? Every `Allow`
+/// statement must name principals of the management account and nothing else (no other
+/// account, service, federated or anonymous principal, no `NotPrincipal`). `Err` says which
+/// principal, in words.
+pub fn trusts_only(document: &str, management: &str) -> Result<(), String> {
+    let policy: Value = serde_json::from_str(document)
+        .map_err(|e| format!("the provisioning role's trust policy is not JSON: {e}"))?;
+    let statements = match &policy["Statement"] {
+        Value::Array(list) => list.clone(),
+        one @ Value::Object(_) => vec![one.clone()],
+        _ => Vec::new(),
+    };
+    let untrusted = |who: String| {
+        Err(format!(
+            "the provisioning role also trusts {who}; it must trust only the management account {management}"
+        ))
+    };
+    for s in statements.iter().filter(|s| s["Effect"] == "Allow") {
+        if !s["NotPrincipal"].is_null() {
+            return untrusted("everyone outside a NotPrincipal".into());
+        }
+        let principal = &s["Principal"];
+        if principal == "*" {
+            return untrusted("every principal (\"*\")".into());
+        }
+        let Some(kinds) = principal.as_object() else {
+            return untrusted(format!("principal {principal}"));
+        };
+        for (kind, who) in kinds {
+            let names = match who {
+                Value::String(one) => vec![one.as_str()],
+                Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
+                other => return untrusted(format!("{kind} principal {other}")),
+            };
+            for name in names {
+                if kind != "AWS" || !in_account(name, management) {
+                    return untrusted(format!("{kind} principal {name}"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `123456789012`, `arn:aws:iam::123456789012:root` or any IAM ARN of that account.
+fn in_account(principal: &str, account: &str) -> bool {
+    if principal == account {
+        return true;
+    }
+    let parts: Vec<&str> = principal.split(':').collect();
+    parts.len() >= 6 && parts[0] == "arn" && parts[2] == "iam" && parts[4] == account
+}
+
+/// The trust policy Account Assurance restores when the role's has drifted: the management
+/// account, and nothing else.
+pub fn management_only(management: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"AWS": format!("arn:aws:iam::{management}:root")},
+            "Action": "sts:AssumeRole"
+        }]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MANAGEMENT: &str = "123456789012";
+
+    fn trust(principal: Value) -> String {
+        json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}
+        ]})
+        .to_string()
+    }
+
+    #[test]
+    fn the_management_account_alone_is_trusted() {
+        assert_eq!(
+            trusts_only(&management_only(MANAGEMENT).to_string(), MANAGEMENT),
+            Ok(())
+        );
+        for p in [
+            json!({"AWS": MANAGEMENT}),
+            json!({"AWS": ["arn:aws:iam::123456789012:role/Accounts-Discover"]}),
+        ] {
+            assert_eq!(trusts_only(&trust(p), MANAGEMENT), Ok(()));
+        }
+    }
+
+    #[test]
+    fn any_other_principal_is_named_in_the_refusal() {
+        let own =
+            json!({"AWS": ["arn:aws:iam::123456789012:root", "arn:aws:iam::444455556666:root"]});
+        let reason = trusts_only(&trust(own), MANAGEMENT).unwrap_err();
+        assert!(
+            reason.contains("AWS principal arn:aws:iam::444455556666:root"),
+            "{reason}"
+        );
+        for p in [
+            json!("*"),
+            json!({"AWS": "*"}),
+            json!({"AWS": "444455556666"}),
+            json!({"Service": "ec2.amazonaws.com"}),
+            json!({"Federated": "arn:aws:iam::123456789012:saml-provider/idp"}),
+        ] {
+            assert!(trusts_only(&trust(p.clone()), MANAGEMENT).is_err(), "{p}");
+        }
+        let not_principal = json!({"Statement": {"Effect": "Allow", "NotPrincipal": {"AWS": MANAGEMENT}, "Action": "sts:AssumeRole"}});
+        assert!(trusts_only(&not_principal.to_string(), MANAGEMENT).is_err());
+        assert!(trusts_only("{not json", MANAGEMENT).is_err());
+    }
+
+    #[test]
+    fn deny_statements_do_not_widen_trust() {
+        let doc = json!({"Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": MANAGEMENT}, "Action": "sts:AssumeRole"},
+            {"Effect": "Deny", "Principal": "*", "Action": "sts:AssumeRole", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+        ]});
+        assert_eq!(trusts_only(&doc.to_string(), MANAGEMENT), Ok(()));
+    }
+}
