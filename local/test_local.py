@@ -115,6 +115,17 @@ class Template(unittest.TestCase):
                         self.assertNotIn(":iam::123456789012:", resource_arn, name)
         self.assertGreater(seen, 6)
 
+    def test_every_log_bucket_the_template_names_is_within_the_logging_session(self):
+        # shared/aws/src/session.rs lets the foundation-logging session touch arn:aws:s3:::accounts-*.
+        r = self.resolver()
+        buckets = set()
+        for resource in r.resources("AWS::Serverless::Function").values():
+            variables = resource["Properties"].get("Environment", {}).get("Variables", {})
+            buckets |= {r.resolve(v) for k, v in variables.items() if k.endswith("_BUCKET")}
+        self.assertEqual(len(buckets), 3, buckets)
+        for bucket in buckets:
+            self.assertTrue(bucket.startswith("accounts-"), bucket)
+
     def test_the_api_logs_access_and_the_audit_logs_outlive_the_stack(self):
         r = self.resolver()
         resources = r.resources()

@@ -582,7 +582,7 @@ async fn assurance_run_again_changes_nothing_and_repairs_drift() {
             .unwrap_or_default(),
     );
     assert_eq!(
-        domain::trust::trusts_only(&trust, &stack.ready.account_id),
+        domain::policy::trusts_only(&trust, &stack.ready.account_id),
         Ok(()),
         "{trust}"
     );

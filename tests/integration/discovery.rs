@@ -176,7 +176,7 @@ async fn discovery_records_the_organization_and_follows_it() {
     // bootstrap recorded them.
     let task = discover_all(stack).await;
     assert!(
-        last_log(&task).contains("2 discovered, 1 without the provisioning role"),
+        last_log(&task).contains("2 discovered, 1 without a usable provisioning role"),
         "{task:?}"
     );
     for id in [alpha, beta] {

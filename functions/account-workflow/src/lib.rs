@@ -627,6 +627,80 @@ mod tests {
         assert_eq!(trail.last().map(|e| e.actor.as_str()), Some(EXECUTION));
     }
 
+    /// Every state of every workflow that writes through this function, each with its path
+    /// ("file: state").
+    fn states_writing_through_this_function() -> Vec<(String, Value)> {
+        fn walk(file: &str, states: &Value, found: &mut Vec<(String, Value)>) {
+            for (name, state) in states.as_object().into_iter().flatten() {
+                let invoked = &state["Parameters"]["FunctionName"];
+                if invoked == "${AccountWorkflowFunctionArn}" {
+                    found.push((format!("{file}: {name}"), state.clone()));
+                }
+                for inner in [
+                    &state["ItemProcessor"]["States"],
+                    &state["Iterator"]["States"],
+                ] {
+                    walk(file, inner, found);
+                }
+                for branch in state["Branches"].as_array().into_iter().flatten() {
+                    walk(file, &branch["States"], found);
+                }
+            }
+        }
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../statemachines");
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let definition: Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let file = path.file_name().unwrap().to_string_lossy().into_owned();
+            walk(&file, &definition["States"], &mut found);
+        }
+        found
+    }
+
+    #[test]
+    fn every_step_that_writes_the_account_is_caught_and_every_failure_record_has_a_last_resort() {
+        let states = states_writing_through_this_function();
+        assert!(states.len() >= 19, "{}", states.len());
+        for (name, state) in &states {
+            assert!(
+                state["Catch"].is_array(),
+                "{name} has no Catch: a failure there would leave the lock held"
+            );
+            let action = state["Parameters"]["Payload"]["Action"].as_str().unwrap();
+            let retried: Vec<&str> = state["Retry"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|r| domain::policy::strings(&r["ErrorEquals"]))
+                .collect();
+            for transient in [
+                "Lambda.ServiceException",
+                "Lambda.Unknown",
+                "Sandbox.Timedout",
+            ] {
+                assert!(
+                    retried.contains(&transient),
+                    "{name} does not retry {transient}"
+                );
+            }
+            if action == "Fail" {
+                let caught_to = state["Catch"][0]["Next"].as_str().unwrap();
+                let file = name.split(':').next().unwrap();
+                let last_resort = states
+                    .iter()
+                    .find(|(n, _)| n == &format!("{file}: {caught_to}"))
+                    .map(|(_, s)| &s["Parameters"]["Payload"]["Action"]);
+                assert_eq!(
+                    last_resort,
+                    Some(&json!("Release")),
+                    "{name}: a failure that cannot be recorded must still release the lock"
+                );
+            }
+        }
+    }
+
     #[tokio::test]
     async fn a_failure_that_cannot_be_recorded_still_releases_the_lock() {
         // Another writer closed the account under the workflow: ERROR is refused.

@@ -4,12 +4,10 @@
 
 use aws::SdkConfig;
 use aws::{AssuranceError, InConcern, Provisioning};
-use domain::assurance::{ConcernInput, ConcernResult};
+use domain::assurance::{BASELINE_TRAIL as TRAIL, ConcernInput, ConcernResult};
 use domain::config::{self, ConfigError};
 
 pub const CONCERN: &str = "cloudtrail";
-/// The trail the service keeps in every account.
-pub const TRAIL: &str = "accounts-baseline";
 
 /// The parts of a trail the baseline cares about.
 #[derive(Debug, Clone, PartialEq, Eq)]

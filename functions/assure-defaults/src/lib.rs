@@ -114,12 +114,12 @@ async fn assure_role_trust(
     management: &str,
 ) -> Result<Option<String>, AssuranceError> {
     let current = aws::provisioning::role_trust(iam, role).await?;
-    let Err(drift) = domain::trust::trusts_only(&current, management) else {
+    let Err(drift) = domain::policy::trusts_only(&current, management) else {
         return Ok(None);
     };
     iam.update_assume_role_policy()
         .role_name(role)
-        .policy_document(domain::trust::management_only(management).to_string())
+        .policy_document(domain::policy::management_only(management).to_string())
         .send()
         .await
         .concern(CONCERN)?;

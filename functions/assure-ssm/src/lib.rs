@@ -8,12 +8,11 @@
 use aws::SdkConfig;
 use aws::{AssuranceError, InConcern, Provisioning};
 use aws_sdk_ssm::types::{DocumentFormat, DocumentType};
-use domain::assurance::{ConcernInput, ConcernResult};
+use domain::assurance::{ConcernInput, ConcernResult, SESSION_MANAGER_DOCUMENT as DOCUMENT};
 use domain::config::{self, ConfigError};
 use serde_json::{Value, json};
 
 pub const CONCERN: &str = "ssm";
-pub const DOCUMENT: &str = "SSM-SessionManagerRunShell";
 
 /// The preferences document the baseline wants.
 pub fn preferences(bucket: &str, aws_account_id: &str) -> Value {

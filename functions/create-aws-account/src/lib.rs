@@ -22,9 +22,17 @@ use uuid::Uuid;
 
 /// The slots' name in the store.
 pub const SLOTS: &str = "organizations-create-account";
-/// A slot's lease: longer than AWS takes to create an account, so only an abandoned workflow
-/// lets one lapse.
-pub const SLOT_LEASE: Duration = Duration::from_secs(2 * 60 * 60);
+/// How long the workflow waits for a CreateAccount request AWS still reports IN_PROGRESS. AWS
+/// creates an account in minutes; a request pending for hours will not be waited on forever
+/// (nor until the execution's 25,000-event history runs out).
+pub const CREATE_TIMEOUT: Duration = Duration::from_secs(2 * 60 * 60);
+/// The longest the workflow waits between two status calls (`CREATE_ACCOUNT_POLL_SECONDS`).
+pub const MAX_POLL_SECONDS: u64 = 60 * 60;
+/// A slot's lease: the longest a workflow can hold its slot — the wait for AWS, one more poll
+/// interval before a status call sees the deadline passed, and half an hour for the steps'
+/// retries — so only an abandoned workflow lets one lapse.
+pub const SLOT_LEASE: Duration =
+    Duration::from_secs(CREATE_TIMEOUT.as_secs() + MAX_POLL_SECONDS + 30 * 60);
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "Action")]
@@ -146,7 +154,7 @@ impl Creator<aws_sdk_organizations::Client, DynamoStore> {
             role_name: config::required("PROVISIONING_ROLE_NAME")?,
             // AWS runs at most 5 CreateAccount requests of an organization at once.
             concurrency: config::count("CREATE_ACCOUNT_CONCURRENCY", 5)? as usize,
-            poll_seconds: config::count("CREATE_ACCOUNT_POLL_SECONDS", 3600)?,
+            poll_seconds: config::count("CREATE_ACCOUNT_POLL_SECONDS", MAX_POLL_SECONDS)?,
         })
     }
 }
@@ -179,20 +187,16 @@ pub async fn handle<O: Organizations, R: AccountReads + Slots>(
     }
 }
 
-/// How long the workflow waits for a CreateAccount request AWS still reports IN_PROGRESS. AWS
-/// creates an account in minutes; a request pending for hours will not be waited on forever
-/// (nor until the execution's 25,000-event history runs out).
-pub const CREATE_TIMEOUT: chrono::TimeDelta = chrono::TimeDelta::hours(2);
-
 /// `r` as the workflow treats it at `now`: FAILED, saying why, when AWS has had it IN_PROGRESS
 /// for longer than [`CREATE_TIMEOUT`].
 pub fn given_up(mut r: CreateRequest, now: DateTime<Utc>) -> CreateRequest {
     let pending = r.state == CreateAccountState::InProgress.as_str();
-    if pending && r.requested.is_some_and(|t| now - t > CREATE_TIMEOUT) {
+    let limit = chrono::TimeDelta::seconds(CREATE_TIMEOUT.as_secs() as i64);
+    if pending && r.requested.is_some_and(|t| now - t > limit) {
         r.state = CreateAccountState::Failed.as_str().into();
         r.failure_reason = Some(format!(
-            "the request was still IN_PROGRESS {} hours after AWS accepted it; the workflow stopped waiting",
-            CREATE_TIMEOUT.num_hours()
+            "the request was still IN_PROGRESS {} hours after AWS accepted it; the service stopped waiting",
+            limit.num_hours()
         ));
     }
     r

@@ -1,6 +1,8 @@
 //! Discovery: organization members the service does not know are recorded DISCOVERED
-//! (Origin EXTERNAL) when their provisioning role can be assumed, or ERROR saying which role could
-//! not be assumed and why; records follow what AWS reports (closed, suspended, gone, renamed).
+//! (Origin EXTERNAL) when their provisioning role can be assumed and trusts the management
+//! account alone, or ERROR saying why not; records follow what AWS reports (closed, suspended,
+//! gone, renamed). The onboarding workflow asks for the same role check (`{"Action":
+//! "CheckRole"}`) before it brings an account under management.
 //!
 //! One function, three triggers:
 //! - the HTTP API: `POST /20190206/accounts/discover` starts an organization-wide run (one at a
@@ -19,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use aws::{OrganizationsError, Provisioning, StateMachine};
+use aws::{OrganizationsError, Provisioning, RoleCheckError, StateMachine};
 use chrono::{DateTime, Utc};
 use domain::config::{self, ConfigError};
 use domain::{
@@ -55,15 +57,15 @@ pub enum DiscoverError {
     Store(#[from] StoreError),
     #[error("an event this function does not handle: {0}")]
     UnknownEvent(String),
-    #[error("{0}")]
-    RoleRefused(String),
+    #[error(transparent)]
+    RoleCheck(#[from] RoleCheckError),
 }
 
 impl Named for DiscoverError {
     fn name(&self) -> ErrorName {
         match self {
             DiscoverError::UnknownEvent(_) => ErrorName::UnknownEvent,
-            DiscoverError::RoleRefused(_) => ErrorName::ProvisioningRoleRefused,
+            DiscoverError::RoleCheck(e) => e.name(),
             DiscoverError::Organizations(e) => e.name(),
             DiscoverError::Run(e) => e.name(),
             DiscoverError::Store(e) => e.name(),
@@ -133,7 +135,8 @@ pub struct Summary {
     pub moved: usize,
     #[serde(rename = "InFlight")]
     pub in_flight: usize,
-    /// Records another writer changed between the read and the write; the next run sees them.
+    /// Records left for the next run: held by an operation, changed after the listing began,
+    /// or changed by another writer between the read and the write.
     #[serde(rename = "Skipped")]
     pub skipped: usize,
     #[serde(rename = "ListAccountsCalls")]
@@ -145,7 +148,7 @@ pub struct Summary {
 impl Summary {
     pub fn log_line(&self) -> String {
         format!(
-            "{} members, {} known: {} discovered, {} without the provisioning role, {} role fixed, {} rejoined, {} closed, {} left the organization, {} renamed",
+            "{} members, {} known: {} discovered, {} without a usable provisioning role, {} role fixed, {} rejoined, {} closed, {} left the organization, {} renamed",
             self.members,
             self.known,
             self.discovered,
@@ -183,8 +186,12 @@ pub trait Organizations: Send + Sync {
     ) -> impl Future<Output = Result<Option<Member>, OrganizationsError>> + Send;
     /// The installation's organisation id (derived from the AWS organization's id).
     fn organisation_id(&self) -> impl Future<Output = Result<Uuid, OrganizationsError>> + Send;
-    /// `Ok` when the account's provisioning role can be assumed, else why not.
-    fn check_role(&self, aws_account_id: &str) -> impl Future<Output = Result<(), String>> + Send;
+    /// `Ok` when the account's provisioning role can be assumed and trusts the management
+    /// account alone, else why not.
+    fn check_role(
+        &self,
+        aws_account_id: &str,
+    ) -> impl Future<Output = Result<(), RoleCheckError>> + Send;
 }
 
 /// The organization as AWS Organizations and STS show it.
@@ -217,6 +224,12 @@ impl Discoverer<DynamoStore, AwsOrganization, StateMachine> {
     /// `ROOT_EMAIL_TEMPLATE`, `ROLE_CHECK_CONCURRENCY`, `MANAGEMENT_ACCOUNT_ID`,
     /// `SECURITY_ACCOUNT_ID`, `LOGGING_ACCOUNT_ID`.
     pub fn from_env(sdk: aws::SdkConfig) -> Result<Self, ConfigError> {
+        let management = config::required("MANAGEMENT_ACCOUNT_ID")?;
+        let foundation = [
+            management.clone(),
+            config::required("SECURITY_ACCOUNT_ID")?,
+            config::required("LOGGING_ACCOUNT_ID")?,
+        ];
         Ok(Discoverer {
             store: DynamoStore::from_env(&sdk)?,
             workflows: StateMachine::new(&sdk, config::required("DISCOVERY_STATE_MACHINE_ARN")?),
@@ -225,17 +238,10 @@ impl Discoverer<DynamoStore, AwsOrganization, StateMachine> {
             organization: AwsOrganization {
                 organizations: aws::organizations(&sdk),
                 provisioning: Provisioning::from_env(sdk)?,
-                management_account_id: config::required("MANAGEMENT_ACCOUNT_ID")?,
+                management_account_id: management,
             },
             concurrency: config::count("ROLE_CHECK_CONCURRENCY", 64)? as usize,
-            foundation: [
-                "MANAGEMENT_ACCOUNT_ID",
-                "SECURITY_ACCOUNT_ID",
-                "LOGGING_ACCOUNT_ID",
-            ]
-            .into_iter()
-            .map(config::required)
-            .collect::<Result<_, _>>()?,
+            foundation: foundation.into(),
         })
     }
 }
@@ -289,13 +295,10 @@ async fn check_recorded_role<S: Records, O: Organizations, W: StartWorkflow>(
         .await?
         .ok_or(StoreError::AccountNotFound(account))?
         .value;
-    let aws_account_id = record.aws_account_id.ok_or_else(|| {
-        DiscoverError::RoleRefused(format!("account {account} has no AWS account"))
-    })?;
-    d.organization
-        .check_role(&aws_account_id)
-        .await
-        .map_err(DiscoverError::RoleRefused)?;
+    let aws_account_id = record
+        .aws_account_id
+        .ok_or_else(|| RoleCheckError::Refused(format!("account {account} has no AWS account")))?;
+    d.organization.check_role(&aws_account_id).await?;
     Ok(json!({"Checked": aws_account_id}))
 }
 
@@ -555,7 +558,7 @@ fn plan_for<S, O, W>(
         .filter_map(|a| a.aws_account_id.as_deref())
         .collect();
     members.retain(|m| !d.foundation.contains(&m.id) || recorded.contains(m.id.as_str()));
-    plan::plan(&members, known, Some(listing_began), d.email.as_ref())
+    plan::plan(&members, known, listing_began, d.email.as_ref())
 }
 
 /// An AWS account as the organization lists it, and its record: by AWS account id, or — for
@@ -622,7 +625,13 @@ async fn check_roles<S, O: Organizations, W>(
 ) -> RoleChecks {
     futures::stream::iter(accounts)
         .map(|id| async move {
-            let result = d.organization.check_role(&id).await;
+            // Discovery records either failure as ERROR with the reason; a later re-check
+            // (event, schedule, API) makes it DISCOVERED once the role passes.
+            let result = d
+                .organization
+                .check_role(&id)
+                .await
+                .map_err(|e| e.to_string());
             (id, result)
         })
         .buffer_unordered(d.concurrency)
@@ -761,7 +770,7 @@ impl Organizations for AwsOrganization {
         ))
     }
 
-    async fn check_role(&self, aws_account_id: &str) -> Result<(), String> {
+    async fn check_role(&self, aws_account_id: &str) -> Result<(), RoleCheckError> {
         self.provisioning
             .check_role(aws_account_id, &self.management_account_id)
             .await
@@ -799,6 +808,8 @@ mod tests {
     struct Org {
         members: Mutex<Vec<Member>>,
         refusing: HashMap<String, String>,
+        /// Accounts whose role check STS or IAM cannot answer.
+        unanswered: HashSet<String>,
     }
 
     impl Organizations for Org {
@@ -814,9 +825,14 @@ mod tests {
         async fn organisation_id(&self) -> Result<Uuid, OrganizationsError> {
             Ok(organisation_id("o-test"))
         }
-        async fn check_role(&self, id: &str) -> Result<(), String> {
+        async fn check_role(&self, id: &str) -> Result<(), RoleCheckError> {
+            if self.unanswered.contains(id) {
+                return Err(RoleCheckError::Unavailable(
+                    "Throttling: Rate exceeded".into(),
+                ));
+            }
             match self.refusing.get(id) {
-                Some(why) => Err(why.clone()),
+                Some(why) => Err(RoleCheckError::Refused(why.clone())),
                 None => Ok(()),
             }
         }
@@ -842,6 +858,7 @@ mod tests {
                     .iter()
                     .map(|(id, why)| ((*id).to_owned(), (*why).to_owned()))
                     .collect(),
+                unanswered: HashSet::new(),
             },
             workflows: RecordedStarts::default(),
             access: AccessPolicy::from_json(&format!(r#"{{"{ADMIN}": "admin"}}"#)).unwrap(),
@@ -970,6 +987,53 @@ mod tests {
             AccountStatus::Active,
             "changed after the listing began"
         );
+    }
+
+    #[tokio::test]
+    async fn onboarding_s_role_check_refuses_for_good_or_asks_to_be_retried() {
+        let mut d = discoverer(
+            vec![],
+            &[(
+                "222222222222",
+                "the provisioning role also trusts AWS principal arn:aws:iam::222222222222:root",
+            )],
+        );
+        d.organization.unanswered.insert("333333333333".into());
+        let check = |record: &Account| Event::Step(Step::CheckRole { account: record.id });
+        let [fine, untrusted, unanswered, unplaced] = [
+            Some("111111111111"),
+            Some("222222222222"),
+            Some("333333333333"),
+            None,
+        ]
+        .map(|aws| {
+            domain::fixtures::account_in(
+                AccountStatus::Onboarding,
+                &format!("account-{}", aws.unwrap_or("none")),
+                aws,
+            )
+        });
+        for record in [&fine, &untrusted, &unanswered, &unplaced] {
+            d.store.insert(record.clone());
+        }
+        let before = d.store.snapshot();
+        assert_eq!(
+            handle(&d, check(&fine)).await.unwrap(),
+            json!({"Checked": "111111111111"})
+        );
+        let name = |e: DiscoverError| (e.name(), e.to_string());
+        let (refused, why) = name(handle(&d, check(&untrusted)).await.unwrap_err());
+        assert_eq!(refused, ErrorName::ProvisioningRoleRefused);
+        assert!(why.contains("also trusts"), "{why}");
+        let (retry, _) = name(handle(&d, check(&unanswered)).await.unwrap_err());
+        assert_eq!(
+            retry,
+            ErrorName::RoleCheckFailed,
+            "retried by the onboarding workflow"
+        );
+        let (no_aws, _) = name(handle(&d, check(&unplaced)).await.unwrap_err());
+        assert_eq!(no_aws, ErrorName::ProvisioningRoleRefused);
+        assert_eq!(d.store.snapshot(), before, "a check writes nothing");
     }
 
     #[tokio::test]

@@ -79,24 +79,23 @@ impl Plan {
     }
 }
 
-/// `members` are the organization's members — all of them when `listing_began` says when the
-/// listing started, so that a record whose AWS account is not among them has left; a single
-/// re-check passes one member (or none) and the records concerned.
+/// `members` are what AWS listed from `listing_began` on — the whole organization, or for a
+/// single re-check the one account looked up (none when it is no member) — and `known` the
+/// records read after, concerning them: a record whose AWS account is not among the members has
+/// left.
 ///
-/// A whole-organization plan changes no record that an operation holds (its workflow records
-/// what it does itself) and none created or changed after the listing began: the organization
-/// was listed page by page before the records were read, so an AWS id recorded meanwhile may
-/// belong to an account created after its page was fetched — absent from the listing, yet a
-/// member.
+/// A plan changes no record that an operation holds (its workflow records what it does itself)
+/// and none created or changed after the listing began: the organization was listed page by
+/// page before the records were read, so an AWS id recorded meanwhile may belong to an account
+/// created after its page was fetched — absent from the listing, yet a member. The next run
+/// sees such records as they are then.
 pub fn plan(
     members: &[Member],
     known: &[Account],
-    listing_began: Option<DateTime<Utc>>,
+    listing_began: DateTime<Utc>,
     email: Option<&EmailTemplate>,
 ) -> Plan {
-    let hands_off = |a: &Account| {
-        listing_began.is_some_and(|began| a.user_task_id.is_some() || a.modified_ts >= began)
-    };
+    let hands_off = |a: &Account| a.user_task_id.is_some() || a.modified_ts >= listing_began;
     let by_aws_id: HashMap<&str, &Account> = known
         .iter()
         .filter_map(|a| a.aws_account_id.as_deref().map(|id| (id, a)))
@@ -141,20 +140,18 @@ pub fn plan(
             p.renamed.push((account.clone(), m.name.clone()));
         }
     }
-    if listing_began.is_some() {
-        let present: HashSet<&str> = members.iter().map(|m| m.id.as_str()).collect();
-        let absent = known.iter().filter(|a| {
-            a.status != AccountStatus::Closed
-                && a.aws_account_id
-                    .as_deref()
-                    .is_some_and(|id| !present.contains(id))
-        });
-        for a in absent {
-            if hands_off(a) {
-                p.busy += 1;
-            } else {
-                p.left.push(a.clone());
-            }
+    let present: HashSet<&str> = members.iter().map(|m| m.id.as_str()).collect();
+    let absent = known.iter().filter(|a| {
+        a.status != AccountStatus::Closed
+            && a.aws_account_id
+                .as_deref()
+                .is_some_and(|id| !present.contains(id))
+    });
+    for a in absent {
+        if hands_off(a) {
+            p.busy += 1;
+        } else {
+            p.left.push(a.clone());
         }
     }
     p
@@ -356,13 +353,13 @@ mod tests {
             MemberState::Suspended,
         )];
         let records = [creating, recorded_meanwhile, renamed_while_held];
-        let p = plan(&members, &records, Some(listing_began), None);
+        let p = plan(&members, &records, listing_began, None);
         assert!(p.is_empty(), "{p:?}");
         assert_eq!(p.busy, 3);
         let later = plan(
             &members,
             &records[1..2],
-            Some(listing_began + chrono::Duration::seconds(1)),
+            listing_began + chrono::Duration::seconds(1),
             None,
         );
         assert_eq!(
@@ -376,7 +373,7 @@ mod tests {
     fn an_unchanged_organization_needs_nothing() {
         let members = vec![member("111111111111", "alpha", MemberState::Active)];
         let records = vec![known("alpha", "111111111111", AccountStatus::Discovered)];
-        assert!(plan(&members, &records, Some(listed_after_the_records()), None).is_empty());
+        assert!(plan(&members, &records, listed_after_the_records(), None).is_empty());
     }
 
     #[test]
@@ -385,7 +382,7 @@ mod tests {
             member("111111111111", "alpha", MemberState::Active),
             member("222222222222", "gone", MemberState::Suspended),
         ];
-        let p = plan(&members, &[], Some(listed_after_the_records()), None);
+        let p = plan(&members, &[], listed_after_the_records(), None);
         assert_eq!(
             p.new.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
             ["111111111111"]
@@ -404,7 +401,7 @@ mod tests {
             known("gamma", "333333333333", AccountStatus::Closed),
             known("delta", "444444444444", AccountStatus::Closed),
         ];
-        let p = plan(&members, &records, Some(listed_after_the_records()), None);
+        let p = plan(&members, &records, listed_after_the_records(), None);
         assert_eq!(
             p.closed
                 .iter()
@@ -421,12 +418,6 @@ mod tests {
     }
 
     #[test]
-    fn a_single_recheck_does_not_declare_the_others_gone() {
-        let records = vec![known("beta", "222222222222", AccountStatus::Discovered)];
-        assert!(plan(&[], &records, None, None).left.is_empty());
-    }
-
-    #[test]
     fn role_errors_are_rechecked_but_failed_onboardings_are_not() {
         let members = vec![
             member("111111111111", "alpha", MemberState::Active),
@@ -438,7 +429,7 @@ mod tests {
             known("alpha", "111111111111", AccountStatus::Error),
             onboarded,
         ];
-        let p = plan(&members, &records, Some(listed_after_the_records()), None);
+        let p = plan(&members, &records, listed_after_the_records(), None);
         assert_eq!(
             p.recheck
                 .iter()
@@ -452,7 +443,7 @@ mod tests {
     fn names_changed_in_aws_are_followed() {
         let members = vec![member("111111111111", "alpha-renamed", MemberState::Active)];
         let records = vec![known("alpha", "111111111111", AccountStatus::Active)];
-        let p = plan(&members, &records, Some(listed_after_the_records()), None);
+        let p = plan(&members, &records, listed_after_the_records(), None);
         assert_eq!(p.renamed[0].1, "alpha-renamed");
     }
 
@@ -466,13 +457,13 @@ mod tests {
         let p = plan(
             &[m.clone()],
             &[creating],
-            Some(listed_after_the_records()),
+            listed_after_the_records(),
             Some(&template),
         );
         assert_eq!((p.new.len(), p.in_flight), (0, 1));
         m.email = template.email(Uuid::new_v4());
         assert_eq!(
-            plan(&[m], &[], Some(listed_after_the_records()), Some(&template))
+            plan(&[m], &[], listed_after_the_records(), Some(&template))
                 .new
                 .len(),
             1,
@@ -529,7 +520,7 @@ mod tests {
             member("111111111111", "alpha", MemberState::Active),
             member("222222222222", "beta", MemberState::Active),
         ];
-        let p = plan(&members, &[], Some(listed_after_the_records()), None);
+        let p = plan(&members, &[], listed_after_the_records(), None);
         assert_eq!(role_checks_needed(&p), ["111111111111", "222222222222"]);
         let checks = roles(&["111111111111"], &[("222222222222", "AccessDenied: no")]);
         let organisation = Uuid::new_v4();
@@ -578,7 +569,7 @@ mod tests {
             known("epsilon", "555555555555", AccountStatus::Discovered),
             known("zeta", "666666666666", AccountStatus::Error),
         ];
-        let p = plan(&members, &records, Some(listed_after_the_records()), None);
+        let p = plan(&members, &records, listed_after_the_records(), None);
         let checks = roles(
             &["111111111111", "222222222222"],
             &[("666666666666", "AccessDenied")],

@@ -7,7 +7,7 @@
 use aws::SdkConfig;
 use aws::{AssuranceError, InConcern};
 use aws_sdk_organizations::types::{PolicyType, PolicyTypeStatus};
-use domain::assurance::ConcernResult;
+use domain::assurance::{BASELINE_TRAIL, ConcernResult, SESSION_MANAGER_DOCUMENT};
 use domain::config::{self, ConfigError};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -25,7 +25,7 @@ pub struct Input {}
 /// name; discovery and onboarding make sure it trusts only the management account, and the
 /// role itself cannot be created or changed by anyone else, so no principal a member account's
 /// own admins control is exempt.
-pub fn foundation_policy(role_name: &str, trail: &str, buckets: &[String]) -> Value {
+pub fn foundation_policy(role_name: &str, buckets: &[String]) -> Value {
     let except_service =
         json!({"ArnNotLike": {"aws:PrincipalArn": format!("arn:aws:iam::*:role/{role_name}")}});
     let bucket_resources: Vec<String> = buckets
@@ -38,7 +38,7 @@ pub fn foundation_policy(role_name: &str, trail: &str, buckets: &[String]) -> Va
         "Statement": [
             deny("ProtectBaselineTrail",
                  &["cloudtrail:DeleteTrail", "cloudtrail:StopLogging", "cloudtrail:UpdateTrail", "cloudtrail:PutEventSelectors"],
-                 json!(format!("arn:aws:cloudtrail:*:*:trail/{trail}"))),
+                 json!(format!("arn:aws:cloudtrail:*:*:trail/{BASELINE_TRAIL}"))),
             deny("ProtectGuardDuty",
                  &["guardduty:DeleteDetector", "guardduty:UpdateDetector", "guardduty:DisassociateFromAdministratorAccount",
                    "guardduty:DisassociateFromMasterAccount", "guardduty:DeleteMembers", "guardduty:DisassociateMembers",
@@ -71,23 +71,18 @@ pub fn foundation_policy(role_name: &str, trail: &str, buckets: &[String]) -> Va
     })
 }
 
-/// The Session Manager preferences document the baseline writes (assure-ssm).
-pub const SESSION_MANAGER_DOCUMENT: &str = "SSM-SessionManagerRunShell";
-
 pub struct Bootstrap {
     pub sdk: SdkConfig,
     pub role: String,
-    pub trail: String,
     pub buckets: Vec<String>,
 }
 
 impl Bootstrap {
-    /// `PROVISIONING_ROLE_NAME`, `BASELINE_TRAIL`, `CLOUDTRAIL_BUCKET`, `CONFIG_BUCKET`, `SSM_BUCKET`.
+    /// `PROVISIONING_ROLE_NAME`, `CLOUDTRAIL_BUCKET`, `CONFIG_BUCKET`, `SSM_BUCKET`.
     pub fn from_env(sdk: SdkConfig) -> Result<Self, ConfigError> {
         Ok(Bootstrap {
             sdk,
             role: config::required("PROVISIONING_ROLE_NAME")?,
-            trail: config::required("BASELINE_TRAIL")?,
             buckets: vec![
                 config::required("CLOUDTRAIL_BUCKET")?,
                 config::required("CONFIG_BUCKET")?,
@@ -100,7 +95,7 @@ impl Bootstrap {
 pub async fn handle(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceError> {
     let orgs = aws::organizations(&b.sdk);
     let mut changes = Vec::new();
-    let content = foundation_policy(&b.role, &b.trail, &b.buckets);
+    let content = foundation_policy(&b.role, &b.buckets);
     let roots = orgs.list_roots().send().await.concern(CONCERN)?;
     let root = roots
         .roots()
@@ -212,14 +207,14 @@ pub async fn handle(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceE
 #[cfg(test)]
 mod tests {
     use super::*;
+    use domain::policy::{statements, strings};
 
     const ROLE: &str = "stax-provisioning";
-    const TRAIL: &str = "accounts-baseline";
     const BUCKETS: [&str; 3] = ["ct", "cfg", "ssm"];
 
     fn policy() -> Value {
         let buckets: Vec<String> = BUCKETS.iter().map(|b| (*b).to_owned()).collect();
-        foundation_policy(ROLE, TRAIL, &buckets)
+        foundation_policy(ROLE, &buckets)
     }
 
     /// IAM's wildcard match (`*` any run of characters, `?` one), case-sensitive as ARNs are.
@@ -236,28 +231,17 @@ mod tests {
         go(pattern.as_bytes(), value.as_bytes())
     }
 
-    fn as_list(v: &Value) -> Vec<String> {
-        match v {
-            Value::String(s) => vec![s.clone()],
-            Value::Array(a) => a
-                .iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect(),
-            _ => vec![],
-        }
-    }
-
     /// Does the policy deny `principal` calling `action` on `resource`? Evaluates exactly
     /// what the policy uses: Deny statements with Action, Resource and an ArnNotLike on
     /// aws:PrincipalArn.
     fn denies(policy: &Value, principal: &str, action: &str, resource: &str) -> bool {
-        policy["Statement"].as_array().unwrap().iter().any(|s| {
-            let exempt = as_list(&s["Condition"]["ArnNotLike"]["aws:PrincipalArn"]);
+        statements(policy).into_iter().any(|s| {
+            let exempt = strings(&s["Condition"]["ArnNotLike"]["aws:PrincipalArn"]);
             s["Effect"] == "Deny"
-                && as_list(&s["Action"])
+                && strings(&s["Action"])
                     .iter()
                     .any(|a| a.eq_ignore_ascii_case(action))
-                && as_list(&s["Resource"]).iter().any(|r| glob(r, resource))
+                && strings(&s["Resource"]).iter().any(|r| glob(r, resource))
                 && !exempt.iter().any(|e| glob(e, principal))
         })
     }
@@ -267,7 +251,7 @@ mod tests {
     /// loses an action fails.
     fn undoing() -> Vec<(String, String)> {
         let mut cases = Vec::new();
-        let trail = format!("arn:aws:cloudtrail:eu-west-1:111111111111:trail/{TRAIL}");
+        let trail = format!("arn:aws:cloudtrail:eu-west-1:111111111111:trail/{BASELINE_TRAIL}");
         for a in [
             "DeleteTrail",
             "StopLogging",
@@ -420,9 +404,9 @@ mod tests {
 
     #[test]
     fn fits_the_scp_size_limit_with_the_longest_names_allowed() {
-        // IAM role names: 64 characters; trail names: 128; bucket names: 63.
+        // IAM role names: 64 characters; bucket names: 63 (the trail's name is the service's).
         let buckets = vec!["b".repeat(63), "c".repeat(63), "d".repeat(63)];
-        let longest = foundation_policy(&"r".repeat(64), &"t".repeat(128), &buckets);
+        let longest = foundation_policy(&"r".repeat(64), &buckets);
         let size = longest.to_string().len();
         assert!(size <= MAX_POLICY_SIZE, "{size} characters");
         println!("longest foundation SCP: {size} characters");

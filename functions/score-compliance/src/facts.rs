@@ -214,27 +214,13 @@ pub fn parse_credential_report(csv: &str) -> Result<Vec<CredentialRow>, String> 
 
 /// Does a policy document (as IAM returns it: JSON, possibly URL-encoded) allow "*" on "*"?
 pub fn allows_full_admin(document: &str) -> bool {
-    let decoded = urlencoding::decode(document)
-        .map(|d| d.into_owned())
-        .unwrap_or_else(|_| document.to_owned());
-    let Ok(doc) = serde_json::from_str::<Value>(&decoded) else {
+    let Ok(doc) = serde_json::from_str::<Value>(&aws::policy_text(document)) else {
         return false;
     };
-    let statements = match doc.get("Statement") {
-        Some(Value::Array(list)) => list.clone(),
-        Some(one) => vec![one.clone()],
-        None => return false,
-    };
-    let has_star = |v: Option<&Value>| match v {
-        Some(Value::String(s)) => s == "*",
-        Some(Value::Array(list)) => list.iter().any(|x| x == "*"),
-        _ => false,
-    };
-    statements.iter().any(|s| {
-        s.get("Effect").and_then(Value::as_str) == Some("Allow")
-            && has_star(s.get("Action"))
-            && has_star(s.get("Resource"))
-    })
+    let has_star = |v: &Value| domain::policy::strings(v).contains(&"*");
+    domain::policy::statements(&doc)
+        .into_iter()
+        .any(|s| s["Effect"] == "Allow" && has_star(&s["Action"]) && has_star(&s["Resource"]))
 }
 
 fn smithy_time(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
@@ -892,7 +878,7 @@ async fn session_preferences(target: &SdkConfig) -> Fetched<Option<SessionPrefer
     let ssm = aws_sdk_ssm::Client::new(target);
     match ssm
         .get_document()
-        .name("SSM-SessionManagerRunShell")
+        .name(domain::assurance::SESSION_MANAGER_DOCUMENT)
         .send()
         .await
     {

@@ -11,7 +11,9 @@ pub mod state_machine;
 
 pub use config::{ProxyConfig, SdkConfig, http_client_with_proxy, sdk_config};
 pub use organizations::{OrganizationsError, organizations};
-pub use provisioning::{AssuranceError, InConcern, Provisioning, assume_role};
+pub use provisioning::{
+    AssuranceError, InConcern, Provisioning, RoleCheckError, assume_role, policy_text,
+};
 pub use session::Session;
 pub use state_machine::StateMachine;
 

@@ -39,6 +39,36 @@ impl Named for AssuranceError {
     }
 }
 
+/// Why a provisioning role did not pass [`Provisioning::check_role`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoleCheckError {
+    /// The role cannot be assumed, or trusts more than the management account: the account is
+    /// not brought under management until that changes.
+    #[error("{0}")]
+    Refused(String),
+    /// STS or IAM could not answer (unreachable, throttled past the SDK's retries): ask again.
+    #[error("the provisioning role could not be checked: {0}")]
+    Unavailable(String),
+}
+
+impl Named for RoleCheckError {
+    fn name(&self) -> ErrorName {
+        match self {
+            RoleCheckError::Refused(_) => ErrorName::ProvisioningRoleRefused,
+            RoleCheckError::Unavailable(_) => ErrorName::RoleCheckFailed,
+        }
+    }
+}
+
+/// Is an AWS failure with this error code (none: no answer at all — a timeout, a connection
+/// failure) worth asking again? Throttling is; any other answer is AWS's decision.
+pub fn transient(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        None | Some("Throttling" | "ThrottlingException" | "RequestLimitExceeded")
+    )
+}
+
 impl AssuranceError {
     /// Wraps an SDK error of `concern`'s calls.
     pub fn aws<E>(concern: &'static str, e: E) -> Self
@@ -100,23 +130,28 @@ impl Provisioning {
         )
         .await
     }
-}
 
-impl Provisioning {
     /// Whether the management account can assume `aws_account_id`'s provisioning role, and
-    /// whether that role trusts the management account (`management`) alone: `Err` says why
-    /// not. Discovery and onboarding refuse an account that fails it; the session reads the
-    /// role's own trust policy and nothing else.
-    pub async fn check_role(&self, aws_account_id: &str, management: &str) -> Result<(), String> {
+    /// whether that role trusts the management account (`management`) alone. Discovery and
+    /// onboarding refuse an account that fails it; the session reads the role's own trust
+    /// policy and nothing else.
+    pub async fn check_role(
+        &self,
+        aws_account_id: &str,
+        management: &str,
+    ) -> Result<(), RoleCheckError> {
         let target = self
             .into_account(aws_account_id, Session::RoleCheck)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| match e {
+                AssuranceError::RoleNotAssumable { .. } => RoleCheckError::Refused(e.to_string()),
+                other => RoleCheckError::Unavailable(other.to_string()),
+            })?;
         let iam = aws_sdk_iam::Client::new(&target);
         let document = role_trust(&iam, &self.role)
             .await
-            .map_err(|e| e.to_string())?;
-        domain::trust::trusts_only(&document, management)
+            .map_err(|e| RoleCheckError::Unavailable(e.to_string()))?;
+        domain::policy::trusts_only(&document, management).map_err(RoleCheckError::Refused)
     }
 }
 
@@ -147,9 +182,7 @@ pub fn policy_text(raw: &str) -> String {
     if raw.trim_start().starts_with('{') {
         return raw.to_owned();
     }
-    percent_encoding::percent_decode_str(raw)
-        .decode_utf8_lossy()
-        .into_owned()
+    urlencoding::decode(raw).map_or_else(|_| raw.to_owned(), |d| d.into_owned())
 }
 
 /// SDK configuration acting in `aws_account_id` through role `role_name` there (the
@@ -175,7 +208,14 @@ pub async fn assume_role(
         .set_policy(session_policy.map(str::to_owned))
         .send()
         .await
-        .map_err(|e| refused(crate::error_message(&e)))?;
+        .map_err(|e| {
+            use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+            if transient(e.code()) {
+                AssuranceError::aws("provisioning role", e)
+            } else {
+                refused(crate::error_message(&e))
+            }
+        })?;
     let c = out
         .credentials
         .ok_or_else(|| refused("STS returned no credentials".into()))?;
@@ -196,6 +236,14 @@ pub async fn assume_role(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_no_answer_and_throttling_are_worth_asking_again() {
+        assert!(transient(None));
+        assert!(transient(Some("Throttling")));
+        assert!(!transient(Some("AccessDenied")));
+        assert!(!transient(Some("RegionDisabledException")));
+    }
 
     #[test]
     fn policy_documents_are_read_url_encoded_or_not() {

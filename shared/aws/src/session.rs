@@ -4,6 +4,8 @@
 //! writes of the one concern it serves. A bug or a compromised input in scoring — reachable
 //! from the API — can then read what scoring reads, and change nothing.
 
+use domain::assurance::{BASELINE_TRAIL, SESSION_MANAGER_DOCUMENT};
+use domain::policy;
 use serde_json::{Value, json};
 
 /// One use of the provisioning role, by the function and concern that opens it.
@@ -135,7 +137,7 @@ impl Session {
                         "cloudtrail:StartLogging",
                         "cloudtrail:UpdateTrail",
                     ],
-                    json!("arn:aws:cloudtrail:*:*:trail/*"),
+                    json!(format!("arn:aws:cloudtrail:*:*:trail/{BASELINE_TRAIL}")),
                 ),
             ],
             Session::AssureConfig => vec![
@@ -182,7 +184,9 @@ impl Session {
                     "ssm:UpdateDocument",
                     "ssm:UpdateDocumentDefaultVersion",
                 ],
-                json!("arn:aws:ssm:*:*:document/SSM-SessionManagerRunShell"),
+                json!(format!(
+                    "arn:aws:ssm:*:*:document/{SESSION_MANAGER_DOCUMENT}"
+                )),
             )],
             Session::FoundationLogging => vec![allow(
                 &[
@@ -197,6 +201,8 @@ impl Session {
                     "s3:PutBucketVersioning",
                     "s3:PutEncryptionConfiguration",
                 ],
+                // The template names the log buckets `accounts-<kind>-<Logging account>`
+                // (test_local.py checks that every bucket it names has this prefix).
                 json!("arn:aws:s3:::accounts-*"),
             )],
         };
@@ -205,19 +211,11 @@ impl Session {
 
     /// Every action the session policy allows.
     pub fn actions(self, role: &str) -> Vec<String> {
-        let policy = self.policy(role);
-        let mut actions: Vec<String> = policy["Statement"]
-            .as_array()
+        let document = self.policy(role);
+        let mut actions: Vec<String> = policy::statements(&document)
             .into_iter()
-            .flatten()
-            .flat_map(|s| match &s["Action"] {
-                Value::String(a) => vec![a.clone()],
-                Value::Array(list) => list
-                    .iter()
-                    .filter_map(|a| a.as_str().map(str::to_owned))
-                    .collect(),
-                _ => Vec::new(),
-            })
+            .flat_map(|s| policy::strings(&s["Action"]))
+            .map(str::to_owned)
             .collect();
         actions.sort();
         actions.dedup();
@@ -278,7 +276,10 @@ mod tests {
             v.dedup();
             v
         };
+        // The account defaults span three services, each one setting.
+        assert_eq!(services(Session::AssureDefaults), ["ec2", "iam", "s3"]);
         assert_eq!(services(Session::AssureCloudTrail), ["cloudtrail"]);
+        assert_eq!(services(Session::FoundationGuardDuty), ["guardduty", "iam"]);
         assert_eq!(services(Session::AssureConfig), ["config", "iam"]);
         assert_eq!(services(Session::AssureGuardDuty), ["guardduty", "iam"]);
         assert_eq!(services(Session::GuardDutyAdministrator), ["guardduty"]);

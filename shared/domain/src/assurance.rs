@@ -6,6 +6,12 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The trail Account Assurance lays down in every account (and the foundation SCP protects).
+pub const BASELINE_TRAIL: &str = "accounts-baseline";
+
+/// The document AWS Session Manager keeps an account's preferences in (AWS's name).
+pub const SESSION_MANAGER_DOCUMENT: &str = "SSM-SessionManagerRunShell";
+
 /// What the state machine hands every concern.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ConcernInput {

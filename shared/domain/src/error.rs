@@ -61,6 +61,8 @@ string_enum! {
         /// The provisioning role cannot be assumed, or trusts more than the management account:
         /// the account is not brought under management.
         ProvisioningRoleRefused => "ProvisioningRoleRefused",
+        /// The provisioning role could not be checked (STS or IAM did not answer): retry.
+        RoleCheckFailed => "RoleCheckFailed",
         /// An Account Assurance (or bootstrap) concern's AWS call failed.
         AssuranceCallFailed => "AssuranceCallFailed",
         /// Something a concern needs is missing and will not appear by retrying.

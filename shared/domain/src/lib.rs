@@ -13,9 +13,9 @@ pub mod config;
 pub mod error;
 pub mod filter;
 pub mod lifecycle;
+pub mod policy;
 pub mod task;
 pub mod timestamp;
-pub mod trust;
 pub mod workflow;
 
 #[cfg(any(test, feature = "test-util"))]

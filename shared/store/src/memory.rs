@@ -40,7 +40,8 @@ struct State {
 }
 
 impl State {
-    /// `account` recorded as it is, version 1, with its unique keys (no audit event).
+    /// `account` recorded as it is — version 1, or the next version when it replaces one — with its
+    /// unique keys (no audit event).
     fn put_as_is(&mut self, account: Account) -> Versioned<Account> {
         self.names.insert(name_key(&account.name), account.id);
         if let Some(aws) = &account.aws_account_id {
@@ -87,7 +88,7 @@ impl MemoryStore {
         format!("{:?}", *self.state.lock().unwrap())
     }
 
-    /// Records `account` as it is, version 1, with no audit event: test setup for states the
+    /// Records `account` as it is (version 1 when new), with no audit event: test setup for states the
     /// lifecycle would take several steps to reach.
     pub fn insert(&self, account: Account) -> Versioned<Account> {
         self.state.lock().unwrap().put_as_is(account)
@@ -99,10 +100,9 @@ impl MemoryStore {
         self.interleaved.lock().unwrap().push(account);
     }
 
-    /// Another writer records `account` (as it is, modified now) just before the next listing
-    /// of accounts: the caller looked at AWS before it did, and reads the records after.
-    pub fn interleave_before_list(&self, mut account: Account) {
-        account.modified_ts = domain::timestamp::now();
+    /// Another writer records `account` just before the next listing of accounts (stamped
+    /// modified then): the caller looked at AWS before it did, and reads the records after.
+    pub fn interleave_before_list(&self, account: Account) {
         self.interleaved_before_list.lock().unwrap().push(account);
     }
 
@@ -165,7 +165,8 @@ impl AccountReads for MemoryStore {
         filter: &AccountFilter,
     ) -> Result<Vec<Versioned<Account>>, StoreError> {
         let mut s = self.state()?;
-        for account in self.interleaved_before_list.lock().unwrap().drain(..) {
+        for mut account in self.interleaved_before_list.lock().unwrap().drain(..) {
+            account.modified_ts = domain::timestamp::now();
             s.put_as_is(account);
         }
         Ok(s.accounts

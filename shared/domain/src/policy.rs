@@ -1,8 +1,27 @@
-//! The provisioning role's trust policy. The foundation SCP exempts the provisioning role by
-//! name, so the role must be assumable from the management account only: a role a member
-//! account's own admins could assume would be a principal they control and the SCP spares.
+//! IAM policy documents as data: their statements and string-or-list fields, and the
+//! provisioning role's trust policy. The foundation SCP exempts the provisioning role by name,
+//! so the role must be assumable from the management account only: a role a member account's
+//! own admins could assume would be a principal they control and the SCP spares.
 
 use serde_json::{Value, json};
+
+/// A policy's statements: IAM takes one statement object or a list of them.
+pub fn statements(policy: &Value) -> Vec<&Value> {
+    match &policy["Statement"] {
+        Value::Array(list) => list.iter().collect(),
+        one @ Value::Object(_) => vec![one],
+        _ => Vec::new(),
+    }
+}
+
+/// A string-or-list field (`Action`, `Resource`, a principal, a condition value) as its strings.
+pub fn strings(field: &Value) -> Vec<&str> {
+    match field {
+        Value::String(one) => vec![one.as_str()],
+        Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
 
 /// Does the trust policy `document` admit principals of `management` only? Every `Allow`
 /// statement must name principals of the management account and nothing else (no other
@@ -11,17 +30,15 @@ use serde_json::{Value, json};
 pub fn trusts_only(document: &str, management: &str) -> Result<(), String> {
     let policy: Value = serde_json::from_str(document)
         .map_err(|e| format!("the provisioning role's trust policy is not JSON: {e}"))?;
-    let statements = match &policy["Statement"] {
-        Value::Array(list) => list.clone(),
-        one @ Value::Object(_) => vec![one.clone()],
-        _ => Vec::new(),
-    };
     let untrusted = |who: String| {
         Err(format!(
             "the provisioning role also trusts {who}; it must trust only the management account {management}"
         ))
     };
-    for s in statements.iter().filter(|s| s["Effect"] == "Allow") {
+    for s in statements(&policy)
+        .into_iter()
+        .filter(|s| s["Effect"] == "Allow")
+    {
         if !s["NotPrincipal"].is_null() {
             return untrusted("everyone outside a NotPrincipal".into());
         }
@@ -33,12 +50,10 @@ pub fn trusts_only(document: &str, management: &str) -> Result<(), String> {
             return untrusted(format!("principal {principal}"));
         };
         for (kind, who) in kinds {
-            let names = match who {
-                Value::String(one) => vec![one.as_str()],
-                Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
-                other => return untrusted(format!("{kind} principal {other}")),
-            };
-            for name in names {
+            if !(who.is_string() || who.is_array()) {
+                return untrusted(format!("{kind} principal {who}"));
+            }
+            for name in strings(who) {
                 if kind != "AWS" || !in_account(name, management) {
                     return untrusted(format!("{kind} principal {name}"));
                 }
@@ -118,6 +133,17 @@ mod tests {
         let not_principal = json!({"Statement": {"Effect": "Allow", "NotPrincipal": {"AWS": MANAGEMENT}, "Action": "sts:AssumeRole"}});
         assert!(trusts_only(&not_principal.to_string(), MANAGEMENT).is_err());
         assert!(trusts_only("{not json", MANAGEMENT).is_err());
+    }
+
+    #[test]
+    fn statements_and_fields_are_read_in_either_form() {
+        let one = json!({"Statement": {"Effect": "Allow", "Action": "s3:GetObject"}});
+        let many = json!({"Statement": [{"Action": ["a:B", "c:D"]}, {"Action": "e:F"}]});
+        assert_eq!(statements(&one).len(), 1);
+        assert_eq!(strings(&statements(&one)[0]["Action"]), ["s3:GetObject"]);
+        assert_eq!(strings(&statements(&many)[0]["Action"]), ["a:B", "c:D"]);
+        assert!(statements(&json!({})).is_empty());
+        assert!(strings(&json!(null)).is_empty());
     }
 
     #[test]
