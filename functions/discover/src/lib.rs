@@ -284,7 +284,7 @@ pub async fn handle<S: Records, O: Organizations, W: StartWorkflow>(
     }
 }
 
-/// [`Step::CheckRole`]: `{"Checked": <AWS account id>}`, or the reason as `RoleRefused`.
+/// [`Step::CheckRole`]: `{"Checked": <AWS account id>}`, or why not ([`RoleCheckError`]).
 async fn check_recorded_role<S: Records, O: Organizations, W: StartWorkflow>(
     d: &Discoverer<S, O, W>,
     account: Uuid,

@@ -94,8 +94,8 @@ impl MemoryStore {
         self.state.lock().unwrap().put_as_is(account)
     }
 
-    /// Another writer records `account` (as it is) just before the next account write: the
-    /// caller read the store before it did, and writes after.
+    /// Another writer records `account` (as it is, stamped modified then) just before the next
+    /// account write: the caller read the store before it did, and writes after.
     pub fn interleave(&self, account: Account) {
         self.interleaved.lock().unwrap().push(account);
     }
@@ -106,8 +106,10 @@ impl MemoryStore {
         self.interleaved_before_list.lock().unwrap().push(account);
     }
 
-    fn write_interleaved(&self, s: &mut State) {
-        for account in self.interleaved.lock().unwrap().drain(..) {
+    /// What another writer queued in `queue`, written now (and stamped so).
+    fn write_queued(queue: &Mutex<Vec<Account>>, s: &mut State) {
+        for mut account in queue.lock().unwrap().drain(..) {
+            account.modified_ts = domain::timestamp::now();
             s.put_as_is(account);
         }
     }
@@ -165,10 +167,7 @@ impl AccountReads for MemoryStore {
         filter: &AccountFilter,
     ) -> Result<Vec<Versioned<Account>>, StoreError> {
         let mut s = self.state()?;
-        for mut account in self.interleaved_before_list.lock().unwrap().drain(..) {
-            account.modified_ts = domain::timestamp::now();
-            s.put_as_is(account);
-        }
+        Self::write_queued(&self.interleaved_before_list, &mut s);
         Ok(s.accounts
             .values()
             .filter(|v| filter.matches(&v.value))
@@ -242,7 +241,7 @@ impl AccountWrites for MemoryStore {
         actor: &str,
     ) -> Result<Versioned<Account>, StoreError> {
         let mut s = self.state()?;
-        self.write_interleaved(&mut s);
+        Self::write_queued(&self.interleaved, &mut s);
         // Refusals in the order the DynamoDB transaction reports them.
         if s.accounts.contains_key(&account.id) {
             return Err(StoreError::AccountExists(account.id));
@@ -293,7 +292,7 @@ impl AccountWrites for MemoryStore {
         let now = domain::timestamp::now();
         let next = current.value.apply(change, now)?;
         let mut s = self.state()?;
-        self.write_interleaved(&mut s);
+        Self::write_queued(&self.interleaved, &mut s);
         // (task as read — version 0 for a new one — and the task after)
         let task = match task {
             Some(TaskWrite::Update(update)) => {
