@@ -88,10 +88,10 @@ class Processes:
     children: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
 
     def start(self, name: str, argv: list[str], log_path: str, **kwargs: Any) -> subprocess.Popen:
-        log = open(log_path, "ab")
         # A session of its own: a terminal's Ctrl-C reaches only the stack, which stops the
         # children in order (each also exits by itself when the stack is gone).
-        process = subprocess.Popen(argv, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True, **kwargs)
+        with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+            process = subprocess.Popen(argv, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True, **kwargs)
         self.children.append((name, process))
         return process
 
@@ -203,6 +203,9 @@ def seed_organization(endpoint: str, foundation_accounts: bool = True) -> dict:
             "aws_session_token": creds["SessionToken"],
         })
         iam.create_role(RoleName=PROVISIONING_ROLE, AssumeRolePolicyDocument=trust_management_account())
+        # AdministratorAccess's document, inline (the emulator does not load AWS's managed policies).
+        iam.put_role_policy(RoleName=PROVISIONING_ROLE, PolicyName="AdministratorAccess", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
 
     # The foundation accounts carry the provisioning role, as the service requires of them.
     security, logging = (create("security", PROVISIONING_ROLE), create("logging", PROVISIONING_ROLE)) if foundation_accounts else ("", "")
@@ -286,8 +289,34 @@ def assign_physical_ids(r: cfn.Resolver) -> None:
             raise NotImplementedError(f"the local stack cannot provision {name} ({kind}); teach local/stack.py")
 
 
+LAMBDA_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+
+
+def execution_role_name(function: str) -> str:
+    return f"{STACK_NAME}-{function}Role"
+
+
+def execution_roles(r: cfn.Resolver, endpoint: str) -> dict[str, dict[str, str]]:
+    """Each function's execution role, as SAM creates it: the function's `Policies`, inline,
+    and nothing else. Returns each function's credentials of its role, as Lambda gives them to
+    a function; the emulator allows those credentials only what the role's policies allow
+    (local/emulator/access.py), so a permission the template lacks fails the tests."""
+    iam = aws(endpoint, "iam")
+    credentials = {}
+    for name, resource in r.resources("AWS::Serverless::Function").items():
+        role = execution_role_name(name)
+        role_arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
+        for i, policy in enumerate(r.resolve(resource.get("Properties", {}).get("Policies", []))):
+            if not (isinstance(policy, dict) and "Statement" in policy):
+                raise NotImplementedError(f"{name}: only inline policy documents are provisioned locally, not {policy!r}")
+            iam.put_role_policy(RoleName=role, PolicyName=f"{name}Policy{i}", PolicyDocument=json.dumps(policy))
+        credentials[name] = http_json("POST", f"{endpoint}/_local/iam/lambda-credentials", {"RoleArn": role_arn, "SessionName": name})
+    return credentials
+
+
 def host_config(r: cfn.Resolver, endpoint: str, principals: dict) -> dict:
     functions, routes = {}, []
+    credentials = execution_roles(r, endpoint)
     logging_config = r.function_setting({}, "LoggingConfig") or {}
     for name, resource in r.resources("AWS::Serverless::Function").items():
         binary = resource["Metadata"]["BuildProperties"]["Binary"]
@@ -296,7 +325,12 @@ def host_config(r: cfn.Resolver, endpoint: str, principals: dict) -> dict:
             raise RuntimeError(f"{path} is missing: build the workspace first (cargo build --workspace)")
         functions[name] = {
             "binary": path,
-            "env": r.function_environment(resource),
+            "env": {
+                **r.function_environment(resource),
+                "AWS_ACCESS_KEY_ID": credentials[name]["AccessKeyId"],
+                "AWS_SECRET_ACCESS_KEY": credentials[name]["SecretAccessKey"],
+                "AWS_SESSION_TOKEN": credentials[name]["SessionToken"],
+            },
             "timeout_seconds": int(r.function_setting(resource, "Timeout") or 3),
             "memory_mb": int(r.function_setting(resource, "MemorySize") or 128),
         }

@@ -8,6 +8,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import cfn  # noqa: E402
+from emulator.access import decide  # noqa: E402
 from emulator.iam import trust_admits  # noqa: E402
 from emulator.scheduler import first_due, next_due  # noqa: E402
 
@@ -28,6 +29,114 @@ class TrustPolicies(unittest.TestCase):
         self.assertFalse(trust_admits(self.policy({"AWS": "123456789012"}, effect="Deny"), "123456789012"))
         self.assertFalse(trust_admits(self.policy({"AWS": "123456789012"}, action="sts:TagSession"), "123456789012"))
         self.assertFalse(trust_admits("not json", "123456789012"))
+
+
+class PolicyDecisions(unittest.TestCase):
+    TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/t"
+
+    def test_an_allow_must_name_the_action_and_cover_the_resource(self):
+        policy = [{"Statement": [{"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:Put*"], "Resource": self.TABLE}]}]
+        self.assertTrue(decide(policy, "dynamodb:GetItem", self.TABLE))
+        self.assertTrue(decide(policy, "DynamoDB:PutItem", self.TABLE))  # actions are case-insensitive
+        self.assertFalse(decide(policy, "dynamodb:DeleteItem", self.TABLE))
+        self.assertFalse(decide(policy, "dynamodb:GetItem", self.TABLE + "2"))
+        self.assertTrue(decide(policy, "dynamodb:GetItem", None))  # a resource the emulator cannot name
+        self.assertFalse(decide([], "dynamodb:GetItem", self.TABLE))
+
+    def test_a_deny_wins_and_resource_account_conditions_are_evaluated(self):
+        role = "arn:aws:iam::{}:role/stax-provisioning"
+        member_only = [{"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role.format("*"),
+                                       "Condition": {"StringNotEquals": {"aws:ResourceAccount": "123456789012"}}}]}]
+        self.assertTrue(decide(member_only, "sts:AssumeRole", role.format("111111111111")))
+        self.assertFalse(decide(member_only, "sts:AssumeRole", role.format("123456789012")))
+        denied = member_only + [{"Statement": {"Effect": "Deny", "Action": "sts:*", "Resource": "*"}}]
+        self.assertFalse(decide(denied, "sts:AssumeRole", role.format("111111111111")))
+
+
+def stack_trust():
+    import stack
+
+    return stack.LAMBDA_TRUST
+
+
+class IamEnforcement(unittest.TestCase):
+    """The emulator allows a role session only what its role's policies, and its session
+    policy, allow (local/emulator/access.py)."""
+
+    @classmethod
+    def setUpClass(cls):
+        import tempfile
+
+        import stack
+
+        cls.procs = stack.Processes()
+        cls.logs = tempfile.mkdtemp()
+        cls.endpoint = stack.start_emulator(cls.procs, cls.logs)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.procs.stop()
+
+    def session(self, role, policy):
+        from clients import aws, http_json
+
+        iam = aws(self.endpoint, "iam")
+        arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=stack_trust())["Role"]["Arn"]
+        iam.put_role_policy(RoleName=role, PolicyName="p", PolicyDocument=json.dumps({"Version": "2012-10-17", **policy}))
+        c = http_json("POST", f"{self.endpoint}/_local/iam/lambda-credentials", {"RoleArn": arn})
+        return {"aws_access_key_id": c["AccessKeyId"], "aws_secret_access_key": c["SecretAccessKey"], "aws_session_token": c["SessionToken"]}
+
+    def test_a_transaction_needs_each_item_s_action_and_a_refusal_changes_nothing(self):
+        from botocore.exceptions import ClientError
+
+        from clients import aws
+
+        operator = aws(self.endpoint, "dynamodb")
+        operator.create_table(TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+        operator.put_item(TableName="t", Item={"pk": {"S": "old"}})
+        table = "arn:aws:dynamodb:us-east-1:123456789012:table/t"
+        ddb = aws(self.endpoint, "dynamodb", self.session("writer", {"Statement": [
+            {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem"], "Resource": table}]}))
+        ddb.put_item(TableName="t", Item={"pk": {"S": "a"}})
+        move = [{"Put": {"TableName": "t", "Item": {"pk": {"S": "new"}}}}, {"Delete": {"TableName": "t", "Key": {"pk": {"S": "old"}}}}]
+        with self.assertRaises(ClientError) as refused:
+            ddb.transact_write_items(TransactItems=move)
+        self.assertEqual(refused.exception.response["Error"]["Code"], "AccessDeniedException")
+        self.assertIn("dynamodb:DeleteItem", refused.exception.response["Error"]["Message"])
+        self.assertNotIn("Item", operator.get_item(TableName="t", Key={"pk": {"S": "new"}}))
+        with self.assertRaises(ClientError):
+            ddb.scan(TableName="t")
+        report = aws(self.endpoint, "sts")  # unrelated: the operator's key is never checked
+        self.assertEqual(report.get_caller_identity()["Account"], "123456789012")
+
+    def test_a_session_policy_narrows_a_member_session(self):
+        from botocore.exceptions import ClientError
+
+        from clients import aws
+
+        org = aws(self.endpoint, "organizations")
+        org.create_organization(FeatureSet="ALL")
+        import stack
+
+        member = stack.create_member(org, "m", "m@example.com", "OrganizationAccountAccessRole")
+        assumer = aws(self.endpoint, "sts", self.session("assumer", {"Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "arn:aws:iam::*:role/OrganizationAccountAccessRole",
+             "Condition": {"StringNotEquals": {"aws:ResourceAccount": "123456789012"}}}]}))
+        scoped = {"Statement": [{"Effect": "Allow", "Action": "iam:GetAccountPasswordPolicy", "Resource": "*"}]}
+        c = assumer.assume_role(RoleArn=f"arn:aws:iam::{member}:role/OrganizationAccountAccessRole", RoleSessionName="scoped",
+                                Policy=json.dumps(scoped))["Credentials"]
+        iam = aws(self.endpoint, "iam", {"aws_access_key_id": c["AccessKeyId"], "aws_secret_access_key": c["SecretAccessKey"],
+                                         "aws_session_token": c["SessionToken"]})
+        with self.assertRaises(ClientError) as no_policy:
+            iam.get_account_password_policy()
+        self.assertEqual(no_policy.exception.response["Error"]["Code"], "NoSuchEntity")  # allowed: AWS's own answer
+        with self.assertRaises(ClientError) as refused:
+            iam.list_roles()  # the role holds AdministratorAccess; the session policy does not allow it
+        self.assertEqual(refused.exception.response["Error"]["Code"], "AccessDenied")
+        with self.assertRaises(ClientError) as management:
+            assumer.assume_role(RoleArn="arn:aws:iam::123456789012:role/assumer", RoleSessionName="scoped")
+        self.assertEqual(management.exception.response["Error"]["Code"], "AccessDenied")
 
 
 class Schedules(unittest.TestCase):

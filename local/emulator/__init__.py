@@ -51,6 +51,10 @@ Extensions, each at the wire level so product code never knows it runs locally:
   `rate(…)` and `at(…)` schedules on time (a `rate` counted from the schedule's creation, as
   the scheduler does) and invokes their Lambda targets asynchronously with the schedule's
   `Input`. `cron(…)` schedules are kept but not fired.
+- IAM enforcement (moto grants every call): a request signed with a role session's credentials
+  (each function's execution role; the sessions functions open in member accounts) is allowed
+  only what the role's policies and the session's policy allow, as IAM decides; see access.py
+  for what is evaluated. Organizations' new-account role holds AdministratorAccess, as AWS's does.
 - Faults: the next N calls of an operation can be answered with an AWS error (throttling,
   `ConcurrentModificationException`, …), to show that callers retry.
 
@@ -60,6 +64,9 @@ Control endpoints (not AWS APIs), under `/_local/`:
   "error": "TooManyRequestsException", "count": 2}`: the next 2 calls of that JSON-protocol
   operation (its `X-Amz-Target`) fail with HTTP 400 and that error code.
 - `GET /_local/faults`: the faults still pending and how many were served.
+- `POST /_local/iam/lambda-credentials` `{"RoleArn": "…", "SessionName": "…"}`: a session of
+  that role, as Lambda gives a function its execution role's; `GET /_local/iam/access`: what
+  each principal was granted, allowed and refused.
 - `POST /_local/scheduler/run` `{"Name": "…", "GroupName": "default"}`: fire that schedule now,
   exactly as when it is due (its target and input); `GET /_local/scheduler`: runs per schedule.
 - `POST /_local/rate-limits` `{"target": "AWSOrganizationsV20161128.ListAccounts",
@@ -75,7 +82,7 @@ Control endpoints (not AWS APIs), under `/_local/`:
   "ACCOUNT_LIMIT_EXCEEDED", "polls": 2}]}`: how the next CreateAccount requests end (in order)
   and after how many status calls; unplanned requests succeed after one.
 
-One module per extension (lambda_invoke, iam, dynamodb, organizations, guardduty, s3,
+One module per extension (lambda_invoke, iam, access, dynamodb, organizations, guardduty, s3,
 stepfunctions, logs, eventbridge, scheduler, faults, stats) and control.py, the router in
 front of moto. Usage, from local/: python -m emulator --port PORT (see __main__.py).
 """

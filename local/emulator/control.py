@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from . import lambda_invoke
+from .access import ACCESS, access_denied, authorize, issue_lambda_session
 from .dynamodb import DYNAMODB, SERIALIZE_DYNAMODB
 from .faults import FAULTS
 from .guardduty import guardduty_members
@@ -29,6 +30,9 @@ class ControlApp:
         if not path.startswith("/_local/") and not path.startswith("/moto-api"):
             STATS.count(environ)
         if not path.startswith("/_local/"):
+            refused = authorize(environ)
+            if refused is not None:
+                return access_denied(environ, start_response, refused)
             served = guardduty_members(environ, start_response)
             if served is not None:
                 return served
@@ -75,6 +79,10 @@ class ControlApp:
                 return respond_json(start_response, "404 Not Found", {"message": f"no schedule {body['Name']}"})
         if path == "/_local/scheduler" and method == "GET":
             return respond_json(start_response, "200 OK", SCHEDULER.report())
+        if path == "/_local/iam/lambda-credentials" and method == "POST":
+            return respond_json(start_response, "200 OK", issue_lambda_session(body["RoleArn"], body.get("SessionName", "local")))
+        if path == "/_local/iam/access" and method == "GET":
+            return respond_json(start_response, "200 OK", ACCESS.report())
         if path == "/_local/faults" and method == "GET":
             return respond_json(start_response, "200 OK", FAULTS.report())
         return respond_json(start_response, "404 Not Found", {"message": "unknown control endpoint"})

@@ -7,6 +7,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .access import ACCESS
+
+# moto's AssumeRole, without the trust check: how the emulator plays the Lambda service, which
+# assumes a function's execution role for it.
+ORIGINAL_ASSUME_ROLE: dict[str, Any] = {}
+
 
 def _as_list(value: Any) -> list:
     if value is None:
@@ -83,6 +89,7 @@ def install_assume_role_checks() -> None:
     from moto.sts.models import STSBackend
 
     original = STSBackend.assume_role
+    ORIGINAL_ASSUME_ROLE["assume_role"] = original
 
     def assume_role(self, region_name, role_session_name, role_arn, policy, duration, external_id):  # noqa: ANN001
         parts = role_arn.split(":")
@@ -100,6 +107,8 @@ def install_assume_role_checks() -> None:
             raise denied from None
         if not trust_admits(role.assume_role_policy_document, caller):
             raise denied
-        return original(self, region_name, role_session_name, role_arn, policy, duration, external_id)
+        session = original(self, region_name, role_session_name, role_arn, policy, duration, external_id)
+        ACCESS.remember(session.access_key_id, session.account_id, role_arn, policy, f"{role_name}/{role_session_name}")
+        return session
 
     STSBackend.assume_role = assume_role

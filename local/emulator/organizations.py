@@ -82,6 +82,7 @@ def install_async_create_account() -> None:
             created = create_now(self, **request["kwargs"])["CreateAccountStatus"]
             account = self.get_account_by_id(created["AccountId"])
             account.create_account_status_id = request["Id"]
+            administrator(account.id, request["kwargs"].get("RoleName", "OrganizationAccountAccessRole"))
             request["AccountId"] = created["AccountId"]
             request["State"] = "SUCCEEDED"
         else:
@@ -110,6 +111,16 @@ def install_async_create_account() -> None:
 
 
 MOTO_CREATE_ACCOUNT: dict[str, Any] = {}
+ADMINISTRATOR_ACCESS = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+
+
+def administrator(account_id: str, role: str) -> None:
+    """The role Organizations puts in a new account holds AdministratorAccess; moto's holds no
+    policy, and enforced IAM (access.py) would refuse it everything. Inline, with the managed
+    policy's document: moto loads AWS's managed policies only into every account at once."""
+    from moto.iam.models import iam_backends
+
+    iam_backends[account_id]["global"].put_role_policy(role, "AdministratorAccess", ADMINISTRATOR_ACCESS)
 
 
 def seed_members(body: dict) -> dict:
@@ -137,6 +148,7 @@ def seed_members(body: dict) -> dict:
             without_role += 1
             continue
         iam_backends[account_id]["global"].create_role(role, trust, "/", None, "", [], None)
+        administrator(account_id, role)
     return {"created": created, "without_role": without_role}
 
 

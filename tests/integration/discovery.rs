@@ -138,7 +138,8 @@ async fn create_outside(stack: &Stack, name: &str, role: &str) -> String {
     status.account_id().unwrap().to_owned()
 }
 
-/// Gives an account the provisioning role, through the role Organizations put in it.
+/// Gives an account the provisioning role, through the role Organizations put in it, with
+/// AdministratorAccess's document (the emulator enforces the role's policies).
 async fn add_provisioning_role(stack: &Stack, aws_account_id: &str) {
     let sdk = aws::assume_role(
         &stack.sdk().await,
@@ -152,10 +153,19 @@ async fn add_provisioning_role(stack: &Stack, aws_account_id: &str) {
     let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
         "Principal": {"AWS": format!("arn:aws:iam::{}:root", stack.ready.account_id)},
         "Action": "sts:AssumeRole"}]});
-    aws_sdk_iam::Client::new(&sdk)
-        .create_role()
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    iam.create_role()
         .role_name("stax-provisioning")
         .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap();
+    let administrator = json!({"Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
+    iam.put_role_policy()
+        .role_name("stax-provisioning")
+        .policy_name("AdministratorAccess")
+        .policy_document(administrator.to_string())
         .send()
         .await
         .unwrap();
@@ -351,8 +361,20 @@ async fn the_schedule_and_repeated_events_start_one_run_and_record_once() {
 }
 
 async fn onboard(stack: &Stack, aws_account_id: &str) -> integration_tests::ApiResponse {
-    let body =
+    onboard_as(stack, aws_account_id, None).await
+}
+
+/// Onboards, renaming the account when `name` is given.
+async fn onboard_as(
+    stack: &Stack,
+    aws_account_id: &str,
+    name: Option<&str>,
+) -> integration_tests::ApiResponse {
+    let mut body =
         json!({"AwsAccountId": aws_account_id, "AccountType": "default", "Tags": {"Team": "data"}});
+    if let Some(name) = name {
+        body["Name"] = json!(name);
+    }
     stack
         .api(
             "POST",
@@ -383,7 +405,9 @@ async fn an_onboarded_account_ends_active_and_hardened_and_a_second_onboarding_i
 
     let answers = race(2, |_| async move {
         let stack = Stack::workflows();
-        onboard(stack, member(stack, "workload-alpha")).await
+        // Renamed as it is onboarded: the unique-name item moves inside the transaction (a
+        // Delete, which the function's role must allow: the emulator enforces it).
+        onboard_as(stack, member(stack, "workload-alpha"), Some("alpha-data")).await
     })
     .await;
     let started = one_accepted(answers, "OperationInProgress");
@@ -407,6 +431,23 @@ async fn an_onboarded_account_ends_active_and_hardened_and_a_second_onboarding_i
     );
     assert_eq!(a["AccountTypeName"], "default");
     assert_eq!(a["Tags"], json!({"Team": "data"}));
+    assert_eq!(a["Name"], "alpha-data");
+    for (name, found) in [("alpha-data", 1), ("workload-alpha", 0)] {
+        let r = stack
+            .api(
+                "GET",
+                &format!("/20190206/accounts?account_names={name}"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(
+            r.body["Accounts"].as_array().unwrap().len(),
+            found,
+            "{name}: {:?}",
+            r.body
+        );
+    }
     assert!(a["OrgsOuId"].as_str().unwrap().starts_with("ou-"));
     assert!(a.get("UserTaskId").is_none(), "the lock is released");
     assert_hardened(stack, alpha, None).await;

@@ -321,9 +321,9 @@ impl AccountWrites for MemoryStore {
             },
             None => current.clone(),
         };
-        // The conditions, refused in the order the DynamoDB transaction reports them: the AWS
-        // account id's unique item, the new name's, the task (when the account's own condition
-        // held), else the account changed since it was read.
+        // The conditions, refused in the order the DynamoDB store reports them: the account
+        // changed since it was read (everything else was judged against an old version), the
+        // AWS account id's unique item, the new name's, the task.
         let account_as_read = next.is_none()
             || s.accounts.get(&current.value.id).is_some_and(|v| {
                 v.version == current.version
@@ -331,6 +331,12 @@ impl AccountWrites for MemoryStore {
                     && v.value.compliance.as_ref().map(|c| c.evaluated_ts)
                         == current.value.compliance.as_ref().map(|c| c.evaluated_ts)
             });
+        if !account_as_read {
+            return Err(StoreError::Stale {
+                account: current.value.id,
+                expected: current.version,
+            });
+        }
         if let Some(next) = &next {
             if current.value.aws_account_id.is_none()
                 && let Some(aws) = &next.aws_account_id
@@ -351,25 +357,13 @@ impl AccountWrites for MemoryStore {
             } else {
                 stored == Some(read.version)
             };
-            if !task_as_read && account_as_read {
+            if !task_as_read {
                 return Err(if *creating {
                     StoreError::TaskExists(read.value.id)
                 } else {
                     StoreError::StaleTask(read.value.id)
                 });
             }
-            if !task_as_read {
-                return Err(StoreError::Stale {
-                    account: current.value.id,
-                    expected: current.version,
-                });
-            }
-        }
-        if !account_as_read {
-            return Err(StoreError::Stale {
-                account: current.value.id,
-                expected: current.version,
-            });
         }
         // Every condition holds: write it all.
         if let Some(next) = &next {

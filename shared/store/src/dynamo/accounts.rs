@@ -390,11 +390,20 @@ impl AccountWrites for DynamoStore {
         match self.transact(items).await {
             Ok(()) => Ok((account, task)),
             Err(Refused::Conditions(failed)) => {
-                Err(if aws_index.is_some_and(|i| failed.contains(&i)) {
+                // The record changed since it was read: everything else was judged against an
+                // old version (a racing identical request took the name this one wanted), so
+                // the caller re-reads before anything more specific is said.
+                let stale = next.is_some() && failed.contains(&0);
+                Err(if stale {
+                    StoreError::Stale {
+                        account: current.value.id,
+                        expected: current.version,
+                    }
+                } else if aws_index.is_some_and(|i| failed.contains(&i)) {
                     StoreError::AwsAccountIdTaken(account.value.aws_account_id.unwrap_or_default())
                 } else if name_index.is_some_and(|i| failed.contains(&i)) {
                     StoreError::NameTaken(account.value.name)
-                } else if task_index.is_some_and(|i| failed.contains(&i)) && !failed.contains(&0) {
+                } else if task_index.is_some_and(|i| failed.contains(&i)) {
                     let id = task.map(|t| t.value.id).unwrap_or_default();
                     if creating_task {
                         StoreError::TaskExists(id)
