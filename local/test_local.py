@@ -72,6 +72,11 @@ class IamEnforcement(unittest.TestCase):
         cls.procs = stack.Processes()
         cls.logs = tempfile.mkdtemp()
         cls.endpoint = stack.start_emulator(cls.procs, cls.logs)
+        from clients import aws
+
+        cls.org = aws(cls.endpoint, "organizations")
+        cls.org.create_organization(FeatureSet="ALL")
+        cls.root = cls.org.list_roots()["Roots"][0]["Id"]
 
     @classmethod
     def tearDownClass(cls):
@@ -115,11 +120,9 @@ class IamEnforcement(unittest.TestCase):
 
         from clients import aws
 
-        org = aws(self.endpoint, "organizations")
-        org.create_organization(FeatureSet="ALL")
         import stack
 
-        member = stack.create_member(org, "m", "m@example.com", "OrganizationAccountAccessRole")
+        member = stack.create_member(self.org, "m", "m@example.com", "OrganizationAccountAccessRole")
         assumer = aws(self.endpoint, "sts", self.session("assumer", {"Statement": [
             {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "arn:aws:iam::*:role/OrganizationAccountAccessRole",
              "Condition": {"StringNotEquals": {"aws:ResourceAccount": "123456789012"}}}]}))
@@ -137,6 +140,69 @@ class IamEnforcement(unittest.TestCase):
         with self.assertRaises(ClientError) as management:
             assumer.assume_role(RoleArn="arn:aws:iam::123456789012:role/assumer", RoleSessionName="scoped")
         self.assertEqual(management.exception.response["Error"]["Code"], "AccessDenied")
+
+
+    def template_role(self, function, security_account="111111111111"):
+        """An Organizations client with `function`'s execution role from template.yaml."""
+        from clients import aws
+
+        r = cfn.Resolver(
+            cfn.load(os.path.join(ROOT, "template.yaml")),
+            {"SecurityAccountId": security_account, "LoggingAccountId": "222222222222", "RootEmailTemplate": "aws+{AccountId}@example.com"},
+            {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::StackName": "local",
+             "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"},
+        )
+        r.physical["AccountsTable"] = cfn.Physical("local-AccountsTable", {"Arn": "arn:aws:dynamodb:us-east-1:123456789012:table/local-AccountsTable"})
+        for machine in r.resources("AWS::Serverless::StateMachine"):
+            r.physical[machine] = cfn.Physical(f"arn:aws:states:us-east-1:123456789012:stateMachine:{machine}", {})
+        policies = r.resolve(r.resources()[function]["Properties"]["Policies"])
+        statements = [st for p in policies for st in p["Statement"]]
+        return aws(self.endpoint, "organizations", self.session(f"{function}Role", {"Statement": statements}))
+
+    def refused(self, call, **kwargs):
+        from botocore.exceptions import ClientError
+
+        with self.assertRaises(ClientError) as e:
+            call(**kwargs)
+        self.assertEqual(e.exception.response["Error"]["Code"], "AccessDeniedException", kwargs)
+
+    def test_the_foundation_policy_function_changes_and_attaches_only_its_own_tagged_scp(self):
+        orgs = self.template_role("FoundationPolicyFunction")
+        content = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+        tag = [{"Key": "accounts:managed-by", "Value": "accounts"}]
+        scp = {"Content": content, "Description": "d", "Type": "SERVICE_CONTROL_POLICY"}
+        self.refused(orgs.create_policy, Name="untagged", **scp)
+        self.refused(orgs.create_policy, Name="other-tag", Tags=[{"Key": "team", "Value": "x"}], **scp)
+        own = orgs.create_policy(Name="own", Tags=tag, **scp)["Policy"]["PolicySummary"]["Id"]
+        theirs = self.org.create_policy(Name="theirs", **scp)["Policy"]["PolicySummary"]["Id"]
+        orgs.update_policy(PolicyId=own, Content=content)
+        orgs.attach_policy(PolicyId=own, TargetId=self.root)
+        self.refused(orgs.update_policy, PolicyId=theirs, Content=content)
+        self.refused(orgs.describe_policy, PolicyId=theirs)
+        self.refused(orgs.attach_policy, PolicyId=theirs, TargetId=self.root)
+        ou = self.org.create_organizational_unit(ParentId=self.root, Name="elsewhere")["OrganizationalUnit"]["Id"]
+        self.refused(orgs.attach_policy, PolicyId=own, TargetId=ou)
+        self.assertEqual(orgs.list_tags_for_resource(ResourceId=theirs)["Tags"], [])
+
+    def test_place_account_creates_only_tagged_ous_under_the_root(self):
+        orgs = self.template_role("PlaceAccountFunction")
+        tag = [{"Key": "accounts:managed-by", "Value": "accounts"}]
+        self.refused(orgs.create_organizational_unit, ParentId=self.root, Name="untagged")
+        ou = orgs.create_organizational_unit(ParentId=self.root, Name="typed", Tags=tag)["OrganizationalUnit"]["Id"]
+        self.refused(orgs.create_organizational_unit, ParentId=ou, Name="nested", Tags=tag)
+        self.assertEqual(orgs.list_tags_for_resource(ResourceId=ou)["Tags"], tag)
+
+    def test_foundation_guardduty_delegates_guardduty_alone_to_the_security_account_alone(self):
+        import stack
+
+        security = stack.create_member(self.org, "sec", "sec@example.com", "OrganizationAccountAccessRole")
+        other = stack.create_member(self.org, "other", "other@example.com", "OrganizationAccountAccessRole")
+        orgs = self.template_role("FoundationGuardDutyFunction", security_account=security)
+        orgs.enable_aws_service_access(ServicePrincipal="guardduty.amazonaws.com")
+        self.refused(orgs.enable_aws_service_access, ServicePrincipal="config.amazonaws.com")
+        self.refused(orgs.register_delegated_administrator, AccountId=other, ServicePrincipal="guardduty.amazonaws.com")
+        self.refused(orgs.register_delegated_administrator, AccountId=security, ServicePrincipal="config.amazonaws.com")
+        orgs.register_delegated_administrator(AccountId=security, ServicePrincipal="guardduty.amazonaws.com")
 
 
 class Schedules(unittest.TestCase):

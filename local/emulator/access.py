@@ -14,10 +14,13 @@ before moto, from the request's SigV4 credential scope and its operation:
   needs `dynamodb:DeleteItem`);
 - the resource, where the request names one: DynamoDB tables and indexes, Step Functions state
   machines and executions, Lambda functions, S3 buckets and objects, the role of
-  `sts:AssumeRole`. Elsewhere (Organizations, the services of member accounts) the resource is
-  unknown and any `Resource` of a statement matches;
-- conditions: `aws:ResourceAccount` is evaluated where the resource is known; every other
-  condition key counts as met (an Allow is then broader than AWS's, never narrower).
+  `sts:AssumeRole`, the roots, OUs, accounts and policies of Organizations requests (each one
+  the request names must be allowed). Elsewhere (the services of member accounts) the resource
+  is unknown and any `Resource` of a statement matches;
+- conditions: `aws:ResourceAccount` where the resource is known; for Organizations,
+  `aws:RequestTag/…`, `aws:ResourceTag/…` (the resource's tags in the emulator),
+  `organizations:ServicePrincipal` and `organizations:PolicyType`. Every other condition key
+  counts as met (an Allow is then broader than AWS's, never narrower).
 
 Requests signed with any other key (the test harness, the Step Functions interpreter, the
 scheduler, IAM users) are not checked. What each principal (a function's role; a role and
@@ -212,7 +215,64 @@ def requested(environ: dict, service: str, region: str, account: str, body: byte
     if service == "s3" and "Bucket" in params:
         key = params.get("Key")
         return [(action, f"arn:aws:s3:::{params['Bucket']}" + (f"/{key}" if key else ""))]
+    if service == "organizations":
+        return [(action, arn) for arn in _organizations_resources(json.loads(body or b"{}"), account)]
     return [(action, None)]
+
+
+# Organizations request fields that name a resource, in the order IAM lists them.
+ORGANIZATIONS_IDS = ("PolicyId", "AccountId", "ChildId", "ResourceId", "TargetId", "RootId", "ParentId",
+                     "SourceParentId", "DestinationParentId")
+
+
+def _organizations_resources(request: dict, management: str) -> list[str | None]:
+    """The ARNs of the roots, OUs, accounts and policies an Organizations request names."""
+    from moto.organizations.models import organizations_backends
+
+    org = getattr(organizations_backends[management]["aws"], "org", None)
+    arns = [_organizations_arn(request[k], management, org.id if org else "o-none") for k in ORGANIZATIONS_IDS if k in request]
+    return arns or [None]
+
+
+def _organizations_arn(resource_id: str, management: str, org_id: str) -> str:
+    prefix = f"arn:aws:organizations::{management}"
+    if resource_id.startswith("r-"):
+        return f"{prefix}:root/{org_id}/{resource_id}"
+    if resource_id.startswith("ou-"):
+        return f"{prefix}:ou/{org_id}/{resource_id}"
+    if resource_id == "p-FullAWSAccess":
+        return "arn:aws:organizations::aws:policy/service_control_policy/p-FullAWSAccess"
+    if resource_id.startswith("p-"):
+        return f"{prefix}:policy/{org_id}/service_control_policy/{resource_id}"
+    return f"{prefix}:account/{org_id}/{resource_id}"
+
+
+def condition_context(service: str, request: dict, resource: str | None, management: str) -> dict[str, str | None]:
+    """The condition keys the emulator can evaluate for one resource of a request, lowercased;
+    None: the key is absent (an unmet StringEquals, a met StringNotEquals). Keys not here are
+    unknown and counted as met."""
+    context: dict[str, str | None] = {}
+    if _account_of(resource):
+        context["aws:resourceaccount"] = _account_of(resource)
+    if service != "organizations":
+        return context
+    for tag in request.get("Tags", []):
+        context[f"aws:requesttag/{tag['Key'].lower()}"] = tag["Value"]
+    context["aws:requesttag/*"] = None  # any other requested tag key: absent
+    context["organizations:serviceprincipal"] = request.get("ServicePrincipal")
+    context["organizations:policytype"] = request.get("Type")
+    if resource and resource.startswith("arn:aws:organizations::") and not resource.endswith("p-FullAWSAccess"):
+        from moto.organizations.models import organizations_backends
+
+        try:
+            found = organizations_backends[management]["aws"]._get_resource_for_tagging(resource.rsplit("/", 1)[-1])
+            tags = dict(getattr(found, "tags", {}))
+        except Exception:  # noqa: BLE001 - no such resource: no tags
+            tags = {}
+        for key, value in tags.items():
+            context[f"aws:resourcetag/{key.lower()}"] = value
+        context["aws:resourcetag/*"] = None
+    return context
 
 
 def _dynamodb(operation: str, request: dict, region: str, account: str) -> list[tuple[str, str | None]]:
@@ -253,23 +313,36 @@ def _account_of(arn: str | None) -> str | None:
     return parts[4] if len(parts) > 5 and parts[4] else None
 
 
-def _conditions_met(conditions: dict, resource: str | None) -> bool | None:
-    """True or False where the conditions can be evaluated, None where they cannot."""
-    context = {"aws:resourceaccount": _account_of(resource)}
+def _lookup(context: dict[str, str | None], key: str) -> tuple[bool, str | None]:
+    """(known, value) of a condition key in the context: tag keys not present fall back to
+    their family's `*` entry (known to be absent) when there is one."""
+    key = key.lower()
+    if key in context:
+        return True, context[key]
+    family = key.split("/", 1)[0] + "/*"
+    if "/" in key and family in context:
+        return True, None
+    return False, None
+
+
+def _conditions_met(conditions: dict, context: dict[str, str | None]) -> bool:
     for operator, tests in (conditions or {}).items():
         for key, expected in tests.items():
-            actual = context.get(key.lower())
-            if actual is None:
-                continue  # not known here: counted as met
+            known, actual = _lookup(context, key)
+            if not known:
+                continue  # not evaluated here: counted as met
+            negated = "Not" in operator
+            if actual is None:  # the key is absent from the request
+                if not negated and not operator.endswith("IfExists"):
+                    return False
+                continue
             hit = any(_matches(str(e), actual, True) if "Like" in operator else str(e) == actual for e in _as_list(expected))
-            if operator in ("StringEquals", "StringLike", "ArnEquals", "ArnLike") and not hit:
-                return False
-            if operator in ("StringNotEquals", "StringNotLike", "ArnNotEquals", "ArnNotLike") and hit:
+            if hit == negated:
                 return False
     return True
 
 
-def _statement_applies(statement: dict, action: str, resource: str | None) -> bool:
+def _statement_applies(statement: dict, action: str, resource: str | None, context: dict[str, str | None]) -> bool:
     if "NotAction" in statement:
         if any(_matches(a, action, False) for a in _as_list(statement["NotAction"])):
             return False
@@ -281,15 +354,17 @@ def _statement_applies(statement: dict, action: str, resource: str | None) -> bo
                 return False
         elif not any(_matches(r, resource, True) for r in _as_list(statement.get("Resource"))):
             return False
-    return bool(_conditions_met(statement.get("Condition", {}), resource))
+    return _conditions_met(statement.get("Condition", {}), context)
 
 
-def decide(documents: list[dict], action: str, resource: str | None) -> bool:
+def decide(documents: list[dict], action: str, resource: str | None, context: dict[str, str | None] | None = None) -> bool:
     """IAM's rule within one set of policies: an explicit Deny wins, else an Allow is needed."""
+    if context is None:
+        context = {"aws:resourceaccount": _account_of(resource)} if _account_of(resource) else {}
     allowed = False
     for document in documents:
         for statement in _as_list(document.get("Statement")):
-            if _statement_applies(statement, action, resource):
+            if _statement_applies(statement, action, resource, context):
                 if statement.get("Effect") == "Deny":
                     return False
                 allowed = True
@@ -329,10 +404,12 @@ def authorize(environ: dict) -> tuple[str, str, str, str] | None:
     except Exception:  # noqa: BLE001 - the role was deleted: nothing is allowed
         identity = []
     scoped = [json.loads(session.session_policy)] if session.session_policy else None
-    decisions = [
-        (action, resource, decide(identity, action, resource) and (scoped is None or decide(scoped, action, resource)))
-        for action, resource in needs
-    ]
+    request = json.loads(body) if service == "organizations" and body else {}
+    decisions = []
+    for action, resource in needs:
+        context = condition_context(service, request, resource, session.account)
+        ok = decide(identity, action, resource, context) and (scoped is None or decide(scoped, action, resource, context))
+        decisions.append((action, resource, ok))
     ACCESS.record(session.principal, decisions)
     refused = next(((a, r) for a, r, ok in decisions if not ok), None)
     if refused is None or not ENFORCED:

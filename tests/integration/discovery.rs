@@ -361,19 +361,19 @@ async fn the_schedule_and_repeated_events_start_one_run_and_record_once() {
 }
 
 async fn onboard(stack: &Stack, aws_account_id: &str) -> integration_tests::ApiResponse {
-    onboard_as(stack, aws_account_id, None).await
+    onboard_with(stack, aws_account_id, json!({})).await
 }
 
-/// Onboards, renaming the account when `name` is given.
-async fn onboard_as(
+/// Onboards with more fields in the body (`Name`, `LeaveOrganisationalUnit`).
+async fn onboard_with(
     stack: &Stack,
     aws_account_id: &str,
-    name: Option<&str>,
+    more: Value,
 ) -> integration_tests::ApiResponse {
     let mut body =
         json!({"AwsAccountId": aws_account_id, "AccountType": "default", "Tags": {"Team": "data"}});
-    if let Some(name) = name {
-        body["Name"] = json!(name);
+    for (field, value) in more.as_object().unwrap() {
+        body[field] = value.clone();
     }
     stack
         .api(
@@ -407,7 +407,12 @@ async fn an_onboarded_account_ends_active_and_hardened_and_a_second_onboarding_i
         let stack = Stack::workflows();
         // Renamed as it is onboarded: the unique-name item moves inside the transaction (a
         // Delete, which the function's role must allow: the emulator enforces it).
-        onboard_as(stack, member(stack, "workload-alpha"), Some("alpha-data")).await
+        onboard_with(
+            stack,
+            member(stack, "workload-alpha"),
+            json!({"Name": "alpha-data"}),
+        )
+        .await
     })
     .await;
     let started = one_accepted(answers, "OperationInProgress");
@@ -549,9 +554,14 @@ async fn refused_discoveries_and_onboardings_say_why_and_write_nothing() {
             "AWS account 111122223333 has not been discovered",
         ),
         (
+            json!({"AwsAccountId": "111122223333", "AccountType": "default", "LeaveOrganisationalUnit": "r-ab12"}),
+            400,
+            "LeaveOrganisationalUnit: \"r-ab12\" is not an AWS Organizations OU id",
+        ),
+        (
             json!({"AwsAccountId": management, "AccountType": "default"}),
             409,
-            "only DISCOVERED accounts, or ERROR ones, can be onboarded",
+            "is the organization's MANAGEMENT account; the foundation bootstrap records it",
         ),
     ];
     for (body, status, cause) in onboard_cases {
@@ -669,4 +679,68 @@ async fn a_provisioning_role_that_also_trusts_its_own_account_is_refused_until_f
         .finished_task(r.body["TaskId"].as_str().unwrap())
         .await;
     assert_eq!(task["Status"], "SUCCEEDED", "{task:?}");
+}
+
+/// The OU `aws_account_id` is in.
+async fn parent_of(stack: &Stack, aws_account_id: &str) -> String {
+    let org = aws_sdk_organizations::Client::new(&stack.sdk().await);
+    let parents = org
+        .list_parents()
+        .child_id(aws_account_id)
+        .send()
+        .await
+        .unwrap();
+    parents.parents()[0].id().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_in_another_team_s_ou_is_moved_only_when_the_request_names_that_ou() {
+    let stack = Stack::workflows().bootstrapped().await;
+    let id = create_outside(stack, &crate::create::unique("kept"), "stax-provisioning").await;
+    eventually(stack, &id, |a| a["Status"] == "DISCOVERED").await;
+    let org = aws_sdk_organizations::Client::new(&stack.sdk().await);
+    let root = parent_of(stack, &id).await;
+    let legacy = org
+        .create_organizational_unit()
+        .parent_id(&root)
+        .name(crate::create::unique("legacy"))
+        .send()
+        .await
+        .unwrap()
+        .organizational_unit
+        .and_then(|ou| ou.id)
+        .unwrap();
+    org.move_account()
+        .account_id(&id)
+        .source_parent_id(&root)
+        .destination_parent_id(&legacy)
+        .send()
+        .await
+        .unwrap();
+
+    let r = onboard(stack, &id).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let task = stack
+        .finished_task(r.body["TaskId"].as_str().unwrap())
+        .await;
+    assert_eq!(task["Status"], "FAILED", "{task:?}");
+    let a = record_of(stack, &id).await.unwrap();
+    assert_eq!(a["Status"], "ERROR");
+    let reason = a["StatusReason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("\"LeaveOrganisationalUnit\": \"{legacy}\"")),
+        "{reason}"
+    );
+    assert!(a.get("UserTaskId").is_none(), "the lock is released");
+    assert_eq!(parent_of(stack, &id).await, legacy, "not moved");
+
+    let r = onboard_with(stack, &id, json!({"LeaveOrganisationalUnit": legacy})).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let task = stack
+        .finished_task(r.body["TaskId"].as_str().unwrap())
+        .await;
+    assert_eq!(task["Status"], "SUCCEEDED", "{task:?}");
+    let a = record_of(stack, &id).await.unwrap();
+    assert_eq!(a["Status"], "ACTIVE");
+    assert_eq!(parent_of(stack, &id).await, a["OrgsOuId"].as_str().unwrap());
 }

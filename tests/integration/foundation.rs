@@ -390,3 +390,77 @@ async fn a_foundation_account_outside_the_organization_fails_the_run_with_the_re
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn an_scp_named_foundation_that_the_service_did_not_create_is_not_adopted() {
+    let stack = Stack::start();
+    let organizations = aws_sdk_organizations::Client::new(&stack.sdk().await);
+    let theirs = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}"#;
+    let id = organizations
+        .create_policy()
+        .name("foundation")
+        .description("another team's")
+        .r#type(aws_sdk_organizations::types::PolicyType::ServiceControlPolicy)
+        .content(theirs)
+        .send()
+        .await
+        .unwrap()
+        .policy
+        .and_then(|p| p.policy_summary)
+        .and_then(|s| s.id)
+        .unwrap();
+
+    let run = stack.run_execution(BOOTSTRAP, "{}").await;
+    assert_eq!(run.status, ExecutionStatus::Failed);
+    let cause: Value = serde_json::from_str(run.cause.as_deref().unwrap()).unwrap();
+    assert_eq!(cause["errorType"], "NotManagedByTheService");
+    assert!(
+        cause["errorMessage"].as_str().unwrap().contains(&id),
+        "{cause}"
+    );
+    let policy = |id: String| {
+        let organizations = organizations.clone();
+        async move {
+            let described = organizations
+                .describe_policy()
+                .policy_id(id.clone())
+                .send()
+                .await
+                .unwrap();
+            let targets = organizations
+                .list_targets_for_policy()
+                .policy_id(id)
+                .send()
+                .await
+                .unwrap();
+            (
+                described.policy.unwrap().content.unwrap(),
+                targets.targets().len(),
+            )
+        }
+    };
+    assert_eq!(
+        policy(id.clone()).await,
+        (theirs.to_owned(), 0),
+        "neither rewritten nor attached"
+    );
+
+    // Tagged as the service's, it is taken over: its content restored and attached.
+    let tag = aws_sdk_organizations::types::Tag::builder()
+        .key(domain::policy::MANAGED_TAG_KEY)
+        .value(domain::policy::MANAGED_TAG_VALUE)
+        .build()
+        .unwrap();
+    organizations
+        .tag_resource()
+        .resource_id(&id)
+        .tags(tag)
+        .send()
+        .await
+        .unwrap();
+    let run = stack.run_execution(BOOTSTRAP, "{}").await;
+    assert_eq!(run.status, ExecutionStatus::Succeeded, "{:?}", run.cause);
+    let (content, targets) = policy(id).await;
+    assert_ne!(content, theirs);
+    assert_eq!(targets, 1);
+}

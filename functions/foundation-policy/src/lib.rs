@@ -9,6 +9,7 @@ use aws::{AssuranceError, InConcern};
 use aws_sdk_organizations::types::{PolicyType, PolicyTypeStatus};
 use domain::assurance::{BASELINE_TRAIL, ConcernResult, SESSION_MANAGER_DOCUMENT};
 use domain::config::{self, ConfigError};
+use domain::policy::{MANAGED_TAG_KEY, MANAGED_TAG_VALUE};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -92,6 +93,14 @@ impl Bootstrap {
     }
 }
 
+fn managed_tag() -> aws_sdk_organizations::types::Tag {
+    aws_sdk_organizations::types::Tag::builder()
+        .key(MANAGED_TAG_KEY)
+        .value(MANAGED_TAG_VALUE)
+        .build()
+        .expect("key and value are set")
+}
+
 pub async fn handle(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceError> {
     let orgs = aws::organizations(&b.sdk);
     let mut changes = Vec::new();
@@ -141,6 +150,28 @@ pub async fn handle(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceE
         .and_then(|p| p.id().map(str::to_owned));
     let policy_id = match existing {
         Some(id) => {
+            // Only the service's own SCP is kept up to date: one of the same name that someone
+            // else made (without the service's tag) is not silently rewritten and attached.
+            let tags = orgs
+                .list_tags_for_resource()
+                .resource_id(&id)
+                .send()
+                .await
+                .concern(CONCERN)?;
+            if !tags
+                .tags()
+                .iter()
+                .any(|t| t.key() == MANAGED_TAG_KEY && t.value() == MANAGED_TAG_VALUE)
+            {
+                return Err(AssuranceError::NotManaged {
+                    concern: CONCERN,
+                    message: format!(
+                        "an SCP named {POLICY_NAME} ({id}) exists that the service did not create \
+                         (it lacks the tag {MANAGED_TAG_KEY}={MANAGED_TAG_VALUE}); rename or delete \
+                         it, or tag it so to let the service manage it"
+                    ),
+                });
+            }
             let described = orgs
                 .describe_policy()
                 .policy_id(&id)
@@ -169,6 +200,7 @@ pub async fn handle(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceE
                 .description("Protects the Accounts service's baseline: trails, GuardDuty, Config, log buckets, account defaults, the provisioning role")
                 .r#type(PolicyType::ServiceControlPolicy)
                 .content(content.to_string())
+                .tags(managed_tag())
                 .send()
                 .await
                 .concern(CONCERN)?;

@@ -85,6 +85,19 @@ pub async fn route<S: AccountWrites + AccountTypes, W: StartWorkflow>(
         })?
         .value;
 
+    // The foundation accounts (and the management account) are the bootstrap's to record and
+    // assure: onboarding one as a member account would take it out of its foundation type.
+    if account.account_role != AccountRole::Member {
+        return Err(ApiError::conflict(
+            ErrorName::NotOnboardable,
+            format!(
+                "AWS account {} is the organization's {} account; the foundation bootstrap records it, \
+                 only member accounts are onboarded",
+                body.aws_account_id,
+                account.account_role.as_str()
+            ),
+        ));
+    }
     let task = Task::new(Operation::OnboardAccount, vec![account.id], Utc::now());
     let change = AccountChange::transition(Transition::to(
         Trigger::StartOnboarding,
@@ -123,7 +136,8 @@ pub async fn route<S: AccountWrites + AccountTypes, W: StartWorkflow>(
             )
         })?;
 
-    let input = json!({"AccountId": account.id, "TaskId": task.id});
+    let input = json!({"AccountId": account.id, "TaskId": task.id,
+        "LeaveOrganisationalUnit": body.leave_organisational_unit});
     start_or_undo(
         &o.workflows,
         "the onboarding workflow",
@@ -314,6 +328,40 @@ mod tests {
         let executions = o.workflows.executions.lock().unwrap();
         assert_eq!(executions[0].0, task.id.to_string());
         assert_eq!(executions[0].1["AccountId"], account.id.to_string());
+    }
+
+    #[tokio::test]
+    async fn a_foundation_account_is_never_onboarded_even_in_error() {
+        for role in [
+            AccountRole::Security,
+            AccountRole::Logging,
+            AccountRole::Management,
+        ] {
+            let o = onboarder(AccountStatus::Error).await;
+            set(&o, |a| a.account_role = role).await;
+            let snapshot = o.store.snapshot();
+            let e = route(&o, post(ADMIN, LEGACY_BODY)).await.unwrap_err();
+            assert_eq!(
+                (e.status, e.error),
+                (409, ErrorName::NotOnboardable),
+                "{role}"
+            );
+            assert!(e.cause.contains(role.as_str()), "{}", e.cause);
+            assert_eq!(o.store.snapshot(), snapshot, "{role}: nothing written");
+            assert!(o.workflows.executions.lock().unwrap().is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn the_ou_to_leave_goes_to_the_workflow() {
+        let o = onboarder(AccountStatus::Discovered).await;
+        let body = r#"{"AwsAccountId": "111122223333", "AccountType": "default", "LeaveOrganisationalUnit": "ou-ab12-cd34ef56"}"#;
+        route(&o, post(ADMIN, body)).await.unwrap();
+        let executions = o.workflows.executions.lock().unwrap();
+        assert_eq!(
+            executions[0].1["LeaveOrganisationalUnit"],
+            "ou-ab12-cd34ef56"
+        );
     }
 
     #[tokio::test]

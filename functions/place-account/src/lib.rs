@@ -3,12 +3,17 @@
 //! account only if it is elsewhere. Answers the OU and a line for the task's Logs, which the
 //! workflow's next step records (account-workflow is the state machines' one writer of the
 //! record). Safe to repeat.
+//!
+//! An account is moved out of the root, out of one of the service's own OUs (they carry its
+//! tag), or out of the OU the request names (`LeaveOrganisationalUnit`): an account another
+//! team keeps in an OU of its own, under that OU's policies, is not moved without being asked.
 
 use std::future::Future;
 
 use aws::OrganizationsError;
 use aws_sdk_organizations::error::ProvideErrorMetadata;
 use domain::config::ConfigError;
+use domain::policy::{MANAGED_TAG_KEY, MANAGED_TAG_VALUE};
 use domain::{ErrorName, Named};
 use serde::{Deserialize, Serialize};
 use store::{AccountReads, AccountTypes, DynamoStore, StoreError};
@@ -18,6 +23,9 @@ use uuid::Uuid;
 pub struct Request {
     #[serde(rename = "AccountId")]
     pub account: Uuid,
+    /// The OU, not the service's, that the request agreed to move the account out of.
+    #[serde(rename = "LeaveOrganisationalUnit", default)]
+    pub leave: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -35,6 +43,11 @@ pub struct Placed {
 pub enum PlaceError {
     #[error("account {0} has no AWS account or no Account Type to place it by")]
     NotPlaceable(Uuid),
+    #[error(
+        "AWS account {aws_account_id} is in OU {ou}, which the service does not manage; onboard it \
+         with \"LeaveOrganisationalUnit\": \"{ou}\" to move it out (the OU's policies stop applying)"
+    )]
+    UnmanagedOu { aws_account_id: String, ou: String },
     #[error(transparent)]
     Organizations(#[from] OrganizationsError),
     #[error(transparent)]
@@ -45,6 +58,7 @@ impl Named for PlaceError {
     fn name(&self) -> ErrorName {
         match self {
             PlaceError::NotPlaceable(_) => ErrorName::NotPlaceable,
+            PlaceError::UnmanagedOu { .. } => ErrorName::UnmanagedOrganizationalUnit,
             PlaceError::Organizations(e) => e.name(),
             PlaceError::Store(e) => e.name(),
         }
@@ -64,6 +78,8 @@ pub trait Organizations: Send + Sync {
         &self,
         aws_account_id: &str,
     ) -> impl Future<Output = Result<String, PlaceError>> + Send;
+    /// Does the OU carry the service's tag (the service created it)?
+    fn is_managed(&self, ou: &str) -> impl Future<Output = Result<bool, PlaceError>> + Send;
     fn move_account(
         &self,
         aws_account_id: &str,
@@ -111,6 +127,16 @@ pub async fn handle<O: Organizations, R: AccountReads + AccountTypes>(
     let ou = p.organizations.ensure_ou(&root, &type_name).await?;
     let parent = p.organizations.parent_of(aws_account_id).await?;
     let moved = parent != ou;
+    let leaves_foreign_ou = moved
+        && parent != root
+        && request.leave.as_deref() != Some(parent.as_str())
+        && !p.organizations.is_managed(&parent).await?;
+    if leaves_foreign_ou {
+        return Err(PlaceError::UnmanagedOu {
+            aws_account_id: aws_account_id.clone(),
+            ou: parent,
+        });
+    }
     if moved {
         p.organizations
             .move_account(aws_account_id, &parent, &ou)
@@ -122,6 +148,14 @@ pub async fn handle<O: Organizations, R: AccountReads + AccountTypes>(
         format!("AWS account {aws_account_id} is in OU {ou} ({type_name})")
     };
     Ok(Placed { ou, moved, log })
+}
+
+fn managed_tag() -> aws_sdk_organizations::types::Tag {
+    aws_sdk_organizations::types::Tag::builder()
+        .key(MANAGED_TAG_KEY)
+        .value(MANAGED_TAG_VALUE)
+        .build()
+        .expect("key and value are set")
 }
 
 impl Organizations for aws_sdk_organizations::Client {
@@ -158,6 +192,7 @@ impl Organizations for aws_sdk_organizations::Client {
                 .create_organizational_unit()
                 .parent_id(parent)
                 .name(name)
+                .tags(managed_tag())
                 .send()
                 .await
             {
@@ -197,6 +232,19 @@ impl Organizations for aws_sdk_organizations::Client {
                 OrganizationsError::new(format!("AWS account {aws_account_id} has no parent"))
                     .into()
             })
+    }
+
+    async fn is_managed(&self, ou: &str) -> Result<bool, PlaceError> {
+        let out = self
+            .list_tags_for_resource()
+            .resource_id(ou)
+            .send()
+            .await
+            .map_err(OrganizationsError::from)?;
+        Ok(out
+            .tags()
+            .iter()
+            .any(|t| t.key() == MANAGED_TAG_KEY && t.value() == MANAGED_TAG_VALUE))
     }
 
     async fn move_account(
@@ -262,6 +310,9 @@ mod tests {
                 .cloned()
                 .unwrap_or_else(|| "r-root".into()))
         }
+        async fn is_managed(&self, ou: &str) -> Result<bool, PlaceError> {
+            Ok(self.ous.lock().unwrap().values().any(|id| id == ou))
+        }
         async fn move_account(&self, id: &str, _: &str, to: &str) -> Result<(), PlaceError> {
             *self.moves.lock().unwrap() += 1;
             self.parents.lock().unwrap().insert(id.into(), to.into());
@@ -287,6 +338,7 @@ mod tests {
         };
         let request = Request {
             account: account.id,
+            leave: None,
         };
         let first = handle(&p, request.clone()).await.unwrap();
         assert_eq!(
@@ -327,10 +379,60 @@ mod tests {
             &p,
             Request {
                 account: account.id,
+                leave: None,
             },
         )
         .await
         .unwrap_err();
         assert_eq!(e.name(), ErrorName::NotPlaceable);
+    }
+
+    #[tokio::test]
+    async fn an_account_in_another_team_s_ou_moves_only_when_the_request_names_that_ou() {
+        let records = MemoryStore::new();
+        let production = records.ensure_account_type("production").await.unwrap();
+        let staging = records.ensure_account_type("staging").await.unwrap();
+        let mut account =
+            domain::fixtures::account_in(AccountStatus::Onboarding, "bakery", Some("444455556666"));
+        account.account_type = Some(production.id);
+        records.insert(account.clone());
+        let tree = Tree::default();
+        tree.parents
+            .lock()
+            .unwrap()
+            .insert("444455556666".into(), "ou-legacy".into());
+        let p = Placer {
+            organizations: tree,
+            records,
+        };
+        let place = |leave: Option<&str>| Request {
+            account: account.id,
+            leave: leave.map(str::to_owned),
+        };
+        for leave in [None, Some("ou-other")] {
+            let e = handle(&p, place(leave)).await.unwrap_err();
+            assert_eq!(e.name(), ErrorName::UnmanagedOrganizationalUnit);
+            assert!(
+                e.to_string()
+                    .contains("\"LeaveOrganisationalUnit\": \"ou-legacy\""),
+                "{e}"
+            );
+        }
+        assert_eq!(*p.organizations.moves.lock().unwrap(), 0, "nothing moved");
+
+        let placed = handle(&p, place(Some("ou-legacy"))).await.unwrap();
+        assert!(placed.moved);
+        // From one of the service's own OUs (another type's), no confirmation is needed.
+        let mut moved_on = p
+            .records
+            .get_account(account.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .value;
+        moved_on.account_type = Some(staging.id);
+        p.records.insert(moved_on);
+        assert!(handle(&p, place(None)).await.unwrap().moved);
+        assert_eq!(*p.organizations.moves.lock().unwrap(), 2);
     }
 }

@@ -27,6 +27,12 @@ pub enum AssuranceError {
         concern: &'static str,
         message: String,
     },
+    /// A resource the concern would create exists, made by someone else: not adopted.
+    #[error("{concern}: {message}")]
+    NotManaged {
+        concern: &'static str,
+        message: String,
+    },
 }
 
 impl Named for AssuranceError {
@@ -35,6 +41,7 @@ impl Named for AssuranceError {
             AssuranceError::RoleNotAssumable { .. } => ErrorName::RoleNotAssumable,
             AssuranceError::Aws { .. } => ErrorName::AssuranceCallFailed,
             AssuranceError::Prerequisite { .. } => ErrorName::AssurancePrerequisiteMissing,
+            AssuranceError::NotManaged { .. } => ErrorName::NotManagedByTheService,
         }
     }
 }

@@ -74,6 +74,12 @@ string_enum! {
         OrganizationsRequestRefused => "OrganizationsRequestRefused",
         /// An account without an AWS account or an Account Type cannot be placed in an OU.
         NotPlaceable => "NotPlaceable",
+        /// The account is in an OU the service does not manage, and the request did not say
+        /// to move it out.
+        UnmanagedOrganizationalUnit => "UnmanagedOrganizationalUnit",
+        /// An Organizations resource the service would create exists already, made by someone
+        /// else (it lacks the service's tag): it is not adopted.
+        NotManagedByTheService => "NotManagedByTheService",
         /// A state machine could not be started.
         WorkflowNotStarted => "WorkflowNotStarted",
         /// A scoring run's batch is missing from the table.

@@ -5,6 +5,12 @@
 
 use serde_json::{Value, json};
 
+/// The tag the service puts on the Organizations resources it creates (its SCP, its OUs). Its
+/// IAM policies let it change only resources carrying it (`aws:ResourceTag`), and it adopts no
+/// resource without it: an SCP or OU someone else made is never silently taken over.
+pub const MANAGED_TAG_KEY: &str = "accounts:managed-by";
+pub const MANAGED_TAG_VALUE: &str = "accounts";
+
 /// A policy's statements: IAM takes one statement object or a list of them.
 pub fn statements(policy: &Value) -> Vec<&Value> {
     match &policy["Statement"] {

@@ -794,6 +794,8 @@ pub struct OnboardAccountRequest {
     /// A new name for the record (unique case-insensitively).
     pub name: Option<String>,
     pub tags: Option<domain::Tags>,
+    /// (Extension) The AWS OU, not the service's, the account may be moved out of.
+    pub leave_organisational_unit: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -811,6 +813,25 @@ struct OnboardAccountBody {
     organisational_unit_id: Option<String>,
     #[serde(rename = "Tags", default)]
     tags: Option<domain::Tags>,
+    #[serde(rename = "LeaveOrganisationalUnit", default)]
+    leave_organisational_unit: Option<String>,
+}
+
+/// An AWS Organizations OU id: `ou-` then 4–32 lowercase letters or digits (the root's id), `-`,
+/// then 8–32 more.
+fn is_aws_ou_id(id: &str) -> bool {
+    let Some(rest) = id.strip_prefix("ou-") else {
+        return false;
+    };
+    let Some((root, own)) = rest.split_once('-') else {
+        return false;
+    };
+    let part = |p: &str, min: usize| {
+        (min..=32).contains(&p.len())
+            && p.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    part(root, 4) && part(own, 8)
 }
 
 impl OnboardAccountRequest {
@@ -844,11 +865,19 @@ impl OnboardAccountRequest {
         if let Some(tags) = &raw.tags {
             validate_tags(tags).map_err(|e| ApiError::bad_request(format!("Tags: {e}")))?;
         }
+        if let Some(ou) = &raw.leave_organisational_unit
+            && !is_aws_ou_id(ou)
+        {
+            return Err(ApiError::bad_request(format!(
+                "LeaveOrganisationalUnit: {ou:?} is not an AWS Organizations OU id (ou-…-…)"
+            )));
+        }
         Ok(OnboardAccountRequest {
             aws_account_id: raw.aws_account_id,
             account_type: account_type_ref(&raw.account_type)?,
             name: raw.name,
             tags: raw.tags,
+            leave_organisational_unit: raw.leave_organisational_unit,
         })
     }
 }
@@ -890,5 +919,31 @@ mod onboard_tests {
             cause(r#"{"AwsAccountId": "111122223333", "AccountType": "default", "Extra": 1}"#)
                 .contains("unknown field")
         );
+    }
+
+    #[test]
+    fn the_ou_to_leave_must_be_an_aws_ou_id() {
+        let body = |ou: &str| {
+            format!(
+                r#"{{"AwsAccountId": "111122223333", "AccountType": "default", "LeaveOrganisationalUnit": "{ou}"}}"#
+            )
+        };
+        let r = OnboardAccountRequest::parse(Some(&body("ou-ab12-cd34ef56"))).unwrap();
+        assert_eq!(
+            r.leave_organisational_unit.as_deref(),
+            Some("ou-ab12-cd34ef56")
+        );
+        for bad in [
+            "r-ab12",
+            "ou-ab12",
+            "ou-AB12-cd34ef56",
+            "ou-ab1-cd34ef56",
+            "ou-ab12-cd34",
+        ] {
+            assert!(
+                cause(&body(bad)).starts_with("LeaveOrganisationalUnit:"),
+                "{bad}"
+            );
+        }
     }
 }
