@@ -205,6 +205,22 @@ class IamEnforcement(unittest.TestCase):
         orgs.register_delegated_administrator(AccountId=security, ServicePrincipal="guardduty.amazonaws.com")
 
 
+    def test_a_bucket_call_naming_another_owner_is_refused(self):
+        from botocore.exceptions import ClientError
+
+        from clients import aws
+
+        aws(self.endpoint, "s3").create_bucket(Bucket="owned-by-management")
+        s3 = aws(self.endpoint, "s3", self.session("bucket-reader", {"Statement": [
+            {"Effect": "Allow", "Action": "s3:GetBucketPolicy", "Resource": "arn:aws:s3:::owned-by-management"}]}))
+        with self.assertRaises(ClientError) as refused:
+            s3.get_bucket_policy(Bucket="owned-by-management", ExpectedBucketOwner="111111111111")
+        self.assertEqual(refused.exception.response["Error"]["Code"], "AccessDenied")
+        with self.assertRaises(ClientError) as allowed:
+            s3.get_bucket_policy(Bucket="owned-by-management", ExpectedBucketOwner="123456789012")
+        self.assertEqual(allowed.exception.response["Error"]["Code"], "NoSuchBucketPolicy")
+
+
 class Schedules(unittest.TestCase):
     def test_a_rate_fires_one_period_after_creation_and_every_period_after(self):
         self.assertEqual(first_due("rate(15 minutes)", 1000.0), 1900.0)

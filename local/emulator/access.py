@@ -27,7 +27,9 @@ scheduler, IAM users) are not checked. What each principal (a function's role; a
 session name in member accounts, such as `stax-provisioning/accounts-compliance`) was granted,
 allowed and refused is kept for `GET /_local/iam/access`; with LOCAL_IAM_USAGE_DIR set, each
 principal's grant, each newly allowed action and each refusal is also appended to a file there,
-so a whole test suite's use can be summed up (local/iam_usage.py).
+so a whole test suite's use can be summed up (local/iam_usage.py). S3 refuses a session's call
+whose `ExpectedBucketOwner` is not the bucket's owner, as S3 does, and notes the calls made
+without one.
 LOCAL_IAM_UNENFORCED=1 turns the refusals off (the use is still recorded)."""
 
 from __future__ import annotations
@@ -95,6 +97,8 @@ class Access:
     denied: dict[str, list[dict]] = field(default_factory=dict)
 
     granted: dict[str, list[str]] = field(default_factory=dict)
+    # S3 calls on a bucket made without `ExpectedBucketOwner`: principal -> "action bucket".
+    unowned: dict[str, set[str]] = field(default_factory=dict)
 
     def remember(self, access_key: str, account: str, role_arn: str, session_policy: str | None, principal: str) -> None:
         """A new session. What it is granted (its session policy's actions, or else its role's)
@@ -141,6 +145,7 @@ class Access:
                 "granted": dict(self.granted),
                 "allowed": {p: dict(sorted(a.items())) for p, a in self.allowed.items()},
                 "denied": {p: list(d) for p, d in self.denied.items()},
+                "s3_without_expected_owner": {p: sorted(u) for p, u in self.unowned.items()},
             }
 
 
@@ -398,6 +403,10 @@ def authorize(environ: dict) -> tuple[str, str, str, str] | None:
     needs = requested(environ, service, region, session.account, body)
     if not needs:
         return None
+    if service == "s3" and ".s3-control." not in environ.get("HTTP_HOST", ""):
+        refused = _check_bucket_owner(environ, session, needs)
+        if refused is not None:
+            return refused
     role_name = session.role_arn.split("/")[-1]
     try:
         identity = identity_policies(session.account, role_name)
@@ -415,6 +424,26 @@ def authorize(environ: dict) -> tuple[str, str, str, str] | None:
     if refused is None or not ENFORCED:
         return None
     return session.role_arn, session.principal.split("/")[-1], refused[0], refused[1] or "*"
+
+
+def _check_bucket_owner(environ: dict, session: Session, needs: list) -> tuple[str, str, str, str] | None:
+    """S3 refuses a call whose `ExpectedBucketOwner` is not the bucket's owner (AccessDenied);
+    a call without one is noted, to show which callers leave it out."""
+    from moto.s3.models import s3_backends
+
+    for action, resource in needs:
+        if not resource or not resource.startswith("arn:aws:s3:::"):
+            continue
+        bucket = resource[len("arn:aws:s3:::"):].split("/", 1)[0]
+        expected = environ.get("HTTP_X_AMZ_EXPECTED_BUCKET_OWNER")
+        if expected is None and action != "s3:CreateBucket":  # the one bucket call without it
+            with ACCESS.lock:
+                ACCESS.unowned.setdefault(session.principal, set()).add(f"{action} {bucket}")
+            continue
+        owner = s3_backends.bucket_accounts.get(bucket, (None, None))[1]
+        if expected is not None and owner is not None and owner != expected:
+            return session.role_arn, session.principal.split("/")[-1], action, f"{resource} (owned by another account than {expected})"
+    return None
 
 
 def access_denied(environ: dict, start_response: Any, refused: tuple[str, str, str, str]) -> list[bytes]:

@@ -152,6 +152,65 @@ async fn bootstraps_the_foundation_and_a_second_run_changes_nothing() {
             .is_empty()
     );
 
+    // The log buckets: Object Lock by default (governance, the template's 365 days), Session
+    // Manager writes only under each account's own prefix, CloudTrail only from the baseline
+    // trail; every call on them named the Logging account as the owner.
+    let logging = aws_sdk_s3::Client::new(&stack.in_account(&org.logging_account_id).await);
+    for kind in ["cloudtrail", "config", "ssm"] {
+        let bucket = format!("accounts-{kind}-{}", org.logging_account_id);
+        let lock = logging
+            .get_object_lock_configuration()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap()
+            .object_lock_configuration
+            .unwrap();
+        let retention = lock.rule().unwrap().default_retention().unwrap();
+        assert_eq!(
+            (retention.mode().map(|m| m.as_str()), retention.days()),
+            (Some("GOVERNANCE"), Some(365)),
+            "{bucket}"
+        );
+        let policy: Value = serde_json::from_str(
+            &logging
+                .get_bucket_policy()
+                .bucket(&bucket)
+                .send()
+                .await
+                .unwrap()
+                .policy
+                .unwrap(),
+        )
+        .unwrap();
+        let delivers = &policy["Statement"][1];
+        match kind {
+            "ssm" => assert_eq!(
+                policy["Statement"][0]["Resource"],
+                format!("arn:aws:s3:::{bucket}/${{aws:PrincipalAccount}}/*")
+            ),
+            "cloudtrail" => assert_eq!(
+                delivers["Condition"]["ArnLike"]["aws:SourceArn"],
+                "arn:aws:cloudtrail:*:*:trail/accounts-baseline"
+            ),
+            _ => assert_eq!(
+                delivers["Condition"]["StringEquals"]["aws:SourceOrgID"],
+                org.organization_id.as_str()
+            ),
+        }
+    }
+    let access = stack.iam_access().await;
+    assert!(
+        access["allowed"]["stax-provisioning/accounts-foundation-logging"]
+            .as_object()
+            .is_some_and(|a| a.contains_key("s3:PutBucketObjectLockConfiguration"))
+    );
+    assert_eq!(
+        access["s3_without_expected_owner"].get("stax-provisioning/accounts-foundation-logging"),
+        None,
+        "{access}"
+    );
+
     // A second run: nothing recorded twice, nothing left to change.
     let again = stack.run_execution(BOOTSTRAP, "{}").await;
     assert_eq!(
@@ -232,7 +291,7 @@ async fn a_deployment_without_foundation_accounts_creates_them_and_the_bootstrap
         serde_json::json!([{"Status": "SUCCEEDED"}, {"Status": "SUCCEEDED"}])
     );
     let bucket = format!(
-        "created bucket accounts-cloudtrail-{}",
+        "created bucket accounts-cloudtrail-{} with Object Lock",
         org.logging_account_id
     );
     assert!(
@@ -444,6 +503,33 @@ async fn an_scp_named_foundation_that_the_service_did_not_create_is_not_adopted(
         (theirs.to_owned(), 0),
         "neither rewritten nor attached"
     );
+    // The management account is recorded, but the bootstrap did not complete: no account may
+    // be created or onboarded yet (it would go unprotected by the SCP).
+    let store = stack.store().await;
+    let management = &stack.ready.organization.management_account_id;
+    assert!(
+        store
+            .get_account_by_aws_id(management)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let before = store.snapshot().await.unwrap();
+    let create = serde_json::json!({"Name": "too-early", "AccountType": "default"}).to_string();
+    let onboard =
+        serde_json::json!({"AwsAccountId": stack.ready.organization.members[0].aws_account_id,
+        "AccountType": "default"})
+        .to_string();
+    for (path, body) in [
+        ("/20190206/accounts", &create),
+        ("/20190206/accounts/onboard", &onboard),
+    ] {
+        stack
+            .api("POST", path, Some(body), Some("local-admin"))
+            .await
+            .assert_refused(409, "FoundationNotReady", path);
+    }
+    assert_eq!(store.snapshot().await.unwrap(), before, "nothing written");
 
     // Tagged as the service's, it is taken over: its content restored and attached.
     let tag = aws_sdk_organizations::types::Tag::builder()
@@ -463,4 +549,13 @@ async fn an_scp_named_foundation_that_the_service_did_not_create_is_not_adopted(
     let (content, targets) = policy(id).await;
     assert_ne!(content, theirs);
     assert_eq!(targets, 1);
+    let r = stack
+        .api(
+            "POST",
+            "/20190206/accounts",
+            Some(&create),
+            Some("local-admin"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
 }

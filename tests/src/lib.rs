@@ -378,6 +378,17 @@ impl Stack {
         assert!(r.status().is_success());
     }
 
+    /// What the emulator's IAM enforcement granted, allowed and refused, by principal
+    /// (`GET /_local/iam/access`).
+    pub async fn iam_access(&self) -> Value {
+        reqwest::get(format!("{}/_local/iam/access", self.ready.aws_endpoint))
+            .await
+            .expect("the emulator answers")
+            .json()
+            .await
+            .expect("a JSON report")
+    }
+
     /// How many injected faults the emulator has served for `target`.
     pub async fn faults_served(&self, target: &str) -> u64 {
         let report: Value = reqwest::get(format!("{}/_local/faults", self.ready.aws_endpoint))

@@ -20,11 +20,11 @@ use domain::{
 };
 use edge::stax::CreateAccountRequest;
 use edge::{
-    AccessPolicy, ApiError, ApiRequest, Permission, authorize, member_account_type,
-    refused_operation, start_or_undo, task_envelope,
+    AccessPolicy, ApiError, ApiRequest, Permission, authorize, foundation_ready,
+    member_account_type, refused_operation, start_or_undo, task_envelope,
 };
 use serde_json::{Value, json};
-use store::{AccountTypes, AccountWrites, DynamoStore, StoreError};
+use store::{AccountTypes, AccountWrites, DynamoStore, FoundationStatus, StoreError};
 use uuid::Uuid;
 
 pub const CREATE_ACCOUNT: &str = "POST /20190206/accounts";
@@ -48,7 +48,7 @@ impl CreateAccountApi<DynamoStore, StateMachine> {
     }
 }
 
-pub async fn route<S: AccountWrites + AccountTypes, W: StartWorkflow>(
+pub async fn route<S: AccountWrites + AccountTypes + FoundationStatus, W: StartWorkflow>(
     c: &CreateAccountApi<S, W>,
     req: ApiRequest,
 ) -> Result<Value, ApiError> {
@@ -62,6 +62,7 @@ pub async fn route<S: AccountWrites + AccountTypes, W: StartWorkflow>(
     let internal = |e: StoreError| req.internal(&e);
 
     let account_type = member_account_type(&c.store, &body.account_type, req).await?;
+    foundation_ready(&c.store, req).await?;
     let management = c
         .store
         .get_account_by_aws_id(&c.management_account_id)
@@ -250,6 +251,13 @@ mod tests {
             management.organisation_id = organisation_id("o-test");
             management.account_role = AccountRole::Management;
             store.insert(management);
+            store
+                .record_foundation_completed(&store::FoundationCompleted {
+                    execution: "foundation-1".into(),
+                    completed_ts: Utc::now(),
+                })
+                .await
+                .unwrap();
         }
         CreateAccountApi {
             store,
@@ -478,6 +486,15 @@ mod tests {
         let e = route(&c, post(ADMIN, BAKERY)).await.unwrap_err();
         assert_eq!((e.status, e.error), (409, ErrorName::FoundationNotReady));
         assert_eq!(created(&c).await, 0);
+        // The management account recorded is not enough: the bootstrap must have completed.
+        let mut management =
+            domain::fixtures::account_in(AccountStatus::Active, "management", Some(MANAGEMENT));
+        management.account_role = AccountRole::Management;
+        c.store.insert(management);
+        let before = c.store.snapshot();
+        let e = route(&c, post(ADMIN, BAKERY)).await.unwrap_err();
+        assert_eq!((e.status, e.error), (409, ErrorName::FoundationNotReady));
+        assert_eq!(c.store.snapshot(), before);
     }
 
     #[tokio::test]

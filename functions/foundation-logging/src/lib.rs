@@ -1,16 +1,21 @@
 //! Foundation bootstrap: the Logging account's buckets, one per writer — CloudTrail, AWS Config,
 //! Session Manager — private, encrypted, versioned, TLS-only, and admitting only that writer for
-//! the organization's accounts. Idempotent: reports each change, none on a second run.
+//! the organization's accounts. A bucket this creates gets Object Lock (governance mode, a
+//! default retention in days), so no log can be deleted or overwritten before it expires. Every
+//! call names the Logging account as the bucket's expected owner: a bucket of that name owned by
+//! anyone else is refused, never written to. Idempotent: reports each change, none on a second
+//! run.
 
 use aws::SdkConfig;
 use aws::{AssuranceError, InConcern, Provisioning};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration,
+    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, DefaultRetention,
+    ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode, ObjectLockRule,
     PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
     ServerSideEncryptionConfiguration, ServerSideEncryptionRule, VersioningConfiguration,
 };
-use domain::assurance::ConcernResult;
+use domain::assurance::{BASELINE_TRAIL, ConcernResult};
 use domain::config::{self, ConfigError};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -44,13 +49,26 @@ pub fn bucket_policy(writer: Writer, bucket: &str, organization: &str) -> Value 
         "Resource": [bucket_arn, objects],
         "Condition": {"Bool": {"aws:SecureTransport": "false"}}
     });
-    let org = json!({"aws:SourceOrgID": organization});
     let mut statements = match writer {
         Writer::CloudTrail | Writer::Config => {
             let service = if writer == Writer::CloudTrail {
                 "cloudtrail.amazonaws.com"
             } else {
                 "config.amazonaws.com"
+            };
+            // CloudTrail: only the baseline trail of an organization account (the trail's ARN
+            // is the request's source), not any trail someone in the organization creates.
+            let source = |more: Value| {
+                let mut condition = json!({"StringEquals": {"aws:SourceOrgID": organization}});
+                if writer == Writer::CloudTrail {
+                    condition["ArnLike"] = json!({"aws:SourceArn": format!("arn:aws:cloudtrail:*:*:trail/{BASELINE_TRAIL}")});
+                }
+                if let (Some(all), Some(more)) =
+                    (condition["StringEquals"].as_object_mut(), more.as_object())
+                {
+                    all.extend(more.clone());
+                }
+                condition
             };
             vec![
                 json!({
@@ -59,7 +77,7 @@ pub fn bucket_policy(writer: Writer, bucket: &str, organization: &str) -> Value 
                     "Principal": {"Service": service},
                     "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
                     "Resource": bucket_arn,
-                    "Condition": {"StringEquals": org}
+                    "Condition": source(json!({}))
                 }),
                 json!({
                     "Sid": "WriterDelivers",
@@ -67,19 +85,30 @@ pub fn bucket_policy(writer: Writer, bucket: &str, organization: &str) -> Value 
                     "Principal": {"Service": service},
                     "Action": "s3:PutObject",
                     "Resource": format!("{bucket_arn}/AWSLogs/*"),
-                    "Condition": {"StringEquals": {"aws:SourceOrgID": organization, "s3:x-amz-acl": "bucket-owner-full-control"}}
+                    "Condition": source(json!({"s3:x-amz-acl": "bucket-owner-full-control"}))
                 }),
             ]
         }
-        // Session Manager writes with the credentials of the instance or user in the session.
-        Writer::SessionManager => vec![json!({
-            "Sid": "OrganizationSessionsDeliver",
-            "Effect": "Allow",
-            "Principal": {"AWS": "*"},
-            "Action": ["s3:PutObject", "s3:GetEncryptionConfiguration"],
-            "Resource": [bucket_arn, objects],
-            "Condition": {"StringEquals": {"aws:PrincipalOrgID": organization}}
-        })],
+        // Session Manager writes with the credentials of the instance or user in the session:
+        // each account only under its own prefix (assure-ssm sets the account id as the prefix).
+        Writer::SessionManager => vec![
+            json!({
+                "Sid": "OrganizationSessionsDeliver",
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": "s3:PutObject",
+                "Resource": format!("{bucket_arn}/${{aws:PrincipalAccount}}/*"),
+                "Condition": {"StringEquals": {"aws:PrincipalOrgID": organization}}
+            }),
+            json!({
+                "Sid": "OrganizationSessionsCheckEncryption",
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": "s3:GetEncryptionConfiguration",
+                "Resource": bucket_arn,
+                "Condition": {"StringEquals": {"aws:PrincipalOrgID": organization}}
+            }),
+        ],
     };
     statements.push(tls_only);
     json!({"Version": "2012-10-17", "Statement": statements})
@@ -89,14 +118,18 @@ pub struct Bootstrap {
     pub provisioning: Provisioning,
     pub logging_account_id: String,
     pub buckets: Vec<(Writer, String)>,
+    /// The default Object Lock retention of the buckets this creates.
+    pub retention_days: i32,
 }
 
 impl Bootstrap {
-    /// `PROVISIONING_ROLE_NAME`, `LOGGING_ACCOUNT_ID`, `CLOUDTRAIL_BUCKET`, `CONFIG_BUCKET`, `SSM_BUCKET`.
+    /// `PROVISIONING_ROLE_NAME`, `LOGGING_ACCOUNT_ID`, `CLOUDTRAIL_BUCKET`, `CONFIG_BUCKET`,
+    /// `SSM_BUCKET`, `LOG_RETENTION_DAYS` (1–36,500).
     pub fn from_env(sdk: SdkConfig) -> Result<Self, ConfigError> {
         Ok(Bootstrap {
             provisioning: Provisioning::from_env(sdk)?,
             logging_account_id: config::required("LOGGING_ACCOUNT_ID")?,
+            retention_days: config::count("LOG_RETENTION_DAYS", 36_500)? as i32,
             buckets: vec![
                 (Writer::CloudTrail, config::required("CLOUDTRAIL_BUCKET")?),
                 (Writer::Config, config::required("CONFIG_BUCKET")?),
@@ -119,12 +152,18 @@ pub async fn handle(b: &Bootstrap, input: Input) -> Result<ConcernResult, Assura
     let mut changes = Vec::new();
     for (writer, bucket) in &b.buckets {
         let policy = bucket_policy(*writer, bucket, &input.organization);
+        let bucket = Bucket {
+            s3: &s3,
+            name: bucket,
+            owner: &b.logging_account_id,
+        };
         let steps = [
-            ensure_bucket(&s3, &region, bucket).await?,
-            block_public_access(&s3, bucket).await?,
-            encrypt_by_default(&s3, bucket).await?,
-            turn_on_versioning(&s3, bucket).await?,
-            set_policy(&s3, bucket, &policy).await?,
+            ensure_bucket(&bucket, &region).await?,
+            block_public_access(&bucket).await?,
+            encrypt_by_default(&bucket).await?,
+            turn_on_versioning(&bucket).await?,
+            lock_objects(&bucket, b.retention_days).await?,
+            set_policy(&bucket, &policy).await?,
         ];
         changes.extend(steps.into_iter().flatten());
     }
@@ -136,18 +175,34 @@ fn code<E: ProvideErrorMetadata>(e: &SdkError<E>) -> Option<&str> {
     e.as_service_error().and_then(|s| s.code())
 }
 
-/// The bucket exists (created in the Logging account's region). The change made, if any.
-async fn ensure_bucket(
-    s3: &aws_sdk_s3::Client,
-    region: &str,
-    bucket: &str,
-) -> Result<Option<String>, AssuranceError> {
-    match s3.head_bucket().bucket(bucket).send().await {
+/// A Logging-account bucket: every call on it names the Logging account as its owner.
+struct Bucket<'a> {
+    s3: &'a aws_sdk_s3::Client,
+    name: &'a str,
+    owner: &'a str,
+}
+
+/// The bucket exists (created in the Logging account's region, with Object Lock). The change
+/// made, if any.
+async fn ensure_bucket(b: &Bucket<'_>, region: &str) -> Result<Option<String>, AssuranceError> {
+    let (s3, bucket) = (b.s3, b.name);
+    match s3
+        .head_bucket()
+        .bucket(bucket)
+        .expected_bucket_owner(b.owner)
+        .send()
+        .await
+    {
         Ok(_) => return Ok(None),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {}
         Err(e) => return Err(AssuranceError::aws(CONCERN, e)),
     }
-    let mut create = s3.create_bucket().bucket(bucket);
+    // CreateBucket takes no expected owner: a name someone else holds fails with
+    // BucketAlreadyExists, and the calls after it check the owner.
+    let mut create = s3
+        .create_bucket()
+        .bucket(bucket)
+        .object_lock_enabled_for_bucket(true);
     if region != "us-east-1" {
         let location = CreateBucketConfiguration::builder()
             .location_constraint(BucketLocationConstraint::from(region))
@@ -155,7 +210,7 @@ async fn ensure_bucket(
         create = create.create_bucket_configuration(location);
     }
     match create.send().await {
-        Ok(_) => Ok(Some(format!("created bucket {bucket}"))),
+        Ok(_) => Ok(Some(format!("created bucket {bucket} with Object Lock"))),
         // A concurrent bootstrap created it first.
         Err(e)
             if e.as_service_error()
@@ -168,11 +223,15 @@ async fn ensure_bucket(
 }
 
 /// All four Block Public Access settings on the bucket.
-async fn block_public_access(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-) -> Result<Option<String>, AssuranceError> {
-    let blocked = match s3.get_public_access_block().bucket(bucket).send().await {
+async fn block_public_access(b: &Bucket<'_>) -> Result<Option<String>, AssuranceError> {
+    let (s3, bucket) = (b.s3, b.name);
+    let blocked = match s3
+        .get_public_access_block()
+        .bucket(bucket)
+        .expected_bucket_owner(b.owner)
+        .send()
+        .await
+    {
         Ok(out) => out.public_access_block_configuration.is_some_and(|c| {
             c.block_public_acls() == Some(true)
                 && c.ignore_public_acls() == Some(true)
@@ -193,6 +252,7 @@ async fn block_public_access(
         .build();
     s3.put_public_access_block()
         .bucket(bucket)
+        .expected_bucket_owner(b.owner)
         .public_access_block_configuration(all)
         .send()
         .await
@@ -201,11 +261,15 @@ async fn block_public_access(
 }
 
 /// Default encryption of new objects (SSE-S3).
-async fn encrypt_by_default(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-) -> Result<Option<String>, AssuranceError> {
-    let encrypted = match s3.get_bucket_encryption().bucket(bucket).send().await {
+async fn encrypt_by_default(b: &Bucket<'_>) -> Result<Option<String>, AssuranceError> {
+    let (s3, bucket) = (b.s3, b.name);
+    let encrypted = match s3
+        .get_bucket_encryption()
+        .bucket(bucket)
+        .expected_bucket_owner(b.owner)
+        .send()
+        .await
+    {
         Ok(out) => out
             .server_side_encryption_configuration
             .is_some_and(|c| !c.rules().is_empty()),
@@ -232,6 +296,7 @@ async fn encrypt_by_default(
         .map_err(invalid)?;
     s3.put_bucket_encryption()
         .bucket(bucket)
+        .expected_bucket_owner(b.owner)
         .server_side_encryption_configuration(config)
         .send()
         .await
@@ -240,13 +305,12 @@ async fn encrypt_by_default(
 }
 
 /// Versioning on, so no log can be overwritten unnoticed.
-async fn turn_on_versioning(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-) -> Result<Option<String>, AssuranceError> {
+async fn turn_on_versioning(b: &Bucket<'_>) -> Result<Option<String>, AssuranceError> {
+    let (s3, bucket) = (b.s3, b.name);
     let status = s3
         .get_bucket_versioning()
         .bucket(bucket)
+        .expected_bucket_owner(b.owner)
         .send()
         .await
         .concern(CONCERN)?
@@ -259,6 +323,7 @@ async fn turn_on_versioning(
         .build();
     s3.put_bucket_versioning()
         .bucket(bucket)
+        .expected_bucket_owner(b.owner)
         .versioning_configuration(on)
         .send()
         .await
@@ -266,13 +331,67 @@ async fn turn_on_versioning(
     Ok(Some(format!("turned on versioning of {bucket}")))
 }
 
+/// On a bucket with Object Lock (one this created), the default retention: governance mode,
+/// `days`. A bucket adopted without Object Lock keeps its setting (S3 cannot add it without
+/// versioning every object anew); the README says how to turn it on.
+async fn lock_objects(b: &Bucket<'_>, days: i32) -> Result<Option<String>, AssuranceError> {
+    let (s3, bucket) = (b.s3, b.name);
+    let current = match s3
+        .get_object_lock_configuration()
+        .bucket(bucket)
+        .expected_bucket_owner(b.owner)
+        .send()
+        .await
+    {
+        Ok(out) => out.object_lock_configuration,
+        Err(e) if code(&e) == Some("ObjectLockConfigurationNotFoundError") => None,
+        Err(e) => return Err(AssuranceError::aws(CONCERN, e)),
+    };
+    let Some(current) =
+        current.filter(|c| c.object_lock_enabled() == Some(&ObjectLockEnabled::Enabled))
+    else {
+        return Ok(None);
+    };
+    let retention = current.rule().and_then(|r| r.default_retention());
+    if retention.is_some_and(|r| {
+        r.mode() == Some(&ObjectLockRetentionMode::Governance) && r.days() == Some(days)
+    }) {
+        return Ok(None);
+    }
+    let rule = ObjectLockRule::builder()
+        .default_retention(
+            DefaultRetention::builder()
+                .mode(ObjectLockRetentionMode::Governance)
+                .days(days)
+                .build(),
+        )
+        .build();
+    let config = ObjectLockConfiguration::builder()
+        .object_lock_enabled(ObjectLockEnabled::Enabled)
+        .rule(rule)
+        .build();
+    s3.put_object_lock_configuration()
+        .bucket(bucket)
+        .expected_bucket_owner(b.owner)
+        .object_lock_configuration(config)
+        .send()
+        .await
+        .concern(CONCERN)?;
+    Ok(Some(format!(
+        "locked the objects of {bucket}: governance mode, kept {days} days"
+    )))
+}
+
 /// The bucket policy `wanted` (its writer, the organization's accounts, TLS only).
-async fn set_policy(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    wanted: &Value,
-) -> Result<Option<String>, AssuranceError> {
-    let current: Option<Value> = match s3.get_bucket_policy().bucket(bucket).send().await {
+async fn set_policy(b: &Bucket<'_>, wanted: &Value) -> Result<Option<String>, AssuranceError> {
+    let (s3, bucket) = (b.s3, b.name);
+    let current: Option<Value> = match s3
+        .get_bucket_policy()
+        .bucket(bucket)
+        .expected_bucket_owner(b.owner)
+        .send()
+        .await
+    {
         Ok(out) => out.policy.and_then(|p| serde_json::from_str(&p).ok()),
         Err(e) if code(&e) == Some("NoSuchBucketPolicy") => None,
         Err(e) => return Err(AssuranceError::aws(CONCERN, e)),
@@ -282,6 +401,7 @@ async fn set_policy(
     }
     s3.put_bucket_policy()
         .bucket(bucket)
+        .expected_bucket_owner(b.owner)
         .policy(wanted.to_string())
         .send()
         .await
@@ -315,12 +435,39 @@ mod tests {
                 .all(|s| s["Condition"]["StringEquals"]["aws:SourceOrgID"] == "o-abc")
         );
         assert_eq!(allows[1]["Resource"], "arn:aws:s3:::trail-logs/AWSLogs/*");
-
-        let ssm = bucket_policy(Writer::SessionManager, "ssm-logs", "o-abc");
-        assert_eq!(
-            ssm["Statement"][0]["Condition"]["StringEquals"]["aws:PrincipalOrgID"],
-            "o-abc"
+        // Only the baseline trail: a trail an account's admin creates may not write here.
+        assert!(
+            allows
+                .iter()
+                .all(|s| s["Condition"]["ArnLike"]["aws:SourceArn"]
+                    == "arn:aws:cloudtrail:*:*:trail/accounts-baseline")
         );
+        assert_eq!(
+            allows[1]["Condition"]["StringEquals"]["s3:x-amz-acl"],
+            "bucket-owner-full-control"
+        );
+        let config = bucket_policy(Writer::Config, "config-logs", "o-abc");
+        assert!(config["Statement"][0]["Condition"].get("ArnLike").is_none());
+
+        // Session Manager: each account writes under its own id only; nobody reads.
+        let ssm = bucket_policy(Writer::SessionManager, "ssm-logs", "o-abc");
+        let statements = ssm["Statement"].as_array().unwrap();
+        let put: Vec<_> = statements
+            .iter()
+            .filter(|s| s["Effect"] == "Allow" && s["Action"] == "s3:PutObject")
+            .collect();
+        assert_eq!(put.len(), 1);
+        assert_eq!(
+            put[0]["Resource"],
+            "arn:aws:s3:::ssm-logs/${aws:PrincipalAccount}/*"
+        );
+        for s in statements.iter().filter(|s| s["Effect"] == "Allow") {
+            assert_eq!(
+                s["Condition"]["StringEquals"]["aws:PrincipalOrgID"],
+                "o-abc"
+            );
+            assert!(!s["Action"].to_string().contains("GetObject"), "{s}");
+        }
     }
 
     #[test]

@@ -25,11 +25,11 @@ use domain::{
 };
 use edge::stax::{OnboardAccountRequest, parse_uuid};
 use edge::{
-    AccessPolicy, ApiError, ApiRequest, Permission, authorize, member_account_type,
-    refused_operation, start_or_undo, task_envelope,
+    AccessPolicy, ApiError, ApiRequest, Permission, authorize, foundation_ready,
+    member_account_type, refused_operation, start_or_undo, task_envelope,
 };
 use serde_json::{Value, json};
-use store::{AccountTypes, AccountWrites, DynamoStore, StoreError};
+use store::{AccountTypes, AccountWrites, DynamoStore, FoundationStatus, StoreError};
 
 pub const ONBOARD_ACCOUNT: &str = "POST /20190206/accounts/onboard";
 pub const ASSURE_ACCOUNT: &str = "POST /20190206/accounts/{account_id}/assurance";
@@ -55,7 +55,7 @@ impl Onboarder<DynamoStore, StateMachine> {
     }
 }
 
-pub async fn route<S: AccountWrites + AccountTypes, W: StartWorkflow>(
+pub async fn route<S: AccountWrites + AccountTypes + FoundationStatus, W: StartWorkflow>(
     o: &Onboarder<S, W>,
     req: ApiRequest,
 ) -> Result<Value, ApiError> {
@@ -72,6 +72,7 @@ pub async fn route<S: AccountWrites + AccountTypes, W: StartWorkflow>(
     let internal = |e: StoreError| req.internal(&e);
 
     let account_type = member_account_type(&o.store, &body.account_type, req).await?;
+    foundation_ready(&o.store, req).await?;
     let account = o
         .store
         .get_account_by_aws_id(&body.aws_account_id)
@@ -266,6 +267,13 @@ mod tests {
             .await
             .unwrap();
         store.insert(domain::fixtures::account_in(status, "legacy", Some(LEGACY)));
+        store
+            .record_foundation_completed(&store::FoundationCompleted {
+                execution: "foundation-1".into(),
+                completed_ts: Utc::now(),
+            })
+            .await
+            .unwrap();
         Onboarder {
             store,
             workflows: RecordedStarts::default(),
@@ -350,6 +358,26 @@ mod tests {
             assert_eq!(o.store.snapshot(), snapshot, "{role}: nothing written");
             assert!(o.workflows.executions.lock().unwrap().is_empty());
         }
+    }
+
+    #[tokio::test]
+    async fn onboarding_waits_for_the_foundation() {
+        let o = onboarder(AccountStatus::Discovered).await;
+        let o = Onboarder {
+            store: MemoryStore::new(),
+            ..o
+        };
+        o.store.ensure_account_type("default").await.unwrap();
+        o.store.insert(domain::fixtures::account_in(
+            AccountStatus::Discovered,
+            "legacy",
+            Some(LEGACY),
+        ));
+        let before = o.store.snapshot();
+        let e = route(&o, post(ADMIN, LEGACY_BODY)).await.unwrap_err();
+        assert_eq!((e.status, e.error), (409, ErrorName::FoundationNotReady));
+        assert_eq!(o.store.snapshot(), before);
+        assert!(o.workflows.executions.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -16,7 +16,9 @@ use domain::{
     NewAccount, Origin, Transition, Trigger, is_aws_account_id, organisation_id,
 };
 use serde::{Deserialize, Serialize};
-use store::{AccountTypes, AccountWrites, DynamoStore, StoreError};
+use store::{
+    AccountTypes, AccountWrites, DynamoStore, FoundationCompleted, FoundationStatus, StoreError,
+};
 use uuid::Uuid;
 
 /// The facts about the organization this step needs.
@@ -95,6 +97,47 @@ impl Named for RegisterError {
 pub struct Input {
     #[serde(rename = "Execution", default)]
     pub execution: Option<String>,
+    /// `Complete`: the bootstrap's last step, recording that the run completed (creation and
+    /// onboarding wait for one). Absent: register the foundation accounts.
+    #[serde(rename = "Action", default)]
+    pub action: Option<Action>,
+}
+
+domain::string_enum! {
+    pub enum Action {
+        Complete => "Complete",
+    }
+}
+
+/// What a step answers: the registration, or the completion recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Answer {
+    Registered(Output),
+    Completed {
+        #[serde(rename = "CompletedTS", with = "domain::timestamp")]
+        completed_ts: chrono::DateTime<Utc>,
+    },
+}
+
+/// Registers the foundation accounts, or records the bootstrap's completion.
+pub async fn run<O: Organizations, R: AccountWrites + AccountTypes + FoundationStatus>(
+    r: &Registrar<O, R>,
+    input: Input,
+) -> Result<Answer, RegisterError> {
+    if input.action == Some(Action::Complete) {
+        let completed = FoundationCompleted {
+            execution: input
+                .execution
+                .unwrap_or_else(|| "register-foundation".to_owned()),
+            completed_ts: domain::timestamp::now(),
+        };
+        r.registry.record_foundation_completed(&completed).await?;
+        return Ok(Answer::Completed {
+            completed_ts: completed.completed_ts,
+        });
+    }
+    handle(r, input).await.map(Answer::Registered)
 }
 
 domain::string_enum! {
@@ -400,6 +443,31 @@ mod tests {
             security_account_id: "200000000000".into(),
             logging_account_id: "300000000000".into(),
         }
+    }
+
+    #[tokio::test]
+    async fn the_last_step_records_the_completion_and_registers_nothing() {
+        let r = registrar();
+        assert_eq!(r.registry.foundation_completed().await.unwrap(), None);
+        let input = Input {
+            execution: Some("arn:aws:states:::execution:foundation:1".into()),
+            action: Some(Action::Complete),
+        };
+        let Answer::Completed { completed_ts } = run(&r, input).await.unwrap() else {
+            panic!("not a completion");
+        };
+        let completed = r.registry.foundation_completed().await.unwrap().unwrap();
+        assert_eq!(
+            (completed.execution.as_str(), completed.completed_ts),
+            ("arn:aws:states:::execution:foundation:1", completed_ts)
+        );
+        assert!(
+            r.registry
+                .list_accounts(&Default::default())
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[tokio::test]

@@ -191,11 +191,13 @@ impl Session {
             Session::FoundationLogging => vec![allow(
                 &[
                     "s3:CreateBucket",
+                    "s3:GetBucketObjectLockConfiguration",
                     "s3:GetBucketPolicy",
                     "s3:GetBucketPublicAccessBlock",
                     "s3:GetBucketVersioning",
                     "s3:GetEncryptionConfiguration",
                     "s3:ListBucket",
+                    "s3:PutBucketObjectLockConfiguration",
                     "s3:PutBucketPolicy",
                     "s3:PutBucketPublicAccessBlock",
                     "s3:PutBucketVersioning",

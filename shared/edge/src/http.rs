@@ -12,7 +12,7 @@ use domain::{
     AccountStatus, AccountType, AccountTypeRef, ErrorName, LifecycleError, StartWorkflow, Task,
 };
 use serde_json::Value;
-use store::{AccountTypes, StoreError};
+use store::{AccountTypes, FoundationStatus, StoreError};
 
 use crate::ApiError;
 use crate::auth::{AccessPolicy, AccessRole, Permission};
@@ -163,6 +163,24 @@ pub async fn member_account_type<S: AccountTypes>(
         .admits_member_accounts()
         .map_err(|e| ApiError::bad_request(format!("AccountType: {e}")))?;
     Ok(account_type)
+}
+
+/// 409 `FoundationNotReady` until a foundation bootstrap has completed (its accounts recorded,
+/// the log buckets, GuardDuty's delegation and the SCP in place, the Security and Logging
+/// accounts assured): an account created or onboarded before would miss its baseline's
+/// destinations and protection.
+pub async fn foundation_ready<S: FoundationStatus>(
+    store: &S,
+    req: &ApiRequest,
+) -> Result<(), ApiError> {
+    match store.foundation_completed().await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(ApiError::conflict(
+            ErrorName::FoundationNotReady,
+            "the foundation bootstrap has not completed yet; run it (the foundation state machine) first",
+        )),
+        Err(e) => Err(req.internal(&e)),
+    }
 }
 
 /// The caller's role, if it allows `needed`; 403 otherwise.

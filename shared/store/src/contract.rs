@@ -423,8 +423,33 @@ pub async fn scores_never_go_back_and_never_overwrite_changes<S: AccountWrites +
     );
 }
 
+/// No completed bootstrap until one is recorded; then the latest one recorded.
+pub async fn the_foundation_completes_once_recorded<S: FoundationStatus>(s: &S) {
+    let before = s.foundation_completed().await.unwrap();
+    let completed = crate::FoundationCompleted {
+        execution: format!(
+            "arn:aws:states:us-east-1:123456789012:execution:foundation:{}",
+            Uuid::new_v4()
+        ),
+        completed_ts: domain::timestamp::now(),
+    };
+    assert_ne!(before.as_ref(), Some(&completed));
+    s.record_foundation_completed(&completed).await.unwrap();
+    assert_eq!(
+        s.foundation_completed().await.unwrap(),
+        Some(completed.clone())
+    );
+    s.record_foundation_completed(&completed).await.unwrap();
+    assert_eq!(
+        s.foundation_completed().await.unwrap(),
+        Some(completed),
+        "idempotent"
+    );
+}
+
 /// Every check, in turn.
-pub async fn all<S: AccountWrites + AccountTypes + Slots + Compliance>(s: &S) {
+pub async fn all<S: AccountWrites + AccountTypes + Slots + Compliance + FoundationStatus>(s: &S) {
+    the_foundation_completes_once_recorded(s).await;
     names_and_aws_accounts_are_unique(s).await;
     changes_are_conditional_and_audited(s).await;
     aws_account_ids_stay_unique_when_learned(s).await;

@@ -22,12 +22,17 @@ pub use dynamo::DynamoStore;
 pub use error::StoreError;
 #[cfg(any(test, feature = "test-util"))]
 pub use memory::MemoryStore;
-pub use ports::{AccountReads, AccountTypes, AccountWrites, Compliance, Slots, Tasks};
+pub use ports::{
+    AccountReads, AccountTypes, AccountWrites, Compliance, FoundationCompleted, FoundationStatus,
+    Slots, Tasks,
+};
 pub use runs::{RunError, SingletonRun};
 
 /// Every port, for code that uses a whole store (tests, tools): `use store::prelude::*;`.
 pub mod prelude {
-    pub use crate::{AccountReads, AccountTypes, AccountWrites, Compliance, Slots, Tasks};
+    pub use crate::{
+        AccountReads, AccountTypes, AccountWrites, Compliance, FoundationStatus, Slots, Tasks,
+    };
 }
 
 use domain::{Task, TaskStatus};

@@ -18,8 +18,8 @@ use domain::{
 use uuid::Uuid;
 
 use crate::{
-    AccountReads, AccountTypes, AccountWrites, Compliance, Slots, StoreError, TaskWrite, Tasks,
-    Versioned,
+    AccountReads, AccountTypes, AccountWrites, Compliance, FoundationCompleted, FoundationStatus,
+    Slots, StoreError, TaskWrite, Tasks, Versioned,
 };
 
 /// Everything stored, in ordered maps so that its `Debug` form is a faithful snapshot.
@@ -37,6 +37,7 @@ struct State {
     latest: BTreeMap<Uuid, (ComplianceSummary, Vec<RuleResult>)>,
     history: BTreeMap<Uuid, Vec<(ComplianceSummary, Vec<String>)>>,
     batches: BTreeMap<(Uuid, usize), Vec<Uuid>>,
+    foundation: Option<FoundationCompleted>,
 }
 
 impl State {
@@ -432,6 +433,20 @@ impl Slots for MemoryStore {
         if let Some(holders) = self.state()?.slots.get_mut(name) {
             holders.remove(&holder);
         }
+        Ok(())
+    }
+}
+
+impl FoundationStatus for MemoryStore {
+    async fn foundation_completed(&self) -> Result<Option<FoundationCompleted>, StoreError> {
+        Ok(self.state()?.foundation.clone())
+    }
+
+    async fn record_foundation_completed(
+        &self,
+        completed: &FoundationCompleted,
+    ) -> Result<(), StoreError> {
+        self.state()?.foundation = Some(completed.clone());
         Ok(())
     }
 }

@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use domain::compliance::{ComplianceSummary, RuleResult};
 use domain::{
     Account, AccountChange, AccountFilter, AccountType, AccountTypeRef, AuditEvent, LockChange,
@@ -316,6 +317,30 @@ pub trait Slots: Send + Sync {
         &self,
         name: &str,
         holder: Uuid,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A completed run of the foundation bootstrap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundationCompleted {
+    /// The bootstrap execution that completed.
+    pub execution: String,
+    pub completed_ts: DateTime<Utc>,
+}
+
+/// Whether the foundation bootstrap has completed once: its accounts recorded, the log buckets,
+/// GuardDuty's delegation and the SCP in place, the Security and Logging accounts assured.
+/// Creating and onboarding accounts wait for it.
+pub trait FoundationStatus: Send + Sync {
+    /// The latest completed bootstrap run; `None` before the first.
+    fn foundation_completed(
+        &self,
+    ) -> impl Future<Output = Result<Option<FoundationCompleted>, StoreError>> + Send;
+
+    /// Records a completed run (the latest one recorded wins). Idempotent.
+    fn record_foundation_completed(
+        &self,
+        completed: &FoundationCompleted,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 

@@ -20,6 +20,7 @@
 mod account_types;
 mod accounts;
 mod compliance;
+mod foundation;
 mod slots;
 mod tasks;
 
