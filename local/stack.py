@@ -285,6 +285,9 @@ def assign_physical_ids(r: cfn.Resolver) -> None:
             r.physical[name] = cfn.Physical(r.resolve(props["PolicyName"]), {})
         elif kind == "AWS::Serverless::HttpApi":
             r.physical[name] = cfn.Physical("local", {})
+        elif kind == "AWS::IAM::Role":
+            role = f"{STACK_NAME}-{name}"
+            r.physical[name] = cfn.Physical(role, {"Arn": f"arn:aws:iam::{MANAGEMENT_ACCOUNT}:role/{role}"})
         else:
             raise NotImplementedError(f"the local stack cannot provision {name} ({kind}); teach local/stack.py")
 
@@ -392,6 +395,11 @@ def provision(r: cfn.Resolver, endpoint: str) -> None:
     ddb, lam, sfn = aws(endpoint, "dynamodb"), aws(endpoint, "lambda"), aws(endpoint, "stepfunctions")
     events, logs, scheduler = aws(endpoint, "events"), aws(endpoint, "logs"), aws(endpoint, "scheduler")
 
+    for name, res in r.resources("AWS::IAM::Role").items():
+        props = r.resolve(res["Properties"])
+        iam.create_role(RoleName=r.ref(name), AssumeRolePolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]))
+        for policy in props.get("Policies", []):
+            iam.put_role_policy(RoleName=r.ref(name), PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(policy["PolicyDocument"]))
     for name, res in r.resources("AWS::DynamoDB::Table").items():
         create_table(ddb, r.resolve(res["Properties"]), r.ref(name))
     for name, res in r.resources("AWS::Logs::LogGroup").items():
@@ -446,7 +454,7 @@ def provision(r: cfn.Resolver, endpoint: str) -> None:
                 # As SAM expands it: an EventBridge Scheduler schedule invoking the function with
                 # the event's Input (the emulator fires it; see local/emulator/scheduler.py).
                 schedule = f"{name}{event_name}"
-                target = {"Arn": r.get_att(name, "Arn"), "RoleArn": service_role}
+                target = {"Arn": r.get_att(name, "Arn"), "RoleArn": props.get("RoleArn", service_role)}
                 if "Input" in props:
                     target["Input"] = props["Input"]
                 scheduler.create_schedule(

@@ -325,6 +325,24 @@ class Template(unittest.TestCase):
         for name in ["ApiAccessLog", "ServiceEventLog", "AccountsTable"]:
             self.assertEqual(resources[name].get("DeletionPolicy"), "Retain", name)
 
+    def test_the_scheduler_and_forwarder_roles_admit_this_account_s_callers_only(self):
+        r = self.resolver()
+        roles = r.resources("AWS::IAM::Role")
+        self.assertIn("SchedulerRole", roles)
+        for name, role in roles.items():
+            trust = r.resolve(role["Properties"]["AssumeRolePolicyDocument"])
+            for statement in trust["Statement"]:
+                self.assertEqual(statement["Condition"]["StringEquals"]["aws:SourceAccount"], "123456789012", name)
+        for name, function in r.resources("AWS::Serverless::Function").items():
+            for event in function["Properties"].get("Events", {}).values():
+                if event["Type"] == "ScheduleV2":
+                    self.assertEqual(event["Properties"].get("RoleArn"), {"Fn::GetAtt": ["SchedulerRole", "Arn"]}, name)
+        forwarder = cfn.load(os.path.join(ROOT, "organizations-events.yaml"))
+        for name, resource in forwarder["Resources"].items():
+            if resource["Type"] == "AWS::IAM::Role":
+                for statement in resource["Properties"]["AssumeRolePolicyDocument"]["Statement"]:
+                    self.assertIn("aws:SourceAccount", statement["Condition"]["StringEquals"], name)
+
     def test_parameters_without_a_value_are_refused(self):
         with self.assertRaises(ValueError):
             cfn.Resolver(cfn.load(os.path.join(ROOT, "template.yaml")), {}, {})

@@ -62,7 +62,8 @@ Control endpoints (not AWS APIs), under `/_local/`:
 - `POST /_local/lambda-host` `{"url": "http://127.0.0.1:PORT"}`: where to forward invocations.
 - `POST /_local/faults` `{"target": "AWSOrganizationsV20161128.DescribeOrganization",
   "error": "TooManyRequestsException", "count": 2}`: the next 2 calls of that JSON-protocol
-  operation (its `X-Amz-Target`) fail with HTTP 400 and that error code.
+  operation (its `X-Amz-Target`) fail with HTTP 400 and that error code (`"count": 0` clears;
+  `"after": K` lets the K calls before them through).
 - `GET /_local/faults`: the faults still pending and how many were served.
 - `POST /_local/iam/lambda-credentials` `{"RoleArn": "…", "SessionName": "…"}`: a session of
   that role, as Lambda gives a function its execution role's; `GET /_local/iam/access`: what

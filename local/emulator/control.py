@@ -57,7 +57,8 @@ class ControlApp:
             lambda_invoke.LAMBDA_HOST["url"] = body["url"].rstrip("/")
             return respond_json(start_response, "200 OK", {"url": lambda_invoke.LAMBDA_HOST["url"]})
         if path == "/_local/faults" and method == "POST":
-            FAULTS.add(body["target"], body["error"], int(body.get("count", 1)), int(body.get("status", 400)), body.get("message", "Rate exceeded"))
+            FAULTS.add(body["target"], body["error"], int(body.get("count", 1)), int(body.get("status", 400)),
+                       body.get("message", "Rate exceeded"), int(body.get("after", 0)))
             return respond_json(start_response, "200 OK", FAULTS.report())
         if path == "/_local/organizations/create-account" and method == "POST":
             CREATE_ACCOUNT.plan(list(body.get("outcomes", [])))

@@ -21,15 +21,23 @@ class Faults:
         with self.lock:
             self.rate_limits[target] = {"per_second": per_second, "error": error, "recent": []}
 
-    def add(self, target: str, error: str, count: int, status: int = 400, message: str = "Rate exceeded") -> None:
+    def add(self, target: str, error: str, count: int, status: int = 400, message: str = "Rate exceeded", after: int = 0) -> None:
+        """After the next `after` calls of `target`, the `count` calls that follow fail with
+        `error`; a count of 0 clears the target."""
         with self.lock:
-            self.pending[target] = {"error": error, "count": count, "status": status, "message": message}
+            if count <= 0:
+                self.pending.pop(target, None)
+                return
+            self.pending[target] = {"error": error, "count": count, "status": status, "message": message, "after": after}
 
     def take(self, target: str) -> dict | None:
         with self.lock:
             fault = self.pending.get(target)
             if not fault:
                 return self._over_limit(target)
+            if fault["after"] > 0:
+                fault["after"] -= 1
+                return None
             fault["count"] -= 1
             if fault["count"] <= 0:
                 del self.pending[target]

@@ -744,3 +744,143 @@ async fn an_account_in_another_team_s_ou_is_moved_only_when_the_request_names_th
     assert_eq!(a["Status"], "ACTIVE");
     assert_eq!(parent_of(stack, &id).await, a["OrgsOuId"].as_str().unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_whose_execution_was_stopped_is_taken_over_by_the_next_onboarding() {
+    let stack = Stack::workflows().bootstrapped().await;
+    let id = create_outside(
+        stack,
+        &crate::create::unique("stopped"),
+        "stax-provisioning",
+    )
+    .await;
+    eventually(stack, &id, |a| a["Status"] == "DISCOVERED").await;
+    // Placement keeps being throttled: the onboarding stays under way until it is stopped.
+    const LIST_PARENTS: &str = "AWSOrganizationsV20161128.ListParents";
+    stack
+        .inject_fault(LIST_PARENTS, "TooManyRequestsException", 10_000)
+        .await;
+    let r = onboard(stack, &id).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let first = Uuid::parse_str(r.body["TaskId"].as_str().unwrap()).unwrap();
+    let store = stack.store().await;
+    let execution = store
+        .get_task(first)
+        .await
+        .unwrap()
+        .unwrap()
+        .value
+        .execution
+        .expect("the task names its execution");
+
+    // While its execution runs, the lock is kept.
+    onboard(stack, &id)
+        .await
+        .assert_refused(409, "OperationInProgress", "a running onboarding");
+
+    // Stopped by hand: the execution ends without recording anything.
+    let sfn = aws_sdk_sfn::Client::new(&stack.sdk().await);
+    sfn.stop_execution()
+        .execution_arn(&execution)
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        let status = sfn
+            .describe_execution()
+            .execution_arn(&execution)
+            .send()
+            .await
+            .unwrap()
+            .status;
+        if status != aws_sdk_sfn::types::ExecutionStatus::Running {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stack
+        .inject_fault(LIST_PARENTS, "TooManyRequestsException", 0)
+        .await;
+    let a = record_of(stack, &id).await.unwrap();
+    assert_eq!(
+        a["Status"], "ONBOARDING",
+        "left as the stopped execution had it"
+    );
+    assert_eq!(a["UserTaskId"], first.to_string());
+
+    // The next onboarding takes the abandoned lock over and runs.
+    let r = onboard(stack, &id).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let task = stack
+        .finished_task(r.body["TaskId"].as_str().unwrap())
+        .await;
+    assert_eq!(task["Status"], "SUCCEEDED", "{task:?}");
+    assert_eq!(record_of(stack, &id).await.unwrap()["Status"], "ACTIVE");
+    let stopped = store.get_task(first).await.unwrap().unwrap().value;
+    assert_eq!(stopped.status, domain::TaskStatus::Failed);
+    let reason = stopped.logs.last().unwrap();
+    assert!(
+        reason.contains(&format!("{execution} ended ABORTED")),
+        "{reason}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_onboarding_whose_failure_cannot_be_recorded_still_releases_the_lock() {
+    // A stack of its own: the fault counts this test's DynamoDB transactions alone.
+    let stack = &Stack::start();
+    stack.bootstrapped().await;
+    let id = create_outside(
+        stack,
+        &crate::create::unique("unrecorded"),
+        "stax-provisioning",
+    )
+    .await;
+    eventually(stack, &id, |a| a["Status"] == "DISCOVERED").await;
+    // Placement is refused for good; then every attempt of RecordFailure to write fails: the
+    // API's start and MarkRunning are the two transactions let through.
+    stack
+        .inject_fault(
+            "AWSOrganizationsV20161128.ListParents",
+            "AccessDeniedException",
+            1,
+        )
+        .await;
+    stack
+        .inject_fault_after(
+            "DynamoDB_20120810.TransactWriteItems",
+            "ValidationException",
+            2,
+            6,
+        )
+        .await;
+    let r = onboard(stack, &id).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let task = stack
+        .finished_task(r.body["TaskId"].as_str().unwrap())
+        .await;
+    assert_eq!(task["Status"], "FAILED", "{task:?}");
+    assert_eq!(
+        stack
+            .faults_served("DynamoDB_20120810.TransactWriteItems")
+            .await,
+        6,
+        "RecordFailure gave up on each attempt"
+    );
+    let log = last_log(&task);
+    assert!(log.contains("the lock is released"), "{log}");
+    let a = record_of(stack, &id).await.unwrap();
+    assert!(a.get("UserTaskId").is_none(), "the lock is released: {a}");
+    assert_eq!(
+        a["Status"], "ONBOARDING",
+        "the status is left as the record has it"
+    );
+    // Nothing stays stuck: the next onboarding records the abandoned one as ERROR and runs.
+    let r = onboard(stack, &id).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let task = stack
+        .finished_task(r.body["TaskId"].as_str().unwrap())
+        .await;
+    assert_eq!(task["Status"], "SUCCEEDED", "{task:?}");
+    assert_eq!(record_of(stack, &id).await.unwrap()["Status"], "ACTIVE");
+}

@@ -369,9 +369,14 @@ impl Stack {
     /// Registers an emulator fault: the next `count` calls of `target` (an `X-Amz-Target`, such
     /// as `AWSOrganizationsV20161128.DescribeOrganization`) fail with `error`.
     pub async fn inject_fault(&self, target: &str, error: &str, count: u32) {
+        self.inject_fault_after(target, error, 0, count).await;
+    }
+
+    /// As [`Stack::inject_fault`], letting the next `after` calls through first.
+    pub async fn inject_fault_after(&self, target: &str, error: &str, after: u32, count: u32) {
         let r = reqwest::Client::new()
             .post(format!("{}/_local/faults", self.ready.aws_endpoint))
-            .json(&serde_json::json!({"target": target, "error": error, "count": count}))
+            .json(&serde_json::json!({"target": target, "error": error, "count": count, "after": after}))
             .send()
             .await
             .expect("fault registered");

@@ -161,7 +161,7 @@ pub enum Plan {
 /// execution and the account, so a retried step finds its own task and one execution (the
 /// foundation bootstrap's Map) may maintain several accounts.
 pub fn maintenance_task(account: Uuid, execution: &str) -> Task {
-    let mut task = Task::new(Operation::HardenAccount, vec![account], Utc::now());
+    let mut task = Task::new(Operation::HardenAccount, vec![account], Utc::now()).run_by(execution);
     task.id = Uuid::new_v5(
         &Uuid::NAMESPACE_URL,
         format!("{execution}/{account}").as_bytes(),

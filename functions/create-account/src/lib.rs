@@ -21,7 +21,8 @@ use domain::{
 use edge::stax::CreateAccountRequest;
 use edge::{
     AccessPolicy, ApiError, ApiRequest, Permission, authorize, foundation_ready,
-    member_account_type, refused_operation, start_or_undo, task_envelope,
+    member_account_type, refused_operation, start_operation_taking_over, start_or_undo,
+    task_envelope,
 };
 use serde_json::{Value, json};
 use store::{AccountTypes, AccountWrites, DynamoStore, FoundationStatus, StoreError};
@@ -79,6 +80,9 @@ pub async fn route<S: AccountWrites + AccountTypes + FoundationStatus, W: StartW
     let now = Utc::now();
     let id = Uuid::new_v4();
     let task = Task::new(Operation::CreateAccount, vec![id], now);
+    let task = task
+        .clone()
+        .run_by(c.workflows.execution_id(&task.id.to_string()));
     let account = Account::create(
         id,
         NewAccount {
@@ -196,6 +200,9 @@ async fn retry<S: AccountWrites, W: StartWorkflow>(
     internal: impl FnOnce(StoreError) -> ApiError,
 ) -> Result<Task, ApiError> {
     let task = Task::new(Operation::CreateAccount, vec![failed.id], Utc::now());
+    let task = task
+        .clone()
+        .run_by(c.workflows.execution_id(&task.id.to_string()));
     let change = AccountChange::transition(Transition::to(
         Trigger::RetryCreate,
         AccountStatus::Initializing,
@@ -207,9 +214,7 @@ async fn retry<S: AccountWrites, W: StartWorkflow>(
         ..Default::default()
     })
     .with_lock(LockChange::Acquire(task.id));
-    match c
-        .store
-        .start_operation(failed.id, &change, &task, actor)
+    match start_operation_taking_over(&c.store, &c.workflows, failed.id, &change, &task, actor)
         .await
     {
         Ok(()) => Ok(task),

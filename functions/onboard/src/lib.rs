@@ -26,7 +26,8 @@ use domain::{
 use edge::stax::{OnboardAccountRequest, parse_uuid};
 use edge::{
     AccessPolicy, ApiError, ApiRequest, Permission, authorize, foundation_ready,
-    member_account_type, refused_operation, start_or_undo, task_envelope,
+    member_account_type, refused_operation, start_operation_taking_over, start_or_undo,
+    task_envelope,
 };
 use serde_json::{Value, json};
 use store::{AccountTypes, AccountWrites, DynamoStore, FoundationStatus, StoreError};
@@ -100,6 +101,9 @@ pub async fn route<S: AccountWrites + AccountTypes + FoundationStatus, W: StartW
         ));
     }
     let task = Task::new(Operation::OnboardAccount, vec![account.id], Utc::now());
+    let task = task
+        .clone()
+        .run_by(o.workflows.execution_id(&task.id.to_string()));
     let change = AccountChange::transition(Transition::to(
         Trigger::StartOnboarding,
         AccountStatus::Onboarding,
@@ -112,8 +116,7 @@ pub async fn route<S: AccountWrites + AccountTypes + FoundationStatus, W: StartW
     })
     .with_lock(LockChange::Acquire(task.id));
     let actor = req.actor();
-    o.store
-        .start_operation(account.id, &change, &task, &actor)
+    start_operation_taking_over(&o.store, &o.workflows, account.id, &change, &task, &actor)
         .await
         .map_err(|e| {
             refused_operation(
@@ -196,10 +199,12 @@ async fn reassure<S: AccountWrites, W: StartWorkflow>(
         ));
     }
     let task = Task::new(Operation::HardenAccount, vec![id], Utc::now());
+    let task = task
+        .clone()
+        .run_by(o.assurance.execution_id(&task.id.to_string()));
     let change = AccountChange::start_maintenance(task.id);
     let actor = req.actor();
-    o.store
-        .start_operation(account.id, &change, &task, &actor)
+    start_operation_taking_over(&o.store, &o.assurance, account.id, &change, &task, &actor)
         .await
         .map_err(|e| {
             refused_operation(
@@ -338,6 +343,82 @@ mod tests {
         assert_eq!(executions[0].1["AccountId"], account.id.to_string());
     }
 
+    /// The account is locked by a task of another execution, `name`: running, or ended as
+    /// `ended` says.
+    async fn held_by_execution(o: &Api, name: &str, ended: Option<&str>) -> Task {
+        let account = stored(o).await;
+        let holder = Task::new(Operation::OnboardAccount, vec![account.id], Utc::now())
+            .run_by(o.workflows.execution_id(name));
+        o.workflows
+            .executions
+            .lock()
+            .unwrap()
+            .push((name.to_owned(), json!({})));
+        if let Some(status) = ended {
+            o.workflows
+                .ended
+                .lock()
+                .unwrap()
+                .insert(o.workflows.execution_id(name), status.to_owned());
+        }
+        // Both fakes answer for the other's executions too (a lock may be any workflow's).
+        o.assurance
+            .executions
+            .lock()
+            .unwrap()
+            .extend(o.workflows.executions.lock().unwrap().clone());
+        *o.assurance.ended.lock().unwrap() = o.workflows.ended.lock().unwrap().clone();
+        o.store.insert_task(holder.clone());
+        set(o, |a| a.user_task_id = Some(holder.id)).await;
+        holder
+    }
+
+    #[tokio::test]
+    async fn a_lock_whose_execution_ended_is_taken_over_and_the_onboarding_starts() {
+        let o = onboarder(AccountStatus::Onboarding).await;
+        let dead = held_by_execution(&o, "stopped-by-hand", Some("ABORTED")).await;
+        let body = route(&o, post(ADMIN, LEGACY_BODY)).await.unwrap();
+        let account = stored(&o).await;
+        assert_eq!(account.status, AccountStatus::Onboarding);
+        assert_eq!(
+            account.user_task_id.map(|t| t.to_string()),
+            body["TaskId"].as_str().map(str::to_owned)
+        );
+        let dead = o.store.get_task(dead.id).await.unwrap().unwrap().value;
+        assert_eq!(dead.status, TaskStatus::Failed);
+        let reason = dead.logs.last().unwrap();
+        assert!(reason.contains("stopped-by-hand ended ABORTED"), "{reason}");
+        assert!(reason.contains("its lock was taken over"), "{reason}");
+        let trail = o.store.audit_trail(account.id).await.unwrap();
+        let statuses: Vec<_> = trail.iter().filter_map(|e| e.to).collect();
+        assert_eq!(
+            statuses[statuses.len() - 2..],
+            [AccountStatus::Error, AccountStatus::Onboarding]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_account_left_onboarding_without_a_lock_is_recorded_error_and_onboarded() {
+        // Its workflow released the lock but could not record its outcome (ReleaseLock).
+        let o = onboarder(AccountStatus::Onboarding).await;
+        route(&o, post(ADMIN, LEGACY_BODY)).await.unwrap();
+        let account = stored(&o).await;
+        assert_eq!(account.status, AccountStatus::Onboarding);
+        let trail = o.store.audit_trail(account.id).await.unwrap();
+        let error = trail
+            .iter()
+            .find(|e| e.to == Some(AccountStatus::Error))
+            .unwrap();
+        assert!(
+            error
+                .reason
+                .as_deref()
+                .unwrap_or_default()
+                .contains("left ONBOARDING without a workflow"),
+            "{error:?}"
+        );
+    }
+
     #[tokio::test]
     async fn a_foundation_account_is_never_onboarded_even_in_error() {
         for role in [
@@ -408,10 +489,11 @@ mod tests {
         let e = route(&o, post(ADMIN, LEGACY_BODY)).await.unwrap_err();
         assert_eq!((e.status, e.error), (409, ErrorName::OperationInProgress));
 
+        // (An in-flight status without a lock is an abandoned workflow's: see
+        // an_account_left_onboarding_without_a_lock_is_recorded_error_and_onboarded.)
         for status in [
             AccountStatus::Active,
             AccountStatus::Closed,
-            AccountStatus::Initializing,
             AccountStatus::Suspended,
         ] {
             let o = onboarder(status).await;
@@ -565,13 +647,20 @@ mod tests {
             assert_eq!(o.store.snapshot(), snapshot, "{status}: nothing written");
             assert!(o.assurance.executions.lock().unwrap().is_empty());
         }
-        // A busy account: another operation holds the lock.
+        // A busy account: another operation holds the lock, and its execution runs.
         let o = onboarder(AccountStatus::Active).await;
-        set(&o, |a| a.user_task_id = Some(Uuid::new_v4())).await;
+        let holder = held_by_execution(&o, "running-elsewhere", None).await;
+        let snapshot = o.store.snapshot();
         let e = route(&o, repair(ADMIN, &stored(&o).await.id.to_string(), None))
             .await
             .unwrap_err();
         assert_eq!((e.status, e.error), (409, ErrorName::OperationInProgress));
+        assert!(e.cause.contains(&holder.id.to_string()), "{}", e.cause);
+        assert_eq!(
+            o.store.snapshot(),
+            snapshot,
+            "a running execution's lock is kept"
+        );
         // The management account runs the service and has no provisioning role.
         let o = onboarder(AccountStatus::Active).await;
         set(&o, |a| a.account_role = AccountRole::Management).await;

@@ -41,4 +41,37 @@ impl domain::StartWorkflow for StateMachine {
             Err(e) => Err(crate::error_message(&e)),
         }
     }
+
+    /// `arn:…:stateMachine:M` starts `arn:…:execution:M:name` (AWS's format).
+    fn execution_id(&self, name: &str) -> String {
+        format!(
+            "{}:{name}",
+            self.arn.replacen(":stateMachine:", ":execution:", 1)
+        )
+    }
+
+    async fn execution_state(&self, execution: &str) -> Result<domain::ExecutionState, String> {
+        match self
+            .client
+            .describe_execution()
+            .execution_arn(execution)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(match out.status {
+                aws_sdk_sfn::types::ExecutionStatus::Running
+                | aws_sdk_sfn::types::ExecutionStatus::PendingRedrive => {
+                    domain::ExecutionState::Running
+                }
+                ended => domain::ExecutionState::Ended(ended.as_str().to_owned()),
+            }),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_execution_does_not_exist()) =>
+            {
+                Ok(domain::ExecutionState::Missing)
+            }
+            Err(e) => Err(crate::error_message(&e)),
+        }
+    }
 }

@@ -12,6 +12,8 @@ use crate::lifecycle::{NewAccount, Transition, Trigger};
 pub struct RecordedStarts {
     pub executions: std::sync::Mutex<Vec<(String, serde_json::Value)>>,
     pub refusal: Option<String>,
+    /// Executions that ended, and how (every other recorded one is running).
+    pub ended: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
 }
 
 impl crate::workflow::StartWorkflow for RecordedStarts {
@@ -24,6 +26,27 @@ impl crate::workflow::StartWorkflow for RecordedStarts {
             .unwrap()
             .push((name.to_owned(), input.clone()));
         Ok(())
+    }
+
+    fn execution_id(&self, name: &str) -> String {
+        format!("arn:aws:states:us-east-1:123456789012:execution:test:{name}")
+    }
+
+    async fn execution_state(&self, execution: &str) -> Result<crate::ExecutionState, String> {
+        if let Some(status) = self.ended.lock().unwrap().get(execution) {
+            return Ok(crate::ExecutionState::Ended(status.clone()));
+        }
+        let started = self
+            .executions
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(name, _)| self.execution_id(name) == execution);
+        Ok(if started {
+            crate::ExecutionState::Running
+        } else {
+            crate::ExecutionState::Missing
+        })
     }
 }
 

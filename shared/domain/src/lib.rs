@@ -33,5 +33,5 @@ pub use filter::AccountFilter;
 pub use lifecycle::{
     AccountChange, AccountFacts, LifecycleError, LockChange, NewAccount, Transition, Trigger,
 };
-pub use task::{Operation, Task, TaskFinished, TaskStatus};
+pub use task::{ExecutionState, Operation, Task, TaskFinished, TaskStatus, abandoned};
 pub use workflow::StartWorkflow;

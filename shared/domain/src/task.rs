@@ -57,6 +57,60 @@ pub struct Task {
     pub created_ts: DateTime<Utc>,
     #[serde(rename = "ModifiedTS", with = "crate::timestamp")]
     pub modified_ts: DateTime<Utc>,
+    /// The workflow execution that works for the task (its ARN), when one does: what tells a
+    /// lock whose execution ended without releasing it from one still in use.
+    #[serde(rename = "Execution", default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<String>,
+}
+
+/// How long a task's execution may take to appear after the task was recorded: the API records
+/// the task, then starts its execution in the same request (a Lambda invocation of at most 30
+/// seconds), and undoes the task if the start fails.
+pub const EXECUTION_START_LIMIT: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+/// What Step Functions says of a task's execution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecutionState {
+    Running,
+    /// It ended: `SUCCEEDED`, `FAILED`, `TIMED_OUT` or `ABORTED`.
+    Ended(String),
+    /// There is no such execution.
+    Missing,
+}
+
+/// Why the lock that `task` holds is abandoned — its execution ended without releasing it, or
+/// never began — or `None` while its execution may still release it. `state` is what Step
+/// Functions says of `task.execution` (`None`: the task names no execution).
+pub fn abandoned(
+    task: &Task,
+    state: Option<&ExecutionState>,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    if task.status.is_terminal() {
+        return Some(format!(
+            "task {} is {} but still held the lock",
+            task.id,
+            task.status.as_str()
+        ));
+    }
+    let late = now - task.created_ts > EXECUTION_START_LIMIT;
+    match (state, &task.execution) {
+        (Some(ExecutionState::Running), _) => None,
+        (Some(ExecutionState::Ended(status)), Some(execution)) => Some(format!(
+            "execution {execution} ended {status} without recording the outcome of task {}",
+            task.id
+        )),
+        (Some(ExecutionState::Missing), Some(execution)) if late => Some(format!(
+            "execution {execution} of task {} never started",
+            task.id
+        )),
+        (None, None) if late => Some(format!(
+            "task {} names no execution and has not finished since {}",
+            task.id,
+            crate::timestamp::format(&task.created_ts)
+        )),
+        _ => None,
+    }
 }
 
 /// A task status change that is not allowed (a finished task stays finished).
@@ -109,13 +163,64 @@ impl Task {
             accounts,
             created_ts: now,
             modified_ts: now,
+            execution: None,
         }
+    }
+
+    /// The task, worked for by `execution`.
+    pub fn run_by(mut self, execution: impl Into<String>) -> Self {
+        self.execution = Some(execution.into());
+        self
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lock_is_abandoned_only_when_its_execution_cannot_release_it() {
+        let now = Utc::now();
+        let fresh = Task::new(Operation::OnboardAccount, vec![], now).run_by("arn:execution:1");
+        let old = Task {
+            created_ts: now - chrono::TimeDelta::hours(1),
+            ..fresh.clone()
+        };
+        let ended = ExecutionState::Ended("ABORTED".into());
+        assert_eq!(abandoned(&fresh, Some(&ExecutionState::Running), now), None);
+        assert_eq!(abandoned(&old, Some(&ExecutionState::Running), now), None);
+        let reason = abandoned(&fresh, Some(&ended), now).unwrap();
+        assert!(reason.contains("arn:execution:1 ended ABORTED"), "{reason}");
+        // Not yet started: the API may still be starting it.
+        assert_eq!(abandoned(&fresh, Some(&ExecutionState::Missing), now), None);
+        assert!(
+            abandoned(&old, Some(&ExecutionState::Missing), now)
+                .unwrap()
+                .contains("never started")
+        );
+        // A task of before executions were recorded: only by its age.
+        let unnamed = Task {
+            execution: None,
+            ..old.clone()
+        };
+        assert!(abandoned(&unnamed, None, now).is_some());
+        assert_eq!(
+            abandoned(
+                &Task {
+                    created_ts: now,
+                    ..unnamed
+                },
+                None,
+                now
+            ),
+            None
+        );
+        let finished = Task {
+            status: TaskStatus::Succeeded,
+            ..fresh
+        };
+        assert!(abandoned(&finished, Some(&ExecutionState::Running), now).is_some());
+    }
 
     #[test]
     fn tasks_move_forward_and_stay_finished() {

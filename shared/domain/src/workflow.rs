@@ -1,6 +1,9 @@
-//! The port through which handlers start the service's state machines.
+//! The port through which handlers start the service's state machines and ask after their
+//! executions.
 
 use serde_json::Value;
+
+use crate::task::ExecutionState;
 
 /// Starting an execution by name (a Step Functions state machine in Lambda, a recording fake
 /// in tests). Executions are named after the task they work for, so a retried request or step
@@ -12,4 +15,14 @@ pub trait StartWorkflow: Send + Sync {
         name: &str,
         input: &Value,
     ) -> impl std::future::Future<Output = Result<(), String>> + Send;
+
+    /// The id (ARN) of the execution that starting `name` starts: recorded on the task before
+    /// the start, so that a lock whose execution ended can be told from one in use.
+    fn execution_id(&self, name: &str) -> String;
+
+    /// What Step Functions says of the execution `execution` (any of the service's).
+    fn execution_state(
+        &self,
+        execution: &str,
+    ) -> impl std::future::Future<Output = Result<ExecutionState, String>> + Send;
 }

@@ -9,10 +9,12 @@ use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::query_map::QueryMap;
 use domain::{
-    AccountStatus, AccountType, AccountTypeRef, ErrorName, LifecycleError, StartWorkflow, Task,
+    AccountChange, AccountStatus, AccountType, AccountTypeRef, ErrorName, LifecycleError,
+    StartWorkflow, Task,
 };
 use serde_json::Value;
-use store::{AccountTypes, FoundationStatus, StoreError};
+use store::{AccountTypes, AccountWrites, FoundationStatus, StoreError};
+use uuid::Uuid;
 
 use crate::ApiError;
 use crate::auth::{AccessPolicy, AccessRole, Permission};
@@ -181,6 +183,96 @@ pub async fn foundation_ready<S: FoundationStatus>(
         )),
         Err(e) => Err(req.internal(&e)),
     }
+}
+
+/// Starts an operation on the account (see `AccountWrites::start_operation`); when another task
+/// holds the account's lock but its execution has ended (or never began) without releasing it,
+/// the lock is taken over first — that task FAILED and the account ERROR, saying why — and the
+/// start tried once more. A lock whose execution is running is left alone
+/// (`OperationInProgress`).
+pub async fn start_operation_taking_over<S: AccountWrites, W: StartWorkflow>(
+    store: &S,
+    workflows: &W,
+    account: Uuid,
+    change: &AccountChange,
+    task: &Task,
+    actor: &str,
+) -> Result<(), StoreError> {
+    match store.start_operation(account, change, task, actor).await {
+        Err(StoreError::Lifecycle(LifecycleError::OperationInProgress {
+            task: holder, ..
+        })) => {
+            let Some(reason) = abandoned_lock(store, workflows, holder).await? else {
+                return Err(LifecycleError::OperationInProgress {
+                    account,
+                    task: holder,
+                }
+                .into());
+            };
+            let reason = format!("{reason}; its lock was taken over");
+            tracing::warn!(%account, task = %holder, reason, "taking over an abandoned lock");
+            store
+                .take_over_lock(account, holder, &reason, actor)
+                .await?;
+            store.start_operation(account, change, task, actor).await
+        }
+        // Left in a workflow's status without its lock (the workflow released the lock but
+        // could not record its outcome): as its failure record would have it, ERROR first —
+        // when the operation asked for starts from ERROR (onboarding, a retried creation);
+        // otherwise it is refused and nothing is written.
+        Err(StoreError::Lifecycle(LifecycleError::TransitionRefused {
+            from:
+                Some(
+                    status @ (AccountStatus::Initializing
+                    | AccountStatus::Onboarding
+                    | AccountStatus::Maintenance),
+                ),
+            ..
+        })) if change.transition.as_ref().is_some_and(|t| {
+            domain::lifecycle::is_allowed(t.trigger, Some(AccountStatus::Error), t.to)
+        }) && store
+            .get_account(account)
+            .await?
+            .is_some_and(|a| a.value.user_task_id.is_none()) =>
+        {
+            let reason = format!(
+                "the account was left {status} without a workflow (its last one could not record \
+                 its outcome)"
+            );
+            let error = AccountChange::transition(domain::Transition::error(
+                domain::Trigger::FailWorkflow,
+                reason,
+            ));
+            store.update(account, &error, actor).await?;
+            store.start_operation(account, change, task, actor).await
+        }
+        other => other,
+    }
+}
+
+/// Why the lock `holder` holds is abandoned, or `None` while its execution may release it.
+async fn abandoned_lock<S: AccountWrites, W: StartWorkflow>(
+    store: &S,
+    workflows: &W,
+    holder: Uuid,
+) -> Result<Option<String>, StoreError> {
+    let Some(task) = store.get_task(holder).await? else {
+        return Ok(Some(format!("task {holder} does not exist")));
+    };
+    let state = match &task.value.execution {
+        Some(execution) => Some(
+            workflows
+                .execution_state(execution)
+                .await
+                .map_err(StoreError::Unavailable)?,
+        ),
+        None => None,
+    };
+    Ok(domain::abandoned(
+        &task.value,
+        state.as_ref(),
+        chrono::Utc::now(),
+    ))
 }
 
 /// The caller's role, if it allows `needed`; 403 otherwise.

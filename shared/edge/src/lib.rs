@@ -18,8 +18,8 @@ pub mod stax;
 pub use auth::{AccessPolicy, AccessRole, Permission};
 pub use error::{ApiError, ErrorBody};
 pub use http::{
-    ApiRequest, authorize, foundation_ready, member_account_type, refused_operation, start_or_undo,
-    v2_response,
+    ApiRequest, authorize, foundation_ready, member_account_type, refused_operation,
+    start_operation_taking_over, start_or_undo, v2_response,
 };
 pub use runtime::{Failure, Incoming, init_tracing, run, run_http, run_with_http};
 pub use stax::task_envelope;

@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use domain::compliance::{ComplianceSummary, RuleResult};
 use domain::{
-    Account, AccountChange, AccountFilter, AccountType, AccountTypeRef, AuditEvent, LockChange,
-    Task, TaskStatus, Transition, Trigger,
+    Account, AccountChange, AccountFilter, AccountType, AccountTypeRef, AuditEvent, LifecycleError,
+    LockChange, Task, TaskStatus, Transition, Trigger,
 };
 use uuid::Uuid;
 
@@ -225,6 +225,29 @@ pub trait AccountWrites: AccountReads + Tasks {
         let change =
             AccountChange::end_operation(task, Transition::error(Trigger::FailWorkflow, reason));
         end_unstarted(self, account, task, change, reason, actor)
+    }
+
+    /// The lock of `task`, whose execution ended (or never began) without releasing it, taken
+    /// over: as the workflow's failure record would have it — the account ERROR with `reason`,
+    /// the lock released, the task FAILED — or, where the account's status admits no ERROR or
+    /// the task is finished already, the lock released alone.
+    fn take_over_lock(
+        &self,
+        account: Uuid,
+        task: Uuid,
+        reason: &str,
+        actor: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move {
+            match self.abandon_task(account, task, reason, actor).await {
+                Err(StoreError::Lifecycle(LifecycleError::TransitionRefused { .. }))
+                | Err(StoreError::TaskFinished(_))
+                | Err(StoreError::TaskNotFound(_)) => {
+                    self.release_lock(account, task, actor).await.map(drop)
+                }
+                other => other,
+            }
+        }
     }
 
     /// A repair of an ACTIVE account that could not be started for `task`: nothing was changed
