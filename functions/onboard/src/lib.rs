@@ -256,7 +256,6 @@ mod tests {
     use domain::{Account, TaskStatus};
     use std::collections::HashMap;
     use store::{AccountReads, MemoryStore, Tasks};
-    use uuid::Uuid;
 
     const ADMIN: &str = "arn:aws:iam::123456789012:role/Admin";
     const USER: &str = "arn:aws:iam::123456789012:role/Dev";
