@@ -909,3 +909,107 @@ async fn creations_beyond_the_organizations_slots_wait_their_turn() {
         0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_aws_finished_after_the_workflow_stopped_waiting_is_linked_and_onboarded() {
+    // A stack of its own: the injected fault is this test's alone.
+    let stack = &Stack::start();
+    stack.bootstrapped().await;
+    // AWS accepts the CreateAccount request; the workflow's first status call is refused, so
+    // the workflow records ERROR without an AWS account while AWS goes on creating it.
+    const DESCRIBE: &str = "AWSOrganizationsV20161128.DescribeCreateAccountStatus";
+    stack
+        .inject_fault(DESCRIBE, "AccessDeniedException", 1)
+        .await;
+    let name = unique("late");
+    let (task_id, _) = ask(
+        stack,
+        &json!({"Name": name, "AccountType": "default"}),
+        "local-admin",
+    )
+    .await;
+    let task = stack.finished_task(&task_id).await;
+    assert_eq!(task["Status"], "FAILED", "{task:?}");
+    let id = task["Accounts"][0].as_str().unwrap().to_owned();
+    let a = account(stack, &id).await;
+    assert_eq!(a["Status"], "ERROR");
+    assert!(a.get("AwsAccountId").is_none(), "{a}");
+
+    // AWS finishes the account (its CreateAccountResult event re-checks it).
+    let org = aws_sdk_organizations::Client::new(&stack.sdk().await);
+    let pending = org
+        .list_create_account_status()
+        .states(aws_sdk_organizations::types::CreateAccountState::InProgress)
+        .send()
+        .await
+        .unwrap();
+    let request = pending
+        .create_account_statuses()
+        .iter()
+        .find(|s| s.account_name() == Some(name.as_str()))
+        .expect("AWS still creating the account")
+        .id()
+        .unwrap()
+        .to_owned();
+    let aws_account_id = loop {
+        let s = org
+            .describe_create_account_status()
+            .create_account_request_id(&request)
+            .send()
+            .await
+            .unwrap()
+            .create_account_status
+            .unwrap();
+        if let Some(id) = s.account_id() {
+            break id.to_owned();
+        }
+    };
+
+    // The member is linked to its record (its root email names it), which says what to do.
+    let mut linked = Value::Null;
+    for _ in 0..150 {
+        linked = account(stack, &id).await;
+        if linked.get("AwsAccountId").is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(linked["AwsAccountId"], aws_account_id.as_str(), "{linked}");
+    assert_eq!(linked["Status"], "ERROR");
+    assert!(
+        linked["StatusReason"]
+            .as_str()
+            .unwrap()
+            .contains("onboard it"),
+        "{linked}"
+    );
+    let all = stack.api("GET", "/20190206/accounts", None, None).await;
+    let records = all.body["Accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["AwsAccountId"] == aws_account_id.as_str())
+        .count();
+    assert_eq!(records, 1, "linked, not discovered as a second record");
+
+    // Onboarding finishes it.
+    let body = json!({"AwsAccountId": aws_account_id, "AccountType": "default"}).to_string();
+    let r = stack
+        .api(
+            "POST",
+            "/20190206/accounts/onboard",
+            Some(&body),
+            Some("local-admin"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let task = stack
+        .finished_task(r.body["TaskId"].as_str().unwrap())
+        .await;
+    assert_eq!(task["Status"], "SUCCEEDED", "{task:?}");
+    let a = account(stack, &id).await;
+    assert_eq!(
+        (a["Status"].as_str(), a["Name"].as_str()),
+        (Some("ACTIVE"), Some(name.as_str()))
+    );
+}

@@ -48,6 +48,10 @@ pub enum Request {
         task: Uuid,
         #[serde(rename = "CreateAccountRequestId")]
         request_id: String,
+        /// The record the request is for: an account the request created must carry its root
+        /// email (an adopted in-progress request was matched by name alone).
+        #[serde(rename = "AccountId", default)]
+        account: Option<Uuid>,
     },
     ReleaseSlot {
         #[serde(rename = "TaskId")]
@@ -95,6 +99,17 @@ pub enum CreateError {
         "{in_flight} CreateAccount requests are in flight, the most this organization runs at once; waiting for one to finish"
     )]
     CreateSlotsBusy { in_flight: usize },
+    #[error(
+        "CreateAccount request {request} created AWS account {aws_account_id} with the root email \
+         {found}, not this account's {expected}: it was another request of the same name, and the \
+         AWS account is not this record's"
+    )]
+    NotOurs {
+        request: String,
+        aws_account_id: String,
+        found: String,
+        expected: String,
+    },
     #[error(transparent)]
     Organizations(#[from] OrganizationsError),
     #[error(transparent)]
@@ -105,6 +120,7 @@ impl Named for CreateError {
     fn name(&self) -> ErrorName {
         match self {
             CreateError::CreateSlotsBusy { .. } => ErrorName::CreateSlotsBusy,
+            CreateError::NotOurs { .. } => ErrorName::CreatedAccountNotOurs,
             CreateError::Organizations(e) => e.name(),
             CreateError::Store(e) => e.name(),
         }
@@ -165,7 +181,11 @@ pub async fn handle<O: Organizations, R: AccountReads + Slots>(
 ) -> Result<Progress, CreateError> {
     match request {
         Request::Create { account, task } => create(c, account, task).await,
-        Request::Describe { task, request_id } => {
+        Request::Describe {
+            task,
+            request_id,
+            account,
+        } => {
             let r = given_up(c.organizations.describe(&request_id).await?, Utc::now());
             if r.state != CreateAccountState::InProgress.as_str() {
                 c.records.release_slot(SLOTS, task).await?;
@@ -174,6 +194,19 @@ pub async fn handle<O: Organizations, R: AccountReads + Slots>(
                 Some(id) => Some(c.organizations.account_email(id).await?),
                 None => None,
             };
+            if let (Some(account), Some(found), Some(aws_account_id)) =
+                (account, &email, &r.aws_account_id)
+            {
+                let expected = c.email.email(account);
+                if *found != expected {
+                    return Err(CreateError::NotOurs {
+                        request: r.id,
+                        aws_account_id: aws_account_id.clone(),
+                        found: found.clone(),
+                        expected,
+                    });
+                }
+            }
             Ok(progress(c, r, email))
         }
         Request::ReleaseSlot { task } => {
@@ -586,6 +619,7 @@ mod tests {
             Request::Describe {
                 task: tasks[1],
                 request_id: second.request_id.unwrap(),
+                account: Some(accounts[1].id),
             },
         )
         .await
@@ -604,6 +638,53 @@ mod tests {
             *c.organizations.created.lock().unwrap(),
             3,
             "the freed slot was taken"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_adopted_request_that_made_someone_else_s_account_is_refused() {
+        // A request of the same name, in progress when this workflow's step was retried: adopted
+        // by its name; once AWS finishes it, its root email says whose it is.
+        let a = initializing("bakery");
+        let c = creator(vec![a.clone()]);
+        let theirs = c
+            .organizations
+            .create_account("bakery", "someone@example.com", "r", Uuid::new_v4())
+            .await
+            .unwrap();
+        let task = Uuid::new_v4();
+        let adopted = handle(
+            &c,
+            Request::Create {
+                account: a.id,
+                task,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(adopted.request_id.as_deref(), Some(theirs.id.as_str()));
+        {
+            let mut requests = c.organizations.requests.lock().unwrap();
+            requests[0].0.state = "SUCCEEDED".into();
+            requests[0].0.aws_account_id = Some("777788889999".into());
+        }
+        let describe = |account| Request::Describe {
+            task,
+            request_id: theirs.id.clone(),
+            account,
+        };
+        let e = handle(&c, describe(Some(a.id))).await.unwrap_err();
+        assert_eq!(e.name(), ErrorName::CreatedAccountNotOurs);
+        let message = e.to_string();
+        assert!(
+            message.contains("777788889999") && message.contains("someone@example.com"),
+            "{message}"
+        );
+        // This workflow's own request passes.
+        c.organizations.requests.lock().unwrap()[0].1 = c.email.email(a.id);
+        assert_eq!(
+            handle(&c, describe(Some(a.id))).await.unwrap().state,
+            "SUCCEEDED"
         );
     }
 

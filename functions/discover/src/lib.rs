@@ -135,6 +135,9 @@ pub struct Summary {
     pub moved: usize,
     #[serde(rename = "InFlight")]
     pub in_flight: usize,
+    /// Accounts AWS created for records whose create workflow no longer waited (ERROR, linked).
+    #[serde(rename = "Linked")]
+    pub linked: usize,
     /// Records left for the next run: held by an operation, changed after the listing began,
     /// or changed by another writer between the read and the write.
     #[serde(rename = "Skipped")]
@@ -148,7 +151,7 @@ pub struct Summary {
 impl Summary {
     pub fn log_line(&self) -> String {
         format!(
-            "{} members, {} known: {} discovered, {} without a usable provisioning role, {} role fixed, {} rejoined, {} closed, {} left the organization, {} renamed",
+            "{} members, {} known: {} discovered, {} without a usable provisioning role, {} role fixed, {} rejoined, {} closed, {} left the organization, {} renamed, {} linked to the records they were created for",
             self.members,
             self.known,
             self.discovered,
@@ -157,7 +160,8 @@ impl Summary {
             self.rejoined,
             self.closed,
             self.left,
-            self.renamed
+            self.renamed,
+            self.linked
         )
     }
 
@@ -168,6 +172,7 @@ impl Summary {
             Counted::Closed => &mut self.closed,
             Counted::Left => &mut self.left,
             Counted::Renamed => &mut self.renamed,
+            Counted::Linked => &mut self.linked,
         } += 1;
     }
 }

@@ -63,6 +63,10 @@ pub struct Plan {
     pub renamed: Vec<(Account, String)>,
     /// Members the create workflow is making right now (it records them itself).
     pub in_flight: usize,
+    /// Members AWS created for a record whose workflow no longer waits for them (it gave up,
+    /// or ended without recording the account): linked to that record, which their root email
+    /// names.
+    pub linked: Vec<(Account, Member)>,
     /// Records an organization run leaves alone: held by a running operation, or created or
     /// changed after the listing began (the listing may predate what they record).
     pub busy: usize,
@@ -76,6 +80,7 @@ impl Plan {
             && self.closed.is_empty()
             && self.left.is_empty()
             && self.renamed.is_empty()
+            && self.linked.is_empty()
     }
 }
 
@@ -106,11 +111,23 @@ pub fn plan(
         let Some(account) = by_aws_id.get(m.id.as_str()).copied() else {
             let ours = email
                 .and_then(|t| t.account_of(&m.email))
-                .is_some_and(|id| by_id.contains_key(&id));
-            if ours {
-                p.in_flight += 1;
-            } else if m.state == MemberState::Active {
-                p.new.push(m.clone());
+                .and_then(|id| by_id.get(&id).copied());
+            match ours {
+                // The create workflow holds it: it records the account itself.
+                Some(record) if hands_off(record) => p.in_flight += 1,
+                // Its workflow is gone: nobody else will record the account.
+                Some(record)
+                    if record.aws_account_id.is_none()
+                        && matches!(
+                            record.status,
+                            AccountStatus::Error | AccountStatus::Initializing
+                        ) =>
+                {
+                    p.linked.push((record.clone(), m.clone()))
+                }
+                Some(_) => p.busy += 1,
+                None if m.state == MemberState::Active => p.new.push(m.clone()),
+                None => {}
             }
             continue;
         };
@@ -190,6 +207,7 @@ pub enum Counted {
     Closed,
     Left,
     Renamed,
+    Linked,
 }
 
 /// The AWS accounts whose provisioning role the plan needs checked: new members, and records
@@ -291,6 +309,25 @@ pub fn changes<'p>(p: &'p Plan, roles: &RoleChecks) -> Vec<(&'p Account, Account
         );
         let t = Transition::because(Trigger::LeftOrganization, AccountStatus::Closed, reason);
         changes.push((account, AccountChange::transition(t), Counted::Left));
+    }
+    for (account, m) in &p.linked {
+        let reason = format!(
+            "AWS created account {} ({}) for this record after its create workflow stopped waiting \
+             for it; onboard it to finish its placement and baseline",
+            m.id, m.name
+        );
+        let t = Transition::because(Trigger::LinkCreatedAccount, AccountStatus::Error, reason);
+        let facts = AccountFacts {
+            aws_account_id: Some(m.id.clone()),
+            aws_account_name: Some(m.name.clone()),
+            email: Some(m.email.clone()),
+            ..Default::default()
+        };
+        changes.push((
+            account,
+            AccountChange::transition(t).with_facts(facts),
+            Counted::Linked,
+        ));
     }
     for (account, name) in &p.renamed {
         let facts = AccountFacts {
@@ -452,6 +489,7 @@ mod tests {
         let template = EmailTemplate::parse("aws+{AccountId}@example.com").unwrap();
         let mut creating = known("new", "999999999999", AccountStatus::Initializing);
         creating.aws_account_id = None;
+        creating.user_task_id = Some(Uuid::new_v4());
         let mut m = member("555555555555", "new", MemberState::Active);
         m.email = template.email(creating.id);
         let p = plan(
@@ -461,6 +499,7 @@ mod tests {
             Some(&template),
         );
         assert_eq!((p.new.len(), p.in_flight), (0, 1));
+        assert!(p.linked.is_empty());
         m.email = template.email(Uuid::new_v4());
         assert_eq!(
             plan(&[m], &[], listed_after_the_records(), Some(&template))
@@ -469,6 +508,50 @@ mod tests {
             1,
             "someone else's account"
         );
+    }
+
+    #[test]
+    fn an_account_aws_finished_after_its_workflow_stopped_waiting_is_linked_to_its_record() {
+        let template = EmailTemplate::parse("aws+{AccountId}@example.com").unwrap();
+        let mut gave_up = known("late", "999999999999", AccountStatus::Error);
+        gave_up.aws_account_id = None;
+        gave_up.status_reason = Some("the request was still IN_PROGRESS 2 hours after".into());
+        let mut m = member("555555555555", "late", MemberState::Active);
+        m.email = template.email(gave_up.id);
+        let p = plan(
+            &[m.clone()],
+            &[gave_up.clone()],
+            listed_after_the_records(),
+            Some(&template),
+        );
+        assert_eq!((p.new.len(), p.in_flight, p.linked.len()), (0, 0, 1));
+        let changes = changes(&p, &RoleChecks::default());
+        let (account, change, counted) = &changes[0];
+        assert_eq!((account.id, *counted), (gave_up.id, Counted::Linked));
+        let linked = gave_up.apply(change, Utc::now()).unwrap().unwrap();
+        assert_eq!(
+            (
+                linked.aws_account_id.as_deref(),
+                linked.email.as_deref(),
+                linked.status
+            ),
+            (
+                Some("555555555555"),
+                Some(m.email.as_str()),
+                AccountStatus::Error
+            )
+        );
+        assert!(linked.status_reason.unwrap().contains("onboard it"));
+        // A record that learned its AWS account already is not linked again.
+        let mut recorded = gave_up.clone();
+        recorded.aws_account_id = Some("444444444444".into());
+        let p = plan(
+            &[m],
+            &[recorded],
+            listed_after_the_records(),
+            Some(&template),
+        );
+        assert!(p.linked.is_empty());
     }
 
     #[test]

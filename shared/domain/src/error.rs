@@ -67,6 +67,9 @@ string_enum! {
         AssuranceCallFailed => "AssuranceCallFailed",
         /// Something a concern needs is missing and will not appear by retrying.
         AssurancePrerequisiteMissing => "AssurancePrerequisiteMissing",
+        /// A CreateAccount request adopted by name created an account whose root email is not
+        /// the record's: someone else's request; the record does not take that account.
+        CreatedAccountNotOurs => "CreatedAccountNotOurs",
         /// Every CreateAccount slot of the organization is taken: wait and try again.
         CreateSlotsBusy => "CreateSlotsBusy",
         /// Organizations refused a request for a reason retrying will not change (a

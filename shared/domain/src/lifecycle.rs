@@ -42,6 +42,10 @@ string_enum! {
         LeftOrganization => "LeftOrganization",
         /// A closed record's AWS account is an active member of the organization again.
         Rejoined => "Rejoined",
+        /// AWS finished an account the create workflow no longer waits for (it gave up, or its
+        /// execution ended without recording it): the record learns the AWS account, ERROR
+        /// with why, to be onboarded.
+        LinkCreatedAccount => "LinkCreatedAccount",
     }
 }
 
@@ -89,6 +93,8 @@ pub const TRANSITIONS: &[(Trigger, Option<AccountStatus>, AccountStatus)] = &[
     (LeftOrganization, Some(Suspended), Closed),
     (LeftOrganization, Some(Maintenance), Closed),
     (Rejoined, Some(Closed), Discovered),
+    (LinkCreatedAccount, Some(Error), Error),
+    (LinkCreatedAccount, Some(Initializing), Error),
 ];
 
 /// Is `(trigger, from, to)` in the table?
@@ -447,6 +453,7 @@ mod tests {
         (Some(Error), Discovered),
         (Some(Error), Onboarding),
         (Some(Error), Closed),
+        (Some(Error), Error),
         (Some(Onboarding), Active),
         (Some(Onboarding), Error),
         (Some(Onboarding), Closed),
