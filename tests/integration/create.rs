@@ -625,9 +625,19 @@ async fn assurance_of_a_busy_account_is_refused_and_changes_nothing() {
     )
     .unwrap();
     let store = stack.store().await;
-    let holder = Uuid::new_v4();
+    // Another operation, just started (its execution may still be starting): its lock is kept.
+    let holder = Task::new(
+        domain::Operation::HardenAccount,
+        vec![id],
+        chrono::Utc::now(),
+    );
     store
-        .acquire_lock(id, holder, "another operation")
+        .start_operation(
+            id,
+            &domain::AccountChange::lock(domain::LockChange::Acquire(holder.id)),
+            &holder,
+            "another operation",
+        )
         .await
         .unwrap();
     let before = store.get_account(id).await.unwrap();
@@ -679,7 +689,7 @@ async fn assurance_of_a_busy_account_is_refused_and_changes_nothing() {
     let task = store.get_task(stranger.id).await.unwrap().unwrap().value;
     assert_eq!(task.status, TaskStatus::Started, "nor its task");
     store
-        .release_lock(id, holder, "another operation")
+        .release_lock(id, holder.id, "another operation")
         .await
         .unwrap();
 }
