@@ -52,6 +52,21 @@ class PolicyDecisions(unittest.TestCase):
         denied = member_only + [{"Statement": {"Effect": "Deny", "Action": "sts:*", "Resource": "*"}}]
         self.assertFalse(decide(denied, "sts:AssumeRole", role.format("111111111111")))
 
+    def test_condition_operators_follow_iam(self):
+        allow = lambda condition: [{"Statement": [{"Effect": "Allow", "Action": "organizations:TagResource", "Resource": "*", "Condition": condition}]}]  # noqa: E731
+        tagged = {"aws:requesttag/team": "Data", "aws:requesttag/*": None}
+        untagged = {"aws:requesttag/*": None}
+        check = lambda condition, context: decide(allow(condition), "organizations:TagResource", None, context)  # noqa: E731
+        self.assertTrue(check({"StringEquals": {"aws:RequestTag/team": "Data"}}, tagged))
+        self.assertFalse(check({"StringEquals": {"aws:RequestTag/team": "Data"}}, untagged))  # absent: unmet
+        self.assertTrue(check({"StringNotEquals": {"aws:RequestTag/team": "Data"}}, untagged))  # absent: met
+        self.assertTrue(check({"StringEqualsIgnoreCase": {"aws:RequestTag/team": "data"}}, tagged))
+        self.assertTrue(check({"StringLike": {"aws:RequestTag/team": "D*"}}, tagged))
+        self.assertTrue(check({"Null": {"aws:RequestTag/owner": "true"}}, tagged))
+        self.assertFalse(check({"Null": {"aws:RequestTag/team": "true"}}, tagged))
+        self.assertTrue(check({"StringEqualsIfExists": {"aws:RequestTag/team": "Data"}}, untagged))
+        self.assertTrue(check({"StringEquals": {"aws:SourceVpc": "vpc-1"}}, tagged))  # unknown key: met
+
 
 def stack_trust():
     import stack

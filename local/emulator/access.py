@@ -265,7 +265,12 @@ def condition_context(service: str, request: dict, resource: str | None, managem
         context[f"aws:requesttag/{tag['Key'].lower()}"] = tag["Value"]
     context["aws:requesttag/*"] = None  # any other requested tag key: absent
     context["organizations:serviceprincipal"] = request.get("ServicePrincipal")
-    context["organizations:policytype"] = request.get("Type")
+    # The policy type a request names (CreatePolicy's Type, EnablePolicyType's PolicyType,
+    # ListPolicies' Filter); AWS also derives it from a policy an attach or update names, which
+    # the emulator does not: there it is unknown (met).
+    policy_type = request.get("Type") or request.get("PolicyType") or request.get("Filter")
+    if policy_type:
+        context["organizations:policytype"] = policy_type
     if resource and resource.startswith("arn:aws:organizations::") and not resource.endswith("p-FullAWSAccess"):
         from moto.organizations.models import organizations_backends
 
@@ -331,17 +336,34 @@ def _lookup(context: dict[str, str | None], key: str) -> tuple[bool, str | None]
 
 
 def _conditions_met(conditions: dict, context: dict[str, str | None]) -> bool:
+    """IAM's condition operators over the keys the emulator knows (`ForAllValues:`/
+    `ForAnyValue:` qualifiers and operators it does not model count as met)."""
     for operator, tests in (conditions or {}).items():
+        if ":" in operator:  # a set qualifier over multivalued keys (aws:TagKeys): not modelled
+            continue
         for key, expected in tests.items():
             known, actual = _lookup(context, key)
             if not known:
                 continue  # not evaluated here: counted as met
-            negated = "Not" in operator
+            if operator == "Null":  # "true": the key must be absent
+                if (actual is None) != (str(expected).lower() == "true"):
+                    return False
+                continue
+            base = operator.removesuffix("IfExists")
+            if not (base.startswith("String") or base.startswith("Arn")):
+                continue
+            negated = "Not" in base
             if actual is None:  # the key is absent from the request
                 if not negated and not operator.endswith("IfExists"):
                     return False
                 continue
-            hit = any(_matches(str(e), actual, True) if "Like" in operator else str(e) == actual for e in _as_list(expected))
+            wildcards = "Like" in base or base.startswith("Arn")
+            fold = base.endswith("IgnoreCase")
+            hit = any(
+                _matches(str(e), actual, not fold) if wildcards
+                else (str(e).lower() == actual.lower() if fold else str(e) == actual)
+                for e in _as_list(expected)
+            )
             if hit == negated:
                 return False
     return True
@@ -401,6 +423,8 @@ def authorize(environ: dict) -> tuple[str, str, str, str] | None:
         return None
     body = _body(environ)
     needs = requested(environ, service, region, session.account, body)
+    # GetCallerIdentity needs no permission in AWS, even under an explicit Deny.
+    needs = [(a, r) for a, r in needs if a != "sts:GetCallerIdentity"]
     if not needs:
         return None
     if service == "s3" and ".s3-control." not in environ.get("HTTP_HOST", ""):

@@ -11,8 +11,8 @@ use chrono::Utc;
 use domain::assurance::ConcernResult;
 use domain::config::ConfigError;
 use domain::{
-    Account, AccountChange, AccountFacts, AccountStatus, AssuranceState, LockChange, Operation,
-    Task, TaskStatus, Transition, Trigger,
+    Account, AccountChange, AccountFacts, AccountStatus, AssuranceState, ExecutionStates,
+    LockChange, Operation, Task, TaskStatus, Transition, Trigger,
 };
 use edge::events::StepError;
 use serde::{Deserialize, Serialize};
@@ -369,15 +369,19 @@ impl Recorded {
     }
 }
 
-pub struct Recorder<S> {
+pub struct Recorder<S, E> {
     pub store: S,
+    /// Whether the execution holding an account's lock still runs (a maintenance the bootstrap
+    /// starts takes over an abandoned one's lock).
+    pub executions: E,
 }
 
-impl Recorder<DynamoStore> {
+impl Recorder<DynamoStore, aws::Executions> {
     /// `TABLE_NAME`.
     pub fn from_env(sdk: &aws::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Recorder {
             store: DynamoStore::from_env(sdk)?,
+            executions: aws::Executions::new(sdk),
         })
     }
 }
@@ -393,8 +397,8 @@ pub struct StepInput {
     pub execution: String,
 }
 
-pub async fn handle<S: AccountWrites>(
-    r: &Recorder<S>,
+pub async fn handle<S: AccountWrites, E: ExecutionStates>(
+    r: &Recorder<S, E>,
     input: StepInput,
 ) -> Result<Recorded, StoreError> {
     let actor = &input.execution;
@@ -404,10 +408,17 @@ pub async fn handle<S: AccountWrites>(
             change,
             task,
         } => {
-            // Idempotent: a retried step whose task already holds the lock changes nothing.
-            r.store
-                .start_operation(account, &change, &task, actor)
-                .await?;
+            // Idempotent: a retried step whose task already holds the lock changes nothing. An
+            // abandoned operation's lock (a bootstrap stopped mid-way) is taken over.
+            edge::start_operation_taking_over(
+                &r.store,
+                &r.executions,
+                account,
+                &change,
+                &task,
+                actor,
+            )
+            .await?;
             let current = r
                 .store
                 .get_account(account)
@@ -463,6 +474,7 @@ pub async fn handle<S: AccountWrites>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use domain::fixtures::RecordedStarts;
     use serde_json::{Value, json};
     use store::{AccountReads, MemoryStore, Tasks};
 
@@ -598,7 +610,7 @@ mod tests {
     }
 
     /// A recorder over a store holding one account in `status`, locked by a RUNNING task.
-    fn recorder(status: AccountStatus) -> (Recorder<MemoryStore>, Uuid, Uuid) {
+    fn recorder(status: AccountStatus) -> (Recorder<MemoryStore, RecordedStarts>, Uuid, Uuid) {
         let store = MemoryStore::new();
         let mut task = Task::new(Operation::CreateAccount, vec![], Utc::now());
         task.status = TaskStatus::Running;
@@ -607,7 +619,14 @@ mod tests {
         task.accounts = vec![account.id];
         store.insert(account.clone());
         store.insert_task(task.clone());
-        (Recorder { store }, account.id, task.id)
+        (
+            Recorder {
+                store,
+                executions: RecordedStarts::default(),
+            },
+            account.id,
+            task.id,
+        )
     }
 
     #[tokio::test]
@@ -753,7 +772,10 @@ mod tests {
         let active =
             domain::fixtures::account_in(AccountStatus::Active, "security", Some("111111111111"));
         store.insert(active.clone());
-        let r = Recorder { store };
+        let r = Recorder {
+            store,
+            executions: RecordedStarts::default(),
+        };
         let step = json!({"Action": "StartMaintenance", "AccountId": active.id});
         let first = handle(&r, input(step.clone())).await.unwrap();
         assert_eq!(first.status, AccountStatus::Maintenance);
@@ -775,6 +797,43 @@ mod tests {
         assert_eq!(
             domain::Named::name(&e),
             domain::ErrorName::OperationInProgress
+        );
+    }
+
+    #[tokio::test]
+    async fn the_maintenance_of_a_bootstrap_stopped_midway_is_taken_over_by_the_next_one() {
+        let store = MemoryStore::new();
+        let mut security = domain::fixtures::account_in(
+            AccountStatus::Maintenance,
+            "security",
+            Some("111111111111"),
+        );
+        let stopped = "arn:aws:states:us-east-1:123456789012:execution:foundation:stopped";
+        let old = maintenance_task(security.id, stopped);
+        security.user_task_id = Some(old.id);
+        store.insert(security.clone());
+        store.insert_task(old.clone());
+        let executions = RecordedStarts::default();
+        executions
+            .ended
+            .lock()
+            .unwrap()
+            .insert(stopped.to_owned(), "ABORTED".to_owned());
+        let r = Recorder { store, executions };
+        let next = handle(
+            &r,
+            input(json!({"Action": "StartMaintenance", "AccountId": security.id})),
+        )
+        .await
+        .unwrap();
+        assert_eq!(next.status, AccountStatus::Maintenance);
+        assert_eq!(next.task_id, maintenance_task(security.id, EXECUTION).id);
+        let old = r.store.get_task(old.id).await.unwrap().unwrap().value;
+        assert_eq!(old.status, TaskStatus::Failed);
+        assert!(
+            old.logs.last().unwrap().contains("ended ABORTED"),
+            "{:?}",
+            old.logs
         );
     }
 }

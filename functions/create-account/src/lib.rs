@@ -15,8 +15,8 @@ use aws::StateMachine;
 use chrono::Utc;
 use domain::config::{self, ConfigError};
 use domain::{
-    Account, AccountChange, AccountFacts, AccountRole, AccountStatus, ErrorName, LockChange,
-    NewAccount, Operation, Origin, StartWorkflow, Task, Transition, Trigger,
+    Account, AccountChange, AccountFacts, AccountRole, AccountStatus, ErrorName, ExecutionStates,
+    LockChange, NewAccount, Operation, Origin, StartWorkflow, Task, Transition, Trigger,
 };
 use edge::stax::CreateAccountRequest;
 use edge::{
@@ -49,7 +49,10 @@ impl CreateAccountApi<DynamoStore, StateMachine> {
     }
 }
 
-pub async fn route<S: AccountWrites + AccountTypes + FoundationStatus, W: StartWorkflow>(
+pub async fn route<
+    S: AccountWrites + AccountTypes + FoundationStatus,
+    W: StartWorkflow + ExecutionStates,
+>(
     c: &CreateAccountApi<S, W>,
     req: ApiRequest,
 ) -> Result<Value, ApiError> {
@@ -79,10 +82,7 @@ pub async fn route<S: AccountWrites + AccountTypes + FoundationStatus, W: StartW
 
     let now = Utc::now();
     let id = Uuid::new_v4();
-    let task = Task::new(Operation::CreateAccount, vec![id], now);
-    let task = task
-        .clone()
-        .run_by(c.workflows.execution_id(&task.id.to_string()));
+    let task = Task::for_workflow(Operation::CreateAccount, vec![id], now, &c.workflows);
     let account = Account::create(
         id,
         NewAccount {
@@ -165,13 +165,16 @@ pub async fn route<S: AccountWrites + AccountTypes + FoundationStatus, W: StartW
     ))
 }
 
-/// An account whose creation failed before AWS made an AWS account for it: asking for its name
-/// again retries it.
+/// An account whose creation failed, or may have been abandoned, before AWS made an AWS account
+/// for it: asking for its name again retries it — an ERROR one at once, an INITIALIZING one
+/// only once its create workflow is found gone (the retry takes its lock over; while the
+/// workflow runs the name stays taken).
 fn creation_failed_before_aws(account: &Account) -> bool {
-    account.status == AccountStatus::Error
-        && account.origin == Origin::Stax
+    matches!(
+        account.status,
+        AccountStatus::Error | AccountStatus::Initializing
+    ) && account.origin == Origin::Stax
         && account.aws_account_id.is_none()
-        && account.user_task_id.is_none()
 }
 
 fn name_taken(name: &str, holder: Option<&Account>) -> ApiError {
@@ -191,7 +194,7 @@ fn name_taken(name: &str, holder: Option<&Account>) -> ApiError {
 /// Moves the failed account back to INITIALIZING under a new task holding its lock, with what
 /// the new request asks for (type, alias, tags). Two retries at once: one wins, the other finds
 /// the lock taken (409).
-async fn retry<S: AccountWrites, W: StartWorkflow>(
+async fn retry<S: AccountWrites, W: StartWorkflow + ExecutionStates>(
     c: &CreateAccountApi<S, W>,
     failed: &Account,
     body: &CreateAccountRequest,
@@ -199,10 +202,12 @@ async fn retry<S: AccountWrites, W: StartWorkflow>(
     actor: &str,
     internal: impl FnOnce(StoreError) -> ApiError,
 ) -> Result<Task, ApiError> {
-    let task = Task::new(Operation::CreateAccount, vec![failed.id], Utc::now());
-    let task = task
-        .clone()
-        .run_by(c.workflows.execution_id(&task.id.to_string()));
+    let task = Task::for_workflow(
+        Operation::CreateAccount,
+        vec![failed.id],
+        Utc::now(),
+        &c.workflows,
+    );
     let change = AccountChange::transition(Transition::to(
         Trigger::RetryCreate,
         AccountStatus::Initializing,
@@ -218,6 +223,10 @@ async fn retry<S: AccountWrites, W: StartWorkflow>(
         .await
     {
         Ok(()) => Ok(task),
+        // Its creation (or another request's retry) is under way: the name is in use.
+        Err(StoreError::Lifecycle(domain::LifecycleError::OperationInProgress { .. })) => {
+            Err(name_taken(&failed.name, None))
+        }
         Err(e) => Err(refused_operation(
             e,
             // Another request's retry got there first: the name is in use again.
@@ -256,13 +265,7 @@ mod tests {
             management.organisation_id = organisation_id("o-test");
             management.account_role = AccountRole::Management;
             store.insert(management);
-            store
-                .record_foundation_completed(&store::FoundationCompleted {
-                    execution: "foundation-1".into(),
-                    completed_ts: Utc::now(),
-                })
-                .await
-                .unwrap();
+            store.complete_foundation();
         }
         CreateAccountApi {
             store,

@@ -9,7 +9,6 @@ use aws::{AssuranceError, InConcern};
 use aws_sdk_organizations::types::{PolicyType, PolicyTypeStatus};
 use domain::assurance::{BASELINE_TRAIL, ConcernResult, SESSION_MANAGER_DOCUMENT};
 use domain::config::{self, ConfigError};
-use domain::policy::{MANAGED_TAG_KEY, MANAGED_TAG_VALUE};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -93,14 +92,6 @@ impl Bootstrap {
     }
 }
 
-fn managed_tag() -> aws_sdk_organizations::types::Tag {
-    aws_sdk_organizations::types::Tag::builder()
-        .key(MANAGED_TAG_KEY)
-        .value(MANAGED_TAG_VALUE)
-        .build()
-        .expect("key and value are set")
-}
-
 pub async fn handle(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceError> {
     let orgs = aws::organizations(&b.sdk);
     let mut changes = Vec::new();
@@ -158,17 +149,15 @@ pub async fn handle(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceE
                 .send()
                 .await
                 .concern(CONCERN)?;
-            if !tags
-                .tags()
-                .iter()
-                .any(|t| t.key() == MANAGED_TAG_KEY && t.value() == MANAGED_TAG_VALUE)
-            {
+            if !aws::organizations::is_managed(tags.tags()) {
                 return Err(AssuranceError::NotManaged {
                     concern: CONCERN,
                     message: format!(
                         "an SCP named {POLICY_NAME} ({id}) exists that the service did not create \
-                         (it lacks the tag {MANAGED_TAG_KEY}={MANAGED_TAG_VALUE}); rename or delete \
-                         it, or tag it so to let the service manage it"
+                         (it lacks the tag {}={}); rename or delete it, or tag it so to let the \
+                         service manage it",
+                        domain::policy::MANAGED_TAG_KEY,
+                        domain::policy::MANAGED_TAG_VALUE
                     ),
                 });
             }
@@ -200,7 +189,7 @@ pub async fn handle(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceE
                 .description("Protects the Accounts service's baseline: trails, GuardDuty, Config, log buckets, account defaults, the provisioning role")
                 .r#type(PolicyType::ServiceControlPolicy)
                 .content(content.to_string())
-                .tags(managed_tag())
+                .tags(aws::organizations::managed_tag())
                 .send()
                 .await
                 .concern(CONCERN)?;

@@ -20,8 +20,8 @@ use aws::StateMachine;
 use chrono::Utc;
 use domain::config::{self, ConfigError};
 use domain::{
-    AccountChange, AccountFacts, AccountRole, AccountStatus, ErrorName, LockChange, Operation,
-    StartWorkflow, Task, Transition, Trigger,
+    AccountChange, AccountFacts, AccountRole, AccountStatus, ErrorName, ExecutionStates,
+    LockChange, Operation, StartWorkflow, Task, Transition, Trigger,
 };
 use edge::stax::{OnboardAccountRequest, parse_uuid};
 use edge::{
@@ -56,7 +56,10 @@ impl Onboarder<DynamoStore, StateMachine> {
     }
 }
 
-pub async fn route<S: AccountWrites + AccountTypes + FoundationStatus, W: StartWorkflow>(
+pub async fn route<
+    S: AccountWrites + AccountTypes + FoundationStatus,
+    W: StartWorkflow + ExecutionStates,
+>(
     o: &Onboarder<S, W>,
     req: ApiRequest,
 ) -> Result<Value, ApiError> {
@@ -100,10 +103,12 @@ pub async fn route<S: AccountWrites + AccountTypes + FoundationStatus, W: StartW
             ),
         ));
     }
-    let task = Task::new(Operation::OnboardAccount, vec![account.id], Utc::now());
-    let task = task
-        .clone()
-        .run_by(o.workflows.execution_id(&task.id.to_string()));
+    let task = Task::for_workflow(
+        Operation::OnboardAccount,
+        vec![account.id],
+        Utc::now(),
+        &o.workflows,
+    );
     let change = AccountChange::transition(Transition::to(
         Trigger::StartOnboarding,
         AccountStatus::Onboarding,
@@ -177,7 +182,7 @@ pub async fn route<S: AccountWrites + AccountTypes + FoundationStatus, W: StartW
 
 /// `POST /20190206/accounts/{account_id}/assurance`: Account Assurance again on an ACTIVE
 /// account, to repair drift. The body is empty or `{}`.
-async fn reassure<S: AccountWrites, W: StartWorkflow>(
+async fn reassure<S: AccountWrites, W: StartWorkflow + ExecutionStates>(
     o: &Onboarder<S, W>,
     req: &ApiRequest,
 ) -> Result<Value, ApiError> {
@@ -198,10 +203,7 @@ async fn reassure<S: AccountWrites, W: StartWorkflow>(
             "the management account is not assured: the service runs there, without a provisioning role",
         ));
     }
-    let task = Task::new(Operation::HardenAccount, vec![id], Utc::now());
-    let task = task
-        .clone()
-        .run_by(o.assurance.execution_id(&task.id.to_string()));
+    let task = Task::for_workflow(Operation::HardenAccount, vec![id], Utc::now(), &o.assurance);
     let change = AccountChange::start_maintenance(task.id);
     let actor = req.actor();
     start_operation_taking_over(&o.store, &o.assurance, account.id, &change, &task, &actor)
@@ -271,13 +273,7 @@ mod tests {
             .await
             .unwrap();
         store.insert(domain::fixtures::account_in(status, "legacy", Some(LEGACY)));
-        store
-            .record_foundation_completed(&store::FoundationCompleted {
-                execution: "foundation-1".into(),
-                completed_ts: Utc::now(),
-            })
-            .await
-            .unwrap();
+        store.complete_foundation();
         Onboarder {
             store,
             workflows: RecordedStarts::default(),
@@ -581,6 +577,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_abandoned_lock_is_not_taken_over_for_a_request_that_would_be_refused() {
+        // A repair of an account an onboarding abandoned: after the takeover it would be ERROR,
+        // which a repair does not start from; so nothing is taken over or written.
+        let o = onboarder(AccountStatus::Onboarding).await;
+        held_by_execution(&o, "stopped-by-hand", Some("ABORTED")).await;
+        let snapshot = o.store.snapshot();
+        let e = route(&o, repair(ADMIN, &stored(&o).await.id.to_string(), None))
+            .await
+            .unwrap_err();
+        assert_eq!((e.status, e.error), (409, ErrorName::OperationInProgress));
+        assert_eq!(o.store.snapshot(), snapshot, "nothing written");
+    }
+
+    #[tokio::test]
+    async fn a_maintenance_left_without_its_workflow_stands_down_and_the_repair_runs() {
+        let o = onboarder(AccountStatus::Maintenance).await;
+        let id = stored(&o).await.id;
+        let answer = route(&o, repair(ADMIN, &id.to_string(), None))
+            .await
+            .unwrap();
+        let account = stored(&o).await;
+        assert_eq!(account.status, AccountStatus::Maintenance);
+        assert_eq!(
+            account.user_task_id.map(|t| t.to_string()).as_deref(),
+            answer["TaskId"].as_str()
+        );
+        let trail = o.store.audit_trail(id).await.unwrap();
+        let statuses: Vec<_> = trail.iter().filter_map(|e| e.to).collect();
+        assert_eq!(
+            statuses,
+            [AccountStatus::Active, AccountStatus::Maintenance]
+        );
+    }
+
+    #[tokio::test]
     async fn repairs_that_cannot_be_made_are_refused_without_a_write() {
         for (status, principal, account_id, body, expected) in [
             (
@@ -592,13 +623,6 @@ mod tests {
             ),
             (
                 AccountStatus::Error,
-                ADMIN,
-                None,
-                None,
-                (409, ErrorName::NotAssurable),
-            ),
-            (
-                AccountStatus::Maintenance,
                 ADMIN,
                 None,
                 None,

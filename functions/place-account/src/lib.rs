@@ -13,7 +13,6 @@ use std::future::Future;
 use aws::OrganizationsError;
 use aws_sdk_organizations::error::ProvideErrorMetadata;
 use domain::config::ConfigError;
-use domain::policy::{MANAGED_TAG_KEY, MANAGED_TAG_VALUE};
 use domain::{ErrorName, Named};
 use serde::{Deserialize, Serialize};
 use store::{AccountReads, AccountTypes, DynamoStore, StoreError};
@@ -48,6 +47,11 @@ pub enum PlaceError {
          with \"LeaveOrganisationalUnit\": \"{ou}\" to move it out (the OU's policies stop applying)"
     )]
     UnmanagedOu { aws_account_id: String, ou: String },
+    #[error(
+        "an OU named {name} ({ou}) exists under the root that the service did not create (it \
+         lacks the tag accounts:managed-by=accounts); rename it, or tag it to hand it to the service"
+    )]
+    NotManagedOu { name: String, ou: String },
     #[error(transparent)]
     Organizations(#[from] OrganizationsError),
     #[error(transparent)]
@@ -59,6 +63,7 @@ impl Named for PlaceError {
         match self {
             PlaceError::NotPlaceable(_) => ErrorName::NotPlaceable,
             PlaceError::UnmanagedOu { .. } => ErrorName::UnmanagedOrganizationalUnit,
+            PlaceError::NotManagedOu { .. } => ErrorName::NotManagedByTheService,
             PlaceError::Organizations(e) => e.name(),
             PlaceError::Store(e) => e.name(),
         }
@@ -68,7 +73,8 @@ impl Named for PlaceError {
 /// What placing asks of AWS Organizations.
 pub trait Organizations: Send + Sync {
     fn root(&self) -> impl Future<Output = Result<String, PlaceError>> + Send;
-    /// The OU called `name` directly under `parent`, created if there is none.
+    /// The OU called `name` directly under `parent`, created (with the service's tag) if there
+    /// is none; one of that name without the tag is refused (`NotManagedOu`).
     fn ensure_ou(
         &self,
         parent: &str,
@@ -124,11 +130,9 @@ pub async fn handle<O: Organizations, R: AccountReads + AccountTypes>(
         .ok_or(PlaceError::NotPlaceable(account.id))?
         .name;
     let root = p.organizations.root().await?;
-    let ou = p.organizations.ensure_ou(&root, &type_name).await?;
     let parent = p.organizations.parent_of(aws_account_id).await?;
-    let moved = parent != ou;
-    let leaves_foreign_ou = moved
-        && parent != root
+    // Checked before anything is created: a refusal leaves Organizations as it was.
+    let leaves_foreign_ou = parent != root
         && request.leave.as_deref() != Some(parent.as_str())
         && !p.organizations.is_managed(&parent).await?;
     if leaves_foreign_ou {
@@ -137,6 +141,8 @@ pub async fn handle<O: Organizations, R: AccountReads + AccountTypes>(
             ou: parent,
         });
     }
+    let ou = p.organizations.ensure_ou(&root, &type_name).await?;
+    let moved = parent != ou;
     if moved {
         p.organizations
             .move_account(aws_account_id, &parent, &ou)
@@ -148,14 +154,6 @@ pub async fn handle<O: Organizations, R: AccountReads + AccountTypes>(
         format!("AWS account {aws_account_id} is in OU {ou} ({type_name})")
     };
     Ok(Placed { ou, moved, log })
-}
-
-fn managed_tag() -> aws_sdk_organizations::types::Tag {
-    aws_sdk_organizations::types::Tag::builder()
-        .key(MANAGED_TAG_KEY)
-        .value(MANAGED_TAG_VALUE)
-        .build()
-        .expect("key and value are set")
 }
 
 impl Organizations for aws_sdk_organizations::Client {
@@ -186,13 +184,21 @@ impl Organizations for aws_sdk_organizations::Client {
                 .flat_map(|p| p.organizational_units())
                 .find(|ou| ou.name() == Some(name))
             {
-                return Ok(ou.id().unwrap_or_default().to_owned());
+                // Another team's OU of that name is not adopted: its policies are theirs.
+                let id = ou.id().unwrap_or_default().to_owned();
+                if !Organizations::is_managed(self, &id).await? {
+                    return Err(PlaceError::NotManagedOu {
+                        name: name.to_owned(),
+                        ou: id,
+                    });
+                }
+                return Ok(id);
             }
             match self
                 .create_organizational_unit()
                 .parent_id(parent)
                 .name(name)
-                .tags(managed_tag())
+                .tags(aws::organizations::managed_tag())
                 .send()
                 .await
             {
@@ -241,10 +247,7 @@ impl Organizations for aws_sdk_organizations::Client {
             .send()
             .await
             .map_err(OrganizationsError::from)?;
-        Ok(out
-            .tags()
-            .iter()
-            .any(|t| t.key() == MANAGED_TAG_KEY && t.value() == MANAGED_TAG_VALUE))
+        Ok(aws::organizations::is_managed(out.tags()))
     }
 
     async fn move_account(

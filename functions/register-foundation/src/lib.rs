@@ -101,6 +101,16 @@ pub struct Input {
     /// onboarding wait for one). Absent: register the foundation accounts.
     #[serde(rename = "Action", default)]
     pub action: Option<Action>,
+    /// With `Complete`: how Account Assurance of each foundation account ended (the bootstrap's
+    /// Map results, `{"Status"}` each). The completion is recorded only if every one SUCCEEDED.
+    #[serde(rename = "Assurance", default)]
+    pub assurance: Vec<AssuranceOutcome>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct AssuranceOutcome {
+    #[serde(rename = "Status")]
+    pub status: String,
 }
 
 domain::string_enum! {
@@ -118,6 +128,11 @@ pub enum Answer {
         #[serde(rename = "CompletedTS", with = "domain::timestamp")]
         completed_ts: chrono::DateTime<Utc>,
     },
+    /// Not every foundation account was assured: creation and onboarding keep waiting.
+    NotCompleted {
+        #[serde(rename = "NotCompleted")]
+        reason: String,
+    },
 }
 
 /// Registers the foundation accounts, or records the bootstrap's completion.
@@ -126,6 +141,19 @@ pub async fn run<O: Organizations, R: AccountWrites + AccountTypes + FoundationS
     input: Input,
 ) -> Result<Answer, RegisterError> {
     if input.action == Some(Action::Complete) {
+        let unassured = input
+            .assurance
+            .iter()
+            .filter(|a| a.status != "SUCCEEDED")
+            .count();
+        if unassured > 0 {
+            return Ok(Answer::NotCompleted {
+                reason: format!(
+                    "{unassured} of {} foundation accounts were not assured; the bootstrap is not complete",
+                    input.assurance.len()
+                ),
+            });
+        }
         let completed = FoundationCompleted {
             execution: input
                 .execution
@@ -446,12 +474,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_last_step_records_the_completion_and_registers_nothing() {
+    async fn the_last_step_records_the_completion_once_every_foundation_account_is_assured() {
         let r = registrar();
+        assert_eq!(r.registry.foundation_completed().await.unwrap(), None);
+        let outcome = |status: &str| AssuranceOutcome {
+            status: status.into(),
+        };
+        let unassured = Input {
+            execution: Some("arn:aws:states:::execution:foundation:1".into()),
+            action: Some(Action::Complete),
+            assurance: vec![outcome("SUCCEEDED"), outcome("FAILED")],
+        };
+        assert!(matches!(
+            run(&r, unassured).await.unwrap(),
+            Answer::NotCompleted { .. }
+        ));
         assert_eq!(r.registry.foundation_completed().await.unwrap(), None);
         let input = Input {
             execution: Some("arn:aws:states:::execution:foundation:1".into()),
             action: Some(Action::Complete),
+            assurance: vec![outcome("SUCCEEDED"), outcome("SUCCEEDED")],
         };
         let Answer::Completed { completed_ts } = run(&r, input).await.unwrap() else {
             panic!("not a completion");

@@ -15,7 +15,7 @@ pub use provisioning::{
     AssuranceError, InConcern, Provisioning, RoleCheckError, assume_role, policy_text,
 };
 pub use session::Session;
-pub use state_machine::StateMachine;
+pub use state_machine::{Executions, StateMachine};
 
 /// An AWS error as a person reads it: `Code: message` for an error the service answered with,
 /// the whole chain (timeouts, connection failures, …) otherwise.

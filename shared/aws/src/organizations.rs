@@ -40,6 +40,23 @@ pub fn organizations(sdk: &SdkConfig) -> aws_sdk_organizations::Client {
     aws_sdk_organizations::Client::from_conf(config)
 }
 
+/// The service's tag ([`domain::policy::MANAGED_TAG_KEY`]), for what it creates in
+/// Organizations: its SCP and its OUs.
+pub fn managed_tag() -> aws_sdk_organizations::types::Tag {
+    aws_sdk_organizations::types::Tag::builder()
+        .key(domain::policy::MANAGED_TAG_KEY)
+        .value(domain::policy::MANAGED_TAG_VALUE)
+        .build()
+        .expect("key and value are set")
+}
+
+/// Do a resource's tags say the service created it?
+pub fn is_managed(tags: &[aws_sdk_organizations::types::Tag]) -> bool {
+    tags.iter().any(|t| {
+        t.key() == domain::policy::MANAGED_TAG_KEY && t.value() == domain::policy::MANAGED_TAG_VALUE
+    })
+}
+
 /// An AWS Organizations call that failed after the SDK's retries: refused for a reason retrying
 /// will not change (`OrganizationsRequestRefused`), or failed in a way worth the state
 /// machines' retries (`OrganizationsCallFailed`).

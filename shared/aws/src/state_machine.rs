@@ -49,7 +49,33 @@ impl domain::StartWorkflow for StateMachine {
             self.arn.replacen(":stateMachine:", ":execution:", 1)
         )
     }
+}
 
+impl domain::ExecutionStates for StateMachine {
+    async fn execution_state(&self, execution: &str) -> Result<domain::ExecutionState, String> {
+        Executions {
+            client: self.client.clone(),
+        }
+        .execution_state(execution)
+        .await
+    }
+}
+
+/// What Step Functions says of the service's executions (for a function that starts none).
+#[derive(Debug, Clone)]
+pub struct Executions {
+    pub client: aws_sdk_sfn::Client,
+}
+
+impl Executions {
+    pub fn new(sdk: &crate::SdkConfig) -> Self {
+        Executions {
+            client: aws_sdk_sfn::Client::new(sdk),
+        }
+    }
+}
+
+impl domain::ExecutionStates for Executions {
     async fn execution_state(&self, execution: &str) -> Result<domain::ExecutionState, String> {
         match self
             .client

@@ -31,7 +31,9 @@ impl crate::workflow::StartWorkflow for RecordedStarts {
     fn execution_id(&self, name: &str) -> String {
         format!("arn:aws:states:us-east-1:123456789012:execution:test:{name}")
     }
+}
 
+impl crate::workflow::ExecutionStates for RecordedStarts {
     async fn execution_state(&self, execution: &str) -> Result<crate::ExecutionState, String> {
         if let Some(status) = self.ended.lock().unwrap().get(execution) {
             return Ok(crate::ExecutionState::Ended(status.clone()));
@@ -41,7 +43,7 @@ impl crate::workflow::StartWorkflow for RecordedStarts {
             .lock()
             .unwrap()
             .iter()
-            .any(|(name, _)| self.execution_id(name) == execution);
+            .any(|(name, _)| crate::StartWorkflow::execution_id(self, name) == execution);
         Ok(if started {
             crate::ExecutionState::Running
         } else {

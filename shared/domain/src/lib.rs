@@ -34,4 +34,4 @@ pub use lifecycle::{
     AccountChange, AccountFacts, LifecycleError, LockChange, NewAccount, Transition, Trigger,
 };
 pub use task::{ExecutionState, Operation, Task, TaskFinished, TaskStatus, abandoned};
-pub use workflow::StartWorkflow;
+pub use workflow::{ExecutionStates, StartWorkflow};

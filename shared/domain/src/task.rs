@@ -167,6 +167,19 @@ impl Task {
         }
     }
 
+    /// A new task whose execution is the one starting `workflows` with the task's id starts
+    /// (recorded before the start: see [`Task::execution`]).
+    pub fn for_workflow<W: crate::StartWorkflow>(
+        operation: Operation,
+        accounts: Vec<Uuid>,
+        now: DateTime<Utc>,
+        workflows: &W,
+    ) -> Self {
+        let task = Task::new(operation, accounts, now);
+        let execution = workflows.execution_id(&task.id.to_string());
+        task.run_by(execution)
+    }
+
     /// The task, worked for by `execution`.
     pub fn run_by(mut self, execution: impl Into<String>) -> Self {
         self.execution = Some(execution.into());

@@ -19,8 +19,11 @@ pub trait StartWorkflow: Send + Sync {
     /// The id (ARN) of the execution that starting `name` starts: recorded on the task before
     /// the start, so that a lock whose execution ended can be told from one in use.
     fn execution_id(&self, name: &str) -> String;
+}
 
-    /// What Step Functions says of the execution `execution` (any of the service's).
+/// Asking Step Functions after an execution of any of the service's state machines.
+pub trait ExecutionStates: Send + Sync {
+    /// What Step Functions says of the execution `execution`.
     fn execution_state(
         &self,
         execution: &str,

@@ -9,8 +9,8 @@ use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::query_map::QueryMap;
 use domain::{
-    AccountChange, AccountStatus, AccountType, AccountTypeRef, ErrorName, LifecycleError,
-    StartWorkflow, Task,
+    AccountChange, AccountStatus, AccountType, AccountTypeRef, ErrorName, ExecutionStates,
+    LifecycleError, StartWorkflow, Task,
 };
 use serde_json::Value;
 use store::{AccountTypes, AccountWrites, FoundationStatus, StoreError};
@@ -185,12 +185,15 @@ pub async fn foundation_ready<S: FoundationStatus>(
     }
 }
 
-/// Starts an operation on the account (see `AccountWrites::start_operation`); when another task
-/// holds the account's lock but its execution has ended (or never began) without releasing it,
-/// the lock is taken over first — that task FAILED and the account ERROR, saying why — and the
-/// start tried once more. A lock whose execution is running is left alone
-/// (`OperationInProgress`).
-pub async fn start_operation_taking_over<S: AccountWrites, W: StartWorkflow>(
+/// Starts an operation on the account (see `AccountWrites::start_operation`), first taking over
+/// what an abandoned operation left: a lock whose execution ended (or never began) without
+/// releasing it, or an in-flight status without a lock (its workflow released the lock but could
+/// not record its outcome). The account then is as the dead workflow's failure record would
+/// have left it — ERROR with why, or ACTIVE again after a maintenance — the holder's task
+/// FAILED, and the start is tried once more. Nothing is taken over when the operation asked
+/// for would be refused afterwards too (nothing is written on a refusal), nor while the
+/// holder's execution runs (`OperationInProgress`).
+pub async fn start_operation_taking_over<S: AccountWrites, W: ExecutionStates>(
     store: &S,
     workflows: &W,
     account: Uuid,
@@ -198,68 +201,69 @@ pub async fn start_operation_taking_over<S: AccountWrites, W: StartWorkflow>(
     task: &Task,
     actor: &str,
 ) -> Result<(), StoreError> {
-    match store.start_operation(account, change, task, actor).await {
-        Err(StoreError::Lifecycle(LifecycleError::OperationInProgress {
-            task: holder, ..
-        })) => {
-            let Some(reason) = abandoned_lock(store, workflows, holder).await? else {
-                return Err(LifecycleError::OperationInProgress {
-                    account,
-                    task: holder,
-                }
-                .into());
+    let refused = match store.start_operation(account, change, task, actor).await {
+        Err(
+            e @ StoreError::Lifecycle(
+                LifecycleError::OperationInProgress { .. }
+                | LifecycleError::TransitionRefused { .. },
+            ),
+        ) => e,
+        other => return other,
+    };
+    let Some(current) = store.get_account(account).await? else {
+        return Err(refused);
+    };
+    let status = current.value.status;
+    let after = match status {
+        AccountStatus::Maintenance => AccountStatus::Active,
+        AccountStatus::Initializing | AccountStatus::Onboarding => AccountStatus::Error,
+        // A lock held on a settled status: released, the status kept.
+        other if current.value.user_task_id.is_some() => other,
+        _ => return Err(refused),
+    };
+    let admitted = change
+        .transition
+        .as_ref()
+        .is_some_and(|t| domain::lifecycle::is_allowed(t.trigger, Some(after), t.to));
+    if !admitted {
+        return Err(refused);
+    }
+    let (holder, reason) = match current.value.user_task_id {
+        Some(holder) => {
+            let Some(held) = store.get_task(holder).await? else {
+                return Err(refused);
             };
-            let reason = format!("{reason}; its lock was taken over");
-            tracing::warn!(%account, task = %holder, reason, "taking over an abandoned lock");
-            store
-                .take_over_lock(account, holder, &reason, actor)
-                .await?;
-            store.start_operation(account, change, task, actor).await
+            let Some(why) = abandoned(workflows, &held.value).await? else {
+                return Err(refused);
+            };
+            (Some(held.value), format!("{why}; its lock was taken over"))
         }
-        // Left in a workflow's status without its lock (the workflow released the lock but
-        // could not record its outcome): as its failure record would have it, ERROR first —
-        // when the operation asked for starts from ERROR (onboarding, a retried creation);
-        // otherwise it is refused and nothing is written.
-        Err(StoreError::Lifecycle(LifecycleError::TransitionRefused {
-            from:
-                Some(
-                    status @ (AccountStatus::Initializing
-                    | AccountStatus::Onboarding
-                    | AccountStatus::Maintenance),
-                ),
-            ..
-        })) if change.transition.as_ref().is_some_and(|t| {
-            domain::lifecycle::is_allowed(t.trigger, Some(AccountStatus::Error), t.to)
-        }) && store
-            .get_account(account)
-            .await?
-            .is_some_and(|a| a.value.user_task_id.is_none()) =>
-        {
-            let reason = format!(
+        None => (
+            None,
+            format!(
                 "the account was left {status} without a workflow (its last one could not record \
                  its outcome)"
-            );
-            let error = AccountChange::transition(domain::Transition::error(
-                domain::Trigger::FailWorkflow,
-                reason,
-            ));
-            store.update(account, &error, actor).await?;
-            store.start_operation(account, change, task, actor).await
-        }
-        other => other,
+            ),
+        ),
+    };
+    tracing::warn!(%account, reason, "taking over what an abandoned operation left");
+    match store
+        .take_over(&current, holder.as_ref(), after, &reason, actor)
+        .await
+    {
+        // Someone else moved first: the account is theirs now.
+        Err(StoreError::Stale { .. }) => return Err(refused),
+        other => other?,
     }
+    store.start_operation(account, change, task, actor).await
 }
 
-/// Why the lock `holder` holds is abandoned, or `None` while its execution may release it.
-async fn abandoned_lock<S: AccountWrites, W: StartWorkflow>(
-    store: &S,
+/// Why the lock `held` holds is abandoned, or `None` while its execution may release it.
+async fn abandoned<W: ExecutionStates>(
     workflows: &W,
-    holder: Uuid,
+    held: &Task,
 ) -> Result<Option<String>, StoreError> {
-    let Some(task) = store.get_task(holder).await? else {
-        return Ok(Some(format!("task {holder} does not exist")));
-    };
-    let state = match &task.value.execution {
+    let state = match &held.execution {
         Some(execution) => Some(
             workflows
                 .execution_state(execution)
@@ -268,11 +272,7 @@ async fn abandoned_lock<S: AccountWrites, W: StartWorkflow>(
         ),
         None => None,
     };
-    Ok(domain::abandoned(
-        &task.value,
-        state.as_ref(),
-        chrono::Utc::now(),
-    ))
+    Ok(domain::abandoned(held, state.as_ref(), chrono::Utc::now()))
 }
 
 /// The caller's role, if it allows `needed`; 403 otherwise.

@@ -89,6 +89,14 @@ impl MemoryStore {
         format!("{:?}", *self.state.lock().unwrap())
     }
 
+    /// A foundation bootstrap that completed (test setup for what waits for one).
+    pub fn complete_foundation(&self) {
+        self.state.lock().unwrap().foundation = Some(FoundationCompleted {
+            execution: "arn:aws:states:us-east-1:123456789012:execution:foundation:test".into(),
+            completed_ts: domain::timestamp::now(),
+        });
+    }
+
     /// Records `account` as it is (version 1 when new), with no audit event: test setup for states the
     /// lifecycle would take several steps to reach.
     pub fn insert(&self, account: Account) -> Versioned<Account> {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use domain::compliance::{ComplianceSummary, RuleResult};
 use domain::{
-    Account, AccountChange, AccountFilter, AccountType, AccountTypeRef, AuditEvent, LifecycleError,
+    Account, AccountChange, AccountFilter, AccountStatus, AccountType, AccountTypeRef, AuditEvent,
     LockChange, Task, TaskStatus, Transition, Trigger,
 };
 use uuid::Uuid;
@@ -227,26 +227,40 @@ pub trait AccountWrites: AccountReads + Tasks {
         end_unstarted(self, account, task, change, reason, actor)
     }
 
-    /// The lock of `task`, whose execution ended (or never began) without releasing it, taken
-    /// over: as the workflow's failure record would have it — the account ERROR with `reason`,
-    /// the lock released, the task FAILED — or, where the account's status admits no ERROR or
-    /// the task is finished already, the lock released alone.
-    fn take_over_lock(
+    /// An account an abandoned operation left, taken over against the version read: the lock
+    /// of `holder` (if it holds one) released, the account moved `to` — ERROR with `reason`, as
+    /// the workflow's failure record would have it, or ACTIVE again for a maintenance (which
+    /// changes only settings the next run assures anew) — and `holder` FAILED with `reason`
+    /// when it is not finished. `Stale` when the account changed since it was read.
+    fn take_over(
         &self,
-        account: Uuid,
-        task: Uuid,
+        current: &Versioned<Account>,
+        holder: Option<&Task>,
+        to: AccountStatus,
         reason: &str,
         actor: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         async move {
-            match self.abandon_task(account, task, reason, actor).await {
-                Err(StoreError::Lifecycle(LifecycleError::TransitionRefused { .. }))
-                | Err(StoreError::TaskFinished(_))
-                | Err(StoreError::TaskNotFound(_)) => {
-                    self.release_lock(account, task, actor).await.map(drop)
+            let mut change = match to {
+                _ if to == current.value.status => AccountChange::default(),
+                AccountStatus::Error => {
+                    AccountChange::transition(Transition::error(Trigger::FailWorkflow, reason))
                 }
-                other => other,
+                _ => AccountChange::transition(Transition::to(Trigger::CompleteWorkflow, to)),
+            };
+            if let Some(task) = holder {
+                change = change.with_lock(LockChange::Release(task.id));
             }
+            let update = holder
+                .filter(|t| !t.status.is_terminal())
+                .map(|t| TaskUpdate {
+                    id: t.id,
+                    status: TaskStatus::Failed,
+                    log: Some(reason),
+                });
+            self.apply_with_task(current, &change, update.map(Into::into), actor)
+                .await
+                .map(drop)
         }
     }
 
