@@ -353,10 +353,11 @@ class Template(unittest.TestCase):
                 if event["Type"] == "ScheduleV2":
                     self.assertEqual(event["Properties"].get("RoleArn"), {"Fn::GetAtt": ["SchedulerRole", "Arn"]}, name)
         forwarder = cfn.load(os.path.join(ROOT, "organizations-events.yaml"))
-        for name, resource in forwarder["Resources"].items():
-            if resource["Type"] == "AWS::IAM::Role":
-                for statement in resource["Properties"]["AssumeRolePolicyDocument"]["Statement"]:
-                    self.assertIn("aws:SourceAccount", statement["Condition"]["StringEquals"], name)
+        forwarder_roles = [(n, r) for n, r in forwarder["Resources"].items() if r["Type"] == "AWS::IAM::Role"]
+        self.assertTrue(forwarder_roles)
+        for name, resource in forwarder_roles:
+            for statement in resource["Properties"]["AssumeRolePolicyDocument"]["Statement"]:
+                self.assertIn("aws:SourceAccount", statement["Condition"]["StringEquals"], name)
 
     def test_parameters_without_a_value_are_refused(self):
         with self.assertRaises(ValueError):

@@ -34,13 +34,14 @@ LOCAL_IAM_UNENFORCED=1 turns the refusals off (the use is still recorded)."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
+
+from .wire import credential_of, operation_of, request_body
 
 ENFORCED = os.environ.get("LOCAL_IAM_UNENFORCED") != "1"
 USAGE_DIR = os.environ.get("LOCAL_IAM_USAGE_DIR")
@@ -155,42 +156,6 @@ ACCESS = Access()
 # --- what a request asks for ----------------------------------------------------------------
 
 
-def _credential(environ: dict) -> tuple[str, str, str] | None:
-    match = re.search(r"Credential=([^/]+)/[^/]+/([^/]+)/([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
-    return match.groups() if match else None  # (access key, region, signing service)
-
-
-def _body(environ: dict) -> bytes:
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    body = environ["wsgi.input"].read(length) if length else b""
-    environ["wsgi.input"] = io.BytesIO(body)
-    return body
-
-
-def _operation(environ: dict, service: str, body: bytes) -> tuple[str | None, dict]:
-    """The API operation and its URI parameters (REST protocols)."""
-    import urllib.parse
-
-    target = environ.get("HTTP_X_AMZ_TARGET")
-    if target:
-        return target.rsplit(".", 1)[-1], {}
-    query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
-    if "Action" in query:
-        return query["Action"][0], {}
-    if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
-        form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
-        if "Action" in form:
-            return form["Action"][0], {}
-    from moto.core.request import Request
-    from moto.core.routing import get_service_router
-
-    try:
-        operation, params = get_service_router(service).match(Request(dict(environ, **{"wsgi.input": io.BytesIO(body)})))
-        return operation.name, dict(params)
-    except Exception:  # noqa: BLE001 - an operation moto cannot route is not checked
-        return None, {}
-
-
 def _form(body: bytes) -> dict[str, str]:
     import urllib.parse
 
@@ -199,9 +164,7 @@ def _form(body: bytes) -> dict[str, str]:
 
 def requested(environ: dict, service: str, region: str, account: str, body: bytes) -> list[tuple[str, str | None]]:
     """The (IAM action, resource ARN or None when unknown) pairs a request needs."""
-    if ".s3-control." in environ.get("HTTP_HOST", ""):
-        service = "s3control"
-    operation, params = _operation(environ, service, body)
+    operation, params = operation_of(environ, service, body)
     if operation is None:
         return []
     prefix = "s3" if service == "s3control" else IAM_PREFIX.get(service, service)
@@ -414,20 +377,20 @@ def identity_policies(account: str, role_name: str) -> list[dict]:
 
 def authorize(environ: dict) -> tuple[str, str, str, str] | None:
     """None when the request may go on; otherwise (role, session, action, resource) refused."""
-    credential = _credential(environ)
+    credential = credential_of(environ)
     if not credential:
         return None
     access_key, region, service = credential
     session = ACCESS.sessions.get(access_key)
     if session is None:
         return None
-    body = _body(environ)
+    body = request_body(environ)
     needs = requested(environ, service, region, session.account, body)
     # GetCallerIdentity needs no permission in AWS, even under an explicit Deny.
     needs = [(a, r) for a, r in needs if a != "sts:GetCallerIdentity"]
     if not needs:
         return None
-    if service == "s3" and ".s3-control." not in environ.get("HTTP_HOST", ""):
+    if service == "s3":
         refused = _check_bucket_owner(environ, session, needs)
         if refused is not None:
             return refused
@@ -477,7 +440,7 @@ def access_denied(environ: dict, start_response: Any, refused: tuple[str, str, s
     session = f"arn:aws:sts::{account}:assumed-role/{role_arn.split('/')[-1]}/{session_name}"
     message = f"User: {session} is not authorized to perform: {action} on resource: {resource}"
     target = environ.get("HTTP_X_AMZ_TARGET")
-    credential = _credential(environ)
+    credential = credential_of(environ)
     service = credential[2] if credential else ""
     if target:  # JSON protocols
         start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-ErrorType", "AccessDeniedException")])
@@ -486,7 +449,7 @@ def access_denied(environ: dict, start_response: Any, refused: tuple[str, str, s
         start_response("403 Forbidden", [("Content-Type", "text/xml")])
         code = "UnauthorizedOperation" if service == "ec2" else "AccessDenied"
         return [f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>local</RequestId></ErrorResponse>".encode()]
-    if service == "s3":
+    if service in ("s3", "s3control"):  # REST-XML
         start_response("403 Forbidden", [("Content-Type", "application/xml")])
         return [f"<Error><Code>AccessDenied</Code><Message>{message}</Message></Error>".encode()]
     start_response("403 Forbidden", [("Content-Type", "application/json"), ("x-amzn-ErrorType", "AccessDeniedException")])

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 import threading
 
-from .wire import caller_of
+from .wire import credential_of, operation_of, request_body
 
 
 class Stats:
@@ -16,14 +15,12 @@ class Stats:
         self.calls: dict[str, dict[str, int]] = {}
 
     def count(self, environ: dict) -> None:
-        service, _, _ = caller_of(environ)
-        auth = environ.get("HTTP_AUTHORIZATION", "")
+        credential = credential_of(environ)
+        access_key, service = (credential[0], credential[2]) if credential else ("", None)
         # The interpreter's boto clients sign with the access key "ak" (moto's choice); a
         # benchmark signs with "bench" so its own calls can be told apart.
-        caller = "stepfunctions" if "Credential=ak/" in auth else "benchmark" if "Credential=bench/" in auth else "functions"
-        operation = _operation(environ)
-        if ".s3-control." in environ.get("HTTP_HOST", ""):
-            service = "s3control"  # signed as "s3"; told apart by its host
+        caller = "stepfunctions" if access_key == "ak" else "benchmark" if access_key == "bench" else "functions"
+        operation, _ = operation_of(environ, service, request_body(environ)) if service else (None, {})
         with self.lock:
             by_op = self.calls.setdefault(caller, {})
             key = f"{service or 'unknown'} {operation}"
@@ -39,27 +36,3 @@ class Stats:
 
 
 STATS = Stats()
-_ID = re.compile(r"/(?:[0-9a-f]{32}|[0-9]{12}|[0-9a-f-]{36}|car-[a-z0-9]+|ou-[a-z0-9-]+|r-[a-z0-9]+)(?=/|$)")
-
-
-def _operation(environ: dict) -> str:
-    """The API operation a request calls: its X-Amz-Target, its query Action, or its REST route."""
-    import io
-    import urllib.parse
-
-    target = environ.get("HTTP_X_AMZ_TARGET")
-    if target:
-        return target.rsplit(".", 1)[-1]
-    query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
-    if "Action" in query:
-        return query["Action"][0]
-    if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length)
-        environ["wsgi.input"] = io.BytesIO(body)
-        form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
-        if "Action" in form:
-            return form["Action"][0]
-    path = environ.get("PATH_INFO", "")
-    if re.match(r"^/2015-03-31/functions/[^/]+/invocations$", path):
-        return "Invoke"

@@ -1003,20 +1003,15 @@ async fn an_account_aws_finished_after_the_workflow_stopped_waiting_is_linked_an
     assert_eq!(records, 1, "linked, not discovered as a second record");
 
     // Onboarding finishes it.
-    let body = json!({"AwsAccountId": aws_account_id, "AccountType": "default"}).to_string();
-    let r = stack
-        .api(
-            "POST",
+    let body = json!({"AwsAccountId": aws_account_id, "AccountType": "default"});
+    stack
+        .operation_ends(
             "/20190206/accounts/onboard",
-            Some(&body),
+            &body,
             Some("local-admin"),
+            "SUCCEEDED",
         )
         .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    let task = stack
-        .finished_task(r.body["TaskId"].as_str().unwrap())
-        .await;
-    assert_eq!(task["Status"], "SUCCEEDED", "{task:?}");
     let a = account(stack, &id).await;
     assert_eq!(
         (a["Status"].as_str(), a["Name"].as_str()),

@@ -360,21 +360,51 @@ async fn the_schedule_and_repeated_events_start_one_run_and_record_once() {
     }
 }
 
+/// Onboards (with `more` in the body), waits for the task and checks it ended `status`.
+async fn onboarding_ends(stack: &Stack, aws_account_id: &str, more: Value, status: &str) -> Value {
+    let body = onboard_body(aws_account_id, more);
+    stack
+        .operation_ends(
+            "/20190206/accounts/onboard",
+            &body,
+            Some("local-operations"),
+            status,
+        )
+        .await
+}
+
+/// The record of `aws_account_id` is ERROR, unlocked, saying `why`: its reason.
+async fn assert_error_saying(stack: &Stack, aws_account_id: &str, why: &str) -> String {
+    let a = record_of(stack, aws_account_id).await.unwrap();
+    assert_eq!(a["Status"], "ERROR", "{a}");
+    let reason = a["StatusReason"].as_str().unwrap().to_owned();
+    assert!(reason.contains(why), "{reason}");
+    assert!(a.get("UserTaskId").is_none(), "the lock is released");
+    reason
+}
+
 async fn onboard(stack: &Stack, aws_account_id: &str) -> integration_tests::ApiResponse {
     onboard_with(stack, aws_account_id, json!({})).await
 }
 
-/// Onboards with more fields in the body (`Name`, `LeaveOrganisationalUnit`).
-async fn onboard_with(
-    stack: &Stack,
-    aws_account_id: &str,
-    more: Value,
-) -> integration_tests::ApiResponse {
+/// An onboarding body for `aws_account_id` (type `default`), with more fields (`Name`,
+/// `LeaveOrganisationalUnit`).
+fn onboard_body(aws_account_id: &str, more: Value) -> Value {
     let mut body =
         json!({"AwsAccountId": aws_account_id, "AccountType": "default", "Tags": {"Team": "data"}});
     for (field, value) in more.as_object().unwrap() {
         body[field] = value.clone();
     }
+    body
+}
+
+/// Onboards with more fields in the body.
+async fn onboard_with(
+    stack: &Stack,
+    aws_account_id: &str,
+    more: Value,
+) -> integration_tests::ApiResponse {
+    let body = onboard_body(aws_account_id, more);
     stack
         .api(
             "POST",
@@ -492,22 +522,13 @@ async fn onboarding_an_account_without_the_role_ends_in_error_saying_which_role(
         .await;
     assert_eq!(record_of(stack, gamma).await.unwrap()["Status"], "ERROR");
 
-    let r = onboard(stack, gamma).await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    let task = stack
-        .finished_task(r.body["TaskId"].as_str().unwrap())
-        .await;
-    assert_eq!(task["Status"], "FAILED", "{task:?}");
-    let g = record_of(stack, gamma).await.unwrap();
-    assert_eq!(g["Status"], "ERROR");
-    let reason = g["StatusReason"].as_str().unwrap();
-    assert!(
-        reason.contains(&format!(
-            "could not assume role stax-provisioning in AWS account {gamma}"
-        )),
-        "{reason}"
-    );
-    assert!(g.get("UserTaskId").is_none(), "the lock is released");
+    let task = onboarding_ends(stack, gamma, json!({}), "FAILED").await;
+    let reason = assert_error_saying(
+        stack,
+        gamma,
+        &format!("could not assume role stax-provisioning in AWS account {gamma}"),
+    )
+    .await;
     assert_eq!(last_log(&task), reason);
 }
 
@@ -650,20 +671,8 @@ async fn a_provisioning_role_that_also_trusts_its_own_account_is_refused_until_f
     trust_provisioning_role(stack, &id, &[management.clone(), own.clone()]).await;
 
     // Onboarding checks the role again before anything is placed or assured.
-    let r = onboard(stack, &id).await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    let task = stack
-        .finished_task(r.body["TaskId"].as_str().unwrap())
-        .await;
-    assert_eq!(task["Status"], "FAILED", "{task:?}");
-    let a = record_of(stack, &id).await.unwrap();
-    assert_eq!(a["Status"], "ERROR");
-    let reason = a["StatusReason"].as_str().unwrap();
-    assert!(
-        reason.contains(&format!("also trusts AWS principal {own}")),
-        "{reason}"
-    );
-    assert!(a.get("UserTaskId").is_none(), "the lock is released");
+    onboarding_ends(stack, &id, json!({}), "FAILED").await;
+    assert_error_saying(stack, &id, &format!("also trusts AWS principal {own}")).await;
 
     // Discovery keeps refusing it while the role trusts more than the management account.
     discover_one(stack, &id).await;
@@ -673,12 +682,7 @@ async fn a_provisioning_role_that_also_trusts_its_own_account_is_refused_until_f
     trust_provisioning_role(stack, &id, &[management]).await;
     discover_one(stack, &id).await;
     assert_eq!(record_of(stack, &id).await.unwrap()["Status"], "DISCOVERED");
-    let r = onboard(stack, &id).await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    let task = stack
-        .finished_task(r.body["TaskId"].as_str().unwrap())
-        .await;
-    assert_eq!(task["Status"], "SUCCEEDED", "{task:?}");
+    onboarding_ends(stack, &id, json!({}), "SUCCEEDED").await;
 }
 
 /// The OU `aws_account_id` is in.
@@ -718,28 +722,22 @@ async fn an_account_in_another_team_s_ou_is_moved_only_when_the_request_names_th
         .await
         .unwrap();
 
-    let r = onboard(stack, &id).await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    let task = stack
-        .finished_task(r.body["TaskId"].as_str().unwrap())
-        .await;
-    assert_eq!(task["Status"], "FAILED", "{task:?}");
-    let a = record_of(stack, &id).await.unwrap();
-    assert_eq!(a["Status"], "ERROR");
-    let reason = a["StatusReason"].as_str().unwrap();
-    assert!(
-        reason.contains(&format!("\"LeaveOrganisationalUnit\": \"{legacy}\"")),
-        "{reason}"
-    );
-    assert!(a.get("UserTaskId").is_none(), "the lock is released");
+    onboarding_ends(stack, &id, json!({}), "FAILED").await;
+    assert_error_saying(
+        stack,
+        &id,
+        &format!("\"LeaveOrganisationalUnit\": \"{legacy}\""),
+    )
+    .await;
     assert_eq!(parent_of(stack, &id).await, legacy, "not moved");
 
-    let r = onboard_with(stack, &id, json!({"LeaveOrganisationalUnit": legacy})).await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    let task = stack
-        .finished_task(r.body["TaskId"].as_str().unwrap())
-        .await;
-    assert_eq!(task["Status"], "SUCCEEDED", "{task:?}");
+    onboarding_ends(
+        stack,
+        &id,
+        json!({"LeaveOrganisationalUnit": legacy}),
+        "SUCCEEDED",
+    )
+    .await;
     let a = record_of(stack, &id).await.unwrap();
     assert_eq!(a["Status"], "ACTIVE");
     assert_eq!(parent_of(stack, &id).await, a["OrgsOuId"].as_str().unwrap());
@@ -809,12 +807,7 @@ async fn a_lock_whose_execution_was_stopped_is_taken_over_by_the_next_onboarding
     assert_eq!(a["UserTaskId"], first.to_string());
 
     // The next onboarding takes the abandoned lock over and runs.
-    let r = onboard(stack, &id).await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    let task = stack
-        .finished_task(r.body["TaskId"].as_str().unwrap())
-        .await;
-    assert_eq!(task["Status"], "SUCCEEDED", "{task:?}");
+    onboarding_ends(stack, &id, json!({}), "SUCCEEDED").await;
     assert_eq!(record_of(stack, &id).await.unwrap()["Status"], "ACTIVE");
     let stopped = store.get_task(first).await.unwrap().unwrap().value;
     assert_eq!(stopped.status, domain::TaskStatus::Failed);
@@ -854,12 +847,7 @@ async fn an_onboarding_whose_failure_cannot_be_recorded_still_releases_the_lock(
             6,
         )
         .await;
-    let r = onboard(stack, &id).await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    let task = stack
-        .finished_task(r.body["TaskId"].as_str().unwrap())
-        .await;
-    assert_eq!(task["Status"], "FAILED", "{task:?}");
+    let task = onboarding_ends(stack, &id, json!({}), "FAILED").await;
     assert_eq!(
         stack
             .faults_served("DynamoDB_20120810.TransactWriteItems")
@@ -876,11 +864,6 @@ async fn an_onboarding_whose_failure_cannot_be_recorded_still_releases_the_lock(
         "the status is left as the record has it"
     );
     // Nothing stays stuck: the next onboarding records the abandoned one as ERROR and runs.
-    let r = onboard(stack, &id).await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    let task = stack
-        .finished_task(r.body["TaskId"].as_str().unwrap())
-        .await;
-    assert_eq!(task["Status"], "SUCCEEDED", "{task:?}");
+    onboarding_ends(stack, &id, json!({}), "SUCCEEDED").await;
     assert_eq!(record_of(stack, &id).await.unwrap()["Status"], "ACTIVE");
 }

@@ -220,6 +220,26 @@ impl Stack {
         panic!("task {task_id} did not finish within 2 minutes");
     }
 
+    /// POSTs an operation (`body` as `as_user`), expects it accepted (200, a task envelope),
+    /// waits for its task and checks it ended `status`: the finished task.
+    pub async fn operation_ends(
+        &self,
+        path: &str,
+        body: &Value,
+        as_user: Option<&str>,
+        status: &str,
+    ) -> Value {
+        let r = self
+            .api("POST", path, Some(&body.to_string()), as_user)
+            .await;
+        assert_eq!(r.status, 200, "{path} {body}: {:?}", r.body);
+        let task = self
+            .finished_task(r.body["TaskId"].as_str().expect("a TaskId"))
+            .await;
+        assert_eq!(task["Status"], status, "{path} {body}: {task:?}");
+        task
+    }
+
     /// Invokes a function of the stack through the Lambda Invoke API, as Step Functions does.
     pub async fn invoke(&self, function: &str, payload: &Value) -> (bool, Value) {
         let r = reqwest::Client::new()
