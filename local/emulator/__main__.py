@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 
-from . import dynamodb, eventbridge, guardduty, iam, lambda_invoke, logs, organizations, s3, stepfunctions
+from . import account, dynamodb, eventbridge, guardduty, iam, lambda_invoke, logs, organizations, s3, stepfunctions
 from .control import ControlApp
 from .scheduler import SCHEDULER
 
@@ -43,6 +43,7 @@ def main() -> None:
     lambda_invoke.install_lambda_forwarding()
     iam.install_assume_role_checks()
     iam.install_access_key_index()
+    account.install_unique_account_aliases()
     logs.install_integer_log_timestamps()
     organizations.install_organizations_events()
     organizations.install_async_create_account()

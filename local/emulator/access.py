@@ -185,7 +185,20 @@ def requested(environ: dict, service: str, region: str, account: str, body: byte
         return [(action, f"arn:aws:s3:::{params['Bucket']}" + (f"/{key}" if key else ""))]
     if service == "organizations":
         return [(action, arn) for arn in _organizations_resources(json.loads(body or b"{}"), account)]
+    if service == "account":
+        return [(action, _account_management_arn(json.loads(body or b"{}").get("AccountId"), account))]
     return [(action, None)]
+
+
+def _account_management_arn(member: str | None, caller: str) -> str:
+    """The Account Management API's resource: the caller's own account, or a member account
+    (whose ARN carries the organization)."""
+    if not member or member == caller:
+        return f"arn:aws:account::{caller}:account"
+    from moto.organizations.models import organizations_backends
+
+    org = getattr(organizations_backends[caller]["aws"], "org", None)
+    return f"arn:aws:account::{caller}:account/{org.id if org else 'o-none'}/{member}"
 
 
 # Organizations request fields that name a resource, in the order IAM lists them.

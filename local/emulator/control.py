@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from . import lambda_invoke
+from .account import account_management
 from .access import ACCESS, access_denied, authorize, issue_lambda_session
 from .dynamodb import DYNAMODB, SERIALIZE_DYNAMODB
 from .faults import FAULTS
@@ -34,6 +35,9 @@ class ControlApp:
             if refused is not None:
                 return access_denied(environ, start_response, refused)
             served = guardduty_members(environ, start_response)
+            if served is not None:
+                return served
+            served = account_management(environ, start_response)
             if served is not None:
                 return served
             target = environ.get("HTTP_X_AMZ_TARGET")

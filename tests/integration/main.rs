@@ -6,6 +6,7 @@ mod compliance;
 mod create;
 mod discovery;
 mod foundation;
+mod manage;
 mod store;
 
 use domain::Account;

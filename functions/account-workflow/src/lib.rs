@@ -54,6 +54,46 @@ pub enum Step {
         #[serde(rename = "Log")]
         log: String,
     },
+    /// An update applied a change in AWS (the alias, the AWS account name, the move to another
+    /// Account Type's OU, the tags): the record takes it, after AWS did.
+    RecordUpdate {
+        #[serde(rename = "AccountId")]
+        account: Uuid,
+        #[serde(rename = "TaskId")]
+        task: Uuid,
+        #[serde(rename = "AwsAccountAlias", default)]
+        aws_account_alias: Option<String>,
+        #[serde(rename = "AwsAccountName", default)]
+        aws_account_name: Option<String>,
+        #[serde(rename = "AccountType", default)]
+        account_type: Option<Uuid>,
+        #[serde(rename = "OrgsOuId", default)]
+        ou: Option<String>,
+        #[serde(rename = "Tags", default)]
+        tags: Option<domain::Tags>,
+        #[serde(rename = "Log")]
+        log: String,
+    },
+    /// An update finished: the lock is released and the task SUCCEEDED; the status stays.
+    Finish {
+        #[serde(rename = "AccountId")]
+        account: Uuid,
+        #[serde(rename = "TaskId")]
+        task: Uuid,
+        #[serde(rename = "Log")]
+        log: String,
+    },
+    /// An update failed: the lock is released and the task FAILED with the reason; the status
+    /// stays (what was applied before the failure is recorded, step by step, and is valid on
+    /// its own).
+    Abort {
+        #[serde(rename = "AccountId")]
+        account: Uuid,
+        #[serde(rename = "TaskId")]
+        task: Uuid,
+        #[serde(rename = "Error")]
+        error: StepError,
+    },
     /// Assurance runs: AssuranceState UPDATING.
     AssuranceStarted {
         #[serde(rename = "AccountId")]
@@ -222,6 +262,47 @@ pub fn plan(step: &Step, execution: &str) -> Plan {
             }),
             log.clone(),
         ),
+        Step::RecordUpdate {
+            account,
+            task,
+            aws_account_alias,
+            aws_account_name,
+            account_type,
+            ou,
+            tags,
+            log,
+        } => running(
+            account,
+            task,
+            AccountChange::facts(AccountFacts {
+                aws_account_alias: aws_account_alias.clone(),
+                aws_account_name: aws_account_name.clone(),
+                account_type: *account_type,
+                orgs_ou_id: ou.clone(),
+                tags: tags.clone(),
+                ..Default::default()
+            }),
+            log.clone(),
+        ),
+        Step::Finish { account, task, log } => ending(
+            account,
+            task,
+            AccountChange::release(*task),
+            TaskStatus::Succeeded,
+            log.clone(),
+        ),
+        Step::Abort {
+            account,
+            task,
+            error,
+        } => Plan::Update {
+            account: *account,
+            change: AccountChange::release(*task),
+            task: *task,
+            status: TaskStatus::Failed,
+            log: error.reason(),
+            unless_finished: true,
+        },
         Step::AssuranceStarted { account, task } => running(
             account,
             task,
@@ -749,6 +830,58 @@ mod tests {
             before,
             "a retried release writes nothing"
         );
+    }
+
+    #[tokio::test]
+    async fn an_update_records_what_aws_took_and_ends_with_the_status_kept() {
+        let (r, account, task) = recorder(AccountStatus::Active);
+        let type_id = Uuid::new_v4();
+        let step = json!({"Action": "RecordUpdate", "AccountId": account, "TaskId": task,
+                          "AccountType": type_id, "OrgsOuId": "ou-2", "AwsAccountAlias": "bakery-two",
+                          "Tags": {"Team": "bread"}, "Log": "Moved to OU ou-2"});
+        handle(&r, input(step)).await.unwrap();
+        let finish =
+            json!({"Action": "Finish", "AccountId": account, "TaskId": task, "Log": "Updated"});
+        let done = handle(&r, input(finish.clone())).await.unwrap();
+        assert_eq!(
+            (done.status, done.task_status),
+            (AccountStatus::Active, TaskStatus::Succeeded)
+        );
+        let stored = r.store.get_account(account).await.unwrap().unwrap().value;
+        assert_eq!(stored.account_type, Some(type_id));
+        assert_eq!(stored.orgs_ou_id.as_deref(), Some("ou-2"));
+        assert_eq!(stored.aws_account_alias.as_deref(), Some("bakery-two"));
+        assert_eq!(stored.tags.unwrap()["Team"], "bread");
+        assert_eq!(stored.user_task_id, None);
+        let before = r.store.snapshot();
+        handle(&r, input(finish)).await.unwrap();
+        assert_eq!(
+            r.store.snapshot(),
+            before,
+            "a retried finish writes nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_aborted_update_fails_its_task_with_the_reason_and_keeps_the_status() {
+        let (r, account, task) = recorder(AccountStatus::Active);
+        let abort = json!({"Action": "Abort", "AccountId": account, "TaskId": task,
+            "Error": {"Error": "AssuranceCallFailed", "Cause": "EntityAlreadyExists: the alias bakery is taken"}});
+        let ended = handle(&r, input(abort.clone())).await.unwrap();
+        assert_eq!(
+            (ended.status, ended.task_status),
+            (AccountStatus::Active, TaskStatus::Failed)
+        );
+        let logs = r.store.get_task(task).await.unwrap().unwrap().value.logs;
+        assert!(
+            logs.last().unwrap().contains("the alias bakery is taken"),
+            "{logs:?}"
+        );
+        let stored = r.store.get_account(account).await.unwrap().unwrap().value;
+        assert_eq!(stored.user_task_id, None, "the lock is released");
+        let before = r.store.snapshot();
+        handle(&r, input(abort)).await.unwrap();
+        assert_eq!(r.store.snapshot(), before, "a retried abort writes nothing");
     }
 
     #[tokio::test]

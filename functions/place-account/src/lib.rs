@@ -25,6 +25,10 @@ pub struct Request {
     /// The OU, not the service's, that the request agreed to move the account out of.
     #[serde(rename = "LeaveOrganisationalUnit", default)]
     pub leave: Option<String>,
+    /// The Account Type to place the account by, when it is not the recorded one: an update
+    /// moves the account first and records its new type after.
+    #[serde(rename = "AccountType", default)]
+    pub account_type: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -119,8 +123,8 @@ pub async fn handle<O: Organizations, R: AccountReads + AccountTypes>(
         .await?
         .ok_or(StoreError::AccountNotFound(request.account))?
         .value;
-    let (Some(aws_account_id), Some(type_id)) = (&account.aws_account_id, account.account_type)
-    else {
+    let type_id = request.account_type.or(account.account_type);
+    let (Some(aws_account_id), Some(type_id)) = (&account.aws_account_id, type_id) else {
         return Err(PlaceError::NotPlaceable(account.id));
     };
     let type_name = p
@@ -342,6 +346,7 @@ mod tests {
         let request = Request {
             account: account.id,
             leave: None,
+            account_type: None,
         };
         let first = handle(&p, request.clone()).await.unwrap();
         assert_eq!(
@@ -352,7 +357,7 @@ mod tests {
                 log: "Moved AWS account 444455556666 to OU ou-0 (production)".into(),
             }
         );
-        let again = handle(&p, request).await.unwrap();
+        let again = handle(&p, request.clone()).await.unwrap();
         assert_eq!(
             (again.ou.as_str(), again.moved, again.log.as_str()),
             (
@@ -362,6 +367,24 @@ mod tests {
             )
         );
         assert_eq!(*p.organizations.moves.lock().unwrap(), 1);
+        assert_eq!(
+            p.records.snapshot(),
+            before,
+            "the workflow records the OU, not this step"
+        );
+        // An update places the account by the type it moves to, before recording it.
+        let staging = p.records.ensure_account_type("staging").await.unwrap();
+        let before = p.records.snapshot();
+        let by_type = Request {
+            account_type: Some(staging.id),
+            ..request
+        };
+        let moved = handle(&p, by_type).await.unwrap();
+        assert_eq!(
+            (moved.ou.as_str(), moved.moved),
+            ("ou-1", true),
+            "{moved:?}"
+        );
         assert_eq!(
             p.records.snapshot(),
             before,
@@ -383,6 +406,7 @@ mod tests {
             Request {
                 account: account.id,
                 leave: None,
+                account_type: None,
             },
         )
         .await
@@ -411,6 +435,7 @@ mod tests {
         let place = |leave: Option<&str>| Request {
             account: account.id,
             leave: leave.map(str::to_owned),
+            account_type: None,
         };
         for leave in [None, Some("ou-other")] {
             let e = handle(&p, place(leave)).await.unwrap_err();

@@ -267,7 +267,7 @@ pub fn validate_alias(alias: &str) -> Result<(), String> {
 }
 
 /// Stax tags: at most 100; keys 1–128 and values 1–256 characters of `a-zA-Z0-9+-=._:/@ `;
-/// keys may not start with `aws:` (reserved by AWS).
+/// keys may not start with `aws:` (reserved by AWS) or `accounts:` (the service's).
 pub fn validate_tags(tags: &Tags) -> Result<(), String> {
     if tags.len() > 100 {
         return Err(format!("at most 100 tags, got {}", tags.len()));
@@ -282,6 +282,13 @@ pub fn validate_tags(tags: &Tags) -> Result<(), String> {
             || k.to_lowercase().starts_with("aws:")
         {
             return Err(format!("key {k:?} is not a valid tag key"));
+        }
+        // The service's own tag says what it manages (domain::policy::MANAGED_TAG_KEY): only
+        // the service puts it, never a request.
+        if k.to_lowercase().starts_with("accounts:") {
+            return Err(format!(
+                "key {k:?} is reserved: keys starting accounts: belong to the service"
+            ));
         }
         if !(1..=256).contains(&v.chars().count()) || !allowed(v) {
             return Err(format!("the value of {k:?} is not a valid tag value"));

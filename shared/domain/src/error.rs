@@ -24,6 +24,8 @@ string_enum! {
         NotOnboardable => "NotOnboardable",
         /// The account's status does not admit a re-run of Account Assurance.
         NotAssurable => "NotAssurable",
+        /// The account's status, role or type does not admit the update asked for.
+        NotUpdatable => "NotUpdatable",
         /// The account's status does not admit scoring.
         NotScorable => "NotScorable",
         /// An organization-wide discovery is already running.
@@ -75,6 +77,11 @@ string_enum! {
         /// Organizations refused a request for a reason retrying will not change (a
         /// constraint, a limit, access).
         OrganizationsRequestRefused => "OrganizationsRequestRefused",
+        /// An Account Management API call (the account's name in AWS) failed in a way worth
+        /// retrying (throttled, unreachable).
+        AccountManagementCallFailed => "AccountManagementCallFailed",
+        /// The Account Management API refused the request for a reason retrying will not change.
+        AccountManagementRequestRefused => "AccountManagementRequestRefused",
         /// An account without an AWS account or an Account Type cannot be placed in an OU.
         NotPlaceable => "NotPlaceable",
         /// The account is in an OU the service does not manage, and the request did not say
@@ -103,6 +110,7 @@ string_enum! {
         CreateAccountFailed => "CreateAccountFailed",
         AccountCreationFailed => "AccountCreationFailed",
         AccountOnboardingFailed => "AccountOnboardingFailed",
+        AccountUpdateFailed => "AccountUpdateFailed",
         AssuranceFailed => "AssuranceFailed",
         DiscoveryFailed => "DiscoveryFailed",
         ScoringFailed => "ScoringFailed",

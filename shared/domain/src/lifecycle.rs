@@ -28,6 +28,10 @@ string_enum! {
         StartOnboarding => "StartOnboarding",
         /// Account Assurance re-runs on a managed account to repair drift.
         StartMaintenance => "StartMaintenance",
+        /// `PUT /accounts/{id}`: an ACTIVE account is changed (name, alias, AWS name, type,
+        /// tags) under a task; it stays ACTIVE. The table admits it from ACTIVE only, so the
+        /// lock-taking write checks the status it is applied against.
+        StartUpdate => "StartUpdate",
         /// A create, onboarding or maintenance workflow finished.
         CompleteWorkflow => "CompleteWorkflow",
         /// A create, onboarding or maintenance workflow failed.
@@ -66,6 +70,7 @@ pub const TRANSITIONS: &[(Trigger, Option<AccountStatus>, AccountStatus)] = &[
     (StartOnboarding, Some(Discovered), Onboarding),
     (StartOnboarding, Some(Error), Onboarding),
     (StartMaintenance, Some(Active), Maintenance),
+    (StartUpdate, Some(Active), Active),
     (CompleteWorkflow, Some(Initializing), Active),
     (CompleteWorkflow, Some(Onboarding), Active),
     (CompleteWorkflow, Some(Maintenance), Active),
@@ -219,6 +224,24 @@ impl AccountChange {
     /// `task`'s operation ends: the account takes `transition` and the lock is released.
     pub fn end_operation(task: Uuid, transition: Transition) -> Self {
         AccountChange::transition(transition).with_lock(LockChange::Release(task))
+    }
+
+    /// The one way into an update: the ACTIVE account stays ACTIVE, `task` takes the lock, and
+    /// the record takes what the request changes in the record alone (its name, moved with its
+    /// unique-name item in the same write).
+    pub fn start_update(task: Uuid, name: Option<String>) -> Self {
+        AccountChange::transition(Transition::to(StartUpdate, Active))
+            .with_lock(LockChange::Acquire(task))
+            .with_facts(AccountFacts {
+                name,
+                ..Default::default()
+            })
+    }
+
+    /// `task`'s operation ends without a status change (an update, however it ended): the lock
+    /// is released, the status left as it is.
+    pub fn release(task: Uuid) -> Self {
+        AccountChange::lock(LockChange::Release(task))
     }
 
     /// A repair that ends without running (its workflow could not start, or failed before it
@@ -458,6 +481,7 @@ mod tests {
         (Some(Onboarding), Error),
         (Some(Onboarding), Closed),
         (Some(Active), Maintenance),
+        (Some(Active), Active),
         (Some(Active), Suspended),
         (Some(Active), Closed),
         (Some(Maintenance), Active),
@@ -493,7 +517,8 @@ mod tests {
                 let before = account_in(from);
                 match before.apply(&AccountChange::transition(t), Utc::now()) {
                     Ok(after) => {
-                        let after = after.expect("a status change is a change");
+                        // A status kept (an update) may change nothing else.
+                        let after = after.unwrap_or_else(|| before.clone());
                         assert_eq!(after.status, to);
                         assert_eq!(after.status_reason.is_some(), to == Error);
                         true

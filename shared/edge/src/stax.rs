@@ -676,6 +676,141 @@ impl CreateAccountRequest {
     }
 }
 
+/// A validated `accounts.UpdateAccount` body: every field optional, at least one given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpdateAccountRequest {
+    pub name: Option<String>,
+    pub aws_account_alias: Option<String>,
+    pub aws_account_name: Option<String>,
+    pub account_type: Option<AccountTypeRef>,
+    /// The Stax id of an OU. Each Account Type is one OU, and the Stax id of that OU is the
+    /// type's id: the only one an account may be in is its type's.
+    pub organisational_unit_id: Option<Uuid>,
+    pub tags: Option<domain::Tags>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateAccountBody {
+    #[serde(rename = "Name", default)]
+    name: Option<String>,
+    #[serde(rename = "AwsAccountAlias", default)]
+    aws_account_alias: Option<String>,
+    #[serde(rename = "AwsAccountName", default)]
+    aws_account_name: Option<String>,
+    #[serde(rename = "AccountType", default)]
+    account_type: Option<String>,
+    #[serde(rename = "OrganisationalUnitId", default)]
+    organisational_unit_id: Option<String>,
+    #[serde(rename = "Tags", default)]
+    tags: Option<domain::Tags>,
+}
+
+impl UpdateAccountRequest {
+    /// Parses and validates the body against the Stax `accounts.UpdateAccount` schema.
+    pub fn parse(body: Option<&str>) -> Result<Self, ApiError> {
+        let body = body.filter(|b| !b.trim().is_empty()).ok_or_else(|| {
+            ApiError::bad_request("the request needs a JSON body (accounts.UpdateAccount)")
+        })?;
+        let raw: UpdateAccountBody = serde_json::from_str(body).map_err(|e| {
+            ApiError::bad_request(format!("the body is not an accounts.UpdateAccount: {e}"))
+        })?;
+        let field = |name: &str, r: Result<(), String>| {
+            r.map_err(|e| ApiError::bad_request(format!("{name}: {e}")))
+        };
+        if let Some(name) = &raw.name {
+            field("Name", validate_account_name(name))?;
+        }
+        if let Some(name) = &raw.aws_account_name {
+            field("AwsAccountName", validate_account_name(name))?;
+        }
+        if let Some(alias) = &raw.aws_account_alias {
+            field("AwsAccountAlias", validate_alias(alias))?;
+        }
+        if let Some(tags) = &raw.tags {
+            field("Tags", validate_tags(tags))?;
+        }
+        let organisational_unit_id = raw
+            .organisational_unit_id
+            .as_deref()
+            .map(|ou| {
+                parse_uuid(ou)
+                    .map_err(|e| ApiError::bad_request(format!("OrganisationalUnitId: {e}")))
+            })
+            .transpose()?;
+        let request = UpdateAccountRequest {
+            name: raw.name,
+            aws_account_alias: raw.aws_account_alias,
+            aws_account_name: raw.aws_account_name,
+            account_type: raw
+                .account_type
+                .as_deref()
+                .map(account_type_ref)
+                .transpose()?,
+            organisational_unit_id,
+            tags: raw.tags,
+        };
+        if request == UpdateAccountRequest::default() {
+            return Err(ApiError::bad_request(
+                "the body names nothing to change: give at least one of Name, AwsAccountAlias, \
+                 AwsAccountName, AccountType, OrganisationalUnitId, Tags",
+            ));
+        }
+        Ok(request)
+    }
+}
+
+#[cfg(test)]
+mod update_tests {
+    use super::*;
+
+    fn cause(body: &str) -> String {
+        let e = UpdateAccountRequest::parse(Some(body)).unwrap_err();
+        assert_eq!(e.status, 400);
+        e.cause
+    }
+
+    #[test]
+    fn every_field_is_optional_but_one_is_needed() {
+        let r = UpdateAccountRequest::parse(Some(
+            r#"{"Name": "bakery-2", "AwsAccountAlias": "bakery-two", "AwsAccountName": "Bakery 2",
+                "AccountType": "default", "Tags": {"Team": "bread"}}"#,
+        ))
+        .unwrap();
+        assert_eq!(r.name.as_deref(), Some("bakery-2"));
+        assert_eq!(r.account_type, Some(AccountTypeRef::Name("default".into())));
+        let id = Uuid::new_v4();
+        let r =
+            UpdateAccountRequest::parse(Some(&format!(r#"{{"OrganisationalUnitId": "{id}"}}"#)))
+                .unwrap();
+        assert_eq!(r.organisational_unit_id, Some(id));
+        assert!(cause("{}").starts_with("the body names nothing to change"));
+        assert!(cause(r#"{"Name": null}"#).starts_with("the body names nothing to change"));
+        assert!(
+            UpdateAccountRequest::parse(None)
+                .unwrap_err()
+                .cause
+                .contains("needs a JSON body")
+        );
+    }
+
+    #[test]
+    fn every_violation_names_its_field() {
+        assert!(cause(r#"{"Name": ""}"#).starts_with("Name:"));
+        assert!(cause(r#"{"AwsAccountName": "a>b"}"#).starts_with("AwsAccountName:"));
+        assert!(cause(r#"{"AwsAccountAlias": "Upper"}"#).starts_with("AwsAccountAlias:"));
+        assert!(cause(r#"{"AccountType": "x"}"#).starts_with("AccountType:"));
+        assert!(
+            cause(r#"{"OrganisationalUnitId": "ou-ab12-cd34ef56"}"#)
+                .starts_with("OrganisationalUnitId:")
+        );
+        assert!(cause(r#"{"Tags": {"aws:x": "y"}}"#).starts_with("Tags:"));
+        assert!(cause(r#"{"Tags": {"accounts:managed-by": "me"}}"#).starts_with("Tags:"));
+        assert!(cause(r#"{"Colour": "red"}"#).contains("unknown field `Colour`"));
+        assert!(cause("[1]").starts_with("the body is not an accounts.UpdateAccount"));
+    }
+}
+
 /// `AccountType` as a request gives it: a UUID is an id, anything else a name.
 fn account_type_ref(raw: &str) -> Result<AccountTypeRef, ApiError> {
     if let Ok(id) = parse_uuid(raw) {

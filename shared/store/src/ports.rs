@@ -284,6 +284,26 @@ pub trait AccountWrites: AccountReads + Tasks {
         )
     }
 
+    /// An operation that keeps the account's status (an update) and could not be started for
+    /// `task`: its lock is released and the task FAILED with `reason`, in one write; the status
+    /// stays as it is.
+    fn release_unstarted(
+        &self,
+        account: Uuid,
+        task: Uuid,
+        reason: &str,
+        actor: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        end_unstarted(
+            self,
+            account,
+            task,
+            AccountChange::release(task),
+            reason,
+            actor,
+        )
+    }
+
     /// Takes the per-account operation lock for `task`, or fails with `OperationInProgress`.
     /// Idempotent for the task that holds it.
     fn acquire_lock(

@@ -1,0 +1,535 @@
+//! The API of day-2 management.
+//!
+//! `PUT /20190206/accounts/{account_id}` (Stax `accounts.UpdateAccount`) changes an ACTIVE
+//! account. The body is validated against the record first — a field the account's role does
+//! not admit, a type members may not join, an OU that is not the type's: 400 or 409, nothing
+//! written. Then one conditional write takes the account's lock for a new task and, when the
+//! name changes, moves its unique-name item ([`AccountChange::start_update`]: the account stays
+//! ACTIVE, and the lifecycle table admits the write from ACTIVE only). The update workflow then
+//! applies in AWS what changed, one step per concern, and records each change after AWS took it:
+//! the move to the new type's OU, the IAM alias (Account Assurance's defaults concern, which
+//! owns it), the name in AWS, the Organizations tags. A failed step fails the task with AWS's
+//! reason and releases the lock; the account stays ACTIVE with what was applied before.
+
+use aws::StateMachine;
+use chrono::Utc;
+use domain::config::{self, ConfigError};
+use domain::{
+    Account, AccountChange, AccountRole, AccountStatus, AccountType, ErrorName, ExecutionStates,
+    Operation, StartWorkflow, Task,
+};
+use edge::stax::{UpdateAccountRequest, parse_uuid};
+use edge::{
+    AccessPolicy, ApiError, ApiRequest, Permission, authorize, member_account_type,
+    refused_operation, start_operation_taking_over, start_or_undo, task_envelope,
+};
+use serde_json::{Map, Value, json};
+use store::{AccountTypes, AccountWrites, DynamoStore, StoreError};
+
+pub const UPDATE_ACCOUNT: &str = "PUT /20190206/accounts/{account_id}";
+
+pub struct Manager<S, W> {
+    pub store: S,
+    /// The update state machine.
+    pub updates: W,
+    pub access: AccessPolicy,
+}
+
+impl Manager<DynamoStore, StateMachine> {
+    /// `TABLE_NAME`, `ACCESS_ROLES`, `UPDATE_STATE_MACHINE_ARN`.
+    pub fn from_env(sdk: &aws::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Manager {
+            store: DynamoStore::from_env(sdk)?,
+            updates: StateMachine::new(sdk, config::required("UPDATE_STATE_MACHINE_ARN")?),
+            access: AccessPolicy::from_json(&config::required("ACCESS_ROLES")?)?,
+        })
+    }
+}
+
+pub async fn route<S: AccountWrites + AccountTypes, W: StartWorkflow + ExecutionStates>(
+    m: &Manager<S, W>,
+    req: ApiRequest,
+) -> Result<Value, ApiError> {
+    let req = &req;
+    if req.route_key != UPDATE_ACCOUNT {
+        return Err(ApiError::not_found(format!("no route {:?}", req.route_key)));
+    }
+    authorize(&m.access, req.principal.as_deref(), Permission::Mutate)?;
+    req.only_query(&[])?;
+    update(m, req).await
+}
+
+/// What an update changes, checked against the record: the new name (written with the lock),
+/// and what the workflow applies in AWS (fields equal to the record's are left out; tags are
+/// always put, which also repairs tags changed outside the service).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdatePlan {
+    pub name: Option<String>,
+    /// The workflow's `Update` input: `AwsAccountAlias`, `AwsAccountName`, `AccountType`,
+    /// `Tags` and `PreviousTags`, each present only when it is to be applied.
+    pub in_aws: Map<String, Value>,
+}
+
+/// Checks `body` against `account` (and the type it names, resolved) and says what to change.
+/// Pure: the refusals are the request's, nothing is read or written.
+pub fn plan_update(
+    account: &Account,
+    body: &UpdateAccountRequest,
+    new_type: Option<&AccountType>,
+) -> Result<UpdatePlan, ApiError> {
+    let role = account.account_role;
+    let not_for = |field: &str, why: &str| {
+        ApiError::conflict(
+            ErrorName::NotUpdatable,
+            format!(
+                "{field}: account {} is the organization's {} account; {why}",
+                account.id,
+                role.as_str()
+            ),
+        )
+    };
+    if role == AccountRole::Management {
+        if body.aws_account_alias.is_some() {
+            return Err(not_for(
+                "AwsAccountAlias",
+                "the service does not act inside the management account (it has no provisioning role)",
+            ));
+        }
+        if body.aws_account_name.is_some() {
+            return Err(not_for(
+                "AwsAccountName",
+                "the management account's name is changed in its own console",
+            ));
+        }
+    }
+    if role != AccountRole::Member && new_type.is_some_and(|t| Some(t.id) != account.account_type) {
+        return Err(not_for(
+            "AccountType",
+            "foundation accounts stay in their foundation type (and the management account in none)",
+        ));
+    }
+    let target_type = new_type.map(|t| t.id).or(account.account_type);
+    if let Some(ou) = body.organisational_unit_id
+        && Some(ou) != target_type
+    {
+        return Err(ApiError::bad_request(format!(
+            "OrganisationalUnitId: {ou} is not the OU of the account's Account Type; each Account \
+             Type is one OU (its id is the type's, {}), so an account moves OU by changing its \
+             AccountType",
+            target_type.map_or("none".to_owned(), |t| t.to_string())
+        )));
+    }
+    let mut in_aws = Map::new();
+    if let Some(alias) = &body.aws_account_alias
+        && account.aws_account_alias.as_ref() != Some(alias)
+    {
+        in_aws.insert("AwsAccountAlias".into(), json!(alias));
+    }
+    if let Some(name) = &body.aws_account_name
+        && account.aws_account_name.as_ref() != Some(name)
+    {
+        in_aws.insert("AwsAccountName".into(), json!(name));
+    }
+    if let Some(t) = new_type
+        && Some(t.id) != account.account_type
+    {
+        in_aws.insert("AccountType".into(), json!(t.id));
+    }
+    if let Some(tags) = &body.tags {
+        in_aws.insert("Tags".into(), json!(tags));
+        in_aws.insert(
+            "PreviousTags".into(),
+            json!(account.tags.clone().unwrap_or_default()),
+        );
+    }
+    Ok(UpdatePlan {
+        name: body.name.clone().filter(|n| *n != account.name),
+        in_aws,
+    })
+}
+
+async fn update<S: AccountWrites + AccountTypes, W: StartWorkflow + ExecutionStates>(
+    m: &Manager<S, W>,
+    req: &ApiRequest,
+) -> Result<Value, ApiError> {
+    let id = parse_uuid(req.path_param("account_id"))
+        .map_err(|e| ApiError::bad_request(format!("account_id: {e}")))?;
+    let body = UpdateAccountRequest::parse(req.body.as_deref())?;
+    let internal = |e: StoreError| req.internal(&e);
+    let account = m
+        .store
+        .get_account(id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))?
+        .value;
+    let new_type = match &body.account_type {
+        Some(reference) => Some(member_account_type(&m.store, reference, req).await?),
+        None => None,
+    };
+    let plan = plan_update(&account, &body, new_type.as_ref())?;
+
+    let task = Task::for_workflow(Operation::UpdateAccount, vec![id], Utc::now(), &m.updates);
+    let change = AccountChange::start_update(task.id, plan.name.clone());
+    let actor = req.actor();
+    start_operation_taking_over(&m.store, &m.updates, id, &change, &task, &actor)
+        .await
+        .map_err(|e| {
+            refused_operation(
+                e,
+                |from| {
+                    ApiError::conflict(
+                        ErrorName::NotUpdatable,
+                        format!(
+                            "account {id} is {}; only ACTIVE accounts are updated",
+                            from.map_or("not recorded", AccountStatus::as_str)
+                        ),
+                    )
+                },
+                |e| match e {
+                    e @ StoreError::NameTaken(_) => {
+                        ApiError::conflict(ErrorName::NameTaken, e.to_string())
+                    }
+                    e => internal(e),
+                },
+            )
+        })?;
+
+    let input = json!({
+        "AccountId": id,
+        "TaskId": task.id,
+        "AwsAccountId": account.aws_account_id,
+        "Update": plan.in_aws,
+    });
+    start_or_undo(
+        &m.updates,
+        "the update workflow",
+        &task,
+        &input,
+        &req.request_id,
+        async |reason| {
+            m.store
+                .release_unstarted(id, task.id, &reason, &actor)
+                .await
+        },
+    )
+    .await?;
+    let name = plan.name.as_deref().unwrap_or(&account.name);
+    tracing::info!(account = %id, task = %task.id, changes = ?plan.in_aws.keys().collect::<Vec<_>>(), "update started");
+    Ok(task_envelope(
+        &task,
+        account.organisation_id,
+        &req.request_id,
+        "Account Update Requested",
+        format!("Updating account {name}"),
+        Some(json!({
+            "AccountId": id,
+            "Name": name,
+            "AccountName": body.aws_account_name.as_ref().or(account.aws_account_name.as_ref()),
+            "AccountType": new_type.map(|t| t.id).or(account.account_type),
+            "Tags": body.tags.as_ref().or(account.tags.as_ref()),
+            "OrganisationId": account.organisation_id,
+            "Operation": "UPDATE",
+        })),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::TaskStatus;
+    use domain::fixtures::RecordedStarts;
+    use store::{AccountReads, MemoryStore, Tasks};
+    use uuid::Uuid;
+
+    const ADMIN: &str = "arn:aws:iam::123456789012:role/Admin";
+    const READER: &str = "arn:aws:iam::123456789012:role/Reader";
+
+    type Api = Manager<MemoryStore, RecordedStarts>;
+
+    /// An ACTIVE member account `bakery` of type `default`, and a second account `cake`.
+    async fn manager() -> (Api, Account) {
+        let store = MemoryStore::new();
+        let default = store.ensure_account_type("default").await.unwrap();
+        store.ensure_account_type("production").await.unwrap();
+        store
+            .ensure_account_type("foundation-security")
+            .await
+            .unwrap();
+        let mut account =
+            domain::fixtures::account_in(AccountStatus::Active, "bakery", Some("444455556666"));
+        account.account_type = Some(default.id);
+        account.tags = Some([("Team".to_owned(), "bread".to_owned())].into());
+        store.insert(account.clone());
+        store.insert(domain::fixtures::account_in(
+            AccountStatus::Active,
+            "cake",
+            Some("777788889999"),
+        ));
+        let m = Manager {
+            store,
+            updates: RecordedStarts::default(),
+            access: AccessPolicy::from_json(&format!(
+                r#"{{"{ADMIN}": "admin", "{READER}": "readonly"}}"#
+            ))
+            .unwrap(),
+        };
+        (m, account)
+    }
+
+    fn put(principal: &str, account: Uuid, body: &str) -> ApiRequest {
+        ApiRequest {
+            route_key: UPDATE_ACCOUNT.into(),
+            principal: Some(principal.into()),
+            path: [("account_id".to_owned(), account.to_string())].into(),
+            body: Some(body.into()),
+            request_id: "req-1".into(),
+            ..ApiRequest::default()
+        }
+    }
+
+    async fn stored(m: &Api, id: Uuid) -> Account {
+        m.store.get_account(id).await.unwrap().unwrap().value
+    }
+
+    #[tokio::test]
+    async fn an_update_renames_under_the_lock_and_hands_the_rest_to_the_workflow() {
+        let (m, account) = manager().await;
+        let production = m
+            .store
+            .get_account_type_by_name("production")
+            .await
+            .unwrap()
+            .unwrap();
+        let body = format!(
+            r#"{{"Name": "bakery-2", "AwsAccountAlias": "bakery-two", "AccountType": "{}",
+                 "OrganisationalUnitId": "{}", "Tags": {{"Team": "cake"}}}}"#,
+            production.id, production.id
+        );
+        let answer = route(&m, put(ADMIN, account.id, &body)).await.unwrap();
+        assert_eq!(answer["Detail"]["Operation"], "accounts:UpdateAccount");
+        assert_eq!(answer["Detail"]["Account"]["Name"], "bakery-2");
+        let after = stored(&m, account.id).await;
+        assert_eq!(after.name, "bakery-2");
+        assert_eq!(after.status, AccountStatus::Active);
+        assert_eq!(
+            after.account_type, account.account_type,
+            "the type is recorded after the move"
+        );
+        let task = m
+            .store
+            .get_task(after.user_task_id.expect("the task holds the lock"))
+            .await
+            .unwrap()
+            .unwrap()
+            .value;
+        assert_eq!(
+            (task.operation, task.status),
+            (Operation::UpdateAccount, TaskStatus::Started)
+        );
+        let input = m.updates.executions.lock().unwrap()[0].1.clone();
+        assert_eq!(
+            input["Update"],
+            json!({"AwsAccountAlias": "bakery-two", "AccountType": production.id,
+                   "Tags": {"Team": "cake"}, "PreviousTags": {"Team": "bread"}})
+        );
+        assert_eq!(input["AwsAccountId"], "444455556666");
+        // The old name is free again, the new one taken.
+        assert!(
+            m.store
+                .get_account_by_name("bakery")
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn refusals_name_the_field_and_write_nothing() {
+        let (m, account) = manager().await;
+        let security = m
+            .store
+            .get_account_type_by_name("foundation-security")
+            .await
+            .unwrap()
+            .unwrap();
+        let before = m.store.snapshot();
+        let other = Uuid::new_v4();
+        for (principal, id, body, status, starts) in [
+            (READER, account.id, r#"{"Name": "x"}"#.to_owned(), 403, ""),
+            (ADMIN, other, r#"{"Name": "x"}"#.to_owned(), 404, ""),
+            (
+                ADMIN,
+                account.id,
+                "{}".to_owned(),
+                400,
+                "the body names nothing",
+            ),
+            (
+                ADMIN,
+                account.id,
+                r#"{"Name": "cake"}"#.to_owned(),
+                409,
+                "name",
+            ),
+            (
+                ADMIN,
+                account.id,
+                r#"{"Name": "CAKE"}"#.to_owned(),
+                409,
+                "name",
+            ),
+            (
+                ADMIN,
+                account.id,
+                format!(r#"{{"AccountType": "{}"}}"#, security.id),
+                400,
+                "AccountType:",
+            ),
+            (
+                ADMIN,
+                account.id,
+                r#"{"AccountType": "no-such-type"}"#.to_owned(),
+                400,
+                "AccountType:",
+            ),
+            (
+                ADMIN,
+                account.id,
+                format!(r#"{{"OrganisationalUnitId": "{other}"}}"#),
+                400,
+                "OrganisationalUnitId:",
+            ),
+        ] {
+            let e = route(&m, put(principal, id, &body)).await.unwrap_err();
+            assert_eq!(e.status, status, "{body}: {e:?}");
+            assert!(
+                e.cause.starts_with(starts) || e.cause.contains(starts),
+                "{body}: {}",
+                e.cause
+            );
+            assert_eq!(m.store.snapshot(), before, "{body}");
+        }
+        assert!(m.updates.executions.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn only_active_accounts_are_updated_and_one_at_a_time() {
+        let (m, account) = manager().await;
+        route(&m, put(ADMIN, account.id, r#"{"Tags": {"A": "1"}}"#))
+            .await
+            .unwrap();
+        let before = m.store.snapshot();
+        let e = route(&m, put(ADMIN, account.id, r#"{"Tags": {"A": "2"}}"#))
+            .await
+            .unwrap_err();
+        assert_eq!((e.status, e.error), (409, ErrorName::OperationInProgress));
+        assert_eq!(m.store.snapshot(), before);
+
+        let mut suspended = stored(&m, account.id).await;
+        suspended.status = AccountStatus::Suspended;
+        suspended.user_task_id = None;
+        m.store.insert(suspended);
+        let before = m.store.snapshot();
+        let e = route(&m, put(ADMIN, account.id, r#"{"Name": "x"}"#))
+            .await
+            .unwrap_err();
+        assert_eq!((e.status, e.error), (409, ErrorName::NotUpdatable));
+        assert!(e.cause.contains("SUSPENDED"), "{}", e.cause);
+        assert_eq!(m.store.snapshot(), before);
+    }
+
+    #[tokio::test]
+    async fn foundation_and_management_accounts_keep_what_the_service_needs() {
+        let (m, _) = manager().await;
+        let production = m
+            .store
+            .get_account_type_by_name("production")
+            .await
+            .unwrap()
+            .unwrap();
+        let mut security =
+            domain::fixtures::account_in(AccountStatus::Active, "security", Some("111111111111"));
+        security.account_role = AccountRole::Security;
+        let mut management =
+            domain::fixtures::account_in(AccountStatus::Active, "management", Some("123456789012"));
+        management.account_role = AccountRole::Management;
+        m.store.insert(security.clone());
+        m.store.insert(management.clone());
+        let before = m.store.snapshot();
+        for (id, body, field) in [
+            (
+                security.id,
+                format!(r#"{{"AccountType": "{}"}}"#, production.id),
+                "AccountType:",
+            ),
+            (
+                management.id,
+                r#"{"AwsAccountAlias": "mgmt"}"#.to_owned(),
+                "AwsAccountAlias:",
+            ),
+            (
+                management.id,
+                r#"{"AwsAccountName": "Mgmt"}"#.to_owned(),
+                "AwsAccountName:",
+            ),
+        ] {
+            let e = route(&m, put(ADMIN, id, &body)).await.unwrap_err();
+            assert_eq!(
+                (e.status, e.error),
+                (409, ErrorName::NotUpdatable),
+                "{body}"
+            );
+            assert!(e.cause.starts_with(field), "{}", e.cause);
+        }
+        assert_eq!(m.store.snapshot(), before);
+        // Their record's name and tags may change.
+        route(
+            &m,
+            put(
+                ADMIN,
+                security.id,
+                r#"{"Name": "sec", "Tags": {"Team": "sec"}}"#,
+            ),
+        )
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn fields_equal_to_the_record_are_not_applied_again() {
+        let (m, account) = manager().await;
+        let body = format!(
+            r#"{{"Name": "bakery", "AccountType": "{}"}}"#,
+            account.account_type.unwrap()
+        );
+        route(&m, put(ADMIN, account.id, &body)).await.unwrap();
+        let input = m.updates.executions.lock().unwrap()[0].1.clone();
+        assert_eq!(input["Update"], json!({}));
+    }
+
+    #[tokio::test]
+    async fn a_workflow_that_cannot_start_fails_the_task_and_frees_the_account() {
+        let (mut m, account) = manager().await;
+        m.updates.refusal = Some("StateMachineDoesNotExist".into());
+        let e = route(&m, put(ADMIN, account.id, r#"{"Tags": {"A": "1"}}"#))
+            .await
+            .unwrap_err();
+        assert_eq!(e.status, 500);
+        let after = stored(&m, account.id).await;
+        assert_eq!(
+            (after.status, after.user_task_id),
+            (AccountStatus::Active, None)
+        );
+        let trail = m.store.audit_trail(account.id).await.unwrap();
+        let released = trail.last().unwrap().lock_released_by.unwrap();
+        let task = m.store.get_task(released).await.unwrap().unwrap().value;
+        assert_eq!(task.status, TaskStatus::Failed);
+        assert!(
+            task.logs
+                .last()
+                .unwrap()
+                .contains("StateMachineDoesNotExist")
+        );
+    }
+}

@@ -1,0 +1,341 @@
+//! Day-2 management end to end: updates applied in the emulated AWS and recorded, one operation
+//! at a time, and every refusal leaving the table as it was.
+
+use crate::create::unique;
+use integration_tests::Stack;
+use serde_json::{Value, json};
+#[allow(unused_imports)]
+use store::prelude::*;
+use uuid::Uuid;
+
+/// A new ACTIVE account of type `default`: (its id, its AWS account id).
+async fn active_account(stack: &Stack) -> (String, String) {
+    let body = json!({"Name": unique("day2"), "AccountType": "default", "Tags": {"Team": "bread"}});
+    let task = stack
+        .operation_ends(
+            "/20190206/accounts",
+            &body,
+            Some("local-admin"),
+            "SUCCEEDED",
+        )
+        .await;
+    let id = task["Accounts"][0].as_str().unwrap().to_owned();
+    let account = read(stack, &id).await;
+    (id, account["AwsAccountId"].as_str().unwrap().to_owned())
+}
+
+async fn read(stack: &Stack, id: &str) -> Value {
+    let r = stack
+        .api("GET", &format!("/20190206/accounts/{id}"), None, None)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    r.body["Accounts"][0].clone()
+}
+
+/// PUTs an update as `local-admin`, expects it accepted and waits for its task to end `status`.
+async fn update_ends(stack: &Stack, id: &str, body: &Value, status: &str) -> Value {
+    let r = stack
+        .api(
+            "PUT",
+            &format!("/20190206/accounts/{id}"),
+            Some(&body.to_string()),
+            Some("local-admin"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{body}: {:?}", r.body);
+    assert_eq!(r.body["Detail"]["Operation"], "accounts:UpdateAccount");
+    let task = stack
+        .finished_task(r.body["TaskId"].as_str().expect("a TaskId"))
+        .await;
+    assert_eq!(task["Status"], status, "{body}: {task:?}");
+    task
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_update_field_reaches_aws_and_the_record() {
+    let stack = Stack::workflows().bootstrapped().await;
+    let (id, aws_account_id) = active_account(stack).await;
+    let production = stack
+        .store()
+        .await
+        .ensure_account_type(&unique("production"))
+        .await
+        .unwrap();
+    let (name, alias) = (unique("renamed"), unique("renamed-alias"));
+    let body = json!({
+        "Name": name,
+        "AwsAccountAlias": alias,
+        "AwsAccountName": "Renamed in AWS",
+        "AccountType": production.id,
+        "OrganisationalUnitId": production.id,
+        "Tags": {"Team": "cake", "CostCode": "42"},
+    });
+    let task = update_ends(stack, &id, &body, "SUCCEEDED").await;
+    let logs: Vec<&str> = task["Logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(logs.first(), Some(&"Updating the account"));
+    assert_eq!(logs.last(), Some(&"Account updated"));
+    for expected in [
+        format!("Moved AWS account {aws_account_id} to OU"),
+        format!("Set the IAM account alias to {alias}"),
+        format!("Renamed AWS account {aws_account_id}"),
+        format!("Tagged AWS account {aws_account_id}: put CostCode, Team"),
+    ] {
+        assert!(
+            logs.iter().any(|l| l.starts_with(&expected)),
+            "{expected}: {logs:?}"
+        );
+    }
+
+    // The record …
+    let a = read(stack, &id).await;
+    assert_eq!(a["Name"], name.as_str());
+    assert_eq!(a["AwsAccountAlias"], alias.as_str());
+    assert_eq!(a["AwsAccountName"], "Renamed in AWS");
+    assert_eq!(a["AccountType"], production.id.to_string());
+    assert_eq!(a["Tags"], json!({"Team": "cake", "CostCode": "42"}));
+    assert_eq!(a["Status"], "ACTIVE");
+    assert!(a.get("UserTaskId").is_none(), "the lock is released");
+
+    // … and the emulated AWS.
+    let orgs = aws_sdk_organizations::Client::new(&stack.sdk().await);
+    let parent = orgs
+        .list_parents()
+        .child_id(&aws_account_id)
+        .send()
+        .await
+        .unwrap();
+    let ou = parent.parents()[0].id().unwrap().to_owned();
+    assert_eq!(a["OrgsOuId"], ou.as_str());
+    let ou_name = orgs
+        .describe_organizational_unit()
+        .organizational_unit_id(&ou)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ou_name.organizational_unit().unwrap().name(),
+        Some(production.name.as_str())
+    );
+    let described = orgs
+        .describe_account()
+        .account_id(&aws_account_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.account().unwrap().name(), Some("Renamed in AWS"));
+    let tags = orgs
+        .list_tags_for_resource()
+        .resource_id(&aws_account_id)
+        .send()
+        .await
+        .unwrap();
+    let mut tags: Vec<(&str, &str)> = tags.tags().iter().map(|t| (t.key(), t.value())).collect();
+    tags.sort();
+    // The service's own tag (the record's id, put at creation) is left alone.
+    assert_eq!(
+        tags,
+        [
+            ("CostCode", "42"),
+            ("Team", "cake"),
+            ("accounts:id", id.as_str())
+        ]
+    );
+    let iam = aws_sdk_iam::Client::new(&stack.in_account(&aws_account_id).await);
+    let aliases = iam.list_account_aliases().send().await.unwrap();
+    assert_eq!(aliases.account_aliases(), std::slice::from_ref(&alias));
+
+    // The old name is free again; the same update again changes nothing in AWS.
+    let again = update_ends(stack, &id, &body, "SUCCEEDED").await;
+    let logs = again["Logs"].to_string();
+    assert!(logs.contains("has its tags already"), "{logs}");
+    assert!(!logs.contains("Moved"), "{logs}");
+
+    // Dropping a tag removes it from the account; a new alias replaces the old one.
+    let alias = unique("second-alias");
+    let task = update_ends(
+        stack,
+        &id,
+        &json!({"Tags": {"Team": "cake"}, "AwsAccountAlias": alias}),
+        "SUCCEEDED",
+    )
+    .await;
+    assert!(
+        task["Logs"]
+            .to_string()
+            .contains("put none; removed CostCode"),
+        "{task}"
+    );
+    let tags = orgs
+        .list_tags_for_resource()
+        .resource_id(&aws_account_id)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tags.tags().iter().all(|t| t.key() != "CostCode"),
+        "{tags:?}"
+    );
+    let aliases = iam.list_account_aliases().send().await.unwrap();
+    assert_eq!(aliases.account_aliases(), [alias]);
+    assert_eq!(read(stack, &id).await["Tags"], json!({"Team": "cake"}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alias_aws_says_is_taken_fails_the_update_with_aws_s_reason() {
+    let stack = Stack::workflows().bootstrapped().await;
+    let (id, _) = active_account(stack).await;
+    // Another account of the organization holds the alias.
+    let taken = unique("taken");
+    let security = &stack.ready.organization.security_account_id;
+    aws_sdk_iam::Client::new(&stack.in_account(security).await)
+        .create_account_alias()
+        .account_alias(&taken)
+        .send()
+        .await
+        .unwrap();
+    let before = read(stack, &id).await;
+    let task = update_ends(
+        stack,
+        &id,
+        &json!({"AwsAccountAlias": taken, "Tags": {"Team": "never"}}),
+        "FAILED",
+    )
+    .await;
+    let reason = task["Logs"].as_array().unwrap().last().unwrap().to_string();
+    assert!(reason.contains("EntityAlreadyExists"), "{reason}");
+    let after = read(stack, &id).await;
+    assert_eq!(after["Status"], "ACTIVE");
+    assert!(after.get("UserTaskId").is_none(), "the lock is released");
+    assert_eq!(after["AwsAccountAlias"], before["AwsAccountAlias"]);
+    assert_eq!(
+        after["Tags"], before["Tags"],
+        "the steps after the failure did not run"
+    );
+    // The account takes the next update.
+    update_ends(stack, &id, &json!({"Tags": {"Team": "rye"}}), "SUCCEEDED").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_updates_of_one_account_at_once_one_runs_the_other_is_refused() {
+    let stack = Stack::workflows().bootstrapped().await;
+    let (id, _) = active_account(stack).await;
+    let path = format!("/20190206/accounts/{id}");
+    let put = |team: &'static str| {
+        let body = json!({"Tags": {"Team": team}}).to_string();
+        let path = path.clone();
+        async move {
+            stack
+                .api("PUT", &path, Some(&body), Some("local-operations"))
+                .await
+        }
+    };
+    let (a, b) = tokio::join!(put("a"), put("b"));
+    let accepted = crate::one_accepted(vec![a, b], "OperationInProgress");
+    let task = stack
+        .finished_task(accepted.body["TaskId"].as_str().unwrap())
+        .await;
+    assert_eq!(task["Status"], "SUCCEEDED", "{task:?}");
+    let account = read(stack, &id).await;
+    assert!(account.get("UserTaskId").is_none(), "the lock is released");
+}
+
+#[tokio::test]
+async fn refused_updates_say_why_and_write_nothing() {
+    let stack = Stack::shared().bootstrapped().await;
+    let store = stack.store().await;
+    let org = &stack.ready.organization;
+    let id_of = async |aws: &str| {
+        store
+            .get_account_by_aws_id(aws)
+            .await
+            .unwrap()
+            .unwrap()
+            .value
+    };
+    let security = id_of(&org.security_account_id).await;
+    let logging = id_of(&org.logging_account_id).await;
+    let management = id_of(&org.management_account_id).await;
+    let default = store
+        .get_account_type_by_name("default")
+        .await
+        .unwrap()
+        .unwrap();
+    let before = store.snapshot().await.unwrap();
+    let (s, m) = (security.id.to_string(), management.id.to_string());
+    let unknown = Uuid::new_v4().to_string();
+    let cases: [(&str, Value, &str, u16, &str); 10] = [
+        (&s, json!({"Name": "x"}), "local-readonly", 403, "Forbidden"),
+        (&s, json!({"Name": "x"}), "local-outsider", 403, "Forbidden"),
+        (
+            &unknown,
+            json!({"Name": "x"}),
+            "local-admin",
+            404,
+            "NotFound",
+        ),
+        (
+            "nope",
+            json!({"Name": "x"}),
+            "local-admin",
+            400,
+            "ValidationError",
+        ),
+        (&s, json!({}), "local-admin", 400, "ValidationError"),
+        (
+            &s,
+            json!({"AccountType": default.id}),
+            "local-admin",
+            409,
+            "NotUpdatable",
+        ),
+        (
+            &s,
+            json!({"AccountType": "foundation-logging"}),
+            "local-admin",
+            400,
+            "ValidationError",
+        ),
+        (
+            &s,
+            json!({"OrganisationalUnitId": unknown}),
+            "local-admin",
+            400,
+            "ValidationError",
+        ),
+        (
+            &s,
+            json!({"Name": logging.name.to_uppercase()}),
+            "local-admin",
+            409,
+            "NameTaken",
+        ),
+        (
+            &m,
+            json!({"AwsAccountAlias": "mgmt"}),
+            "local-admin",
+            409,
+            "NotUpdatable",
+        ),
+    ];
+    for (id, body, user, status, error) in cases {
+        let r = stack
+            .api(
+                "PUT",
+                &format!("/20190206/accounts/{id}"),
+                Some(&body.to_string()),
+                Some(user),
+            )
+            .await;
+        r.assert_refused(status, error, &format!("{id} {body} {user}"));
+    }
+    assert_eq!(
+        store.snapshot().await.unwrap(),
+        before,
+        "refusals write nothing"
+    );
+}
