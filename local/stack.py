@@ -507,6 +507,9 @@ def up(args: argparse.Namespace) -> int:
                 "RootEmailTemplate": "aws+{AccountId}@example.com",
                 # The emulator's CreateAccount takes one status call, not minutes.
                 "CreateAccountPollSeconds": "1",
+                # A queued closure tries again, and a closing one is checked, every 2 s, not hourly.
+                "CloseQueueRetrySeconds": "2",
+                "CloseAccountPollSeconds": "1",
                 # Often enough that a stack left running shows the schedules at work.
                 "DiscoverySchedule": "rate(15 minutes)",
                 "ScoringSchedule": "rate(15 minutes)",

@@ -12,7 +12,7 @@ from .access import ACCESS, access_denied, authorize, issue_lambda_session
 from .dynamodb import DYNAMODB, SERIALIZE_DYNAMODB
 from .faults import FAULTS
 from .guardduty import guardduty_members
-from .organizations import CREATE_ACCOUNT, seed_members
+from .organizations import CLOSE_QUOTA, CREATE_ACCOUNT, seed_members
 from .s3 import route_s3_control
 from .scheduler import SCHEDULER
 from .stats import STATS
@@ -70,6 +70,8 @@ class ControlApp:
         if path == "/_local/rate-limits" and method == "POST":
             FAULTS.limit(body["target"], float(body["per_second"]), body.get("error", "ThrottlingException"))
             return respond_json(start_response, "200 OK", FAULTS.report())
+        if path == "/_local/organizations/close-quota" and method == "POST":
+            return respond_json(start_response, "200 OK", CLOSE_QUOTA.control(body))
         if path == "/_local/organizations/members" and method == "POST":
             return respond_json(start_response, "200 OK", seed_members(body))
         if path == "/_local/stats" and method == "GET":

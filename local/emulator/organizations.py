@@ -163,6 +163,45 @@ def organizations_event(account_id: str, detail_type: str, event_name: str, deta
     )
 
 
+class CloseQuota:
+    """AWS's closure quota: in any 30 days an organization closes at most 10 % of its members
+    (at least 10, at most 1,000); more is refused with CLOSE_ACCOUNT_QUOTA_EXCEEDED. Its clock
+    can be moved forward (`POST /_local/organizations/close-quota {"advance_days": 30}`), so
+    tests see the window pass."""
+
+    WINDOW = 30 * 24 * 3600
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.closed_at: list[float] = []
+        self.offset = 0.0
+
+    def now(self) -> float:
+        import time
+
+        return time.time() + self.offset
+
+    def admit(self, members: int) -> bool:
+        """Counts a closure if the quota admits it."""
+        limit = min(1000, max(10, members // 10))
+        with self.lock:
+            now = self.now()
+            self.closed_at = [t for t in self.closed_at if now - t < self.WINDOW]
+            if len(self.closed_at) >= limit:
+                return False
+            self.closed_at.append(now)
+            return True
+
+    def control(self, body: dict) -> dict:
+        with self.lock:
+            self.offset += float(body.get("advance_days", 0)) * 24 * 3600
+            now = self.now()
+            return {"in_window": sum(1 for t in self.closed_at if now - t < self.WINDOW)}
+
+
+CLOSE_QUOTA = CloseQuota()
+
+
 def install_organizations_events() -> None:
     from moto.organizations.models import OrganizationsBackend
 
@@ -174,6 +213,14 @@ def install_organizations_events() -> None:
     MOTO_CREATE_ACCOUNT["create"] = create_now
 
     def close_account(self, **kwargs):  # noqa: ANN001, ANN003
+        from moto.organizations.exceptions import AccountAlreadyClosedException, ConstraintViolationException
+
+        member = next((a for a in self.accounts if a.id == kwargs.get("AccountId")), None)
+        if member is not None and member.status == "SUSPENDED":
+            raise AccountAlreadyClosedException
+        if member is not None and not CLOSE_QUOTA.admit(len(self.accounts)):
+            raise ConstraintViolationException(
+                "You have exceeded close account quota for the past 30 days. (CLOSE_ACCOUNT_QUOTA_EXCEEDED)")
         close(self, **kwargs)
         organizations_event(self.account_id, service_event, "CloseAccountResult", {
             "serviceEventDetails": {"closeAccountStatus": {"accountId": kwargs["AccountId"], "state": "SUCCEEDED"}}})

@@ -339,3 +339,219 @@ async fn refused_updates_say_why_and_write_nothing() {
         "refusals write nothing"
     );
 }
+
+/// POSTs a closure of account `id` as `user`.
+async fn close(stack: &Stack, id: &str, user: &str) -> integration_tests::ApiResponse {
+    let body = json!({"Id": id}).to_string();
+    stack
+        .api("POST", "/20190206/accounts/close", Some(&body), Some(user))
+        .await
+}
+
+/// The AWS account's status as Organizations reports it.
+async fn aws_status(stack: &Stack, aws_account_id: &str) -> String {
+    let orgs = aws_sdk_organizations::Client::new(&stack.sdk().await);
+    let out = orgs
+        .describe_account()
+        .account_id(aws_account_id)
+        .send()
+        .await
+        .unwrap();
+    out.account().unwrap().status().unwrap().as_str().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_account_is_closed_in_aws_and_recorded_closed() {
+    let stack = Stack::workflows().bootstrapped().await;
+    let (id, aws_account_id) = active_account(stack).await;
+    let r = close(stack, &id, "local-admin").await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["Detail"]["Operation"], "accounts:CloseAccount");
+    let task = stack
+        .finished_task(r.body["TaskId"].as_str().unwrap())
+        .await;
+    assert_eq!(task["Status"], "SUCCEEDED", "{task:?}");
+    let logs = task["Logs"].to_string();
+    assert!(logs.contains("Account is CLOSED"), "{logs}");
+    let a = read(stack, &id).await;
+    assert_eq!(a["Status"], "CLOSED");
+    assert!(
+        a["StatusReason"]
+            .as_str()
+            .unwrap()
+            .starts_with("closed through the service"),
+        "{a}"
+    );
+    assert!(a.get("UserTaskId").is_none(), "the lock is released");
+    assert_eq!(aws_status(stack, &aws_account_id).await, "SUSPENDED");
+    // Closed is closed: a second closure and an update are refused.
+    close(stack, &id, "local-admin")
+        .await
+        .assert_refused(409, "NotClosable", "a second closure");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_and_a_close_of_one_account_at_once_one_runs_the_other_is_refused() {
+    let stack = Stack::workflows().bootstrapped().await;
+    let (id, _) = active_account(stack).await;
+    let body = json!({"Tags": {"Team": "last-minute"}}).to_string();
+    let path = format!("/20190206/accounts/{id}");
+    let (updated, closed) = tokio::join!(
+        stack.api("PUT", &path, Some(&body), Some("local-admin")),
+        close(stack, &id, "local-admin")
+    );
+    let accepted = crate::one_accepted(vec![updated, closed], "OperationInProgress");
+    let task = stack
+        .finished_task(accepted.body["TaskId"].as_str().unwrap())
+        .await;
+    assert_eq!(task["Status"], "SUCCEEDED", "{task:?}");
+    assert!(read(stack, &id).await.get("UserTaskId").is_none());
+}
+
+#[tokio::test]
+async fn refused_closures_say_why_and_write_nothing() {
+    let stack = Stack::shared().bootstrapped().await;
+    let store = stack.store().await;
+    let org = &stack.ready.organization;
+    let security = store
+        .get_account_by_aws_id(&org.security_account_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .value
+        .id
+        .to_string();
+    let management = store
+        .get_account_by_aws_id(&org.management_account_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .value
+        .id
+        .to_string();
+    let before = store.snapshot().await.unwrap();
+    let unknown = Uuid::new_v4().to_string();
+    for (id, user, status, error) in [
+        (security.as_str(), "local-operations", 403, "Forbidden"),
+        (security.as_str(), "local-readonly", 403, "Forbidden"),
+        (unknown.as_str(), "local-admin", 404, "NotFound"),
+        ("nope", "local-admin", 400, "ValidationError"),
+        (security.as_str(), "local-admin", 409, "NotClosable"),
+        (management.as_str(), "local-admin", 409, "NotClosable"),
+    ] {
+        close(stack, id, user)
+            .await
+            .assert_refused(status, error, &format!("{id} {user}"));
+    }
+    assert_eq!(
+        store.snapshot().await.unwrap(),
+        before,
+        "refusals write nothing"
+    );
+}
+
+/// The tasks' statuses, and how many of them say they are queued.
+async fn closure_progress(stack: &Stack, tasks: &[String]) -> (usize, usize, usize) {
+    let (mut succeeded, mut queued, mut failed) = (0, 0, 0);
+    for task in tasks {
+        let r = stack
+            .api("GET", &format!("/20190206/task/{task}"), None, None)
+            .await;
+        match r.body["Status"].as_str() {
+            Some("SUCCEEDED") => succeeded += 1,
+            Some("FAILED") => failed += 1,
+            _ if r.body["Logs"].to_string().contains("Queued: ") => queued += 1,
+            _ => {}
+        }
+    }
+    (succeeded, queued, failed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closures_beyond_aws_s_quota_wait_for_its_window_and_none_fail() {
+    // A stack of its own: the quota counts every closure of the organization.
+    let stack = Stack::start();
+    stack.bootstrapped().await;
+    let seeded = reqwest::Client::new()
+        .post(format!(
+            "{}/_local/organizations/members",
+            stack.ready.aws_endpoint
+        ))
+        .json(&json!({"count": 15, "prefix": "closing",
+                      "management": stack.ready.organization.management_account_id}))
+        .send()
+        .await
+        .unwrap();
+    assert!(seeded.status().is_success());
+    let r = stack
+        .api("POST", "/20190206/accounts/discover", Some("{}"), None)
+        .await;
+    let task = stack
+        .finished_task(r.body["TaskId"].as_str().unwrap())
+        .await;
+    assert_eq!(task["Status"], "SUCCEEDED", "{task:?}");
+    let listed = stack
+        .api("GET", "/20190206/accounts?name_filter=closing-", None, None)
+        .await;
+    let accounts: Vec<(String, String)> = listed.body["Accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["Id"].as_str().unwrap().to_owned(),
+                a["AwsAccountId"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    // 21 members: the quota is 10 (10 % of 21, at least 10).
+    assert_eq!(accounts.len(), 15, "{listed:?}");
+
+    // Every closure asked for at once.
+    let answers = futures::future::join_all(
+        accounts
+            .iter()
+            .map(|(id, _)| close(&stack, id, "local-admin")),
+    )
+    .await;
+    let tasks: Vec<String> = answers
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, 200, "{:?}", r.body);
+            r.body["TaskId"].as_str().unwrap().to_owned()
+        })
+        .collect();
+
+    let mut progress = (0, 0, 0);
+    for _ in 0..300 {
+        progress = closure_progress(&stack, &tasks).await;
+        if progress == (10, 5, 0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(progress, (10, 5, 0), "(succeeded, queued, failed)");
+    // Several retries later (every 2 s locally) the five are still waiting, none failed.
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    assert_eq!(closure_progress(&stack, &tasks).await, (10, 5, 0));
+
+    // The window passes: the queue drains.
+    let moved = reqwest::Client::new()
+        .post(format!(
+            "{}/_local/organizations/close-quota",
+            stack.ready.aws_endpoint
+        ))
+        .json(&json!({"advance_days": 30}))
+        .send()
+        .await
+        .unwrap();
+    assert!(moved.status().is_success());
+    for task in &tasks {
+        let done = stack.finished_task(task).await;
+        assert_eq!(done["Status"], "SUCCEEDED", "{done:?}");
+    }
+    for (id, aws_account_id) in &accounts {
+        assert_eq!(read(&stack, id).await["Status"], "CLOSED");
+        assert_eq!(aws_status(&stack, aws_account_id).await, "SUSPENDED");
+    }
+}

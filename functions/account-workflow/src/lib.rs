@@ -94,6 +94,26 @@ pub enum Step {
         #[serde(rename = "Error")]
         error: StepError,
     },
+    /// A line for the task's Logs while it runs (a closure waiting for AWS's quota says why).
+    Log {
+        #[serde(rename = "AccountId")]
+        account: Uuid,
+        #[serde(rename = "TaskId")]
+        task: Uuid,
+        #[serde(rename = "Log")]
+        log: String,
+    },
+    /// AWS reports the account closing (`PENDING_CLOSURE`) or closed (`SUSPENDED`): the account
+    /// is CLOSED, the lock released, the task SUCCEEDED.
+    RecordClosure {
+        #[serde(rename = "AccountId")]
+        account: Uuid,
+        #[serde(rename = "TaskId")]
+        task: Uuid,
+        /// The account's status in AWS.
+        #[serde(rename = "AwsStatus")]
+        aws_status: String,
+    },
     /// Assurance runs: AssuranceState UPDATING.
     AssuranceStarted {
         #[serde(rename = "AccountId")]
@@ -230,9 +250,27 @@ pub fn plan(step: &Step, execution: &str) -> Plan {
         unless_finished: false,
     };
     match step {
-        Step::Start { account, task, log } => {
+        Step::Start { account, task, log } | Step::Log { account, task, log } => {
             running(account, task, AccountChange::default(), log.clone())
         }
+        Step::RecordClosure {
+            account,
+            task,
+            aws_status,
+        } => ending(
+            account,
+            task,
+            AccountChange::end_operation(
+                *task,
+                Transition::because(
+                    Trigger::Close,
+                    AccountStatus::Closed,
+                    format!("closed through the service; AWS reports the account {aws_status}"),
+                ),
+            ),
+            TaskStatus::Succeeded,
+            format!("Account is CLOSED (AWS reports it {aws_status})"),
+        ),
         Step::RecordAwsAccount {
             account,
             task,
@@ -859,6 +897,31 @@ mod tests {
             r.store.snapshot(),
             before,
             "a retried finish writes nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_closure_ends_closed_with_the_lock_released_once() {
+        let (r, account, task) = recorder(AccountStatus::Active);
+        let step = json!({"Action": "RecordClosure", "AccountId": account, "TaskId": task,
+                          "AwsStatus": "PENDING_CLOSURE"});
+        let done = handle(&r, input(step.clone())).await.unwrap();
+        assert_eq!(
+            (done.status, done.task_status),
+            (AccountStatus::Closed, TaskStatus::Succeeded)
+        );
+        let stored = r.store.get_account(account).await.unwrap().unwrap().value;
+        assert_eq!(stored.user_task_id, None);
+        assert!(
+            stored.status_reason.unwrap().contains("PENDING_CLOSURE"),
+            "the reason says what AWS reported"
+        );
+        let before = r.store.snapshot();
+        handle(&r, input(step)).await.unwrap();
+        assert_eq!(
+            r.store.snapshot(),
+            before,
+            "a retried record writes nothing"
         );
     }
 

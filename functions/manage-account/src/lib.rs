@@ -10,6 +10,11 @@
 //! the move to the new type's OU, the IAM alias (Account Assurance's defaults concern, which
 //! owns it), the name in AWS, the Organizations tags. A failed step fails the task with AWS's
 //! reason and releases the lock; the account stays ACTIVE with what was applied before.
+//!
+//! `POST /20190206/accounts/close` (Stax `accounts.CloseAccount`, `admin` only) closes a member
+//! account's AWS account: one conditional write takes the lock for a closure task, the status
+//! kept ([`AccountChange::start_closure`]), and the close workflow runs — waiting in line while
+//! AWS's closure quota is used up — until AWS reports the account closing, when it is CLOSED.
 
 use aws::StateMachine;
 use chrono::Utc;
@@ -18,7 +23,7 @@ use domain::{
     Account, AccountChange, AccountRole, AccountStatus, AccountType, ErrorName, ExecutionStates,
     Operation, StartWorkflow, Task,
 };
-use edge::stax::{UpdateAccountRequest, parse_uuid};
+use edge::stax::{CloseAccountRequest, UpdateAccountRequest, parse_uuid};
 use edge::{
     AccessPolicy, ApiError, ApiRequest, Permission, authorize, member_account_type,
     refused_operation, start_operation_taking_over, start_or_undo, task_envelope,
@@ -27,20 +32,24 @@ use serde_json::{Map, Value, json};
 use store::{AccountTypes, AccountWrites, DynamoStore, StoreError};
 
 pub const UPDATE_ACCOUNT: &str = "PUT /20190206/accounts/{account_id}";
+pub const CLOSE_ACCOUNT: &str = "POST /20190206/accounts/close";
 
 pub struct Manager<S, W> {
     pub store: S,
     /// The update state machine.
     pub updates: W,
+    /// The close state machine.
+    pub closes: W,
     pub access: AccessPolicy,
 }
 
 impl Manager<DynamoStore, StateMachine> {
-    /// `TABLE_NAME`, `ACCESS_ROLES`, `UPDATE_STATE_MACHINE_ARN`.
+    /// `TABLE_NAME`, `ACCESS_ROLES`, `UPDATE_STATE_MACHINE_ARN`, `CLOSE_STATE_MACHINE_ARN`.
     pub fn from_env(sdk: &aws::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Manager {
             store: DynamoStore::from_env(sdk)?,
             updates: StateMachine::new(sdk, config::required("UPDATE_STATE_MACHINE_ARN")?),
+            closes: StateMachine::new(sdk, config::required("CLOSE_STATE_MACHINE_ARN")?),
             access: AccessPolicy::from_json(&config::required("ACCESS_ROLES")?)?,
         })
     }
@@ -51,12 +60,97 @@ pub async fn route<S: AccountWrites + AccountTypes, W: StartWorkflow + Execution
     req: ApiRequest,
 ) -> Result<Value, ApiError> {
     let req = &req;
-    if req.route_key != UPDATE_ACCOUNT {
-        return Err(ApiError::not_found(format!("no route {:?}", req.route_key)));
-    }
-    authorize(&m.access, req.principal.as_deref(), Permission::Mutate)?;
+    let needed = match req.route_key.as_str() {
+        UPDATE_ACCOUNT => Permission::Mutate,
+        CLOSE_ACCOUNT => Permission::Close,
+        other => return Err(ApiError::not_found(format!("no route {other:?}"))),
+    };
+    authorize(&m.access, req.principal.as_deref(), needed)?;
     req.only_query(&[])?;
-    update(m, req).await
+    if req.route_key == CLOSE_ACCOUNT {
+        close(m, req).await
+    } else {
+        update(m, req).await
+    }
+}
+
+/// `POST /20190206/accounts/close`: the account's lock for a closure task (its status kept
+/// until AWS has it), and the close workflow, which waits in line for AWS's closure quota.
+async fn close<S: AccountWrites, W: StartWorkflow + ExecutionStates>(
+    m: &Manager<S, W>,
+    req: &ApiRequest,
+) -> Result<Value, ApiError> {
+    let body = CloseAccountRequest::parse(req.body.as_deref())?;
+    let id = body.id;
+    let internal = |e: StoreError| req.internal(&e);
+    let account = m
+        .store
+        .get_account(id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))?
+        .value;
+    if account.account_role != AccountRole::Member {
+        return Err(ApiError::conflict(
+            ErrorName::NotClosable,
+            format!(
+                "account {id} is the organization's {} account, which the service never closes",
+                account.account_role.as_str()
+            ),
+        ));
+    }
+    let Some(aws_account_id) = account.aws_account_id.clone() else {
+        return Err(ApiError::conflict(
+            ErrorName::NotClosable,
+            format!("account {id} has no AWS account to close (its creation never reached AWS)"),
+        ));
+    };
+    let task = Task::for_workflow(Operation::CloseAccount, vec![id], Utc::now(), &m.closes);
+    let change = AccountChange::start_closure(task.id, account.status);
+    let actor = req.actor();
+    start_operation_taking_over(&m.store, &m.closes, id, &change, &task, &actor)
+        .await
+        .map_err(|e| {
+            refused_operation(
+                e,
+                |from| {
+                    ApiError::conflict(
+                        ErrorName::NotClosable,
+                        format!(
+                            "account {id} is {}; ACTIVE, SUSPENDED and DISCOVERED accounts are closed",
+                            from.map_or("not recorded", AccountStatus::as_str)
+                        ),
+                    )
+                },
+                internal,
+            )
+        })?;
+    let input = json!({"AccountId": id, "TaskId": task.id, "AwsAccountId": aws_account_id});
+    start_or_undo(
+        &m.closes,
+        "the close workflow",
+        &task,
+        &input,
+        &req.request_id,
+        async |reason| {
+            m.store
+                .release_unstarted(id, task.id, &reason, &actor)
+                .await
+        },
+    )
+    .await?;
+    tracing::info!(account = %id, task = %task.id, aws_account_id, "closure started");
+    Ok(task_envelope(
+        &task,
+        account.organisation_id,
+        &req.request_id,
+        "Account Close Requested",
+        format!(
+            "Closing account {} (AWS account {aws_account_id})",
+            account.name
+        ),
+        None,
+    ))
 }
 
 /// What an update changes, checked against the record: the new name (written with the lock),
@@ -269,6 +363,7 @@ mod tests {
         let m = Manager {
             store,
             updates: RecordedStarts::default(),
+            closes: RecordedStarts::default(),
             access: AccessPolicy::from_json(&format!(
                 r#"{{"{ADMIN}": "admin", "{READER}": "readonly"}}"#
             ))
@@ -494,6 +589,85 @@ mod tests {
         )
         .await
         .unwrap();
+    }
+
+    fn close_request(principal: &str, account: Uuid) -> ApiRequest {
+        ApiRequest {
+            route_key: CLOSE_ACCOUNT.into(),
+            principal: Some(principal.into()),
+            body: Some(format!(r#"{{"Id": "{account}"}}"#)),
+            request_id: "req-1".into(),
+            ..ApiRequest::default()
+        }
+    }
+
+    const OPERATIONS: &str = "arn:aws:iam::123456789012:role/Ops";
+
+    #[tokio::test]
+    async fn a_closure_takes_the_lock_and_keeps_the_status_until_aws_has_the_account() {
+        let (m, account) = manager().await;
+        let answer = route(&m, close_request(ADMIN, account.id)).await.unwrap();
+        assert_eq!(answer["Detail"]["Operation"], "accounts:CloseAccount");
+        assert!(
+            answer["Detail"].get("Account").is_none(),
+            "CloseAccountResponse has none"
+        );
+        let after = stored(&m, account.id).await;
+        assert_eq!(after.status, AccountStatus::Active);
+        assert!(after.user_task_id.is_some());
+        let input = m.closes.executions.lock().unwrap()[0].1.clone();
+        assert_eq!(input["AwsAccountId"], "444455556666");
+        // An update of the account now waits its turn.
+        let before = m.store.snapshot();
+        let e = route(&m, put(ADMIN, account.id, r#"{"Name": "x"}"#))
+            .await
+            .unwrap_err();
+        assert_eq!((e.status, e.error), (409, ErrorName::OperationInProgress));
+        assert_eq!(m.store.snapshot(), before);
+    }
+
+    #[tokio::test]
+    async fn closures_are_for_admins_and_member_accounts_only() {
+        let (mut m, account) = manager().await;
+        m.access = AccessPolicy::from_json(&format!(
+            r#"{{"{ADMIN}": "admin", "{OPERATIONS}": "operations"}}"#
+        ))
+        .unwrap();
+        let mut security =
+            domain::fixtures::account_in(AccountStatus::Active, "security", Some("111111111111"));
+        security.account_role = AccountRole::Security;
+        m.store.insert(security.clone());
+        let mut closed =
+            domain::fixtures::account_in(AccountStatus::Closed, "gone", Some("222222222222"));
+        closed.account_role = AccountRole::Member;
+        m.store.insert(closed.clone());
+        let before = m.store.snapshot();
+        let mut malformed = close_request(ADMIN, account.id);
+        malformed.body = Some(r#"{"Id": "123"}"#.into());
+        for (request, status, error) in [
+            (
+                close_request(OPERATIONS, account.id),
+                403,
+                ErrorName::Forbidden,
+            ),
+            (
+                close_request(ADMIN, Uuid::new_v4()),
+                404,
+                ErrorName::NotFound,
+            ),
+            (malformed, 400, ErrorName::ValidationError),
+            (
+                close_request(ADMIN, security.id),
+                409,
+                ErrorName::NotClosable,
+            ),
+            (close_request(ADMIN, closed.id), 409, ErrorName::NotClosable),
+        ] {
+            let e = route(&m, request).await.unwrap_err();
+            assert_eq!((e.status, e.error), (status, error), "{}", e.cause);
+        }
+        assert_eq!(m.store.snapshot(), before);
+        assert!(m.closes.executions.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

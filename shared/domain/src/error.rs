@@ -26,6 +26,8 @@ string_enum! {
         NotAssurable => "NotAssurable",
         /// The account's status, role or type does not admit the update asked for.
         NotUpdatable => "NotUpdatable",
+        /// The account's status or role does not admit closing it.
+        NotClosable => "NotClosable",
         /// The account's status does not admit scoring.
         NotScorable => "NotScorable",
         /// An organization-wide discovery is already running.
@@ -111,6 +113,7 @@ string_enum! {
         AccountCreationFailed => "AccountCreationFailed",
         AccountOnboardingFailed => "AccountOnboardingFailed",
         AccountUpdateFailed => "AccountUpdateFailed",
+        AccountClosureFailed => "AccountClosureFailed",
         AssuranceFailed => "AssuranceFailed",
         DiscoveryFailed => "DiscoveryFailed",
         ScoringFailed => "ScoringFailed",

@@ -32,6 +32,9 @@ string_enum! {
         /// tags) under a task; it stays ACTIVE. The table admits it from ACTIVE only, so the
         /// lock-taking write checks the status it is applied against.
         StartUpdate => "StartUpdate",
+        /// `POST /accounts/close`: the account's closure starts under a task; it keeps its
+        /// status while the closure waits for AWS's quota and AWS closes it (then `Close`).
+        StartClosure => "StartClosure",
         /// A create, onboarding or maintenance workflow finished.
         CompleteWorkflow => "CompleteWorkflow",
         /// A create, onboarding or maintenance workflow failed.
@@ -71,6 +74,9 @@ pub const TRANSITIONS: &[(Trigger, Option<AccountStatus>, AccountStatus)] = &[
     (StartOnboarding, Some(Error), Onboarding),
     (StartMaintenance, Some(Active), Maintenance),
     (StartUpdate, Some(Active), Active),
+    (StartClosure, Some(Active), Active),
+    (StartClosure, Some(Suspended), Suspended),
+    (StartClosure, Some(Discovered), Discovered),
     (CompleteWorkflow, Some(Initializing), Active),
     (CompleteWorkflow, Some(Onboarding), Active),
     (CompleteWorkflow, Some(Maintenance), Active),
@@ -236,6 +242,13 @@ impl AccountChange {
                 name,
                 ..Default::default()
             })
+    }
+
+    /// The one way into a closure: the account (ACTIVE, SUSPENDED or DISCOVERED) keeps its
+    /// status and `task` takes the lock until AWS has closed it.
+    pub fn start_closure(task: Uuid, status: AccountStatus) -> Self {
+        AccountChange::transition(Transition::to(StartClosure, status))
+            .with_lock(LockChange::Acquire(task))
     }
 
     /// `task`'s operation ends without a status change (an update, however it ended): the lock
@@ -469,6 +482,7 @@ mod tests {
         (Some(Initializing), Active),
         (Some(Initializing), Error),
         (Some(Initializing), Closed),
+        (Some(Discovered), Discovered),
         (Some(Discovered), Onboarding),
         (Some(Discovered), Error),
         (Some(Discovered), Closed),
@@ -488,6 +502,7 @@ mod tests {
         (Some(Maintenance), Error),
         (Some(Maintenance), Closed),
         (Some(Suspended), Active),
+        (Some(Suspended), Suspended),
         (Some(Suspended), Closed),
         (Some(Closed), Discovered),
     ];

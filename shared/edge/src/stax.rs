@@ -809,6 +809,48 @@ mod update_tests {
         assert!(cause(r#"{"Colour": "red"}"#).contains("unknown field `Colour`"));
         assert!(cause("[1]").starts_with("the body is not an accounts.UpdateAccount"));
     }
+
+    #[test]
+    fn a_close_names_one_account_by_id() {
+        let id = Uuid::new_v4();
+        let r = CloseAccountRequest::parse(Some(&format!(r#"{{"Id": "{id}"}}"#))).unwrap();
+        assert_eq!(r.id, id);
+        for (body, starts) in [
+            ("{}", "the body is not"),
+            (r#"{"Id": "123"}"#, "Id:"),
+            (r#"{"Id": "x", "Force": true}"#, "the body is not"),
+        ] {
+            let e = CloseAccountRequest::parse(Some(body)).unwrap_err();
+            assert!(e.cause.starts_with(starts), "{body}: {}", e.cause);
+        }
+        assert_eq!(CloseAccountRequest::parse(None).unwrap_err().status, 400);
+    }
+}
+
+/// A validated `accounts.CloseAccount` body: the account's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CloseAccountRequest {
+    pub id: Uuid,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CloseAccountBody {
+    #[serde(rename = "Id")]
+    id: String,
+}
+
+impl CloseAccountRequest {
+    pub fn parse(body: Option<&str>) -> Result<Self, ApiError> {
+        let body = body.filter(|b| !b.trim().is_empty()).ok_or_else(|| {
+            ApiError::bad_request("the request needs a JSON body (accounts.CloseAccount)")
+        })?;
+        let raw: CloseAccountBody = serde_json::from_str(body).map_err(|e| {
+            ApiError::bad_request(format!("the body is not an accounts.CloseAccount: {e}"))
+        })?;
+        let id = parse_uuid(&raw.id).map_err(|e| ApiError::bad_request(format!("Id: {e}")))?;
+        Ok(CloseAccountRequest { id })
+    }
 }
 
 /// `AccountType` as a request gives it: a UUID is an id, anything else a name.
