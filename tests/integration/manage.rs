@@ -555,3 +555,189 @@ async fn closures_beyond_aws_s_quota_wait_for_its_window_and_none_fail() {
         assert_eq!(aws_status(&stack, aws_account_id).await, "SUSPENDED");
     }
 }
+
+/// The ids of the SCPs attached directly to the AWS account, by name.
+async fn scps_on(stack: &Stack, aws_account_id: &str) -> Vec<String> {
+    let orgs = aws_sdk_organizations::Client::new(&stack.sdk().await);
+    let out = orgs
+        .list_policies_for_target()
+        .target_id(aws_account_id)
+        .filter(aws_sdk_organizations::types::PolicyType::ServiceControlPolicy)
+        .send()
+        .await
+        .unwrap();
+    out.policies()
+        .iter()
+        .filter_map(|p| p.name().map(str::to_owned))
+        .collect()
+}
+
+/// POSTs `…/{id}/{what}` (suspend, reactivate) as `local-admin` and waits for its task.
+async fn suspension_ends(stack: &Stack, id: &str, what: &str, status: &str) -> Value {
+    let r = stack
+        .api(
+            "POST",
+            &format!("/20190206/accounts/{id}/{what}"),
+            None,
+            Some("local-admin"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{what}: {:?}", r.body);
+    let task = stack
+        .finished_task(r.body["TaskId"].as_str().unwrap())
+        .await;
+    assert_eq!(task["Status"], status, "{what}: {task:?}");
+    task
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_account_carries_the_deny_scp_until_it_is_reactivated() {
+    let stack = Stack::workflows().bootstrapped().await;
+    let (id, aws_account_id) = active_account(stack).await;
+    let suspended = "accounts-suspended".to_owned();
+
+    suspension_ends(stack, &id, "suspend", "SUCCEEDED").await;
+    let a = read(stack, &id).await;
+    assert_eq!(a["Status"], "SUSPENDED");
+    assert!(a.get("UserTaskId").is_none(), "the lock is released");
+    assert!(scps_on(stack, &aws_account_id).await.contains(&suspended));
+    // The SCP is the service's, and says what suspended means.
+    let orgs = aws_sdk_organizations::Client::new(&stack.sdk().await);
+    let listed = orgs
+        .list_policies_for_target()
+        .target_id(&aws_account_id)
+        .filter(aws_sdk_organizations::types::PolicyType::ServiceControlPolicy)
+        .send()
+        .await
+        .unwrap();
+    let policy_id = listed
+        .policies()
+        .iter()
+        .find(|p| p.name() == Some("accounts-suspended"))
+        .and_then(|p| p.id())
+        .unwrap()
+        .to_owned();
+    let described = orgs
+        .describe_policy()
+        .policy_id(&policy_id)
+        .send()
+        .await
+        .unwrap();
+    let content: Value =
+        serde_json::from_str(described.policy().unwrap().content().unwrap()).unwrap();
+    assert_eq!(
+        content,
+        domain::policy::suspension_policy("stax-provisioning")
+    );
+    let tags = orgs
+        .list_tags_for_resource()
+        .resource_id(&policy_id)
+        .send()
+        .await
+        .unwrap();
+    assert!(aws::organizations::is_managed(tags.tags()));
+
+    // A suspended account is not suspended again, nor updated; it is reactivated.
+    let again = stack
+        .api(
+            "POST",
+            &format!("/20190206/accounts/{id}/suspend"),
+            None,
+            Some("local-admin"),
+        )
+        .await;
+    again.assert_refused(409, "NotSuspendable", "a second suspension");
+    suspension_ends(stack, &id, "reactivate", "SUCCEEDED").await;
+    assert_eq!(read(stack, &id).await["Status"], "ACTIVE");
+    assert!(!scps_on(stack, &aws_account_id).await.contains(&suspended));
+
+    // A suspended account can be closed.
+    suspension_ends(stack, &id, "suspend", "SUCCEEDED").await;
+    let r = close(stack, &id, "local-admin").await;
+    let task = stack
+        .finished_task(r.body["TaskId"].as_str().unwrap())
+        .await;
+    assert_eq!(task["Status"], "SUCCEEDED", "{task:?}");
+    assert_eq!(read(stack, &id).await["Status"], "CLOSED");
+}
+
+#[tokio::test]
+async fn refused_suspensions_say_why_and_write_nothing() {
+    let stack = Stack::shared().bootstrapped().await;
+    let store = stack.store().await;
+    let security = store
+        .get_account_by_aws_id(&stack.ready.organization.security_account_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .value
+        .id
+        .to_string();
+    let before = store.snapshot().await.unwrap();
+    let unknown = Uuid::new_v4().to_string();
+    for (what, id, body, user, status, error) in [
+        (
+            "suspend",
+            security.as_str(),
+            None,
+            "local-admin",
+            409,
+            "NotSuspendable",
+        ),
+        (
+            "reactivate",
+            security.as_str(),
+            None,
+            "local-admin",
+            409,
+            "NotSuspendable",
+        ),
+        (
+            "suspend",
+            security.as_str(),
+            None,
+            "local-operations",
+            403,
+            "Forbidden",
+        ),
+        (
+            "suspend",
+            unknown.as_str(),
+            None,
+            "local-admin",
+            404,
+            "NotFound",
+        ),
+        (
+            "suspend",
+            "nope",
+            None,
+            "local-admin",
+            400,
+            "ValidationError",
+        ),
+        (
+            "suspend",
+            security.as_str(),
+            Some(r#"{"Now": true}"#),
+            "local-admin",
+            400,
+            "ValidationError",
+        ),
+    ] {
+        stack
+            .api(
+                "POST",
+                &format!("/20190206/accounts/{id}/{what}"),
+                body,
+                Some(user),
+            )
+            .await
+            .assert_refused(status, error, &format!("{what} {id} {user}"));
+    }
+    assert_eq!(
+        store.snapshot().await.unwrap(),
+        before,
+        "refusals write nothing"
+    );
+}

@@ -114,6 +114,18 @@ pub enum Step {
         #[serde(rename = "AwsStatus")]
         aws_status: String,
     },
+    /// The suspension SCP is attached (`Suspend`: SUSPENDED) or detached (`Reactivate`:
+    /// ACTIVE): the status follows, the lock is released, the task SUCCEEDED.
+    RecordSuspension {
+        #[serde(rename = "AccountId")]
+        account: Uuid,
+        #[serde(rename = "TaskId")]
+        task: Uuid,
+        #[serde(rename = "Change")]
+        change: SuspensionChange,
+        #[serde(rename = "Log")]
+        log: String,
+    },
     /// Assurance runs: AssuranceState UPDATING.
     AssuranceStarted {
         #[serde(rename = "AccountId")]
@@ -195,6 +207,13 @@ pub enum Step {
     },
 }
 
+/// Which way a suspension goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum SuspensionChange {
+    Suspend,
+    Reactivate,
+}
+
 /// The store write a step makes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plan {
@@ -252,6 +271,28 @@ pub fn plan(step: &Step, execution: &str) -> Plan {
     match step {
         Step::Start { account, task, log } | Step::Log { account, task, log } => {
             running(account, task, AccountChange::default(), log.clone())
+        }
+        Step::RecordSuspension {
+            account,
+            task,
+            change,
+            log,
+        } => {
+            let transition = match change {
+                SuspensionChange::Suspend => {
+                    Transition::to(Trigger::Suspend, AccountStatus::Suspended)
+                }
+                SuspensionChange::Reactivate => {
+                    Transition::to(Trigger::Reactivate, AccountStatus::Active)
+                }
+            };
+            ending(
+                account,
+                task,
+                AccountChange::end_operation(*task, transition),
+                TaskStatus::Succeeded,
+                log.clone(),
+            )
         }
         Step::RecordClosure {
             account,
@@ -923,6 +964,25 @@ mod tests {
             before,
             "a retried record writes nothing"
         );
+    }
+
+    #[tokio::test]
+    async fn a_suspension_and_a_reactivation_move_the_status_and_release_the_lock() {
+        let (r, account, task) = recorder(AccountStatus::Active);
+        let step = json!({"Action": "RecordSuspension", "AccountId": account, "TaskId": task,
+                          "Change": "Suspend", "Log": "Attached the accounts-suspended SCP"});
+        let done = handle(&r, input(step)).await.unwrap();
+        assert_eq!(
+            (done.status, done.task_status),
+            (AccountStatus::Suspended, TaskStatus::Succeeded)
+        );
+        let (r, account, task) = recorder(AccountStatus::Suspended);
+        let step = json!({"Action": "RecordSuspension", "AccountId": account, "TaskId": task,
+                          "Change": "Reactivate", "Log": "Detached the accounts-suspended SCP"});
+        let done = handle(&r, input(step)).await.unwrap();
+        assert_eq!(done.status, AccountStatus::Active);
+        let stored = r.store.get_account(account).await.unwrap().unwrap().value;
+        assert_eq!(stored.user_task_id, None);
     }
 
     #[tokio::test]

@@ -21,7 +21,7 @@ use chrono::Utc;
 use domain::config::{self, ConfigError};
 use domain::{
     Account, AccountChange, AccountRole, AccountStatus, AccountType, ErrorName, ExecutionStates,
-    Operation, StartWorkflow, Task,
+    Operation, StartWorkflow, Task, Trigger,
 };
 use edge::stax::{CloseAccountRequest, UpdateAccountRequest, parse_uuid};
 use edge::{
@@ -33,6 +33,8 @@ use store::{AccountTypes, AccountWrites, DynamoStore, StoreError};
 
 pub const UPDATE_ACCOUNT: &str = "PUT /20190206/accounts/{account_id}";
 pub const CLOSE_ACCOUNT: &str = "POST /20190206/accounts/close";
+pub const SUSPEND_ACCOUNT: &str = "POST /20190206/accounts/{account_id}/suspend";
+pub const REACTIVATE_ACCOUNT: &str = "POST /20190206/accounts/{account_id}/reactivate";
 
 pub struct Manager<S, W> {
     pub store: S,
@@ -40,16 +42,20 @@ pub struct Manager<S, W> {
     pub updates: W,
     /// The close state machine.
     pub closes: W,
+    /// The suspend state machine (suspensions and reactivations).
+    pub suspensions: W,
     pub access: AccessPolicy,
 }
 
 impl Manager<DynamoStore, StateMachine> {
-    /// `TABLE_NAME`, `ACCESS_ROLES`, `UPDATE_STATE_MACHINE_ARN`, `CLOSE_STATE_MACHINE_ARN`.
+    /// `TABLE_NAME`, `ACCESS_ROLES`, `UPDATE_STATE_MACHINE_ARN`, `CLOSE_STATE_MACHINE_ARN`,
+    /// `SUSPEND_STATE_MACHINE_ARN`.
     pub fn from_env(sdk: &aws::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Manager {
             store: DynamoStore::from_env(sdk)?,
             updates: StateMachine::new(sdk, config::required("UPDATE_STATE_MACHINE_ARN")?),
             closes: StateMachine::new(sdk, config::required("CLOSE_STATE_MACHINE_ARN")?),
+            suspensions: StateMachine::new(sdk, config::required("SUSPEND_STATE_MACHINE_ARN")?),
             access: AccessPolicy::from_json(&config::required("ACCESS_ROLES")?)?,
         })
     }
@@ -62,16 +68,123 @@ pub async fn route<S: AccountWrites + AccountTypes, W: StartWorkflow + Execution
     let req = &req;
     let needed = match req.route_key.as_str() {
         UPDATE_ACCOUNT => Permission::Mutate,
-        CLOSE_ACCOUNT => Permission::Close,
+        // Locking an account's people out is as drastic as closing it: admin only.
+        CLOSE_ACCOUNT | SUSPEND_ACCOUNT | REACTIVATE_ACCOUNT => Permission::Close,
         other => return Err(ApiError::not_found(format!("no route {other:?}"))),
     };
     authorize(&m.access, req.principal.as_deref(), needed)?;
     req.only_query(&[])?;
-    if req.route_key == CLOSE_ACCOUNT {
-        close(m, req).await
-    } else {
-        update(m, req).await
+    match req.route_key.as_str() {
+        CLOSE_ACCOUNT => close(m, req).await,
+        SUSPEND_ACCOUNT => suspend(m, req, true).await,
+        REACTIVATE_ACCOUNT => suspend(m, req, false).await,
+        _ => update(m, req).await,
     }
+}
+
+/// `POST …/{account_id}/suspend` (`suspending`) and `…/reactivate`: the lock for a task while
+/// the suspension SCP is attached to the account, or detached, the status kept until then.
+async fn suspend<S: AccountWrites, W: StartWorkflow + ExecutionStates>(
+    m: &Manager<S, W>,
+    req: &ApiRequest,
+    suspending: bool,
+) -> Result<Value, ApiError> {
+    let id = parse_uuid(req.path_param("account_id"))
+        .map_err(|e| ApiError::bad_request(format!("account_id: {e}")))?;
+    req.empty_body()?;
+    let internal = |e: StoreError| req.internal(&e);
+    let account = m
+        .store
+        .get_account(id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))?
+        .value;
+    let (verb, change, trigger, from) = if suspending {
+        (
+            "Suspend",
+            "suspended",
+            Trigger::StartSuspension,
+            AccountStatus::Active,
+        )
+    } else {
+        (
+            "Reactivate",
+            "reactivated",
+            Trigger::StartReactivation,
+            AccountStatus::Suspended,
+        )
+    };
+    if account.account_role != AccountRole::Member {
+        return Err(ApiError::conflict(
+            ErrorName::NotSuspendable,
+            format!(
+                "account {id} is the organization's {} account, which is never {change}",
+                account.account_role.as_str()
+            ),
+        ));
+    }
+    let Some(aws_account_id) = account.aws_account_id.clone() else {
+        return Err(ApiError::conflict(
+            ErrorName::NotSuspendable,
+            format!("account {id} has no AWS account"),
+        ));
+    };
+    let task = Task::for_workflow(
+        Operation::UpdateAccount,
+        vec![id],
+        Utc::now(),
+        &m.suspensions,
+    );
+    let lock = AccountChange::start_keeping_status(task.id, trigger, from);
+    let actor = req.actor();
+    start_operation_taking_over(&m.store, &m.suspensions, id, &lock, &task, &actor)
+        .await
+        .map_err(|e| {
+            refused_operation(
+                e,
+                |status| {
+                    ApiError::conflict(
+                        ErrorName::NotSuspendable,
+                        format!(
+                            "account {id} is {}; only {from} accounts are {change}",
+                            status.map_or("not recorded", AccountStatus::as_str)
+                        ),
+                    )
+                },
+                internal,
+            )
+        })?;
+    let input = json!({"AccountId": id, "TaskId": task.id, "AwsAccountId": aws_account_id,
+                       "Change": verb});
+    start_or_undo(
+        &m.suspensions,
+        "the suspend workflow",
+        &task,
+        &input,
+        &req.request_id,
+        async |reason| {
+            m.store
+                .release_unstarted(id, task.id, &reason, &actor)
+                .await
+        },
+    )
+    .await?;
+    tracing::info!(account = %id, task = %task.id, verb, "suspension change started");
+    Ok(task_envelope(
+        &task,
+        account.organisation_id,
+        &req.request_id,
+        &format!("Account {verb} Requested"),
+        format!(
+            "{verb}: account {} (AWS account {aws_account_id})",
+            account.name
+        ),
+        Some(
+            json!({"Id": id, "Name": account.name, "AwsAccountId": aws_account_id,
+                    "OrganisationId": account.organisation_id, "Operation": "UPDATE"}),
+        ),
+    ))
 }
 
 /// `POST /20190206/accounts/close`: the account's lock for a closure task (its status kept
@@ -364,6 +477,7 @@ mod tests {
             store,
             updates: RecordedStarts::default(),
             closes: RecordedStarts::default(),
+            suspensions: RecordedStarts::default(),
             access: AccessPolicy::from_json(&format!(
                 r#"{{"{ADMIN}": "admin", "{READER}": "readonly"}}"#
             ))
@@ -668,6 +782,52 @@ mod tests {
         }
         assert_eq!(m.store.snapshot(), before);
         assert!(m.closes.executions.lock().unwrap().is_empty());
+    }
+
+    fn suspension_request(route_key: &str, principal: &str, account: Uuid) -> ApiRequest {
+        ApiRequest {
+            route_key: route_key.into(),
+            principal: Some(principal.into()),
+            path: [("account_id".to_owned(), account.to_string())].into(),
+            request_id: "req-1".into(),
+            ..ApiRequest::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn suspending_needs_an_active_member_and_reactivating_a_suspended_one() {
+        let (m, account) = manager().await;
+        let before = m.store.snapshot();
+        for (route_key, principal, status, error) in [
+            (REACTIVATE_ACCOUNT, ADMIN, 409, ErrorName::NotSuspendable),
+            (SUSPEND_ACCOUNT, READER, 403, ErrorName::Forbidden),
+        ] {
+            let e = route(&m, suspension_request(route_key, principal, account.id))
+                .await
+                .unwrap_err();
+            assert_eq!((e.status, e.error), (status, error), "{}", e.cause);
+        }
+        let mut with_body = suspension_request(SUSPEND_ACCOUNT, ADMIN, account.id);
+        with_body.body = Some(r#"{"Reason": "x"}"#.into());
+        assert_eq!(route(&m, with_body).await.unwrap_err().status, 400);
+        assert_eq!(m.store.snapshot(), before, "refusals write nothing");
+
+        let answer = route(&m, suspension_request(SUSPEND_ACCOUNT, ADMIN, account.id))
+            .await
+            .unwrap();
+        assert_eq!(answer["DetailType"], "Account Suspend Requested");
+        let after = stored(&m, account.id).await;
+        assert_eq!(
+            after.status,
+            AccountStatus::Active,
+            "ACTIVE until the SCP is on"
+        );
+        assert!(after.user_task_id.is_some());
+        let input = m.suspensions.executions.lock().unwrap()[0].1.clone();
+        assert_eq!(
+            (input["Change"].as_str(), input["AwsAccountId"].as_str()),
+            (Some("Suspend"), Some("444455556666"))
+        );
     }
 
     #[tokio::test]

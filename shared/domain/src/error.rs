@@ -28,6 +28,8 @@ string_enum! {
         NotUpdatable => "NotUpdatable",
         /// The account's status or role does not admit closing it.
         NotClosable => "NotClosable",
+        /// The account's status or role does not admit suspending or reactivating it.
+        NotSuspendable => "NotSuspendable",
         /// The account's status does not admit scoring.
         NotScorable => "NotScorable",
         /// An organization-wide discovery is already running.
@@ -114,6 +116,7 @@ string_enum! {
         AccountOnboardingFailed => "AccountOnboardingFailed",
         AccountUpdateFailed => "AccountUpdateFailed",
         AccountClosureFailed => "AccountClosureFailed",
+        AccountSuspensionFailed => "AccountSuspensionFailed",
         AssuranceFailed => "AssuranceFailed",
         DiscoveryFailed => "DiscoveryFailed",
         ScoringFailed => "ScoringFailed",

@@ -35,6 +35,12 @@ string_enum! {
         /// `POST /accounts/close`: the account's closure starts under a task; it keeps its
         /// status while the closure waits for AWS's quota and AWS closes it (then `Close`).
         StartClosure => "StartClosure",
+        /// `POST /accounts/{id}/suspend`: an ACTIVE account takes a task's lock while the
+        /// suspension SCP is attached (then `Suspend`).
+        StartSuspension => "StartSuspension",
+        /// `POST /accounts/{id}/reactivate`: a SUSPENDED account takes a task's lock while the
+        /// suspension SCP is detached (then `Reactivate`).
+        StartReactivation => "StartReactivation",
         /// A create, onboarding or maintenance workflow finished.
         CompleteWorkflow => "CompleteWorkflow",
         /// A create, onboarding or maintenance workflow failed.
@@ -77,6 +83,8 @@ pub const TRANSITIONS: &[(Trigger, Option<AccountStatus>, AccountStatus)] = &[
     (StartClosure, Some(Active), Active),
     (StartClosure, Some(Suspended), Suspended),
     (StartClosure, Some(Discovered), Discovered),
+    (StartSuspension, Some(Active), Active),
+    (StartReactivation, Some(Suspended), Suspended),
     (CompleteWorkflow, Some(Initializing), Active),
     (CompleteWorkflow, Some(Onboarding), Active),
     (CompleteWorkflow, Some(Maintenance), Active),
@@ -247,7 +255,14 @@ impl AccountChange {
     /// The one way into a closure: the account (ACTIVE, SUSPENDED or DISCOVERED) keeps its
     /// status and `task` takes the lock until AWS has closed it.
     pub fn start_closure(task: Uuid, status: AccountStatus) -> Self {
-        AccountChange::transition(Transition::to(StartClosure, status))
+        AccountChange::start_keeping_status(task, StartClosure, status)
+    }
+
+    /// The lock for `task` on an account whose status stays while the operation runs in AWS:
+    /// `trigger` (StartSuspension, StartReactivation) says which, and the table which statuses
+    /// admit it.
+    pub fn start_keeping_status(task: Uuid, trigger: Trigger, status: AccountStatus) -> Self {
+        AccountChange::transition(Transition::to(trigger, status))
             .with_lock(LockChange::Acquire(task))
     }
 

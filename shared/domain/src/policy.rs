@@ -91,6 +91,25 @@ pub fn management_only(management: &str) -> Value {
     })
 }
 
+/// The name of the SCP that suspends accounts.
+pub const SUSPENSION_POLICY: &str = "accounts-suspended";
+
+/// The SCP attached to a SUSPENDED account: every action denied to every principal but the
+/// provisioning role (the service must still reach the account, to reactivate, score or close
+/// it). SCPs do not apply to the management account, which is never suspended.
+pub fn suspension_policy(role_name: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "AccountSuspended",
+            "Effect": "Deny",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {"ArnNotLike": {"aws:PrincipalArn": format!("arn:aws:iam::*:role/{role_name}")}}
+        }]
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
