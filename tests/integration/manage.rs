@@ -149,6 +149,43 @@ async fn every_update_field_reaches_aws_and_the_record() {
     let aliases = iam.list_account_aliases().send().await.unwrap();
     assert_eq!(aliases.account_aliases(), std::slice::from_ref(&alias));
 
+    // The audit trail lists every version, newest first, the update's among them.
+    let trail = stack
+        .api(
+            "GET",
+            &format!("/20190206/accounts/{id}/events?limit=1000"),
+            None,
+            Some("local-readonly"),
+        )
+        .await;
+    assert_eq!(trail.status, 200, "{:?}", trail.body);
+    let events = trail.body["Events"].as_array().unwrap();
+    let versions: Vec<u64> = events
+        .iter()
+        .map(|e| e["Version"].as_u64().unwrap())
+        .collect();
+    let newest = versions[0];
+    assert_eq!(
+        versions,
+        (1..=newest).rev().collect::<Vec<_>>(),
+        "every version"
+    );
+    assert_eq!(trail.body["Paging"]["Total"], newest);
+    let renamed = events
+        .iter()
+        .find(|e| {
+            e["Changed"]
+                .as_array()
+                .is_some_and(|c| c.contains(&json!("Name")))
+        })
+        .expect("the rename is an event");
+    assert!(
+        renamed["Actor"].as_str().unwrap().contains("local-admin"),
+        "{renamed}"
+    );
+    assert!(renamed["TaskId"].is_string(), "{renamed}");
+    assert_eq!(events.last().unwrap()["To"], "INITIALIZING");
+
     // The old name is free again; the same update again changes nothing in AWS.
     let again = update_ends(stack, &id, &body, "SUCCEEDED").await;
     let logs = again["Logs"].to_string();

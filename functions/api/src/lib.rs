@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use domain::AccountFilter;
 use domain::config::{self, ConfigError};
 use edge::stax::{
-    ListAccountsQuery, ListRoute, ReadAccountTypes, ReadAccounts, parse_account_types_query,
-    parse_uuid,
+    ListAccountsQuery, ListRoute, MAX_LIMIT, Pagination, ReadAccountTypes, ReadAccounts,
+    parse_account_types_query, parse_uuid,
 };
 use edge::{AccessPolicy, ApiError, ApiRequest, Permission, authorize};
 use serde_json::{Value, json};
@@ -41,17 +41,45 @@ pub const LIST_ACCOUNTS: &str = "GET /20190206/accounts";
 pub const GET_ACCOUNT: &str = "GET /20190206/accounts/{account_id}";
 pub const LIST_ACCOUNT_TYPES: &str = "GET /20190206/accounts/types";
 pub const GET_TASK: &str = "GET /20190206/task/{task_id}";
+pub const ACCOUNT_EVENTS: &str = "GET /20190206/accounts/{account_id}/events";
+
+/// The page `GET …/events` answers when the request names no `limit`.
+pub const DEFAULT_EVENTS_LIMIT: usize = 100;
 
 /// Answers one request: `Ok` is a 200 body, `Err` an error response.
 pub async fn route<S: Records>(api: &ReadApi<S>, req: ApiRequest) -> Result<Value, ApiError> {
     let req = &req;
     match req.route_key.as_str() {
-        LIST_ACCOUNTS | GET_ACCOUNT | LIST_ACCOUNT_TYPES | GET_TASK => {}
+        LIST_ACCOUNTS | GET_ACCOUNT | LIST_ACCOUNT_TYPES | GET_TASK | ACCOUNT_EVENTS => {}
         other => return Err(ApiError::not_found(format!("no route {other:?}"))),
     }
     authorize(&api.access, req.principal.as_deref(), Permission::Read)?;
     let internal = |e: StoreError| req.internal(&e);
     match req.route_key.as_str() {
+        ACCOUNT_EVENTS => {
+            let raw = req.path_param("account_id");
+            let id =
+                parse_uuid(raw).map_err(|e| ApiError::bad_request(format!("account_id: {e}")))?;
+            let page = events_page(req)?;
+            if api.store.get_account(id).await.map_err(internal)?.is_none() {
+                return Err(ApiError::not_found(format!("account {id} does not exist")));
+            }
+            let mut events = api.store.audit_trail(id).await.map_err(internal)?;
+            events.sort_by(|a, b| b.version.cmp(&a.version));
+            let total = events.len();
+            let end = page.offset.saturating_add(page.limit).min(total);
+            let paging = Pagination {
+                total,
+                next_offset: (end < total).then_some(end),
+                prev_offset: (page.offset > 0).then(|| page.offset.saturating_sub(page.limit)),
+            };
+            let events: Vec<_> = events
+                .into_iter()
+                .skip(page.offset)
+                .take(page.limit)
+                .collect();
+            Ok(json!({"Events": events, "Paging": paging}))
+        }
         GET_TASK => {
             let raw = req.path_param("task_id");
             let id = parse_uuid(raw).map_err(|e| ApiError::bad_request(format!("task_id: {e}")))?;
@@ -89,6 +117,40 @@ pub async fn route<S: Records>(api: &ReadApi<S>, req: ApiRequest) -> Result<Valu
             read_accounts(api, &q).await.map_err(internal)
         }
     }
+}
+
+/// `offset` and `limit` of the events route (newest first).
+struct EventsPage {
+    offset: usize,
+    limit: usize,
+}
+
+fn events_page(req: &ApiRequest) -> Result<EventsPage, ApiError> {
+    req.only_query(&["offset", "limit"])?;
+    let number = |name: &str| -> Result<Option<usize>, ApiError> {
+        let values: Vec<&str> = req
+            .query_pairs()
+            .filter(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+            .collect();
+        match values.as_slice() {
+            [] => Ok(None),
+            [v] => v.trim().parse().map(Some).map_err(|_| {
+                ApiError::bad_request(format!("{name} must be a whole number, got {v:?}"))
+            }),
+            _ => Err(ApiError::bad_request(format!("{name} may be given once"))),
+        }
+    };
+    let limit = number("limit")?.unwrap_or(DEFAULT_EVENTS_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {MAX_LIMIT}, got {limit}"
+        )));
+    }
+    Ok(EventsPage {
+        offset: number("offset")?.unwrap_or(0),
+        limit,
+    })
 }
 
 async fn read_accounts<S: Records>(
@@ -315,6 +377,92 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.status, 400);
+    }
+
+    #[tokio::test]
+    async fn an_account_s_events_are_every_version_newest_first_in_pages() {
+        let f = api().await;
+        let api = &f.api;
+        let account = &f.accounts[1];
+        let task = Uuid::new_v4();
+        for (version, tags) in [("a", "1"), ("b", "2")] {
+            let change = domain::AccountChange::facts(domain::AccountFacts {
+                tags: Some([(version.to_owned(), tags.to_owned())].into()),
+                ..Default::default()
+            })
+            .with_lock(domain::LockChange::Acquire(task));
+            store::AccountWrites::update(&api.store, account.id, &change, "alice")
+                .await
+                .unwrap();
+        }
+        let id = account.id.to_string();
+        let events =
+            |query: &[(&str, &str)]| request(ACCOUNT_EVENTS, READER, &[("account_id", &id)], query);
+        let all = route(api, events(&[])).await.unwrap();
+        let versions: Vec<u64> = all["Events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["Version"].as_u64().unwrap())
+            .collect();
+        assert!(versions.windows(2).all(|w| w[0] > w[1]), "{versions:?}");
+        let newest = &all["Events"][0];
+        assert_eq!(
+            (newest["Actor"].as_str(), newest["TaskId"].as_str()),
+            (Some("alice"), Some(task.to_string().as_str()))
+        );
+        assert_eq!(newest["Changed"], json!(["Tags"]));
+        let page = route(api, events(&[("limit", "1"), ("offset", "1")]))
+            .await
+            .unwrap();
+        assert_eq!(page["Events"].as_array().unwrap().len(), 1);
+        assert_eq!(page["Events"][0]["Version"], versions[1]);
+        assert_eq!(page["Paging"]["PrevOffset"], 0);
+
+        for (query, status) in [(("limit", "0"), 400), (("colour", "red"), 400)] {
+            let e = route(api, events(&[query])).await.unwrap_err();
+            assert_eq!(e.status, status, "{query:?}");
+        }
+        let unknown = Uuid::new_v4().to_string();
+        let e = route(
+            api,
+            request(ACCOUNT_EVENTS, READER, &[("account_id", &unknown)], &[]),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.status, 404);
+    }
+
+    /// The events route is an extension: openapi.json documents it and every field of its events.
+    #[test]
+    fn the_events_route_is_in_the_openapi_file() {
+        let doc: Value = serde_json::from_str(include_str!("../../../openapi.json")).unwrap();
+        let (method, path) = ACCOUNT_EVENTS.split_once(' ').unwrap();
+        assert!(doc["paths"][path][method.to_lowercase()].is_object());
+        let documented = &doc["components"]["schemas"]["AuditEvent"]["properties"];
+        let account = fixtures::account_in(AccountStatus::Active, "bakery", Some("111122223333"));
+        let mut after = account.clone();
+        after.status = AccountStatus::Error;
+        after.status_reason = Some("why".into());
+        after.user_task_id = Some(Uuid::new_v4());
+        let event = domain::AuditEvent::of_change(
+            Some(&account),
+            &after,
+            2,
+            "alice",
+            Some(domain::Trigger::FailWorkflow),
+        );
+        for field in serde_json::to_value(event)
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .keys()
+        {
+            assert!(
+                documented[field].is_object(),
+                "{field} is not in openapi.json"
+            );
+        }
     }
 
     #[tokio::test]

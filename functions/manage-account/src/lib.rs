@@ -830,6 +830,19 @@ mod tests {
         );
     }
 
+    /// Suspend and reactivate are extensions: openapi.json documents them.
+    #[test]
+    fn the_extension_routes_are_in_the_openapi_file() {
+        let doc: Value = serde_json::from_str(include_str!("../../../openapi.json")).unwrap();
+        for route in [SUSPEND_ACCOUNT, REACTIVATE_ACCOUNT] {
+            let (method, path) = route.split_once(' ').unwrap();
+            assert!(
+                doc["paths"][path][method.to_lowercase()].is_object(),
+                "{route} is not in openapi.json"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn fields_equal_to_the_record_are_not_applied_again() {
         let (m, account) = manager().await;

@@ -43,6 +43,41 @@ pub struct AuditEvent {
         skip_serializing_if = "Option::is_none"
     )]
     pub lock_released_by: Option<Uuid>,
+    /// The task the change was made under: the one holding the lock after it, or the one that
+    /// released it with it.
+    #[serde(rename = "TaskId", default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<Uuid>,
+    /// The record's fields the change set or changed, besides the status and the lock.
+    #[serde(rename = "Changed", default, skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<String>,
+}
+
+/// The record's fields, besides the status and the lock, that differ between `before` and
+/// `after` (every one that is set, for a first version).
+fn changed_fields(before: Option<&Account>, after: &Account) -> Vec<String> {
+    let fields: [(&str, fn(&Account) -> serde_json::Value); 11] = [
+        ("Name", |a| serde_json::json!(a.name)),
+        ("AwsAccountId", |a| serde_json::json!(a.aws_account_id)),
+        ("AwsAccountName", |a| serde_json::json!(a.aws_account_name)),
+        ("AwsAccountAlias", |a| {
+            serde_json::json!(a.aws_account_alias)
+        }),
+        ("AccountType", |a| serde_json::json!(a.account_type)),
+        ("AccountRole", |a| serde_json::json!(a.account_role)),
+        ("Email", |a| serde_json::json!(a.email)),
+        ("OrgsOuId", |a| serde_json::json!(a.orgs_ou_id)),
+        ("Tags", |a| serde_json::json!(a.tags)),
+        ("AssuranceState", |a| serde_json::json!(a.assurance_state)),
+        ("StatusReason", |a| serde_json::json!(a.status_reason)),
+    ];
+    fields
+        .iter()
+        .filter(|(_, read)| match before {
+            Some(b) => read(b) != read(after),
+            None => !read(after).is_null(),
+        })
+        .map(|(name, _)| (*name).to_owned())
+        .collect()
 }
 
 impl AuditEvent {
@@ -71,6 +106,40 @@ impl AuditEvent {
                 .filter(|_| from != Some(after.status)),
             lock_acquired_by: after.user_task_id.filter(|t| lock_before != Some(*t)),
             lock_released_by: lock_before.filter(|t| after.user_task_id != Some(*t)),
+            task: after.user_task_id.or(lock_before),
+            changed: changed_fields(before, after),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+
+    #[test]
+    fn an_event_says_under_which_task_and_what_changed() {
+        let task = Uuid::new_v4();
+        let before = fixtures::account_in(AccountStatus::Active, "bakery", Some("111122223333"));
+        let mut after = before.clone();
+        after.name = "bakery-2".into();
+        after.tags = Some([("Team".to_owned(), "bread".to_owned())].into());
+        after.user_task_id = Some(task);
+        let e = AuditEvent::of_change(Some(&before), &after, 2, "alice", None);
+        assert_eq!(e.changed, ["Name", "Tags"]);
+        assert_eq!((e.task, e.lock_acquired_by), (Some(task), Some(task)));
+        assert_eq!((e.from, e.to), (Some(AccountStatus::Active), None));
+        let released = AuditEvent::of_change(Some(&after), &before, 3, "alice", None);
+        assert_eq!(
+            (released.task, released.lock_released_by),
+            (Some(task), Some(task))
+        );
+        let first = AuditEvent::of_change(None, &before, 1, "discovery", None);
+        assert!(
+            first.changed.contains(&"AwsAccountId".to_owned()),
+            "{:?}",
+            first.changed
+        );
+        assert_eq!(first.task, None);
     }
 }
