@@ -52,10 +52,13 @@ pub struct AuditEvent {
     pub changed: Vec<String>,
 }
 
+/// A field of the record, by name, and how to read it for comparison.
+type Field = (&'static str, fn(&Account) -> serde_json::Value);
+
 /// The record's fields, besides the status and the lock, that differ between `before` and
 /// `after` (every one that is set, for a first version).
 fn changed_fields(before: Option<&Account>, after: &Account) -> Vec<String> {
-    let fields: [(&str, fn(&Account) -> serde_json::Value); 11] = [
+    let fields: [Field; 11] = [
         ("Name", |a| serde_json::json!(a.name)),
         ("AwsAccountId", |a| serde_json::json!(a.aws_account_id)),
         ("AwsAccountName", |a| serde_json::json!(a.aws_account_name)),
