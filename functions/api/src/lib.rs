@@ -65,7 +65,7 @@ pub async fn route<S: Records>(api: &ReadApi<S>, req: ApiRequest) -> Result<Valu
                 return Err(ApiError::not_found(format!("account {id} does not exist")));
             }
             let mut events = api.store.audit_trail(id).await.map_err(internal)?;
-            events.sort_by(|a, b| b.version.cmp(&a.version));
+            events.sort_by_key(|e| std::cmp::Reverse(e.version));
             let total = events.len();
             let end = page.offset.saturating_add(page.limit).min(total);
             let paging = Pagination {
