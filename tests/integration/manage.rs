@@ -673,6 +673,19 @@ async fn a_suspended_account_carries_the_deny_scp_until_it_is_reactivated() {
         .await
         .unwrap();
     assert!(aws::organizations::is_managed(tags.tags()));
+    // The policies in force say so, and why.
+    let in_force = policies_in_force(stack, &id).await;
+    for expected in [
+        ("accounts-suspended", "ACCOUNT"),
+        ("foundation", "STAX_MANDATORY"),
+    ] {
+        assert!(
+            in_force
+                .iter()
+                .any(|(n, k)| (n.as_str(), k.as_str()) == expected),
+            "{expected:?}: {in_force:?}"
+        );
+    }
 
     // A suspended account is not suspended again, nor updated; it is reactivated.
     let again = stack
@@ -687,6 +700,13 @@ async fn a_suspended_account_carries_the_deny_scp_until_it_is_reactivated() {
     suspension_ends(stack, &id, "reactivate", "SUCCEEDED").await;
     assert_eq!(read(stack, &id).await["Status"], "ACTIVE");
     assert!(!scps_on(stack, &aws_account_id).await.contains(&suspended));
+    let in_force = policies_in_force(stack, &id).await;
+    assert!(
+        !in_force
+            .iter()
+            .any(|(name, _)| name == "accounts-suspended"),
+        "{in_force:?}"
+    );
 
     // A suspended account can be closed.
     suspension_ends(stack, &id, "suspend", "SUCCEEDED").await;
@@ -777,4 +797,28 @@ async fn refused_suspensions_say_why_and_write_nothing() {
         before,
         "refusals write nothing"
     );
+}
+
+/// `GET …/{id}/policies`: (policy name, attachment type) of each SCP in force.
+async fn policies_in_force(stack: &Stack, id: &str) -> Vec<(String, String)> {
+    let r = stack
+        .api(
+            "GET",
+            &format!("/20190206/accounts/{id}/policies"),
+            None,
+            Some("local-readonly"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    r.body["PolicyAttachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["PolicyName"].as_str().unwrap().to_owned(),
+                a["PolicyAttachmentType"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
 }

@@ -22,16 +22,23 @@ use store::{AccountReads, AccountTypes, DynamoStore, StoreError, Tasks};
 pub trait Records: AccountReads + AccountTypes + Tasks {}
 impl<S: AccountReads + AccountTypes + Tasks> Records for S {}
 
-pub struct ReadApi<S> {
+pub mod policies;
+
+pub use policies::PolicyReads;
+
+pub struct ReadApi<S, O> {
     pub store: S,
+    /// Organizations, for the policies in force on an account.
+    pub organizations: O,
     pub access: AccessPolicy,
 }
 
-impl ReadApi<DynamoStore> {
+impl ReadApi<DynamoStore, aws_sdk_organizations::Client> {
     /// `TABLE_NAME`: the accounts table; `ACCESS_ROLES`: principal ARN → role (JSON object).
     pub fn from_env(sdk: &aws::SdkConfig) -> Result<Self, ConfigError> {
         Ok(ReadApi {
             store: DynamoStore::from_env(sdk)?,
+            organizations: aws::organizations(sdk),
             access: AccessPolicy::from_json(&config::required("ACCESS_ROLES")?)?,
         })
     }
@@ -42,20 +49,42 @@ pub const GET_ACCOUNT: &str = "GET /20190206/accounts/{account_id}";
 pub const LIST_ACCOUNT_TYPES: &str = "GET /20190206/accounts/types";
 pub const GET_TASK: &str = "GET /20190206/task/{task_id}";
 pub const ACCOUNT_EVENTS: &str = "GET /20190206/accounts/{account_id}/events";
+pub const ACCOUNT_POLICIES: &str = "GET /20190206/accounts/{account_id}/policies";
 
 /// The page `GET …/events` answers when the request names no `limit`.
 pub const DEFAULT_EVENTS_LIMIT: usize = 100;
 
 /// Answers one request: `Ok` is a 200 body, `Err` an error response.
-pub async fn route<S: Records>(api: &ReadApi<S>, req: ApiRequest) -> Result<Value, ApiError> {
+pub async fn route<S: Records, O: PolicyReads>(
+    api: &ReadApi<S, O>,
+    req: ApiRequest,
+) -> Result<Value, ApiError> {
     let req = &req;
     match req.route_key.as_str() {
-        LIST_ACCOUNTS | GET_ACCOUNT | LIST_ACCOUNT_TYPES | GET_TASK | ACCOUNT_EVENTS => {}
+        LIST_ACCOUNTS | GET_ACCOUNT | LIST_ACCOUNT_TYPES | GET_TASK | ACCOUNT_EVENTS
+        | ACCOUNT_POLICIES => {}
         other => return Err(ApiError::not_found(format!("no route {other:?}"))),
     }
     authorize(&api.access, req.principal.as_deref(), Permission::Read)?;
     let internal = |e: StoreError| req.internal(&e);
     match req.route_key.as_str() {
+        ACCOUNT_POLICIES => {
+            let raw = req.path_param("account_id");
+            let id =
+                parse_uuid(raw).map_err(|e| ApiError::bad_request(format!("account_id: {e}")))?;
+            req.only_query(&[])?;
+            let account = api
+                .store
+                .get_account(id)
+                .await
+                .map_err(internal)?
+                .ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))?
+                .value;
+            let attachments = policies::in_force(&api.organizations, &account)
+                .await
+                .map_err(|e| req.internal(&e))?;
+            Ok(json!({"PolicyAttachments": attachments}))
+        }
         ACCOUNT_EVENTS => {
             let raw = req.path_param("account_id");
             let id =
@@ -153,8 +182,8 @@ fn events_page(req: &ApiRequest) -> Result<EventsPage, ApiError> {
     })
 }
 
-async fn read_accounts<S: Records>(
-    api: &ReadApi<S>,
+async fn read_accounts<S: Records, O>(
+    api: &ReadApi<S, O>,
     q: &ListAccountsQuery,
 ) -> Result<Value, StoreError> {
     let (accounts, types) = tokio::try_join!(
@@ -182,8 +211,34 @@ mod tests {
 
     /// The API over a store with the Security account (of its foundation type), a workload
     /// account and a task.
+    /// An organization whose root carries the foundation SCP, every account directly under it.
+    struct Root;
+
+    impl PolicyReads for Root {
+        async fn ancestors(
+            &self,
+            _: &str,
+        ) -> Result<Vec<policies::Level>, aws::OrganizationsError> {
+            Ok(vec![policies::Level::Root("r-root".into())])
+        }
+        async fn attached(
+            &self,
+            target: &str,
+        ) -> Result<Vec<policies::Attached>, aws::OrganizationsError> {
+            Ok(if target == "r-root" {
+                vec![policies::Attached {
+                    aws_policy_id: "p-foundation".into(),
+                    name: "foundation".into(),
+                    managed: true,
+                }]
+            } else {
+                Vec::new()
+            })
+        }
+    }
+
     struct Fixture {
-        api: ReadApi<MemoryStore>,
+        api: ReadApi<MemoryStore, Root>,
         security: AccountType,
         accounts: Vec<Account>,
         task: Task,
@@ -217,6 +272,7 @@ mod tests {
         Fixture {
             api: ReadApi {
                 store,
+                organizations: Root,
                 access: AccessPolicy::from_json(&format!(
                     r#"{{"{ADMIN}": "admin", "arn:aws:iam::123456789012:role/Reader": "readonly"}}"#
                 ))
@@ -427,6 +483,30 @@ mod tests {
         let e = route(
             api,
             request(ACCOUNT_EVENTS, READER, &[("account_id", &unknown)], &[]),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.status, 404);
+    }
+
+    #[tokio::test]
+    async fn the_policies_in_force_are_read_from_organizations() {
+        let f = api().await;
+        let id = f.accounts[1].id.to_string();
+        let body = route(
+            &f.api,
+            request(ACCOUNT_POLICIES, READER, &[("account_id", &id)], &[]),
+        )
+        .await
+        .unwrap();
+        let attachments = body["PolicyAttachments"].as_array().unwrap();
+        assert_eq!(attachments.len(), 1);
+        assert_eq!(attachments[0]["PolicyAttachmentType"], "STAX_MANDATORY");
+        assert_eq!(attachments[0]["PolicyName"], "foundation");
+        let unknown = Uuid::new_v4().to_string();
+        let e = route(
+            &f.api,
+            request(ACCOUNT_POLICIES, READER, &[("account_id", &unknown)], &[]),
         )
         .await
         .unwrap_err();

@@ -91,6 +91,15 @@ pub fn management_only(management: &str) -> Value {
     })
 }
 
+/// The Stax id (a UUID) of an Organizations policy, derived from its AWS id: the same policy
+/// always has the same id.
+pub fn policy_uuid(aws_policy_id: &str) -> uuid::Uuid {
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("accounts:policy:{aws_policy_id}").as_bytes(),
+    )
+}
+
 /// The name of the SCP that suspends accounts.
 pub const SUSPENSION_POLICY: &str = "accounts-suspended";
 
