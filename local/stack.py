@@ -155,6 +155,8 @@ def create_table(ddb: Any, properties: dict, name: str) -> None:
         kwargs["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
     if properties.get("SSESpecification"):
         kwargs["SSESpecification"] = {"Enabled": properties["SSESpecification"].get("SSEEnabled", False)}
+    if properties.get("StreamSpecification"):
+        kwargs["StreamSpecification"] = {"StreamEnabled": True, **properties["StreamSpecification"]}
     ddb.create_table(**kwargs)
     ddb.get_waiter("table_exists").wait(TableName=name)
     if properties.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
@@ -402,6 +404,9 @@ def provision(r: cfn.Resolver, endpoint: str) -> None:
             iam.put_role_policy(RoleName=r.ref(name), PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(policy["PolicyDocument"]))
     for name, res in r.resources("AWS::DynamoDB::Table").items():
         create_table(ddb, r.resolve(res["Properties"]), r.ref(name))
+        stream = ddb.describe_table(TableName=r.ref(name))["Table"].get("LatestStreamArn")
+        if stream:
+            r.physical[name].attributes["StreamArn"] = stream
     for name, res in r.resources("AWS::Logs::LogGroup").items():
         props = r.resolve(res["Properties"])
         logs.create_log_group(logGroupName=props["LogGroupName"])
@@ -466,6 +471,13 @@ def provision(r: cfn.Resolver, endpoint: str) -> None:
                     **({"Description": props["Description"]} if "Description" in props else {}),
                 )
                 say(f"  schedule {schedule}: {props['ScheduleExpression']} -> {name} {props.get('Input', '')}")
+            elif event["Type"] == "DynamoDB":
+                # Delivered by the emulator's stream poller (local/emulator/streams.py).
+                lam.create_event_source_mapping(
+                    EventSourceArn=props["Stream"], FunctionName=name,
+                    StartingPosition=props.get("StartingPosition", "TRIM_HORIZON"),
+                    BatchSize=int(props.get("BatchSize", 100)))
+                say(f"  stream {props['Stream'].split('/')[1]} -> {name}")
             elif event["Type"] == "Schedule":
                 raise NotImplementedError(f"{name}.{event_name}: use ScheduleV2 (EventBridge Scheduler)")
 

@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 
-from . import account, dynamodb, eventbridge, guardduty, iam, lambda_invoke, logs, organizations, s3, stepfunctions
+from . import account, dynamodb, eventbridge, guardduty, iam, lambda_invoke, logs, organizations, s3, stepfunctions, streams
 from .control import ControlApp
 from .scheduler import SCHEDULER
 
@@ -52,6 +52,7 @@ def main() -> None:
     s3.install_s3_versioning_shape()
     stepfunctions.install_sfn_integration_names()
     dynamodb.install_transaction_rollback_by_item()
+    streams.install_stream_delivery()
     SCHEDULER.start()
     watch_parent()
     app = ControlApp(DomainDispatcherApplication(create_backend_app))

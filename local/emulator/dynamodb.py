@@ -48,6 +48,12 @@ def install_transaction_rollback_by_item() -> None:
             yield table, hash_value, range_value
 
     def transact_write_items(self, transact_items):  # noqa: ANN001
+        from .streams import transaction_records
+
+        with transaction_records():
+            return backed_up(self, transact_items)
+
+    def backed_up(self, transact_items):  # noqa: ANN001
         backup = [(t, h, r, copy.deepcopy(t.get_item(h, r))) for t, h, r in touched(self, transact_items)]
         backing_up.active = True
         try:

@@ -421,6 +421,24 @@ async fn a_closed_account_is_closed_in_aws_and_recorded_closed() {
     );
     assert!(a.get("UserTaskId").is_none(), "the lock is released");
     assert_eq!(aws_status(stack, &aws_account_id).await, "SUSPENDED");
+    // Every status change went on the service's bus, the closure's with its task.
+    let changes = status_events(stack, &id, 3).await;
+    let seen: Vec<(&str, &str)> = changes
+        .iter()
+        .map(|d| (d["From"].as_str().unwrap_or("-"), d["To"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("-", "INITIALIZING"),
+            ("INITIALIZING", "ACTIVE"),
+            ("ACTIVE", "CLOSED")
+        ]
+    );
+    let closing = &changes[2];
+    assert_eq!(closing["TaskId"], r.body["TaskId"]);
+    assert_eq!(closing["AwsAccountId"], aws_account_id.as_str());
+    assert!(closing["Version"].as_u64().unwrap() > 1);
     // Closed is closed: a second closure and an update are refused.
     close(stack, &id, "local-admin")
         .await
@@ -633,9 +651,17 @@ async fn a_suspended_account_carries_the_deny_scp_until_it_is_reactivated() {
     let (id, aws_account_id) = active_account(stack).await;
     let suspended = "accounts-suspended".to_owned();
 
+    // The bus refuses the first publication after this: the stream delivers the batch again.
+    stack
+        .inject_fault("AWSEvents.PutEvents", "AccessDeniedException", 1)
+        .await;
     suspension_ends(stack, &id, "suspend", "SUCCEEDED").await;
     let a = read(stack, &id).await;
     assert_eq!(a["Status"], "SUSPENDED");
+    let changes = status_events(stack, &id, 3).await;
+    let suspended_events: Vec<&Value> = changes.iter().filter(|d| d["To"] == "SUSPENDED").collect();
+    assert_eq!(suspended_events.len(), 1, "published once: {changes:?}");
+    assert!(stack.faults_served("AWSEvents.PutEvents").await >= 1);
     assert!(a.get("UserTaskId").is_none(), "the lock is released");
     assert!(scps_on(stack, &aws_account_id).await.contains(&suspended));
     // The SCP is the service's, and says what suspended means.
@@ -821,4 +847,35 @@ async fn policies_in_force(stack: &Stack, id: &str) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+/// The `Account Status Changed` events of account `id` the service's bus delivered (its log
+/// rule keeps them), oldest first, once there are `at_least` of them (delivery is asynchronous).
+async fn status_events(stack: &Stack, id: &str, at_least: usize) -> Vec<Value> {
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&stack.sdk().await);
+    let mut found = Vec::new();
+    for _ in 0..100 {
+        let pages = logs
+            .filter_log_events()
+            .log_group_name(&stack.ready.event_log_group)
+            .into_paginator()
+            .send()
+            .collect::<Vec<_>>()
+            .await;
+        found = pages
+            .into_iter()
+            .flat_map(|p| p.unwrap().events.unwrap_or_default())
+            .filter_map(|e| serde_json::from_str::<Value>(e.message()?).ok())
+            .filter(|e| {
+                e["detail-type"] == "Account Status Changed" && e["detail"]["AccountId"] == id
+            })
+            .map(|e| e["detail"].clone())
+            .collect();
+        if found.len() >= at_least {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    found.sort_by_key(|d| d["Version"].as_u64());
+    found
 }

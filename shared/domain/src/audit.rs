@@ -21,6 +21,13 @@ pub struct AuditEvent {
     /// Who made the change (an IAM principal ARN or a workflow name).
     #[serde(rename = "Actor")]
     pub actor: String,
+    /// The AWS account the record is of, when it has one.
+    #[serde(
+        rename = "AwsAccountId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub aws_account_id: Option<String>,
     #[serde(rename = "Trigger", default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<Trigger>,
     #[serde(rename = "From", default, skip_serializing_if = "Option::is_none")]
@@ -100,6 +107,7 @@ impl AuditEvent {
             version,
             at: after.modified_ts,
             actor: actor.to_owned(),
+            aws_account_id: after.aws_account_id.clone(),
             trigger,
             from,
             to: (from != Some(after.status)).then_some(after.status),

@@ -94,6 +94,8 @@ string_enum! {
         /// An Organizations resource the service would create exists already, made by someone
         /// else (it lacks the service's tag): it is not adopted.
         NotManagedByTheService => "NotManagedByTheService",
+        /// The service's event bus did not take the events (retried by the stream's delivery).
+        EventsNotPublished => "EventsNotPublished",
         /// A state machine could not be started.
         WorkflowNotStarted => "WorkflowNotStarted",
         /// A scoring run's batch is missing from the table.

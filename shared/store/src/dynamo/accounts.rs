@@ -32,6 +32,13 @@ struct AuditItem {
     event: AuditEvent,
 }
 
+/// The audit event a table item holds, when it holds one: what a DynamoDB Streams image of the
+/// table carries for each new version of an account.
+pub fn audit_event_of_item(item: serde_dynamo::Item) -> Option<AuditEvent> {
+    let audit: AuditItem = serde_dynamo::from_item(item).ok()?;
+    audit.sk.starts_with("AUDIT#").then_some(audit.event)
+}
+
 fn account_item(account: &Account, version: u64) -> Result<Item, StoreError> {
     to_item(AccountItem {
         pk: account_pk(account.id),

@@ -19,6 +19,7 @@
 
 mod account_types;
 mod accounts;
+pub use accounts::audit_event_of_item;
 mod compliance;
 mod foundation;
 mod slots;
