@@ -29,7 +29,8 @@ use edge::{
     refused_operation, start_operation_taking_over, start_or_undo, task_envelope,
 };
 use serde_json::{Map, Value, json};
-use store::{AccountTypes, AccountWrites, DynamoStore, StoreError};
+use store::{AccountReads, AccountTypes, AccountWrites, DynamoStore, StoreError};
+use uuid::Uuid;
 
 pub const UPDATE_ACCOUNT: &str = "PUT /20190206/accounts/{account_id}";
 pub const CLOSE_ACCOUNT: &str = "POST /20190206/accounts/close";
@@ -92,15 +93,8 @@ async fn suspend<S: AccountWrites, W: StartWorkflow + ExecutionStates>(
     let id = parse_uuid(req.path_param("account_id"))
         .map_err(|e| ApiError::bad_request(format!("account_id: {e}")))?;
     req.empty_body()?;
-    let internal = |e: StoreError| req.internal(&e);
-    let account = m
-        .store
-        .get_account(id)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))?
-        .value;
-    let (verb, change, trigger, from) = if suspending {
+    let account = account_of(&m.store, id, req).await?;
+    let (verb, done, trigger, from) = if suspending {
         (
             "Suspend",
             "suspended",
@@ -115,21 +109,7 @@ async fn suspend<S: AccountWrites, W: StartWorkflow + ExecutionStates>(
             AccountStatus::Suspended,
         )
     };
-    if account.account_role != AccountRole::Member {
-        return Err(ApiError::conflict(
-            ErrorName::NotSuspendable,
-            format!(
-                "account {id} is the organization's {} account, which is never {change}",
-                account.account_role.as_str()
-            ),
-        ));
-    }
-    let Some(aws_account_id) = account.aws_account_id.clone() else {
-        return Err(ApiError::conflict(
-            ErrorName::NotSuspendable,
-            format!("account {id} has no AWS account"),
-        ));
-    };
+    let aws_account_id = member_aws_account(&account, ErrorName::NotSuspendable, done)?;
     let task = Task::for_workflow(
         Operation::UpdateAccount,
         vec![id],
@@ -137,36 +117,25 @@ async fn suspend<S: AccountWrites, W: StartWorkflow + ExecutionStates>(
         &m.suspensions,
     );
     let lock = AccountChange::start_keeping_status(task.id, trigger, from);
-    let actor = req.actor();
-    start_operation_taking_over(&m.store, &m.suspensions, id, &lock, &task, &actor)
-        .await
-        .map_err(|e| {
-            refused_operation(
-                e,
-                |status| {
-                    ApiError::conflict(
-                        ErrorName::NotSuspendable,
-                        format!(
-                            "account {id} is {}; only {from} accounts are {change}",
-                            status.map_or("not recorded", AccountStatus::as_str)
-                        ),
-                    )
-                },
-                internal,
-            )
-        })?;
     let input = json!({"AccountId": id, "TaskId": task.id, "AwsAccountId": aws_account_id,
                        "Change": verb});
-    start_or_undo(
+    lock_and_start(
+        &m.store,
         &m.suspensions,
         "the suspend workflow",
+        id,
+        &lock,
         &task,
         &input,
-        &req.request_id,
-        async |reason| {
-            m.store
-                .release_unstarted(id, task.id, &reason, &actor)
-                .await
+        req,
+        |status| {
+            ApiError::conflict(
+                ErrorName::NotSuspendable,
+                format!(
+                    "account {id} is {}; only {from} accounts are {done}",
+                    status.map_or("not recorded", AccountStatus::as_str)
+                ),
+            )
         },
     )
     .await?;
@@ -193,62 +162,29 @@ async fn close<S: AccountWrites, W: StartWorkflow + ExecutionStates>(
     m: &Manager<S, W>,
     req: &ApiRequest,
 ) -> Result<Value, ApiError> {
-    let body = CloseAccountRequest::parse(req.body.as_deref())?;
-    let id = body.id;
-    let internal = |e: StoreError| req.internal(&e);
-    let account = m
-        .store
-        .get_account(id)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))?
-        .value;
-    if account.account_role != AccountRole::Member {
-        return Err(ApiError::conflict(
-            ErrorName::NotClosable,
-            format!(
-                "account {id} is the organization's {} account, which the service never closes",
-                account.account_role.as_str()
-            ),
-        ));
-    }
-    let Some(aws_account_id) = account.aws_account_id.clone() else {
-        return Err(ApiError::conflict(
-            ErrorName::NotClosable,
-            format!("account {id} has no AWS account to close (its creation never reached AWS)"),
-        ));
-    };
+    let id = CloseAccountRequest::parse(req.body.as_deref())?.id;
+    let account = account_of(&m.store, id, req).await?;
+    let aws_account_id = member_aws_account(&account, ErrorName::NotClosable, "closed")?;
     let task = Task::for_workflow(Operation::CloseAccount, vec![id], Utc::now(), &m.closes);
-    let change = AccountChange::start_closure(task.id, account.status);
-    let actor = req.actor();
-    start_operation_taking_over(&m.store, &m.closes, id, &change, &task, &actor)
-        .await
-        .map_err(|e| {
-            refused_operation(
-                e,
-                |from| {
-                    ApiError::conflict(
-                        ErrorName::NotClosable,
-                        format!(
-                            "account {id} is {}; ACTIVE, SUSPENDED and DISCOVERED accounts are closed",
-                            from.map_or("not recorded", AccountStatus::as_str)
-                        ),
-                    )
-                },
-                internal,
-            )
-        })?;
+    let lock = AccountChange::start_closure(task.id, account.status);
     let input = json!({"AccountId": id, "TaskId": task.id, "AwsAccountId": aws_account_id});
-    start_or_undo(
+    lock_and_start(
+        &m.store,
         &m.closes,
         "the close workflow",
+        id,
+        &lock,
         &task,
         &input,
-        &req.request_id,
-        async |reason| {
-            m.store
-                .release_unstarted(id, task.id, &reason, &actor)
-                .await
+        req,
+        |from| {
+            ApiError::conflict(
+                ErrorName::NotClosable,
+                format!(
+                    "account {id} is {}; ACTIVE, SUSPENDED and DISCOVERED accounts are closed",
+                    from.map_or("not recorded", AccountStatus::as_str)
+                ),
+            )
         },
     )
     .await?;
@@ -264,6 +200,91 @@ async fn close<S: AccountWrites, W: StartWorkflow + ExecutionStates>(
         ),
         None,
     ))
+}
+
+/// The AWS account of a member account, for an operation (`done`: "closed", "suspended") that
+/// the management and foundation accounts never undergo; 409 `refusal` otherwise.
+fn member_aws_account(
+    account: &Account,
+    refusal: ErrorName,
+    done: &str,
+) -> Result<String, ApiError> {
+    if account.account_role != AccountRole::Member {
+        return Err(ApiError::conflict(
+            refusal,
+            format!(
+                "account {} is the organization's {} account, which is never {done}",
+                account.id,
+                account.account_role.as_str()
+            ),
+        ));
+    }
+    account.aws_account_id.clone().ok_or_else(|| {
+        ApiError::conflict(
+            refusal,
+            format!(
+                "account {} has no AWS account (its creation never reached AWS)",
+                account.id
+            ),
+        )
+    })
+}
+
+/// The account the request names by id; 404 when there is none.
+async fn account_of<S: AccountReads>(
+    store: &S,
+    id: Uuid,
+    req: &ApiRequest,
+) -> Result<Account, ApiError> {
+    store
+        .get_account(id)
+        .await
+        .map_err(|e| req.internal(&e))?
+        .map(|v| v.value)
+        .ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))
+}
+
+/// Starts an operation that keeps the account's status until its workflow has done its work in
+/// AWS: `change` takes the lock for `task` (taking over one an abandoned operation left) and
+/// `workflow` starts with `input`. A status the change does not admit is `not_allowed(status)`,
+/// a taken name 409 `NameTaken`; a workflow that cannot start releases the lock and fails the
+/// task with why. Nothing is written on a refusal.
+#[allow(clippy::too_many_arguments)]
+async fn lock_and_start<S: AccountWrites, W: StartWorkflow + ExecutionStates>(
+    store: &S,
+    workflow: &W,
+    what: &str,
+    account: Uuid,
+    change: &AccountChange,
+    task: &Task,
+    input: &Value,
+    req: &ApiRequest,
+    not_allowed: impl FnOnce(Option<AccountStatus>) -> ApiError,
+) -> Result<(), ApiError> {
+    let actor = req.actor();
+    start_operation_taking_over(store, workflow, account, change, task, &actor)
+        .await
+        .map_err(|e| {
+            refused_operation(e, not_allowed, |e| match e {
+                e @ StoreError::NameTaken(_) => {
+                    ApiError::conflict(ErrorName::NameTaken, e.to_string())
+                }
+                e => req.internal(&e),
+            })
+        })?;
+    start_or_undo(
+        workflow,
+        what,
+        task,
+        input,
+        &req.request_id,
+        async |reason| {
+            store
+                .release_unstarted(account, task.id, &reason, &actor)
+                .await
+        },
+    )
+    .await
 }
 
 /// What an update changes, checked against the record: the new name (written with the lock),
@@ -362,14 +383,7 @@ async fn update<S: AccountWrites + AccountTypes, W: StartWorkflow + ExecutionSta
     let id = parse_uuid(req.path_param("account_id"))
         .map_err(|e| ApiError::bad_request(format!("account_id: {e}")))?;
     let body = UpdateAccountRequest::parse(req.body.as_deref())?;
-    let internal = |e: StoreError| req.internal(&e);
-    let account = m
-        .store
-        .get_account(id)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))?
-        .value;
+    let account = account_of(&m.store, id, req).await?;
     let new_type = match &body.account_type {
         Some(reference) => Some(member_account_type(&m.store, reference, req).await?),
         None => None,
@@ -377,47 +391,30 @@ async fn update<S: AccountWrites + AccountTypes, W: StartWorkflow + ExecutionSta
     let plan = plan_update(&account, &body, new_type.as_ref())?;
 
     let task = Task::for_workflow(Operation::UpdateAccount, vec![id], Utc::now(), &m.updates);
-    let change = AccountChange::start_update(task.id, plan.name.clone());
-    let actor = req.actor();
-    start_operation_taking_over(&m.store, &m.updates, id, &change, &task, &actor)
-        .await
-        .map_err(|e| {
-            refused_operation(
-                e,
-                |from| {
-                    ApiError::conflict(
-                        ErrorName::NotUpdatable,
-                        format!(
-                            "account {id} is {}; only ACTIVE accounts are updated",
-                            from.map_or("not recorded", AccountStatus::as_str)
-                        ),
-                    )
-                },
-                |e| match e {
-                    e @ StoreError::NameTaken(_) => {
-                        ApiError::conflict(ErrorName::NameTaken, e.to_string())
-                    }
-                    e => internal(e),
-                },
-            )
-        })?;
-
+    let lock = AccountChange::start_update(task.id, plan.name.clone());
     let input = json!({
         "AccountId": id,
         "TaskId": task.id,
         "AwsAccountId": account.aws_account_id,
         "Update": plan.in_aws,
     });
-    start_or_undo(
+    lock_and_start(
+        &m.store,
         &m.updates,
         "the update workflow",
+        id,
+        &lock,
         &task,
         &input,
-        &req.request_id,
-        async |reason| {
-            m.store
-                .release_unstarted(id, task.id, &reason, &actor)
-                .await
+        req,
+        |from| {
+            ApiError::conflict(
+                ErrorName::NotUpdatable,
+                format!(
+                    "account {id} is {}; only ACTIVE accounts are updated",
+                    from.map_or("not recorded", AccountStatus::as_str)
+                ),
+            )
         },
     )
     .await?;
