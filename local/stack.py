@@ -237,6 +237,16 @@ def create_principals(endpoint: str) -> dict:
     return principals
 
 
+def create_stax_sdk_role(endpoint: str) -> str:
+    """The role a Cognito identity pool gives the Stax SDK's signed-in callers (local/stax_sdk.py),
+    mapped to `admin`: the SDK signs with that role's session credentials, as it does against
+    Stax."""
+    iam = aws(endpoint, "iam")
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Federated": "cognito-identity.amazonaws.com"}, "Action": "sts:AssumeRoleWithWebIdentity"}]})
+    return iam.create_role(RoleName="local-stax-sdk", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+
+
 # --- template resources -----------------------------------------------------------------------
 
 
@@ -509,6 +519,9 @@ def up(args: argparse.Namespace) -> int:
         seed = seed_organization(endpoint, foundation_accounts=args.foundation_accounts == "adopt")
         principals = create_principals(endpoint)
         access_roles = {p["Arn"]: p["Role"] for p in principals.values() if p["Role"]}
+        # Stax SDK callers sign in through Cognito and call as this role's sessions.
+        stax_sdk_role = create_stax_sdk_role(endpoint)
+        access_roles[stax_sdk_role] = "admin"
         resolver = cfn.Resolver(
             cfn.load(TEMPLATE),
             {
@@ -552,6 +565,7 @@ def up(args: argparse.Namespace) -> int:
             "event_log_group": resolver.ref("ServiceEventLog"),
             "organization": seed,
             "principals": principals,
+            "stax_sdk_role": stax_sdk_role,
             "logs": logs,
         }
         if args.json:

@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 
-from . import account, dynamodb, eventbridge, guardduty, iam, lambda_invoke, logs, organizations, s3, stepfunctions, streams
+from . import account, cognito, dynamodb, eventbridge, guardduty, iam, lambda_invoke, logs, organizations, s3, stepfunctions, streams
 from .control import ControlApp
 from .scheduler import SCHEDULER
 
@@ -44,6 +44,7 @@ def main() -> None:
     iam.install_assume_role_checks()
     iam.install_access_key_index()
     account.install_unique_account_aliases()
+    cognito.install_srp_user_ids()
     logs.install_integer_log_timestamps()
     organizations.install_organizations_events()
     organizations.install_async_create_account()

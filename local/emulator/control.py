@@ -8,6 +8,7 @@ from typing import Any
 
 from . import lambda_invoke
 from .account import account_management
+from .cognito import cognito_identity
 from .access import ACCESS, access_denied, authorize, issue_lambda_session
 from .dynamodb import DYNAMODB, SERIALIZE_DYNAMODB
 from .faults import FAULTS
@@ -38,6 +39,9 @@ class ControlApp:
             if served is not None:
                 return served
             served = account_management(environ, start_response)
+            if served is not None:
+                return served
+            served = cognito_identity(environ, start_response)
             if served is not None:
                 return served
             target = environ.get("HTTP_X_AMZ_TARGET")

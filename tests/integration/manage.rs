@@ -879,3 +879,46 @@ async fn status_events(stack: &Stack, id: &str, at_least: usize) -> Vec<Value> {
     found.sort_by_key(|d| d["Version"].as_u64());
     found
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stax_python_sdk_updates_and_closes_an_account_unchanged() {
+    let stack = Stack::workflows().bootstrapped().await;
+    let (id, aws_account_id) = active_account(stack).await;
+    let default = stack
+        .store()
+        .await
+        .get_account_type_by_name("default")
+        .await
+        .unwrap()
+        .unwrap();
+    let name = unique("sdk");
+    let alias = unique("sdk-alias");
+    let update = json!({"account_id": id, "Name": name, "AwsAccountAlias": alias,
+                        "AccountType": default.id, "Tags": {"Team": "sdk"}});
+    let answers = stack.stax_sdk(&[("accounts.UpdateAccount", update)]);
+    let (status, body) = &answers[0];
+    assert_eq!(*status, 200, "{body}");
+    let task = stack.finished_task(body["TaskId"].as_str().unwrap()).await;
+    assert_eq!(task["Status"], "SUCCEEDED", "{task:?}");
+    let a = read(stack, &id).await;
+    assert_eq!(
+        (a["Name"].as_str(), a["AwsAccountAlias"].as_str()),
+        (Some(name.as_str()), Some(alias.as_str()))
+    );
+    assert_eq!(a["Tags"], json!({"Team": "sdk"}));
+
+    // The SDK refuses a body the Stax schema does not admit before it sends anything; ours
+    // refuses what the record does not admit.
+    let answers = stack.stax_sdk(&[
+        ("accounts.CloseAccount", json!({"Id": id})),
+        ("accounts.CloseAccount", json!({"Id": id})),
+    ]);
+    assert_eq!(answers[0].0, 200, "{:?}", answers[0].1);
+    let task = stack
+        .finished_task(answers[0].1["TaskId"].as_str().unwrap())
+        .await;
+    assert_eq!(task["Status"], "SUCCEEDED", "{task:?}");
+    assert_eq!(answers[1].0, 409, "{:?}", answers[1].1);
+    assert_eq!(read(stack, &id).await["Status"], "CLOSED");
+    assert_eq!(aws_status(stack, &aws_account_id).await, "SUSPENDED");
+}

@@ -34,6 +34,8 @@ pub struct Ready {
     pub organization: Organization,
     pub principals: HashMap<String, Principal>,
     pub logs: String,
+    /// The role the Stax SDK's Cognito sign-in gives its callers (mapped to `admin`).
+    pub stax_sdk_role: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -423,6 +425,38 @@ impl Stack {
             .await
             .expect("JSON");
         report["served"][target].as_u64().unwrap_or(0)
+    }
+
+    /// Makes `calls` (`("accounts.UpdateAccount", {...keyword arguments})`) through the Stax
+    /// Python SDK, unchanged (`local/stax_sdk.py`): each call's (HTTP status, body).
+    pub fn stax_sdk(&self, calls: &[(&str, Value)]) -> Vec<(u16, Value)> {
+        let root = workspace_root();
+        let mut command = Command::new(root.join(".venv/bin/python"));
+        command.current_dir(&root).args([
+            "local/stax_sdk.py",
+            "--endpoint",
+            &self.ready.aws_endpoint,
+            "--api",
+            &self.ready.api_url,
+            "--role",
+            &self.ready.stax_sdk_role,
+        ]);
+        for (call, arguments) in calls {
+            command.arg(call).arg(arguments.to_string());
+        }
+        let out = command.output().expect("local/stax_sdk.py runs");
+        assert!(
+            out.status.success(),
+            "stax_sdk.py: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|line| {
+                let v: Value = serde_json::from_str(line).expect("a JSON line");
+                (v["status"].as_u64().unwrap_or(0) as u16, v["body"].clone())
+            })
+            .collect()
     }
 
     /// Calls the HTTP API. `as_user` signs the request (SigV4, service `execute-api`) with that
