@@ -922,3 +922,37 @@ async fn the_stax_python_sdk_updates_and_closes_an_account_unchanged() {
     assert_eq!(read(stack, &id).await["Status"], "CLOSED");
     assert_eq!(aws_status(stack, &aws_account_id).await, "SUSPENDED");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_organizations_calls_are_retried_to_success() {
+    let stack = Stack::workflows().bootstrapped().await;
+    let (id, _) = active_account(stack).await;
+    stack
+        .inject_fault(
+            "AWSOrganizationsV20161128.TagResource",
+            "TooManyRequestsException",
+            2,
+        )
+        .await;
+    update_ends(
+        stack,
+        &id,
+        &json!({"Tags": {"Team": "patient"}}),
+        "SUCCEEDED",
+    )
+    .await;
+    assert_eq!(read(stack, &id).await["Tags"], json!({"Team": "patient"}));
+    stack
+        .inject_fault(
+            "AWSOrganizationsV20161128.CloseAccount",
+            "ConcurrentModificationException",
+            2,
+        )
+        .await;
+    let r = close(stack, &id, "local-admin").await;
+    let task = stack
+        .finished_task(r.body["TaskId"].as_str().unwrap())
+        .await;
+    assert_eq!(task["Status"], "SUCCEEDED", "{task:?}");
+    assert_eq!(read(stack, &id).await["Status"], "CLOSED");
+}

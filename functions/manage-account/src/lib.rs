@@ -827,6 +827,54 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_lock_left_by_an_update_whose_execution_ended_is_taken_over() {
+        use domain::StartWorkflow;
+        let (m, account) = manager().await;
+        // An update's execution died (stopped by hand) holding the lock: the account is ACTIVE.
+        route(&m, put(ADMIN, account.id, r#"{"Tags": {"A": "1"}}"#))
+            .await
+            .unwrap();
+        let held = stored(&m, account.id).await.user_task_id.unwrap();
+        let dead = m.store.get_task(held).await.unwrap().unwrap().value;
+        let execution = dead
+            .execution
+            .clone()
+            .expect("the task names its execution");
+        m.updates
+            .ended
+            .lock()
+            .unwrap()
+            .insert(execution.clone(), "ABORTED".into());
+        // Both workflows answer for every execution (a lock may be any operation's).
+        m.closes.start_workflow("unused", &json!({})).await.unwrap();
+        *m.closes.ended.lock().unwrap() = m.updates.ended.lock().unwrap().clone();
+        m.closes
+            .executions
+            .lock()
+            .unwrap()
+            .extend(m.updates.executions.lock().unwrap().clone());
+
+        route(&m, close_request(ADMIN, account.id)).await.unwrap();
+        let after = stored(&m, account.id).await;
+        assert_ne!(
+            after.user_task_id,
+            Some(held),
+            "the closure holds the lock now"
+        );
+        assert_eq!(after.status, AccountStatus::Active);
+        let dead = m.store.get_task(held).await.unwrap().unwrap().value;
+        assert_eq!(dead.status, TaskStatus::Failed);
+        assert!(
+            dead.logs
+                .last()
+                .unwrap()
+                .contains("its lock was taken over"),
+            "{:?}",
+            dead.logs
+        );
+    }
+
     /// Suspend and reactivate are extensions: openapi.json documents them.
     #[test]
     fn the_extension_routes_are_in_the_openapi_file() {

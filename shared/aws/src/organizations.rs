@@ -14,9 +14,12 @@ const ORGANIZATIONS_TRANSIENT: &[&str] = &["ConcurrentModificationException"];
 /// backoff as throttling (the SDK's standard classifiers do not know that code).
 pub fn organizations(sdk: &SdkConfig) -> aws_sdk_organizations::Client {
     use aws_sdk_organizations::operation::{
-        attach_policy::AttachPolicyError, create_account::CreateAccountError,
+        attach_policy::AttachPolicyError, close_account::CloseAccountError,
+        create_account::CreateAccountError,
         create_organizational_unit::CreateOrganizationalUnitError,
-        create_policy::CreatePolicyError, move_account::MoveAccountError,
+        create_policy::CreatePolicyError, detach_policy::DetachPolicyError,
+        move_account::MoveAccountError, tag_resource::TagResourceError,
+        untag_resource::UntagResourceError, update_policy::UpdatePolicyError,
     };
     macro_rules! retrying {
         ($builder:expr, $($error:ty),+) => {
@@ -34,7 +37,12 @@ pub fn organizations(sdk: &SdkConfig) -> aws_sdk_organizations::Client {
         MoveAccountError,
         CreateOrganizationalUnitError,
         CreatePolicyError,
-        AttachPolicyError
+        AttachPolicyError,
+        DetachPolicyError,
+        UpdatePolicyError,
+        TagResourceError,
+        UntagResourceError,
+        CloseAccountError
     )
     .build();
     aws_sdk_organizations::Client::from_conf(config)
