@@ -1,6 +1,7 @@
 """The account lifecycle `./dev up` runs on a provisioned local stack, through the API as a
 user would (and the foundation bootstrap's state machine, as a deployment would): bootstrap,
-discovery, onboarding, creation, scoring, and what the API then reports."""
+discovery, onboarding, creation, scoring, what the API then reports, and day two: an update, a
+suspension and reactivation, the policies in force, the audit trail, a closure."""
 
 from __future__ import annotations
 
@@ -96,3 +97,31 @@ def run(endpoint: str, r: cfn.Resolver, api_url: str) -> None:
         for rid in differ:
             a, e = results[assured["Name"]][rid], results[external["Name"]][rid]
             say(f"  {rid:<26} {a['State']:<7} vs {e['State']:<7} {e['Title']}: {e['Reason']}")
+
+    if assured:
+        day_two(api_url, assured, onboarded=discovered[0] if discovered else None)
+
+
+def day_two(api_url: str, account: dict, onboarded: dict | None) -> None:
+    """Managing accounts after day one: update, suspend, the policies in force, reactivate, the
+    audit trail, and a closure."""
+    path = f"{api_url}/20190206/accounts/{account['Id']}"
+    say(f"Update {account['Name']} (PUT /20190206/accounts/{{id}}: AwsAccountName, Tags):")
+    follow_task(api_url, http_json("PUT", path, {"AwsAccountName": f"{account['Name']} (renamed)", "Tags": {"CostCode": "local", "Team": "platform"}}))
+    say(f"Suspend {account['Name']} (POST /20190206/accounts/{{id}}/suspend):")
+    follow_task(api_url, http_json("POST", f"{path}/suspend"))
+    say("Policies in force (GET /20190206/accounts/{id}/policies):")
+    for p in http_json("GET", f"{path}/policies")["PolicyAttachments"]:
+        say(f"  {p['PolicyName']:<22} {p['PolicyAttachmentType']:<20} on {p['AwsTargetId']}")
+    say(f"Reactivate {account['Name']} (POST /20190206/accounts/{{id}}/reactivate):")
+    follow_task(api_url, http_json("POST", f"{path}/reactivate"))
+    events = http_json("GET", f"{path}/events?limit=1000")
+    say(f"Audit trail (GET /20190206/accounts/{{id}}/events): {events['Paging']['Total']} versions; the status changes:")
+    for e in reversed(events["Events"]):
+        if "To" in e:
+            actor = e["Actor"].split(":execution:")[-1].split(":")[0] if ":execution:" in e["Actor"] else e["Actor"].split("/")[-1]
+            say(f"  v{e['Version']:<3} {e['At']}  {e.get('From', '-'):<12} -> {e['To']:<12} {actor}")
+    if onboarded:
+        record = http_json("GET", f"{api_url}/20190206/accounts?aws_account_id_filter={onboarded['AwsAccountId']}")["Accounts"][0]
+        say(f"Close {record['Name']} (POST /20190206/accounts/close):")
+        follow_task(api_url, http_json("POST", f"{api_url}/20190206/accounts/close", {"Id": record["Id"]}))
