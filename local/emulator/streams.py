@@ -96,12 +96,13 @@ class StreamPoller:
             shard.items = [r for r in shard.items if int(r.record["dynamodb"]["SequenceNumber"]) > upto]
 
 
+_LOCKS_LOCK = threading.Lock()
+
+
 def table_lock(table: Any) -> Any:
-    lock = getattr(table, "_stream_lock", None)
-    if lock is None:
-        lock = threading.Lock()
-        table._stream_lock = lock  # noqa: SLF001
-    return lock
+    """The lock of a table's stream records (one per table, made once)."""
+    with _LOCKS_LOCK:
+        return table.__dict__.setdefault("_stream_lock", threading.Lock())
 
 
 POLLER = StreamPoller()

@@ -89,6 +89,10 @@ pub async fn in_force<O: PolicyReads>(
     organizations: &O,
     account: &Account,
 ) -> Result<Vec<Value>, OrganizationsError> {
+    // SCPs do not apply to the management account: none is in force there.
+    if account.account_role == domain::AccountRole::Management {
+        return Ok(Vec::new());
+    }
     let Some(aws_account_id) = &account.aws_account_id else {
         return Ok(Vec::new());
     };

@@ -238,18 +238,23 @@ async fn assure_alias(
     if aliases.account_aliases().first().map(String::as_str) == Some(alias) {
         return Ok(None);
     }
-    for old in aliases.account_aliases() {
+    let old = aliases.account_aliases().first().cloned();
+    if let Some(old) = &old {
         iam.delete_account_alias()
             .account_alias(old)
             .send()
             .await
             .concern(CONCERN)?;
     }
-    iam.create_account_alias()
-        .account_alias(alias)
-        .send()
-        .await
-        .concern(CONCERN)?;
+    if let Err(e) = iam.create_account_alias().account_alias(alias).send().await {
+        // Refused (taken by another account, typically): the account keeps the alias it had.
+        if let Some(old) = &old
+            && let Err(restore) = iam.create_account_alias().account_alias(old).send().await
+        {
+            tracing::error!(error = %aws::error_message(&restore), old, "the old alias could not be restored");
+        }
+        return Err(e).concern(CONCERN);
+    }
     Ok(Some(format!("set the IAM account alias to {alias}")))
 }
 

@@ -60,9 +60,10 @@ pub struct Answer {
     pub wait_seconds: u64,
 }
 
-/// Does AWS hold the account as closing or closed?
+/// Does AWS hold the account as closing or closed? (`State` says PENDING_CLOSURE, SUSPENDED or,
+/// after the 90 days, CLOSED; the older `Status` SUSPENDED or PENDING_CLOSURE.)
 pub fn is_closed(aws_status: &str) -> bool {
-    matches!(aws_status, "PENDING_CLOSURE" | "SUSPENDED")
+    matches!(aws_status, "PENDING_CLOSURE" | "SUSPENDED" | "CLOSED")
 }
 
 /// Why AWS makes a closure wait, when its refusal is one of the limits a queue outlasts; `None`
@@ -299,6 +300,14 @@ mod tests {
         .unwrap_err();
         assert!(e.is_refusal());
         assert_eq!(*c.organizations.closes.lock().unwrap(), 0);
+    }
+
+    #[test]
+    fn every_state_aws_closes_through_counts_as_closed() {
+        for closed in ["PENDING_CLOSURE", "SUSPENDED", "CLOSED"] {
+            assert!(is_closed(closed), "{closed}");
+        }
+        assert!(!is_closed("ACTIVE"));
     }
 
     #[test]

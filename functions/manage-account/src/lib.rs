@@ -20,8 +20,8 @@ use aws::StateMachine;
 use chrono::Utc;
 use domain::config::{self, ConfigError};
 use domain::{
-    Account, AccountChange, AccountRole, AccountStatus, AccountType, ErrorName, ExecutionStates,
-    Operation, StartWorkflow, Task, Trigger,
+    Account, AccountChange, AccountFacts, AccountRole, AccountStatus, AccountType, ErrorName,
+    ExecutionStates, Operation, StartWorkflow, Task, Trigger,
 };
 use edge::stax::{CloseAccountRequest, UpdateAccountRequest, parse_uuid};
 use edge::{
@@ -126,7 +126,8 @@ async fn suspend<S: AccountWrites, W: StartWorkflow + ExecutionStates>(
         id,
         &lock,
         &task,
-        &input,
+        |_| input,
+        AccountFacts::default(),
         req,
         |status| {
             ApiError::conflict(
@@ -175,7 +176,8 @@ async fn close<S: AccountWrites, W: StartWorkflow + ExecutionStates>(
         id,
         &lock,
         &task,
-        &input,
+        |_| input,
+        AccountFacts::default(),
         req,
         |from| {
             ApiError::conflict(
@@ -257,7 +259,8 @@ async fn lock_and_start<S: AccountWrites, W: StartWorkflow + ExecutionStates>(
     account: Uuid,
     change: &AccountChange,
     task: &Task,
-    input: &Value,
+    input: impl FnOnce(&Account) -> Value,
+    restore: AccountFacts,
     req: &ApiRequest,
     not_allowed: impl FnOnce(Option<AccountStatus>) -> ApiError,
 ) -> Result<(), ApiError> {
@@ -272,15 +275,18 @@ async fn lock_and_start<S: AccountWrites, W: StartWorkflow + ExecutionStates>(
                 e => req.internal(&e),
             })
         })?;
+    // The workflow's input is made from the account as locked: a change another writer made
+    // between the request's read and the lock is seen, and nothing changes it now.
+    let locked = account_of(store, account, req).await?;
     start_or_undo(
         workflow,
         what,
         task,
-        input,
+        &input(&locked),
         &req.request_id,
         async |reason| {
             store
-                .release_unstarted(account, task.id, &reason, &actor)
+                .release_unstarted(account, task.id, restore, &reason, &actor)
                 .await
         },
     )
@@ -392,12 +398,6 @@ async fn update<S: AccountWrites + AccountTypes, W: StartWorkflow + ExecutionSta
 
     let task = Task::for_workflow(Operation::UpdateAccount, vec![id], Utc::now(), &m.updates);
     let lock = AccountChange::start_update(task.id, plan.name.clone());
-    let input = json!({
-        "AccountId": id,
-        "TaskId": task.id,
-        "AwsAccountId": account.aws_account_id,
-        "Update": plan.in_aws,
-    });
     lock_and_start(
         &m.store,
         &m.updates,
@@ -405,7 +405,18 @@ async fn update<S: AccountWrites + AccountTypes, W: StartWorkflow + ExecutionSta
         id,
         &lock,
         &task,
-        &input,
+        |locked| {
+            // Planned again against the record as locked; what the request was checked against
+            // stands if that fails (it cannot: the role and type checks hold for any version).
+            let in_aws = plan_update(locked, &body, new_type.as_ref())
+                .map_or_else(|_| plan.in_aws.clone(), |p| p.in_aws);
+            json!({"AccountId": id, "TaskId": task.id, "AwsAccountId": locked.aws_account_id,
+                   "Update": in_aws})
+        },
+        AccountFacts {
+            name: plan.name.as_ref().map(|_| account.name.clone()),
+            ..Default::default()
+        },
         req,
         |from| {
             ApiError::conflict(
@@ -904,14 +915,29 @@ mod tests {
     async fn a_workflow_that_cannot_start_fails_the_task_and_frees_the_account() {
         let (mut m, account) = manager().await;
         m.updates.refusal = Some("StateMachineDoesNotExist".into());
-        let e = route(&m, put(ADMIN, account.id, r#"{"Tags": {"A": "1"}}"#))
-            .await
-            .unwrap_err();
+        let e = route(
+            &m,
+            put(
+                ADMIN,
+                account.id,
+                r#"{"Name": "renamed", "Tags": {"A": "1"}}"#,
+            ),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(e.status, 500);
         let after = stored(&m, account.id).await;
         assert_eq!(
             (after.status, after.user_task_id),
             (AccountStatus::Active, None)
+        );
+        assert_eq!(after.name, "bakery", "the rename is undone with the lock");
+        assert!(
+            m.store
+                .get_account_by_name("renamed")
+                .await
+                .unwrap()
+                .is_none()
         );
         let trail = m.store.audit_trail(account.id).await.unwrap();
         let released = trail.last().unwrap().lock_released_by.unwrap();

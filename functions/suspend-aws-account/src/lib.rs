@@ -71,12 +71,13 @@ pub trait Policies: Send + Sync {
         &self,
         name: &str,
     ) -> impl Future<Output = Result<Option<FoundPolicy>, SuspendError>> + Send;
-    /// Creates the SCP with the service's tag; its id.
+    /// Creates the SCP with the service's tag: its id, or `None` when one of that name exists
+    /// already (`DuplicatePolicyException`: created meanwhile).
     fn create(
         &self,
         name: &str,
         content: &Value,
-    ) -> impl Future<Output = Result<String, SuspendError>> + Send;
+    ) -> impl Future<Output = Result<Option<String>, SuspendError>> + Send;
     fn update(
         &self,
         id: &str,
@@ -135,11 +136,23 @@ pub async fn handle<P: Policies>(s: &Suspender<P>, request: Request) -> Result<D
                 log: format!("AWS account {account} carries no {SUSPENSION_POLICY} SCP"),
             });
         }
-        None => {
-            let id = s.policies.create(SUSPENSION_POLICY, &content).await?;
-            done.push(format!("created the {SUSPENSION_POLICY} SCP"));
-            id
-        }
+        None => match s.policies.create(SUSPENSION_POLICY, &content).await? {
+            Some(id) => {
+                done.push(format!("created the {SUSPENSION_POLICY} SCP"));
+                id
+            }
+            // Another suspension created it at the same moment: that one is the service's too.
+            None => match s.policies.find(SUSPENSION_POLICY).await? {
+                Some(found) if found.managed => found.id,
+                Some(found) => return Err(SuspendError::NotManaged(found.id)),
+                None => {
+                    return Err(OrganizationsError::new(format!(
+                        "CreatePolicy said {SUSPENSION_POLICY} exists, but it is not listed"
+                    ))
+                    .into());
+                }
+            },
+        },
     };
     let attached = s.policies.attached(&id, account).await?;
     match (request.change, attached) {
@@ -220,8 +233,8 @@ impl Policies for aws_sdk_organizations::Client {
         }))
     }
 
-    async fn create(&self, name: &str, content: &Value) -> Result<String, SuspendError> {
-        let created = self
+    async fn create(&self, name: &str, content: &Value) -> Result<Option<String>, SuspendError> {
+        let created = match self
             .create_policy()
             .name(name)
             .description("Suspends an account: every action denied but the Accounts service's provisioning role")
@@ -230,11 +243,21 @@ impl Policies for aws_sdk_organizations::Client {
             .tags(aws::organizations::managed_tag())
             .send()
             .await
-            .map_err(OrganizationsError::from)?;
+        {
+            Ok(created) => created,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_duplicate_policy_exception()) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(OrganizationsError::from(e).into()),
+        };
         created
             .policy
             .and_then(|p| p.policy_summary)
             .and_then(|s| s.id)
+            .map(Some)
             .ok_or_else(|| OrganizationsError::new("CreatePolicy answered no policy id").into())
     }
 
@@ -315,20 +338,31 @@ mod tests {
         policy: Mutex<Option<FoundPolicy>>,
         attached_to: Mutex<BTreeSet<String>>,
         writes: Mutex<u32>,
+        /// The next create finds the policy created meanwhile.
+        raced: Mutex<bool>,
     }
 
     impl Policies for Org {
         async fn find(&self, _: &str) -> Result<Option<FoundPolicy>, SuspendError> {
             Ok(self.policy.lock().unwrap().clone())
         }
-        async fn create(&self, _: &str, content: &Value) -> Result<String, SuspendError> {
+        async fn create(&self, _: &str, content: &Value) -> Result<Option<String>, SuspendError> {
+            if *self.raced.lock().unwrap() {
+                // Another suspension's create landed first.
+                *self.policy.lock().unwrap() = Some(FoundPolicy {
+                    id: "p-theirs-too".into(),
+                    managed: true,
+                    content: Some(content.clone()),
+                });
+                return Ok(None);
+            }
             *self.writes.lock().unwrap() += 1;
             *self.policy.lock().unwrap() = Some(FoundPolicy {
                 id: "p-suspended".into(),
                 managed: true,
                 content: Some(content.clone()),
             });
-            Ok("p-suspended".into())
+            Ok(Some("p-suspended".into()))
         }
         async fn update(&self, _: &str, content: &Value) -> Result<(), SuspendError> {
             *self.writes.lock().unwrap() += 1;
@@ -391,6 +425,24 @@ mod tests {
         assert!(done.log.starts_with("Detached"), "{}", done.log);
         assert!(s.policies.attached_to.lock().unwrap().is_empty());
         handle(&s, request(Change::Reactivate)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn two_first_suspensions_at_once_share_one_scp() {
+        let s = suspender();
+        *s.policies.raced.lock().unwrap() = true;
+        handle(&s, request(Change::Suspend)).await.unwrap();
+        assert_eq!(
+            s.policies.policy.lock().unwrap().as_ref().unwrap().id,
+            "p-theirs-too"
+        );
+        assert!(
+            s.policies
+                .attached_to
+                .lock()
+                .unwrap()
+                .contains("444455556666")
+        );
     }
 
     #[tokio::test]

@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use domain::compliance::{ComplianceSummary, RuleResult};
 use domain::{
-    Account, AccountChange, AccountFilter, AccountStatus, AccountType, AccountTypeRef, AuditEvent,
-    LockChange, Task, TaskStatus, Transition, Trigger,
+    Account, AccountChange, AccountFacts, AccountFilter, AccountStatus, AccountType,
+    AccountTypeRef, AuditEvent, LockChange, Task, TaskStatus, Transition, Trigger,
 };
 use uuid::Uuid;
 
@@ -285,12 +285,13 @@ pub trait AccountWrites: AccountReads + Tasks {
     }
 
     /// An operation that keeps the account's status (an update) and could not be started for
-    /// `task`: its lock is released and the task FAILED with `reason`, in one write; the status
-    /// stays as it is.
+    /// `task`: its lock is released, what the lock-taking write changed put back (`restore`:
+    /// an update's old name) and the task FAILED with `reason`, in one write; the status stays.
     fn release_unstarted(
         &self,
         account: Uuid,
         task: Uuid,
+        restore: AccountFacts,
         reason: &str,
         actor: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
@@ -298,7 +299,7 @@ pub trait AccountWrites: AccountReads + Tasks {
             self,
             account,
             task,
-            AccountChange::release(task),
+            AccountChange::release(task).with_facts(restore),
             reason,
             actor,
         )
