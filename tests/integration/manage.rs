@@ -629,20 +629,22 @@ async fn scps_on(stack: &Stack, aws_account_id: &str) -> Vec<String> {
 
 /// POSTs `…/{id}/{what}` (suspend, reactivate) as `local-admin` and waits for its task.
 async fn suspension_ends(stack: &Stack, id: &str, what: &str, status: &str) -> Value {
-    let r = stack
-        .api(
-            "POST",
-            &format!("/20190206/accounts/{id}/{what}"),
-            None,
+    let path = format!("/20190206/accounts/{id}/{what}");
+    stack
+        .operation_ends(&path, &json!({}), Some("local-admin"), status)
+        .await
+}
+
+/// Closes account `id` as `local-admin` and expects the closure to succeed.
+async fn closure_ends(stack: &Stack, id: &str) -> Value {
+    stack
+        .operation_ends(
+            "/20190206/accounts/close",
+            &json!({"Id": id}),
             Some("local-admin"),
+            "SUCCEEDED",
         )
-        .await;
-    assert_eq!(r.status, 200, "{what}: {:?}", r.body);
-    let task = stack
-        .finished_task(r.body["TaskId"].as_str().unwrap())
-        .await;
-    assert_eq!(task["Status"], status, "{what}: {task:?}");
-    task
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -736,11 +738,7 @@ async fn a_suspended_account_carries_the_deny_scp_until_it_is_reactivated() {
 
     // A suspended account can be closed.
     suspension_ends(stack, &id, "suspend", "SUCCEEDED").await;
-    let r = close(stack, &id, "local-admin").await;
-    let task = stack
-        .finished_task(r.body["TaskId"].as_str().unwrap())
-        .await;
-    assert_eq!(task["Status"], "SUCCEEDED", "{task:?}");
+    closure_ends(stack, &id).await;
     assert_eq!(read(stack, &id).await["Status"], "CLOSED");
 }
 
@@ -949,10 +947,6 @@ async fn throttled_organizations_calls_are_retried_to_success() {
             2,
         )
         .await;
-    let r = close(stack, &id, "local-admin").await;
-    let task = stack
-        .finished_task(r.body["TaskId"].as_str().unwrap())
-        .await;
-    assert_eq!(task["Status"], "SUCCEEDED", "{task:?}");
+    closure_ends(stack, &id).await;
     assert_eq!(read(stack, &id).await["Status"], "CLOSED");
 }

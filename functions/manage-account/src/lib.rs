@@ -13,7 +13,7 @@
 //!
 //! `POST /20190206/accounts/close` (Stax `accounts.CloseAccount`, `admin` only) closes a member
 //! account's AWS account: one conditional write takes the lock for a closure task, the status
-//! kept ([`AccountChange::start_closure`]), and the close workflow runs — waiting in line while
+//! kept ([`AccountChange::start_keeping_status`] with `StartClosure`), and the close workflow runs — waiting in line while
 //! AWS's closure quota is used up — until AWS reports the account closing, when it is CLOSED.
 
 use aws::StateMachine;
@@ -167,7 +167,7 @@ async fn close<S: AccountWrites, W: StartWorkflow + ExecutionStates>(
     let account = account_of(&m.store, id, req).await?;
     let aws_account_id = member_aws_account(&account, ErrorName::NotClosable, "closed")?;
     let task = Task::for_workflow(Operation::CloseAccount, vec![id], Utc::now(), &m.closes);
-    let lock = AccountChange::start_closure(task.id, account.status);
+    let lock = AccountChange::start_keeping_status(task.id, Trigger::StartClosure, account.status);
     let input = json!({"AccountId": id, "TaskId": task.id, "AwsAccountId": aws_account_id});
     lock_and_start(
         &m.store,

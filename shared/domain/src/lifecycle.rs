@@ -252,14 +252,8 @@ impl AccountChange {
             })
     }
 
-    /// The one way into a closure: the account (ACTIVE, SUSPENDED or DISCOVERED) keeps its
-    /// status and `task` takes the lock until AWS has closed it.
-    pub fn start_closure(task: Uuid, status: AccountStatus) -> Self {
-        AccountChange::start_keeping_status(task, StartClosure, status)
-    }
-
     /// The lock for `task` on an account whose status stays while the operation runs in AWS:
-    /// `trigger` (StartSuspension, StartReactivation) says which, and the table which statuses
+    /// `trigger` (StartClosure, StartSuspension, StartReactivation) says which, and the table which statuses
     /// admit it.
     pub fn start_keeping_status(task: Uuid, trigger: Trigger, status: AccountStatus) -> Self {
         AccountChange::transition(Transition::to(trigger, status))
