@@ -198,6 +198,22 @@ class IamEnforcement(unittest.TestCase):
         ou = self.org.create_organizational_unit(ParentId=self.root, Name="elsewhere")["OrganizationalUnit"]["Id"]
         self.refused(orgs.attach_policy, PolicyId=own, TargetId=ou)
         self.assertEqual(orgs.list_tags_for_resource(ResourceId=theirs)["Tags"], [])
+        orgs.enable_aws_service_access(ServicePrincipal="account.amazonaws.com")
+        self.refused(orgs.enable_aws_service_access, ServicePrincipal="config.amazonaws.com")
+
+    def test_a_member_account_is_renamed_only_once_the_organization_trusts_account_management(self):
+        import stack
+        from clients import aws
+
+        member = stack.create_member(self.org, "named", "named@example.com", "OrganizationAccountAccessRole")
+        trusted = [s["ServicePrincipal"] for s in self.org.list_aws_service_access_for_organization()["EnabledServicePrincipals"]]
+        if "account.amazonaws.com" in trusted:
+            self.org.disable_aws_service_access(ServicePrincipal="account.amazonaws.com")
+        account = aws(self.endpoint, "account")
+        self.refused(account.put_account_name, AccountId=member, AccountName="renamed")
+        self.org.enable_aws_service_access(ServicePrincipal="account.amazonaws.com")
+        account.put_account_name(AccountId=member, AccountName="renamed")
+        self.assertEqual(self.org.describe_account(AccountId=member)["Account"]["Name"], "renamed")
 
     def test_place_account_creates_only_tagged_ous_under_the_root(self):
         orgs = self.template_role("PlaceAccountFunction")

@@ -1,7 +1,8 @@
 """The Account Management API's account name (moto's `account` service has alternate contacts
 only): `GetAccountInformation` and `PutAccountName` for a member account, called from the
 organization's management account with its `AccountId` — the name Organizations then reports
-(ListAccounts, DescribeAccount) is the one put. And IAM account aliases unique across accounts,
+(ListAccounts, DescribeAccount) is the one put, and only once the organization trusts the
+service (`EnableAWSServiceAccess account.amazonaws.com`), as AWS requires. And IAM account aliases unique across accounts,
 as AWS keeps them (moto lets every account take any alias)."""
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ def account_management(environ: dict, start_response: Any) -> list[bytes] | None
     if target != caller and (org is None or org.master_account_id != caller):
         return _error(start_response, "403 Forbidden", "AccessDeniedException",
                       "AccountId may be given only by the organization's management account")
+    trusted = {s.get("ServicePrincipal") for s in getattr(backend, "services", [])}
+    if target != caller and "account.amazonaws.com" not in trusted:
+        return _error(start_response, "403 Forbidden", "AccessDeniedException",
+                      "the organization has not enabled trusted access for AWS Account Management "
+                      "(EnableAWSServiceAccess account.amazonaws.com)")
     member = next((a for a in getattr(backend, "accounts", []) if a.id == target), None)
     if member is None:
         return _error(start_response, "404 Not Found", "ResourceNotFoundException",

@@ -213,6 +213,18 @@ async fn bootstraps_the_foundation_and_a_second_run_changes_nothing() {
         "{access}"
     );
 
+    // Renaming member accounts needs the Account Management API's trusted access.
+    let first: Value = serde_json::from_str(run.output().unwrap()).unwrap();
+    assert!(
+        first["Steps"]["Policy"]["Changes"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!(
+                "enabled the organization's trusted access for account.amazonaws.com"
+            )),
+        "{first}"
+    );
+
     // A second run: nothing recorded twice, nothing left to change.
     let again = stack.run_execution(BOOTSTRAP, "{}").await;
     assert_eq!(

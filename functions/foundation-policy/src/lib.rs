@@ -3,6 +3,10 @@
 //! changes that would undo the baseline: deleting or stopping the baseline trail, GuardDuty and
 //! Config; touching the Logging account's buckets; weakening account defaults; altering the
 //! provisioning role itself. (SCPs do not apply to the management account.)
+//!
+//! And the other organization-wide setting the service relies on: trusted access for the
+//! Account Management API, without which the management account cannot rename a member account
+//! (`PUT …/accounts/{id}` with `AwsAccountName` calls `PutAccountName` with its `AccountId`).
 
 use aws::SdkConfig;
 use aws::{AssuranceError, InConcern};
@@ -71,6 +75,17 @@ pub fn foundation_policy(role_name: &str, buckets: &[String]) -> Value {
     })
 }
 
+/// The AWS services the service calls across the organization through trusted access.
+pub const TRUSTED_SERVICES: [&str; 1] = ["account.amazonaws.com"];
+
+/// The services of `TRUSTED_SERVICES` the organization does not yet trust, given the ones it does.
+pub fn untrusted<'a>(enabled: &[&str]) -> Vec<&'a str> {
+    TRUSTED_SERVICES
+        .into_iter()
+        .filter(|s| !enabled.contains(s))
+        .collect()
+}
+
 pub struct Bootstrap {
     pub sdk: SdkConfig,
     pub role: String,
@@ -95,6 +110,29 @@ impl Bootstrap {
 pub async fn handle(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceError> {
     let orgs = aws::organizations(&b.sdk);
     let mut changes = Vec::new();
+    let trusted = orgs
+        .list_aws_service_access_for_organization()
+        .into_paginator()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .concern(CONCERN)?;
+    let enabled: Vec<&str> = trusted
+        .iter()
+        .flat_map(|p| p.enabled_service_principals())
+        .filter_map(|s| s.service_principal())
+        .collect();
+    for service in untrusted(&enabled) {
+        orgs.enable_aws_service_access()
+            .service_principal(service)
+            .send()
+            .await
+            .concern(CONCERN)?;
+        changes.push(format!(
+            "enabled the organization's trusted access for {service}"
+        ));
+    }
+
     let content = foundation_policy(&b.role, &b.buckets);
     let roots = orgs.list_roots().send().await.concern(CONCERN)?;
     let root = roots
@@ -229,6 +267,15 @@ pub async fn handle(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceE
 mod tests {
     use super::*;
     use domain::policy::{statements, strings};
+
+    #[test]
+    fn trusted_access_is_enabled_for_the_account_management_api_once() {
+        assert_eq!(untrusted(&[]), ["account.amazonaws.com"]);
+        assert_eq!(
+            untrusted(&["guardduty.amazonaws.com", "account.amazonaws.com"]),
+            Vec::<&str>::new()
+        );
+    }
 
     const ROLE: &str = "stax-provisioning";
     const BUCKETS: [&str; 3] = ["ct", "cfg", "ssm"];
