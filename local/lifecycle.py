@@ -103,11 +103,14 @@ def run(endpoint: str, r: cfn.Resolver, api_url: str) -> None:
 
 
 def day_two(api_url: str, account: dict, onboarded: dict | None) -> None:
-    """Managing accounts after day one: update, suspend, the policies in force, reactivate, the
-    audit trail, and a closure."""
+    """Managing accounts after day one: an Account Type, an update that moves the account into it,
+    suspend, the policies in force, reactivate, the audit trail, and a closure."""
     path = f"{api_url}/20190206/accounts/{account['Id']}"
-    say(f"Update {account['Name']} (PUT /20190206/accounts/{{id}}: AwsAccountName, Tags):")
-    follow_task(api_url, http_json("PUT", path, {"AwsAccountName": f"{account['Name']} (renamed)", "Tags": {"CostCode": "local", "Team": "platform"}}))
+    say("Create Account Type Sandbox (POST /20190206/accounts/types: its OU made under the root):")
+    sandbox = http_json("POST", f"{api_url}/20190206/accounts/types", {"Name": "Sandbox"})["Detail"]["AccountType"]
+    say(f"  {sandbox['Name']} {sandbox['Id']} {sandbox['Status']}")
+    say(f"Update {account['Name']} (PUT /20190206/accounts/{{id}}: AwsAccountName, Tags, AccountType Sandbox):")
+    follow_task(api_url, http_json("PUT", path, {"AwsAccountName": f"{account['Name']} (renamed)", "Tags": {"CostCode": "local", "Team": "platform"}, "AccountType": sandbox["Id"]}))
     say(f"Suspend {account['Name']} (POST /20190206/accounts/{{id}}/suspend):")
     follow_task(api_url, http_json("POST", f"{path}/suspend"))
     say("Policies in force (GET /20190206/accounts/{id}/policies):")

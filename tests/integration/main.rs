@@ -8,6 +8,7 @@ mod discovery;
 mod foundation;
 mod manage;
 mod store;
+mod types;
 
 use domain::Account;
 use domain::fixtures;

@@ -47,6 +47,7 @@ impl ReadApi<DynamoStore, aws_sdk_organizations::Client> {
 pub const LIST_ACCOUNTS: &str = "GET /20190206/accounts";
 pub const GET_ACCOUNT: &str = "GET /20190206/accounts/{account_id}";
 pub const LIST_ACCOUNT_TYPES: &str = "GET /20190206/accounts/types";
+pub const GET_ACCOUNT_TYPE: &str = "GET /20190206/accounts/types/{account_type_id}";
 pub const GET_TASK: &str = "GET /20190206/task/{task_id}";
 pub const ACCOUNT_EVENTS: &str = "GET /20190206/accounts/{account_id}/events";
 pub const ACCOUNT_POLICIES: &str = "GET /20190206/accounts/{account_id}/policies";
@@ -61,8 +62,8 @@ pub async fn route<S: Records, O: PolicyReads>(
 ) -> Result<Value, ApiError> {
     let req = &req;
     match req.route_key.as_str() {
-        LIST_ACCOUNTS | GET_ACCOUNT | LIST_ACCOUNT_TYPES | GET_TASK | ACCOUNT_EVENTS
-        | ACCOUNT_POLICIES => {}
+        LIST_ACCOUNTS | GET_ACCOUNT | LIST_ACCOUNT_TYPES | GET_ACCOUNT_TYPE | GET_TASK
+        | ACCOUNT_EVENTS | ACCOUNT_POLICIES => {}
         other => return Err(ApiError::not_found(format!("no route {other:?}"))),
     }
     authorize(&api.access, req.principal.as_deref(), Permission::Read)?;
@@ -120,8 +121,17 @@ pub async fn route<S: Records, O: PolicyReads>(
             // tasks.ReadTask admits no other properties.
             Ok(json!({"Status": task.status, "Logs": task.logs, "Accounts": task.accounts}))
         }
-        LIST_ACCOUNT_TYPES => {
-            let ids = parse_account_types_query(req.query_pairs())?;
+        LIST_ACCOUNT_TYPES | GET_ACCOUNT_TYPE => {
+            // One type by id answers the list with it alone (none for an unknown id), as
+            // `GET …/accounts/{account_id}` does.
+            let ids = if req.route_key == GET_ACCOUNT_TYPE {
+                req.only_query(&[])?;
+                let id = parse_uuid(req.path_param("account_type_id"))
+                    .map_err(|e| ApiError::bad_request(format!("account_type_id: {e}")))?;
+                Some([id].into())
+            } else {
+                parse_account_types_query(req.query_pairs())?
+            };
             let every_account = AccountFilter::default();
             let (types, accounts) = tokio::try_join!(
                 api.store.list_account_types(),
@@ -377,6 +387,35 @@ mod tests {
                 "{query:?}"
             );
         }
+
+        // One type by its id, as the list with it alone.
+        let body = route(
+            api,
+            request(GET_ACCOUNT_TYPE, READER, &[("account_type_id", &id)], &[]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(body["AccountTypes"].as_array().unwrap().len(), 1);
+        assert_eq!(body["AccountTypes"][0]["Id"], id);
+        let body = route(
+            api,
+            request(
+                GET_ACCOUNT_TYPE,
+                READER,
+                &[("account_type_id", &other)],
+                &[],
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(body, json!({"AccountTypes": []}));
+        let e = route(
+            api,
+            request(GET_ACCOUNT_TYPE, READER, &[("account_type_id", "x")], &[]),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.status, 400);
     }
 
     #[tokio::test]

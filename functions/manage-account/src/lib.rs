@@ -70,7 +70,7 @@ pub async fn route<S: AccountWrites + AccountTypes, W: StartWorkflow + Execution
     let needed = match req.route_key.as_str() {
         UPDATE_ACCOUNT => Permission::Mutate,
         // Locking an account's people out is as drastic as closing it: admin only.
-        CLOSE_ACCOUNT | SUSPEND_ACCOUNT | REACTIVATE_ACCOUNT => Permission::Close,
+        CLOSE_ACCOUNT | SUSPEND_ACCOUNT | REACTIVATE_ACCOUNT => Permission::Admin,
         other => return Err(ApiError::not_found(format!("no route {other:?}"))),
     };
     authorize(&m.access, req.principal.as_deref(), needed)?;

@@ -11,6 +11,7 @@
 use std::future::Future;
 
 use aws::OrganizationsError;
+use aws::organizations::OuError;
 use aws_sdk_organizations::error::ProvideErrorMetadata;
 use domain::config::ConfigError;
 use domain::{ErrorName, Named};
@@ -51,11 +52,8 @@ pub enum PlaceError {
          with \"LeaveOrganisationalUnit\": \"{ou}\" to move it out (the OU's policies stop applying)"
     )]
     UnmanagedOu { aws_account_id: String, ou: String },
-    #[error(
-        "an OU named {name} ({ou}) exists under the root that the service did not create (it \
-         lacks the tag accounts:managed-by=accounts); rename it, or tag it to hand it to the service"
-    )]
-    NotManagedOu { name: String, ou: String },
+    #[error(transparent)]
+    Ou(#[from] OuError),
     #[error(transparent)]
     Organizations(#[from] OrganizationsError),
     #[error(transparent)]
@@ -67,7 +65,7 @@ impl Named for PlaceError {
         match self {
             PlaceError::NotPlaceable(_) => ErrorName::NotPlaceable,
             PlaceError::UnmanagedOu { .. } => ErrorName::UnmanagedOrganizationalUnit,
-            PlaceError::NotManagedOu { .. } => ErrorName::NotManagedByTheService,
+            PlaceError::Ou(e) => e.name(),
             PlaceError::Organizations(e) => e.name(),
             PlaceError::Store(e) => e.name(),
         }
@@ -78,7 +76,7 @@ impl Named for PlaceError {
 pub trait Organizations: Send + Sync {
     fn root(&self) -> impl Future<Output = Result<String, PlaceError>> + Send;
     /// The OU called `name` directly under `parent`, created (with the service's tag) if there
-    /// is none; one of that name without the tag is refused (`NotManagedOu`).
+    /// is none; one of that name without the tag is refused (`OuError::NotManaged`).
     fn ensure_ou(
         &self,
         parent: &str,
@@ -127,12 +125,12 @@ pub async fn handle<O: Organizations, R: AccountReads + AccountTypes>(
     let (Some(aws_account_id), Some(type_id)) = (&account.aws_account_id, type_id) else {
         return Err(PlaceError::NotPlaceable(account.id));
     };
-    let type_name = p
+    let account_type = p
         .records
         .get_account_type(type_id)
         .await?
-        .ok_or(PlaceError::NotPlaceable(account.id))?
-        .name;
+        .ok_or(PlaceError::NotPlaceable(account.id))?;
+    let type_name = account_type.name;
     let root = p.organizations.root().await?;
     let parent = p.organizations.parent_of(aws_account_id).await?;
     // Checked before anything is created: a refusal leaves Organizations as it was.
@@ -145,7 +143,12 @@ pub async fn handle<O: Organizations, R: AccountReads + AccountTypes>(
             ou: parent,
         });
     }
-    let ou = p.organizations.ensure_ou(&root, &type_name).await?;
+    // A type made through the API knows its OU (it keeps it through renames); the built-in
+    // ones find theirs by name, made the first time one of their accounts is placed.
+    let ou = match account_type.ou {
+        Some(ou) => ou,
+        None => p.organizations.ensure_ou(&root, &type_name).await?,
+    };
     let moved = parent != ou;
     if moved {
         p.organizations
@@ -162,70 +165,11 @@ pub async fn handle<O: Organizations, R: AccountReads + AccountTypes>(
 
 impl Organizations for aws_sdk_organizations::Client {
     async fn root(&self) -> Result<String, PlaceError> {
-        let out = self
-            .list_roots()
-            .send()
-            .await
-            .map_err(OrganizationsError::from)?;
-        out.roots()
-            .first()
-            .and_then(|r| r.id().map(str::to_owned))
-            .ok_or_else(|| OrganizationsError::new("the organization has no root").into())
+        Ok(aws::organizations::root_id(self).await?)
     }
 
     async fn ensure_ou(&self, parent: &str, name: &str) -> Result<String, PlaceError> {
-        for _ in 0..2 {
-            let pages = self
-                .list_organizational_units_for_parent()
-                .parent_id(parent)
-                .into_paginator()
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await
-                .map_err(OrganizationsError::from)?;
-            if let Some(ou) = pages
-                .iter()
-                .flat_map(|p| p.organizational_units())
-                .find(|ou| ou.name() == Some(name))
-            {
-                // Another team's OU of that name is not adopted: its policies are theirs.
-                let id = ou.id().unwrap_or_default().to_owned();
-                if !Organizations::is_managed(self, &id).await? {
-                    return Err(PlaceError::NotManagedOu {
-                        name: name.to_owned(),
-                        ou: id,
-                    });
-                }
-                return Ok(id);
-            }
-            match self
-                .create_organizational_unit()
-                .parent_id(parent)
-                .name(name)
-                .tags(aws::organizations::managed_tag())
-                .send()
-                .await
-            {
-                Ok(out) => {
-                    let id = out.organizational_unit.and_then(|ou| ou.id);
-                    return id.ok_or_else(|| {
-                        OrganizationsError::new("CreateOrganizationalUnit returned no id").into()
-                    });
-                }
-                // Another workflow created it between our list and our create: list again.
-                Err(e)
-                    if e.as_service_error().and_then(|s| s.code())
-                        == Some("DuplicateOrganizationalUnitException") =>
-                {
-                    continue;
-                }
-                Err(e) => return Err(OrganizationsError::from(e).into()),
-            }
-        }
-        Err(OrganizationsError::new(format!(
-            "OU {name} under {parent} could be neither found nor created"
-        ))
-        .into())
+        Ok(aws::organizations::ensure_managed_ou(self, parent, name).await?)
     }
 
     async fn parent_of(&self, aws_account_id: &str) -> Result<String, PlaceError> {
@@ -245,13 +189,7 @@ impl Organizations for aws_sdk_organizations::Client {
     }
 
     async fn is_managed(&self, ou: &str) -> Result<bool, PlaceError> {
-        let out = self
-            .list_tags_for_resource()
-            .resource_id(ou)
-            .send()
-            .await
-            .map_err(OrganizationsError::from)?;
-        Ok(aws::organizations::is_managed(out.tags()))
+        Ok(aws::organizations::carries_managed_tag(self, ou).await?)
     }
 
     async fn move_account(

@@ -17,9 +17,12 @@ pub fn organizations(sdk: &SdkConfig) -> aws_sdk_organizations::Client {
         attach_policy::AttachPolicyError, close_account::CloseAccountError,
         create_account::CreateAccountError,
         create_organizational_unit::CreateOrganizationalUnitError,
-        create_policy::CreatePolicyError, detach_policy::DetachPolicyError,
-        move_account::MoveAccountError, tag_resource::TagResourceError,
-        untag_resource::UntagResourceError, update_policy::UpdatePolicyError,
+        create_policy::CreatePolicyError,
+        delete_organizational_unit::DeleteOrganizationalUnitError,
+        detach_policy::DetachPolicyError, move_account::MoveAccountError,
+        tag_resource::TagResourceError, untag_resource::UntagResourceError,
+        update_organizational_unit::UpdateOrganizationalUnitError,
+        update_policy::UpdatePolicyError,
     };
     macro_rules! retrying {
         ($builder:expr, $($error:ty),+) => {
@@ -36,6 +39,8 @@ pub fn organizations(sdk: &SdkConfig) -> aws_sdk_organizations::Client {
         CreateAccountError,
         MoveAccountError,
         CreateOrganizationalUnitError,
+        UpdateOrganizationalUnitError,
+        DeleteOrganizationalUnitError,
         CreatePolicyError,
         AttachPolicyError,
         DetachPolicyError,
@@ -63,6 +68,117 @@ pub fn is_managed(tags: &[aws_sdk_organizations::types::Tag]) -> bool {
     tags.iter().any(|t| {
         t.key() == domain::policy::MANAGED_TAG_KEY && t.value() == domain::policy::MANAGED_TAG_VALUE
     })
+}
+
+/// Why one of the service's OUs could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum OuError {
+    #[error(
+        "an OU named {name} ({ou}) exists under the root that the service did not create (it \
+         lacks the tag accounts:managed-by=accounts); rename it, or tag it to hand it to the service"
+    )]
+    NotManaged { name: String, ou: String },
+    #[error(transparent)]
+    Organizations(#[from] OrganizationsError),
+}
+
+impl Named for OuError {
+    fn name(&self) -> ErrorName {
+        match self {
+            OuError::NotManaged { .. } => ErrorName::NotManagedByTheService,
+            OuError::Organizations(e) => e.name(),
+        }
+    }
+}
+
+/// The organization's root.
+pub async fn root_id(c: &aws_sdk_organizations::Client) -> Result<String, OrganizationsError> {
+    let out = c.list_roots().send().await?;
+    out.roots()
+        .first()
+        .and_then(|r| r.id().map(str::to_owned))
+        .ok_or_else(|| OrganizationsError::new("the organization has no root"))
+}
+
+/// Does the resource (an OU, a policy) carry the service's tag?
+pub async fn carries_managed_tag(
+    c: &aws_sdk_organizations::Client,
+    resource: &str,
+) -> Result<bool, OrganizationsError> {
+    let out = c
+        .list_tags_for_resource()
+        .resource_id(resource)
+        .send()
+        .await?;
+    Ok(is_managed(out.tags()))
+}
+
+/// The service's OU called `name` directly under `parent`, if there is one. One of that name
+/// without the service's tag is another team's: `NotManaged`, never adopted (its policies are
+/// theirs).
+pub async fn find_managed_ou(
+    c: &aws_sdk_organizations::Client,
+    parent: &str,
+    name: &str,
+) -> Result<Option<String>, OuError> {
+    let pages = c
+        .list_organizational_units_for_parent()
+        .parent_id(parent)
+        .into_paginator()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(OrganizationsError::from)?;
+    let Some(id) = pages
+        .iter()
+        .flat_map(|p| p.organizational_units())
+        .find(|ou| ou.name() == Some(name))
+        .and_then(|ou| ou.id().map(str::to_owned))
+    else {
+        return Ok(None);
+    };
+    if !carries_managed_tag(c, &id).await? {
+        return Err(OuError::NotManaged {
+            name: name.to_owned(),
+            ou: id,
+        });
+    }
+    Ok(Some(id))
+}
+
+/// The service's OU called `name` directly under `parent`, created with the service's tag if
+/// there is none. Safe to call concurrently: one OU per name.
+pub async fn ensure_managed_ou(
+    c: &aws_sdk_organizations::Client,
+    parent: &str,
+    name: &str,
+) -> Result<String, OuError> {
+    for _ in 0..2 {
+        if let Some(id) = find_managed_ou(c, parent, name).await? {
+            return Ok(id);
+        }
+        match c
+            .create_organizational_unit()
+            .parent_id(parent)
+            .name(name)
+            .tags(managed_tag())
+            .send()
+            .await
+        {
+            Ok(out) => {
+                return out.organizational_unit.and_then(|ou| ou.id).ok_or_else(|| {
+                    OrganizationsError::new("CreateOrganizationalUnit returned no id").into()
+                });
+            }
+            // Another caller created it between our list and our create: list again.
+            Err(e) if e.code() == Some("DuplicateOrganizationalUnitException") => continue,
+            Err(e) => return Err(OrganizationsError::from(e).into()),
+        }
+    }
+    Err(OrganizationsError::new(format!(
+        "OU {name} under {parent} could be neither found nor created"
+    ))
+    .into())
 }
 
 /// An AWS Organizations call that failed after the SDK's retries: refused for a reason retrying

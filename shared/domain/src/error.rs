@@ -32,6 +32,10 @@ string_enum! {
         NotSuspendable => "NotSuspendable",
         /// The account's status does not admit scoring.
         NotScorable => "NotScorable",
+        /// A built-in or deleted Account Type: it is not renamed or deleted.
+        AccountTypeNotChangeable => "AccountTypeNotChangeable",
+        /// An Account Type that accounts are still in is not deleted.
+        AccountTypeInUse => "AccountTypeInUse",
         /// An organization-wide discovery is already running.
         DiscoveryInProgress => "DiscoveryInProgress",
         /// An organization-wide scoring run is already running.

@@ -26,7 +26,10 @@ pub use account::{
     Tags, is_aws_account_id, name_key, organisation_id, validate_account_name, validate_alias,
     validate_tags,
 };
-pub use account_type::{AccountType, AccountTypeRef, AccountTypeStatus, BuiltInAccountType};
+pub use account_type::{
+    AccountType, AccountTypeRef, AccountTypeStatus, BuiltInAccountType, validate_account_type_name,
+    validate_new_account_type_name,
+};
 pub use audit::AuditEvent;
 pub use error::{ErrorName, Named};
 pub use filter::AccountFilter;

@@ -26,8 +26,8 @@ pub enum Permission {
     Read,
     /// Create, onboard, discover, update: admin or operations.
     Mutate,
-    /// Close: admin.
-    Close,
+    /// Close, suspend, reactivate; Account Types and policies: admin.
+    Admin,
 }
 
 impl AccessRole {
@@ -35,7 +35,7 @@ impl AccessRole {
         match p {
             Permission::Read => true,
             Permission::Mutate => matches!(self, AccessRole::Admin | AccessRole::Operations),
-            Permission::Close => self == AccessRole::Admin,
+            Permission::Admin => self == AccessRole::Admin,
         }
     }
 }
@@ -116,7 +116,6 @@ mod tests {
     #[test]
     fn roles_grant_by_permission() {
         use AccessRole::*;
-        use Permission::*;
         let grid = [
             (Admin, [true, true, true]),
             (Operations, [true, true, false]),
@@ -125,7 +124,11 @@ mod tests {
         ];
         for (role, expected) in grid {
             assert_eq!(
-                [role.allows(Read), role.allows(Mutate), role.allows(Close)],
+                [
+                    role.allows(Permission::Read),
+                    role.allows(Permission::Mutate),
+                    role.allows(Permission::Admin)
+                ],
                 expected,
                 "{role}"
             );

@@ -444,7 +444,7 @@ mod tests {
         );
         for (principal, needed) in [
             (viewer, Permission::Mutate),
-            (ops, Permission::Close),
+            (ops, Permission::Admin),
             (
                 Some("arn:aws:iam::123456789012:user/stranger"),
                 Permission::Read,

@@ -858,14 +858,85 @@ fn account_type_ref(raw: &str) -> Result<AccountTypeRef, ApiError> {
     if let Ok(id) = parse_uuid(raw) {
         return Ok(AccountTypeRef::Id(id));
     }
-    let len = raw.chars().count();
-    let allowed = |c: char| c.is_ascii_alphanumeric() || "+-=._:/@ ".contains(c);
-    if !(3..=64).contains(&len) || !raw.chars().all(allowed) {
+    if domain::validate_account_type_name(raw).is_err() {
         return Err(ApiError::bad_request(format!(
             "AccountType: {raw:?} is neither an Account Type id nor a valid Account Type name"
         )));
     }
     Ok(AccountTypeRef::Name(raw.to_owned()))
+}
+
+/// A validated `accounts.CreateAccountType` or `accounts.UpdateAccountType` body: the type's
+/// new name (a built-in type's refused).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountTypeNameRequest {
+    pub name: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountTypeNameBody {
+    #[serde(rename = "Name")]
+    name: String,
+}
+
+impl AccountTypeNameRequest {
+    /// `schema` names the Stax body in errors (`accounts.CreateAccountType`).
+    pub fn parse(body: Option<&str>, schema: &str) -> Result<Self, ApiError> {
+        let body = body.filter(|b| !b.trim().is_empty()).ok_or_else(|| {
+            ApiError::bad_request(format!("the request needs a JSON body ({schema})"))
+        })?;
+        let raw: AccountTypeNameBody = serde_json::from_str(body)
+            .map_err(|e| ApiError::bad_request(format!("the body is not an {schema}: {e}")))?;
+        domain::validate_new_account_type_name(&raw.name)
+            .map_err(|e| ApiError::bad_request(format!("Name: {e}")))?;
+        Ok(AccountTypeNameRequest { name: raw.name })
+    }
+}
+
+#[cfg(test)]
+mod account_type_tests {
+    use super::*;
+
+    #[test]
+    fn a_type_name_body_is_one_valid_name() {
+        let ok = AccountTypeNameRequest::parse(Some(r#"{"Name": "QA"}"#), "x").unwrap();
+        assert_eq!(ok.name, "QA");
+        for (body, cause) in [
+            (
+                None,
+                "the request needs a JSON body (accounts.CreateAccountType)",
+            ),
+            (
+                Some(r#"{"Name": "QA", "Id": "x"}"#),
+                "the body is not an accounts.CreateAccountType: unknown field `Id`",
+            ),
+            (
+                Some(r#"{}"#),
+                "the body is not an accounts.CreateAccountType: missing field `Name`",
+            ),
+            (
+                Some(r#"{"Name": "a"}"#),
+                "Name: an Account Type name has 2 to 64 characters",
+            ),
+            (
+                Some(r#"{"Name": "a#b"}"#),
+                "Name: an Account Type name has letters",
+            ),
+            (
+                Some(r#"{"Name": "DEFAULT"}"#),
+                "Name: default is the name of a built-in Account Type",
+            ),
+        ] {
+            let e = AccountTypeNameRequest::parse(body, "accounts.CreateAccountType").unwrap_err();
+            assert_eq!(e.status, 400);
+            assert!(
+                e.body().cause.starts_with(cause),
+                "{} / {cause}",
+                e.body().cause
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -912,7 +983,7 @@ mod create_tests {
         );
         assert!(cause(r#"{"Name": "", "AccountType": "default"}"#).starts_with("Name:"));
         assert!(cause(r#"{"Name": "a<b", "AccountType": "default"}"#).starts_with("Name:"));
-        assert!(cause(r#"{"Name": "bakery", "AccountType": "no"}"#).starts_with("AccountType:"));
+        assert!(cause(r#"{"Name": "bakery", "AccountType": "n"}"#).starts_with("AccountType:"));
         assert!(
             cause(r#"{"Name": "bakery", "AccountType": "default", "AwsAccountAlias": "Bakery"}"#)
                 .starts_with("AwsAccountAlias:")

@@ -10,8 +10,8 @@ use std::time::Duration;
 use chrono::Utc;
 use domain::compliance::{ComplianceSummary, RuleResult, RuleState};
 use domain::{
-    Account, AccountChange, AccountFacts, AccountStatus, ErrorName, LockChange, Named, Operation,
-    Task, TaskStatus, Transition, Trigger,
+    Account, AccountChange, AccountFacts, AccountStatus, AccountType, AccountTypeStatus, ErrorName,
+    LockChange, Named, Operation, Task, TaskStatus, Transition, Trigger,
 };
 use uuid::Uuid;
 
@@ -349,6 +349,87 @@ pub async fn account_types_are_unique_by_name<S: AccountTypes>(s: &S) {
     );
 }
 
+/// A type is created, renamed and deleted only over the version read; its unique name moves
+/// with it, and a deleted type gives its name up.
+pub async fn account_types_change_over_the_version_read<S: AccountTypes>(s: &S) {
+    let (name, _) = fresh("typed");
+    let now = domain::timestamp::now();
+    let t = AccountType {
+        id: Uuid::new_v4(),
+        name: name.clone(),
+        status: AccountTypeStatus::Active,
+        created_ts: now,
+        modified_ts: now,
+        ou: Some("ou-ab12-cdefgh34".into()),
+    };
+    s.create_account_type(&t).await.unwrap();
+    let mut twin = t.clone();
+    twin.id = Uuid::new_v4();
+    twin.name = name.to_uppercase();
+    assert!(matches!(
+        s.create_account_type(&twin).await,
+        Err(StoreError::AccountTypeNameTaken(_))
+    ));
+    let v1 = s.get_versioned_account_type(t.id).await.unwrap().unwrap();
+    assert_eq!((v1.version, &v1.value), (1, &t));
+
+    let renamed = AccountType {
+        name: format!("{name}-renamed"),
+        ..t.clone()
+    };
+    let v2 = s.replace_account_type(&v1, &renamed).await.unwrap();
+    assert_eq!(v2.version, 2);
+    assert!(
+        matches!(
+            s.replace_account_type(&v1, &t).await,
+            Err(StoreError::StaleAccountType(_))
+        ),
+        "a change over an old version is refused"
+    );
+    assert_eq!(s.get_account_type_by_name(&name).await.unwrap(), None);
+    assert_eq!(
+        s.get_account_type_by_name(&renamed.name)
+            .await
+            .unwrap()
+            .map(|x| x.id),
+        Some(t.id)
+    );
+    // The old name is free again; the new one is not.
+    let (other, _) = fresh("other");
+    let o = AccountType {
+        id: Uuid::new_v4(),
+        name: other,
+        ..t.clone()
+    };
+    s.create_account_type(&o).await.unwrap();
+    let ov = s.get_versioned_account_type(o.id).await.unwrap().unwrap();
+    let clash = AccountType {
+        name: renamed.name.to_lowercase(),
+        ..o.clone()
+    };
+    assert!(matches!(
+        s.replace_account_type(&ov, &clash).await,
+        Err(StoreError::AccountTypeNameTaken(_))
+    ));
+    assert_eq!(s.get_versioned_account_type(o.id).await.unwrap(), Some(ov));
+
+    let deleted = AccountType {
+        status: AccountTypeStatus::Deleted,
+        ..renamed.clone()
+    };
+    let v3 = s.replace_account_type(&v2, &deleted).await.unwrap();
+    assert_eq!(v3.value.status, AccountTypeStatus::Deleted);
+    assert_eq!(
+        s.get_account_type_by_name(&renamed.name).await.unwrap(),
+        None
+    );
+    let successor = AccountType {
+        id: Uuid::new_v4(),
+        ..renamed.clone()
+    };
+    s.create_account_type(&successor).await.unwrap();
+}
+
 /// A score is kept beside the record's versions: it does not bump the version, an older score
 /// never replaces a newer one, and a change written against a record read before a score is
 /// stale (so neither overwrites the other).
@@ -458,6 +539,7 @@ pub async fn all<S: AccountWrites + AccountTypes + Slots + Compliance + Foundati
     an_unstarted_operation_is_abandoned_whole(s).await;
     slots_admit_their_capacity(s).await;
     account_types_are_unique_by_name(s).await;
+    account_types_change_over_the_version_read(s).await;
     scores_never_go_back_and_never_overwrite_changes(s).await;
 }
 

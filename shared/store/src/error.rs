@@ -22,6 +22,8 @@ pub enum StoreError {
     StaleTask(Uuid),
     #[error("an account type named {0:?} already exists")]
     AccountTypeNameTaken(String),
+    #[error("Account Type {0} changed while it was being changed: read it again")]
+    StaleAccountType(Uuid),
     #[error("account {account} changed since version {expected} was read")]
     Stale { account: Uuid, expected: u64 },
     #[error(transparent)]
@@ -43,7 +45,9 @@ impl Named for StoreError {
             StoreError::TaskNotFound(_) => N::TaskNotFound,
             StoreError::TaskExists(_) => N::TaskExists,
             StoreError::TaskFinished(_) => N::TaskFinished,
-            StoreError::StaleTask(_) | StoreError::Stale { .. } => N::StaleRecord,
+            StoreError::StaleTask(_)
+            | StoreError::Stale { .. }
+            | StoreError::StaleAccountType(_) => N::StaleRecord,
             StoreError::AccountTypeNameTaken(_) => N::AccountTypeNameTaken,
             StoreError::Lifecycle(e) => e.name(),
             StoreError::Unavailable(_) => N::StoreUnavailable,

@@ -32,7 +32,7 @@ struct State {
     aws_accounts: BTreeMap<String, Uuid>,
     tasks: BTreeMap<Uuid, Versioned<Task>>,
     slots: BTreeMap<String, BTreeMap<Uuid, i64>>,
-    types: BTreeMap<Uuid, AccountType>,
+    types: BTreeMap<Uuid, Versioned<AccountType>>,
     type_names: BTreeMap<String, Uuid>,
     latest: BTreeMap<Uuid, (ComplianceSummary, Vec<RuleResult>)>,
     history: BTreeMap<Uuid, Vec<(ComplianceSummary, Vec<String>)>>,
@@ -465,7 +465,7 @@ impl AccountTypes for MemoryStore {
         if let Some(id) = s.type_names.get(&name_key(name))
             && let Some(t) = s.types.get(id)
         {
-            return Ok(t.clone());
+            return Ok(t.value.clone());
         }
         let now = domain::timestamp::now();
         let t = AccountType {
@@ -474,14 +474,21 @@ impl AccountTypes for MemoryStore {
             status: AccountTypeStatus::Active,
             created_ts: now,
             modified_ts: now,
+            ou: None,
         };
         s.type_names.insert(name_key(name), t.id);
-        s.types.insert(t.id, t.clone());
+        s.types.insert(
+            t.id,
+            Versioned {
+                value: t.clone(),
+                version: 1,
+            },
+        );
         Ok(t)
     }
 
     async fn get_account_type(&self, id: Uuid) -> Result<Option<AccountType>, StoreError> {
-        Ok(self.state()?.types.get(&id).cloned())
+        Ok(self.state()?.types.get(&id).map(|t| t.value.clone()))
     }
 
     async fn get_account_type_by_name(
@@ -492,11 +499,70 @@ impl AccountTypes for MemoryStore {
         Ok(s.type_names
             .get(&name_key(name))
             .and_then(|id| s.types.get(id))
-            .cloned())
+            .map(|t| t.value.clone()))
     }
 
     async fn list_account_types(&self) -> Result<Vec<AccountType>, StoreError> {
-        Ok(self.state()?.types.values().cloned().collect())
+        Ok(self
+            .state()?
+            .types
+            .values()
+            .map(|t| t.value.clone())
+            .collect())
+    }
+
+    async fn get_versioned_account_type(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<Versioned<AccountType>>, StoreError> {
+        Ok(self.state()?.types.get(&id).cloned())
+    }
+
+    async fn create_account_type(&self, account_type: &AccountType) -> Result<(), StoreError> {
+        let mut s = self.state()?;
+        let key = name_key(&account_type.name);
+        if s.type_names.contains_key(&key) || s.types.contains_key(&account_type.id) {
+            return Err(StoreError::AccountTypeNameTaken(account_type.name.clone()));
+        }
+        s.type_names.insert(key, account_type.id);
+        s.types.insert(
+            account_type.id,
+            Versioned {
+                value: account_type.clone(),
+                version: 1,
+            },
+        );
+        Ok(())
+    }
+
+    async fn replace_account_type(
+        &self,
+        current: &Versioned<AccountType>,
+        next: &AccountType,
+    ) -> Result<Versioned<AccountType>, StoreError> {
+        let mut s = self.state()?;
+        let id = current.value.id;
+        if s.types.get(&id) != Some(current) || next.id != id {
+            return Err(StoreError::StaleAccountType(id));
+        }
+        let (old, new) = (name_key(&current.value.name), name_key(&next.name));
+        let live = |t: &AccountType| t.status == AccountTypeStatus::Active;
+        let takes_name = live(next) && (old != new || !live(&current.value));
+        if takes_name && s.type_names.get(&new).is_some_and(|owner| *owner != id) {
+            return Err(StoreError::AccountTypeNameTaken(next.name.clone()));
+        }
+        if live(&current.value) && (old != new || !live(next)) {
+            s.type_names.remove(&old);
+        }
+        if takes_name {
+            s.type_names.insert(new, id);
+        }
+        let v = Versioned {
+            value: next.clone(),
+            version: current.version + 1,
+        };
+        s.types.insert(id, v.clone());
+        Ok(v)
     }
 }
 

@@ -426,6 +426,29 @@ pub trait AccountTypes: Send + Sync {
         &self,
     ) -> impl Future<Output = Result<Vec<AccountType>, StoreError>> + Send;
 
+    /// A type with the version its next change must name.
+    fn get_versioned_account_type(
+        &self,
+        id: Uuid,
+    ) -> impl Future<Output = Result<Option<Versioned<AccountType>>, StoreError>> + Send;
+
+    /// Records a new type (version 1). `AccountTypeNameTaken` when a type has the name, in any
+    /// case.
+    fn create_account_type(
+        &self,
+        account_type: &AccountType,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Replaces version `current` of a type with `next` (the same id): a new name takes the
+    /// unique name and gives the old one up; a deleted type gives its name up, for a new type to
+    /// take. `StaleAccountType` when the type changed since `current` was read,
+    /// `AccountTypeNameTaken` when the new name is another type's; nothing is written then.
+    fn replace_account_type(
+        &self,
+        current: &Versioned<AccountType>,
+        next: &AccountType,
+    ) -> impl Future<Output = Result<Versioned<AccountType>, StoreError>> + Send;
+
     /// The account type a request names, by id or by name.
     fn find_account_type(
         &self,

@@ -6,7 +6,19 @@ use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_item};
 use uuid::Uuid;
 
 use super::*;
-use crate::{AccountTypes, STALE_ATTEMPTS};
+use crate::{AccountTypes, STALE_ATTEMPTS, Versioned};
+
+fn type_item(account_type: &AccountType, version: u64) -> Result<Item, StoreError> {
+    to_item(AccountTypeItem {
+        pk: account_type_pk(account_type.id),
+        sk: ACCOUNT_TYPE_SK.into(),
+        gsi1pk: ACCOUNT_TYPES_GSI1PK.into(),
+        gsi1sk: account_type.id.to_string(),
+        version,
+        account_type: account_type.clone(),
+    })
+    .map_err(corrupt)
+}
 
 #[derive(Serialize, Deserialize)]
 struct AccountTypeItem {
@@ -38,33 +50,11 @@ impl AccountTypes for DynamoStore {
                 status: AccountTypeStatus::Active,
                 created_ts: now,
                 modified_ts: now,
+                ou: None,
             };
             let items = vec![
-                put(
-                    &self.table,
-                    to_item(AccountTypeItem {
-                        pk: account_type_pk(account_type.id),
-                        sk: ACCOUNT_TYPE_SK.into(),
-                        gsi1pk: ACCOUNT_TYPES_GSI1PK.into(),
-                        gsi1sk: account_type.id.to_string(),
-                        version: 1,
-                        account_type: account_type.clone(),
-                    })
-                    .map_err(corrupt)?,
-                    NOT_EXISTS,
-                )
-                .build()?,
-                put(
-                    &self.table,
-                    to_item(UniqueItem {
-                        pk: account_type_name_pk(name),
-                        sk: UNIQUE_SK.into(),
-                        owner: account_type.id,
-                    })
-                    .map_err(corrupt)?,
-                    NOT_EXISTS,
-                )
-                .build()?,
+                put(&self.table, type_item(&account_type, 1)?, NOT_EXISTS).build()?,
+                unique_put(&self.table, account_type_name_pk(name), account_type.id)?,
             ];
             match self.transact(items).await {
                 Ok(()) => return Ok(account_type),
@@ -100,6 +90,91 @@ impl AccountTypes for DynamoStore {
                 .map_err(corrupt)?
                 .account_type,
         ))
+    }
+
+    async fn get_versioned_account_type(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<Versioned<AccountType>>, StoreError> {
+        let Some(item) = self.get(account_type_pk(id), ACCOUNT_TYPE_SK).await? else {
+            return Ok(None);
+        };
+        let item = from_item::<AccountTypeItem>(item).map_err(corrupt)?;
+        Ok(Some(Versioned {
+            value: item.account_type,
+            version: item.version,
+        }))
+    }
+
+    async fn create_account_type(&self, account_type: &AccountType) -> Result<(), StoreError> {
+        let items = vec![
+            put(&self.table, type_item(account_type, 1)?, NOT_EXISTS).build()?,
+            unique_put(
+                &self.table,
+                account_type_name_pk(&account_type.name),
+                account_type.id,
+            )?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(Refused::Conditions(_)) => {
+                Err(StoreError::AccountTypeNameTaken(account_type.name.clone()))
+            }
+            Err(Refused::Other(e)) => Err(e),
+        }
+    }
+
+    async fn replace_account_type(
+        &self,
+        current: &Versioned<AccountType>,
+        next: &AccountType,
+    ) -> Result<Versioned<AccountType>, StoreError> {
+        let id = current.value.id;
+        if next.id != id {
+            return Err(StoreError::StaleAccountType(id));
+        }
+        let live = |t: &AccountType| t.status == AccountTypeStatus::Active;
+        let renamed = name_key(&current.value.name) != name_key(&next.name);
+        let mut items = vec![
+            put(
+                &self.table,
+                type_item(next, current.version + 1)?,
+                "#v = :v",
+            )
+            .name("#v", "Version")
+            .value(":v", AttributeValue::N(current.version.to_string()))
+            .build()?,
+        ];
+        if live(&current.value) && (renamed || !live(next)) {
+            items.push(unique_delete(
+                &self.table,
+                account_type_name_pk(&current.value.name),
+                id,
+            )?);
+        }
+        let takes_name = live(next) && (renamed || !live(&current.value));
+        if takes_name {
+            items.push(unique_put(
+                &self.table,
+                account_type_name_pk(&next.name),
+                id,
+            )?);
+        }
+        let name_at = items.len() - 1;
+        match self.transact(items).await {
+            Ok(()) => Ok(Versioned {
+                value: next.clone(),
+                version: current.version + 1,
+            }),
+            Err(Refused::Conditions(failed)) if failed.contains(&0) => {
+                Err(StoreError::StaleAccountType(id))
+            }
+            Err(Refused::Conditions(failed)) if takes_name && failed.contains(&name_at) => {
+                Err(StoreError::AccountTypeNameTaken(next.name.clone()))
+            }
+            Err(Refused::Conditions(_)) => Err(StoreError::StaleAccountType(id)),
+            Err(Refused::Other(e)) => Err(e),
+        }
     }
 
     async fn list_account_types(&self) -> Result<Vec<AccountType>, StoreError> {
