@@ -498,3 +498,84 @@ async fn the_stax_sdk_manages_account_types_unchanged() {
         (Some(renamed.as_str()), Some("DELETED"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_move_to_their_type_s_ou_through_the_stax_sdk_and_a_refusal_stops_none() {
+    let stack = Stack::workflows().bootstrapped().await;
+    let name = unique("Members");
+    let type_id = create_type(stack, &name).await;
+    let ou = ou_named(stack, &name).await.unwrap();
+    let task = stack
+        .operation_ends(
+            "/20190206/accounts",
+            &json!({"Name": unique("mover"), "AccountType": "default"}),
+            Some("local-admin"),
+            "SUCCEEDED",
+        )
+        .await;
+    let account = task["Accounts"][0].as_str().unwrap().to_owned();
+    let store = stack.store().await;
+    let security = store
+        .get_account_by_aws_id(&stack.ready.organization.security_account_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    let members = json!({"Members": [
+        {"AccountId": account, "AccountTypeId": type_id},
+        {"AccountId": security.id, "AccountTypeName": name},
+    ]});
+    let answers = stack.stax_sdk(&[("accounts.UpdateAccountTypeMembers", members)]);
+    let (status, body) = &answers[0];
+    assert_eq!(*status, 200, "{body:?}");
+    let parent = stack
+        .finished_task(
+            body["Detail"]["TaskId"]
+                .as_str()
+                .or(body["TaskId"].as_str())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        parent["Status"], "FAILED",
+        "the Security account stays: {parent:?}"
+    );
+    let logs: Vec<&str> = parent["Logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(
+        logs[1].contains("not moved") && logs[1].contains("foundation"),
+        "{logs:?}"
+    );
+    let child = logs[0]
+        .rsplit("under task ")
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned();
+    let moved = stack.finished_task(&child).await;
+    assert_eq!(moved["Status"], "SUCCEEDED", "{moved:?}");
+    let record = store
+        .get_account(account.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(
+        record.account_type.map(|t| t.to_string()),
+        Some(type_id.clone())
+    );
+    assert_eq!(
+        parent_of(stack, record.aws_account_id.as_deref().unwrap()).await,
+        ou
+    );
+    assert_eq!(
+        read_type(stack, &type_id).await["Accounts"],
+        json!([account])
+    );
+    let security_now = store.get_account(security.id).await.unwrap().unwrap().value;
+    assert_eq!(security_now.account_type, security.account_type);
+}

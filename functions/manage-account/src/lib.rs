@@ -21,21 +21,24 @@ use chrono::Utc;
 use domain::config::{self, ConfigError};
 use domain::{
     Account, AccountChange, AccountFacts, AccountRole, AccountStatus, AccountType, ErrorName,
-    ExecutionStates, Operation, StartWorkflow, Task, Trigger,
+    ExecutionStates, Operation, StartWorkflow, Task, TaskStatus, Trigger,
 };
-use edge::stax::{CloseAccountRequest, UpdateAccountRequest, parse_uuid};
+use edge::stax::{
+    CloseAccountRequest, UpdateAccountRequest, UpdateAccountTypeMembersRequest, parse_uuid,
+};
 use edge::{
     AccessPolicy, ApiError, ApiRequest, Permission, authorize, member_account_type,
     refused_operation, start_operation_taking_over, start_or_undo, task_envelope,
 };
 use serde_json::{Map, Value, json};
-use store::{AccountReads, AccountTypes, AccountWrites, DynamoStore, StoreError};
+use store::{AccountReads, AccountTypes, AccountWrites, DynamoStore, StoreError, Tasks};
 use uuid::Uuid;
 
 pub const UPDATE_ACCOUNT: &str = "PUT /20190206/accounts/{account_id}";
 pub const CLOSE_ACCOUNT: &str = "POST /20190206/accounts/close";
 pub const SUSPEND_ACCOUNT: &str = "POST /20190206/accounts/{account_id}/suspend";
 pub const REACTIVATE_ACCOUNT: &str = "POST /20190206/accounts/{account_id}/reactivate";
+pub const UPDATE_ACCOUNT_TYPE_MEMBERS: &str = "PUT /20190206/account-types/members";
 
 pub struct Manager<S, W> {
     pub store: S,
@@ -62,13 +65,13 @@ impl Manager<DynamoStore, StateMachine> {
     }
 }
 
-pub async fn route<S: AccountWrites + AccountTypes, W: StartWorkflow + ExecutionStates>(
+pub async fn route<S: AccountWrites + AccountTypes + Tasks, W: StartWorkflow + ExecutionStates>(
     m: &Manager<S, W>,
     req: ApiRequest,
 ) -> Result<Value, ApiError> {
     let req = &req;
     let needed = match req.route_key.as_str() {
-        UPDATE_ACCOUNT => Permission::Mutate,
+        UPDATE_ACCOUNT | UPDATE_ACCOUNT_TYPE_MEMBERS => Permission::Mutate,
         // Locking an account's people out is as drastic as closing it: admin only.
         CLOSE_ACCOUNT | SUSPEND_ACCOUNT | REACTIVATE_ACCOUNT => Permission::Admin,
         other => return Err(ApiError::not_found(format!("no route {other:?}"))),
@@ -79,6 +82,7 @@ pub async fn route<S: AccountWrites + AccountTypes, W: StartWorkflow + Execution
         CLOSE_ACCOUNT => close(m, req).await,
         SUSPEND_ACCOUNT => suspend(m, req, true).await,
         REACTIVATE_ACCOUNT => suspend(m, req, false).await,
+        UPDATE_ACCOUNT_TYPE_MEMBERS => update_members(m, req).await,
         _ => update(m, req).await,
     }
 }
@@ -389,12 +393,53 @@ async fn update<S: AccountWrites + AccountTypes, W: StartWorkflow + ExecutionSta
     let id = parse_uuid(req.path_param("account_id"))
         .map_err(|e| ApiError::bad_request(format!("account_id: {e}")))?;
     let body = UpdateAccountRequest::parse(req.body.as_deref())?;
+    let Started {
+        task,
+        account,
+        plan,
+        new_type,
+    } = start_update(m, req, id, &body).await?;
+    let name = plan.name.as_deref().unwrap_or(&account.name);
+    Ok(task_envelope(
+        &task,
+        account.organisation_id,
+        &req.request_id,
+        "Account Update Requested",
+        format!("Updating account {name}"),
+        Some(json!({
+            "AccountId": id,
+            "Name": name,
+            "AccountName": body.aws_account_name.as_ref().or(account.aws_account_name.as_ref()),
+            "AccountType": new_type.map(|t| t.id).or(account.account_type),
+            "Tags": body.tags.as_ref().or(account.tags.as_ref()),
+            "OrganisationId": account.organisation_id,
+            "Operation": "UPDATE",
+        })),
+    ))
+}
+
+/// An update under way: its task, the account as the request found it, what changes.
+struct Started {
+    task: Task,
+    account: Account,
+    plan: UpdatePlan,
+    new_type: Option<AccountType>,
+}
+
+/// Checks `body` against account `id`, takes its lock for a new task and starts the update
+/// workflow. Nothing is written on a refusal.
+async fn start_update<S: AccountWrites + AccountTypes, W: StartWorkflow + ExecutionStates>(
+    m: &Manager<S, W>,
+    req: &ApiRequest,
+    id: Uuid,
+    body: &UpdateAccountRequest,
+) -> Result<Started, ApiError> {
     let account = account_of(&m.store, id, req).await?;
     let new_type = match &body.account_type {
         Some(reference) => Some(member_account_type(&m.store, reference, req).await?),
         None => None,
     };
-    let plan = plan_update(&account, &body, new_type.as_ref())?;
+    let plan = plan_update(&account, body, new_type.as_ref())?;
 
     let task = Task::for_workflow(Operation::UpdateAccount, vec![id], Utc::now(), &m.updates);
     let lock = AccountChange::start_update(task.id, plan.name.clone());
@@ -408,7 +453,7 @@ async fn update<S: AccountWrites + AccountTypes, W: StartWorkflow + ExecutionSta
         |locked| {
             // Planned again against the record as locked; what the request was checked against
             // stands if that fails (it cannot: the role and type checks hold for any version).
-            let in_aws = plan_update(locked, &body, new_type.as_ref())
+            let in_aws = plan_update(locked, body, new_type.as_ref())
                 .map_or_else(|_| plan.in_aws.clone(), |p| p.in_aws);
             json!({"AccountId": id, "TaskId": task.id, "AwsAccountId": locked.aws_account_id,
                    "Update": in_aws})
@@ -429,23 +474,84 @@ async fn update<S: AccountWrites + AccountTypes, W: StartWorkflow + ExecutionSta
         },
     )
     .await?;
-    let name = plan.name.as_deref().unwrap_or(&account.name);
     tracing::info!(account = %id, task = %task.id, changes = ?plan.in_aws.keys().collect::<Vec<_>>(), "update started");
+    Ok(Started {
+        task,
+        account,
+        plan,
+        new_type,
+    })
+}
+
+/// `PUT /20190206/account-types/members` (Stax `accounts.UpdateAccountTypeMembers`): each
+/// account moves to its type as an update of its `AccountType` would move it — under its own
+/// lock and task, through the update workflow (its OU, so its policies follow). The request's
+/// task records, per account, the task moving it or why it was refused (busy, a foundation
+/// account, not ACTIVE, an unknown account or type); a refusal does not stop the others. The
+/// task ends at once: `SUCCEEDED` when every move started (or had nothing to do), `FAILED`
+/// when any was refused.
+async fn update_members<
+    S: AccountWrites + AccountTypes + Tasks,
+    W: StartWorkflow + ExecutionStates,
+>(
+    m: &Manager<S, W>,
+    req: &ApiRequest,
+) -> Result<Value, ApiError> {
+    let body = UpdateAccountTypeMembersRequest::parse(req.body.as_deref())?;
+    let accounts: Vec<Uuid> = body.members.iter().map(|(a, _)| *a).collect();
+    let mut task = Task::new(Operation::UpdateAccountTypeMembers, accounts, Utc::now());
+    let mut refused = 0;
+    let mut organisation = None;
+    for (account, account_type) in &body.members {
+        let update = UpdateAccountRequest {
+            account_type: Some(account_type.clone()),
+            ..UpdateAccountRequest::default()
+        };
+        let line = match start_update(m, req, *account, &update).await {
+            Ok(started) => {
+                organisation = Some(started.account.organisation_id);
+                let to = started.new_type.map_or_else(String::new, |t| t.name);
+                if started.plan.in_aws.contains_key("AccountType") {
+                    format!(
+                        "account {account} ({}): moving to {to} under task {}",
+                        started.account.name, started.task.id
+                    )
+                } else {
+                    format!(
+                        "account {account} ({}): already of type {to} (checked under task {})",
+                        started.account.name, started.task.id
+                    )
+                }
+            }
+            Err(e) => {
+                refused += 1;
+                format!("account {account}: not moved: {} ({})", e.cause, e.error)
+            }
+        };
+        task.logs.push(line);
+    }
+    task.status = if refused == 0 {
+        TaskStatus::Succeeded
+    } else {
+        TaskStatus::Failed
+    };
+    m.store
+        .create_task(&task)
+        .await
+        .map_err(|e| req.internal(&e))?;
+    tracing::info!(task = %task.id, members = body.members.len(), refused, "account type members");
+    let message = format!(
+        "{} of {} accounts moving to their Account Types",
+        body.members.len() - refused,
+        body.members.len()
+    );
     Ok(task_envelope(
         &task,
-        account.organisation_id,
+        organisation.unwrap_or_default(),
         &req.request_id,
-        "Account Update Requested",
-        format!("Updating account {name}"),
-        Some(json!({
-            "AccountId": id,
-            "Name": name,
-            "AccountName": body.aws_account_name.as_ref().or(account.aws_account_name.as_ref()),
-            "AccountType": new_type.map(|t| t.id).or(account.account_type),
-            "Tags": body.tags.as_ref().or(account.tags.as_ref()),
-            "OrganisationId": account.organisation_id,
-            "Operation": "UPDATE",
-        })),
+        "Account Type Members Updated",
+        message,
+        None,
     ))
 }
 
@@ -653,6 +759,80 @@ mod tests {
             .unwrap_err();
         assert_eq!((e.status, e.error), (409, ErrorName::NotUpdatable));
         assert!(e.cause.contains("SUSPENDED"), "{}", e.cause);
+        assert_eq!(m.store.snapshot(), before);
+    }
+
+    #[tokio::test]
+    async fn members_move_each_under_its_own_task_and_a_refusal_stops_none_of_the_others() {
+        let (m, bakery) = manager().await;
+        let mut security =
+            domain::fixtures::account_in(AccountStatus::Active, "security", Some("111111111111"));
+        security.account_role = AccountRole::Security;
+        m.store.insert(security.clone());
+        let unknown = Uuid::new_v4();
+        let body = json!({"Members": [
+            {"AccountId": security.id, "AccountTypeName": "production"},
+            {"AccountId": bakery.id, "AccountTypeName": "production"},
+            {"AccountId": unknown, "AccountTypeName": "production"},
+        ]})
+        .to_string();
+        let req = ApiRequest {
+            route_key: UPDATE_ACCOUNT_TYPE_MEMBERS.into(),
+            principal: Some(ADMIN.into()),
+            body: Some(body),
+            request_id: "req-1".into(),
+            ..ApiRequest::default()
+        };
+        let answer = route(&m, req).await.unwrap();
+        assert_eq!(
+            answer["Detail"]["Operation"],
+            "accounts:UpdateAccountTypeMembers"
+        );
+        let task_id: Uuid = answer["TaskId"].as_str().unwrap().parse().unwrap();
+        let task = m.store.get_task(task_id).await.unwrap().unwrap().value;
+        assert_eq!(task.status, TaskStatus::Failed, "one account was refused");
+        assert_eq!(task.accounts, [security.id, bakery.id, unknown]);
+        assert!(
+            task.logs[0].contains("not moved: AccountType:"),
+            "{:?}",
+            task.logs
+        );
+        assert!(
+            task.logs[1].contains("(bakery): moving to production under task"),
+            "{:?}",
+            task.logs
+        );
+        assert!(
+            task.logs[2].contains("not moved:") && task.logs[2].contains("NotFound"),
+            "{:?}",
+            task.logs
+        );
+        // Only the bakery moves: its own lock and task, the update workflow with its new type.
+        let starts = m.updates.executions.lock().unwrap().clone();
+        assert_eq!(starts.len(), 1);
+        assert_eq!(starts[0].1["AccountId"], bakery.id.to_string());
+        assert!(
+            starts[0].1["Update"]["AccountType"].is_string(),
+            "{}",
+            starts[0].1
+        );
+        assert!(stored(&m, bakery.id).await.user_task_id.is_some());
+        assert!(stored(&m, security.id).await.user_task_id.is_none());
+
+        // A bad body writes nothing, not even a task; readers may not move accounts.
+        let before = m.store.snapshot();
+        for (principal, body, status) in [
+            (ADMIN, r#"{"Members": []}"#, 400),
+            (READER, r#"{"Members": []}"#, 403),
+        ] {
+            let req = ApiRequest {
+                route_key: UPDATE_ACCOUNT_TYPE_MEMBERS.into(),
+                principal: Some(principal.into()),
+                body: Some(body.into()),
+                ..ApiRequest::default()
+            };
+            assert_eq!(route(&m, req).await.unwrap_err().status, status);
+        }
         assert_eq!(m.store.snapshot(), before);
     }
 

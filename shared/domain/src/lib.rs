@@ -14,6 +14,7 @@ pub mod error;
 pub mod filter;
 pub mod lifecycle;
 pub mod policy;
+pub mod scp;
 pub mod task;
 pub mod timestamp;
 pub mod workflow;

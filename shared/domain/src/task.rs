@@ -31,6 +31,7 @@ string_enum! {
         DiscoverAccount => "accounts:DiscoverAccount",
         UpdateAccount => "accounts:UpdateAccount",
         CloseAccount => "accounts:CloseAccount",
+        UpdateAccountTypeMembers => "accounts:UpdateAccountTypeMembers",
         HardenAccount => "account_assurance:HardenAccount",
         /// Not in the Stax document: a compliance scoring run over every scorable account.
         ScoreAccounts => "compliance:ScoreAccounts",

@@ -894,6 +894,158 @@ impl AccountTypeNameRequest {
     }
 }
 
+/// A validated `accounts.UpdateAccountTypeMembers` body: each account once, with the type it
+/// moves to (by id or by name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateAccountTypeMembersRequest {
+    pub members: Vec<(Uuid, AccountTypeRef)>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MembersBody {
+    #[serde(rename = "Members")]
+    members: Vec<MemberBody>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberBody {
+    #[serde(rename = "AccountId")]
+    account_id: String,
+    #[serde(rename = "AccountTypeId", default)]
+    account_type_id: Option<String>,
+    #[serde(rename = "AccountTypeName", default)]
+    account_type_name: Option<String>,
+}
+
+impl UpdateAccountTypeMembersRequest {
+    /// At most this many accounts move in one request (each starts its own update workflow
+    /// within the request's time).
+    pub const MAX_MEMBERS: usize = 50;
+
+    pub fn parse(body: Option<&str>) -> Result<Self, ApiError> {
+        let schema = "accounts.UpdateAccountTypeMembers";
+        let body = body.filter(|b| !b.trim().is_empty()).ok_or_else(|| {
+            ApiError::bad_request(format!("the request needs a JSON body ({schema})"))
+        })?;
+        let raw: MembersBody = serde_json::from_str(body)
+            .map_err(|e| ApiError::bad_request(format!("the body is not an {schema}: {e}")))?;
+        if raw.members.is_empty() || raw.members.len() > Self::MAX_MEMBERS {
+            return Err(ApiError::bad_request(format!(
+                "Members: 1 to {} accounts, not {}",
+                Self::MAX_MEMBERS,
+                raw.members.len()
+            )));
+        }
+        let mut members: Vec<(Uuid, AccountTypeRef)> = Vec::with_capacity(raw.members.len());
+        for (i, m) in raw.members.into_iter().enumerate() {
+            let field = |name: &str| format!("Members[{i}].{name}");
+            let account = parse_uuid(&m.account_id)
+                .map_err(|e| ApiError::bad_request(format!("{}: {e}", field("AccountId"))))?;
+            let account_type = match (m.account_type_id, m.account_type_name) {
+                (Some(id), None) => AccountTypeRef::Id(parse_uuid(&id).map_err(|e| {
+                    ApiError::bad_request(format!("{}: {e}", field("AccountTypeId")))
+                })?),
+                (None, Some(name)) => {
+                    domain::validate_account_type_name(&name).map_err(|e| {
+                        ApiError::bad_request(format!("{}: {e}", field("AccountTypeName")))
+                    })?;
+                    AccountTypeRef::Name(name)
+                }
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "Members[{i}]: give one of AccountTypeId and AccountTypeName"
+                    )));
+                }
+            };
+            if members.iter().any(|(a, _)| *a == account) {
+                return Err(ApiError::bad_request(format!(
+                    "{}: account {account} is named twice",
+                    field("AccountId")
+                )));
+            }
+            members.push((account, account_type));
+        }
+        Ok(UpdateAccountTypeMembersRequest { members })
+    }
+}
+
+#[cfg(test)]
+mod members_tests {
+    use super::*;
+
+    #[test]
+    fn each_member_names_an_account_once_and_one_type() {
+        let (a, t) = (Uuid::new_v4(), Uuid::new_v4());
+        let body = format!(
+            r#"{{"Members": [{{"AccountId": "{a}", "AccountTypeId": "{t}"}},
+                            {{"AccountId": "{t}", "AccountTypeName": "Sandbox"}}]}}"#
+        );
+        let r = UpdateAccountTypeMembersRequest::parse(Some(&body)).unwrap();
+        assert_eq!(
+            r.members,
+            [
+                (a, AccountTypeRef::Id(t)),
+                (t, AccountTypeRef::Name("Sandbox".into()))
+            ]
+        );
+        let many: Vec<String> = (0..51)
+            .map(|_| {
+                format!(
+                    r#"{{"AccountId": "{}", "AccountTypeId": "{t}"}}"#,
+                    Uuid::new_v4()
+                )
+            })
+            .collect();
+        for (body, cause) in [
+            ("{}".to_owned(), "missing field `Members`"),
+            (
+                r#"{"Members": []}"#.to_owned(),
+                "Members: 1 to 50 accounts, not 0",
+            ),
+            (
+                format!(r#"{{"Members": [{}]}}"#, many.join(",")),
+                "Members: 1 to 50 accounts, not 51",
+            ),
+            (
+                format!(r#"{{"Members": [{{"AccountId": "x", "AccountTypeId": "{t}"}}]}}"#),
+                "Members[0].AccountId:",
+            ),
+            (
+                format!(r#"{{"Members": [{{"AccountId": "{a}"}}]}}"#),
+                "Members[0]: give one of",
+            ),
+            (
+                format!(
+                    r#"{{"Members": [{{"AccountId": "{a}", "AccountTypeId": "{t}", "AccountTypeName": "x1"}}]}}"#
+                ),
+                "Members[0]: give one of",
+            ),
+            (
+                format!(r##"{{"Members": [{{"AccountId": "{a}", "AccountTypeName": "#"}}]}}"##),
+                "Members[0].AccountTypeName:",
+            ),
+            (
+                format!(
+                    r#"{{"Members": [{{"AccountId": "{a}", "AccountTypeId": "{t}"}}, {{"AccountId": "{a}", "AccountTypeId": "{t}"}}]}}"#
+                ),
+                "Members[1].AccountId: account",
+            ),
+            (
+                format!(
+                    r#"{{"Members": [{{"AccountId": "{a}", "AccountTypeId": "{t}", "Other": 1}}]}}"#
+                ),
+                "unknown field `Other`",
+            ),
+        ] {
+            let e = UpdateAccountTypeMembersRequest::parse(Some(&body)).unwrap_err();
+            assert_eq!(e.status, 400);
+            assert!(e.cause.contains(cause), "{body}: {} / {cause}", e.cause);
+        }
+    }
+}
+
 #[cfg(test)]
 mod account_type_tests {
     use super::*;
