@@ -158,14 +158,7 @@ async fn rename<S: AccountReads + AccountTypes, O: TypeOus>(
     {
         return Err(name_taken(&taken.name));
     }
-    let ou = match &current.value.ou {
-        Some(ou) => Some(ou.clone()),
-        None => m
-            .organizations
-            .find_ou(&current.value.name)
-            .await
-            .map_err(|e| ou_error(req, e))?,
-    };
+    let ou = type_ou(m, req, &current.value).await?;
     let next = AccountType {
         name: body.name.clone(),
         ou: ou.clone(),
@@ -235,14 +228,7 @@ async fn delete<S: AccountReads + AccountTypes, O: TypeOus>(
             ),
         ));
     }
-    let ou = match &current.value.ou {
-        Some(ou) => Some(ou.clone()),
-        None => m
-            .organizations
-            .find_ou(&current.value.name)
-            .await
-            .map_err(|e| ou_error(req, e))?,
-    };
+    let ou = type_ou(m, req, &current.value).await?;
     let deleted = AccountType {
         status: AccountTypeStatus::Deleted,
         modified_ts: domain::timestamp::now(),
@@ -264,6 +250,23 @@ async fn delete<S: AccountReads + AccountTypes, O: TypeOus>(
     }
     tracing::info!(account_type = %id, name = current.value.name, principal = req.principal, "Account Type deleted");
     answer(m, req, deleted.value).await
+}
+
+/// The type's OU: the one it records, or — for a built-in type, which finds its OU by name —
+/// the service's OU of its name, if one was made.
+async fn type_ou<S, O: TypeOus>(
+    m: &TypeManager<S, O>,
+    req: &ApiRequest,
+    t: &AccountType,
+) -> Result<Option<String>, ApiError> {
+    match &t.ou {
+        Some(ou) => Ok(Some(ou.clone())),
+        None => m
+            .organizations
+            .find_ou(&t.name)
+            .await
+            .map_err(|e| ou_error(req, e)),
+    }
 }
 
 fn type_id(req: &ApiRequest) -> Result<Uuid, ApiError> {
