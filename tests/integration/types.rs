@@ -529,12 +529,7 @@ async fn members_move_to_their_type_s_ou_through_the_stax_sdk_and_a_refusal_stop
     let (status, body) = &answers[0];
     assert_eq!(*status, 200, "{body:?}");
     let parent = stack
-        .finished_task(
-            body["Detail"]["TaskId"]
-                .as_str()
-                .or(body["TaskId"].as_str())
-                .unwrap(),
-        )
+        .finished_task(body["Detail"]["TaskId"].as_str().unwrap())
         .await;
     assert_eq!(
         parent["Status"], "FAILED",

@@ -112,6 +112,26 @@ async fn create<S: AccountReads + AccountTypes, O: TypeOus>(
         .ensure_ou(&body.name)
         .await
         .map_err(|e| ou_error(req, e))?;
+    // The OU of that name may still be another live type's (one being renamed away from the
+    // name, whose OU has not taken its new name yet): never two types on one OU, whose
+    // accounts would get each other's policies.
+    let types = m
+        .store
+        .list_account_types()
+        .await
+        .map_err(|e| store_error(req, e))?;
+    if let Some(owner) = types
+        .iter()
+        .find(|t| t.status == AccountTypeStatus::Active && t.ou.as_deref() == Some(ou.as_str()))
+    {
+        return Err(ApiError::conflict(
+            ErrorName::AccountTypeNameTaken,
+            format!(
+                "the OU named {:?} ({ou}) is Account Type {}'s, which is being renamed: try again",
+                body.name, owner.name
+            ),
+        ));
+    }
     let now = domain::timestamp::now();
     let account_type = AccountType {
         id: Uuid::new_v4(),
@@ -639,6 +659,33 @@ mod tests {
         // The same name again changes nothing.
         let before = m.store.snapshot();
         rename(&m, id, "Playground").await.unwrap();
+        assert_eq!(m.store.snapshot(), before);
+    }
+
+    #[tokio::test]
+    async fn a_type_never_takes_an_ou_another_live_type_records() {
+        let m = manager(Root::default()).await;
+        let id = created_id(&create(&m, "Sandbox").await.unwrap());
+        // Mid-rename: the record has its new name, the OU still the old one.
+        let read = m
+            .store
+            .get_versioned_account_type(id)
+            .await
+            .unwrap()
+            .unwrap();
+        let renamed = AccountType {
+            name: "Playground".into(),
+            ..read.value.clone()
+        };
+        m.store.replace_account_type(&read, &renamed).await.unwrap();
+        let before = m.store.snapshot();
+        let e = create(&m, "Sandbox").await.unwrap_err();
+        assert_eq!((e.status, e.error.as_str()), (409, "AccountTypeNameTaken"));
+        assert!(
+            e.cause.contains("is Account Type Playground's"),
+            "{}",
+            e.cause
+        );
         assert_eq!(m.store.snapshot(), before);
     }
 

@@ -501,7 +501,6 @@ async fn update_members<
     let accounts: Vec<Uuid> = body.members.iter().map(|(a, _)| *a).collect();
     let mut task = Task::new(Operation::UpdateAccountTypeMembers, accounts, Utc::now());
     let mut refused = 0;
-    let mut organisation = None;
     for (account, account_type) in &body.members {
         let update = UpdateAccountRequest {
             account_type: Some(account_type.clone()),
@@ -509,7 +508,6 @@ async fn update_members<
         };
         let line = match start_update(m, req, *account, &update).await {
             Ok(started) => {
-                organisation = Some(started.account.organisation_id);
                 let to = started.new_type.map_or_else(String::new, |t| t.name);
                 if started.plan.in_aws.contains_key("AccountType") {
                     format!(
@@ -545,14 +543,18 @@ async fn update_members<
         body.members.len() - refused,
         body.members.len()
     );
-    Ok(task_envelope(
-        &task,
-        organisation.unwrap_or_default(),
-        &req.request_id,
-        "Account Type Members Updated",
-        message,
-        None,
-    ))
+    // `accounts.UpdateAccountTypeMembersEvent` admits `DetailType` and `Detail` alone, the
+    // task's id inside.
+    Ok(json!({
+        "DetailType": "Account Type Members Updated",
+        "Detail": {
+            "Message": message,
+            "Operation": task.operation,
+            "OperationStatus": task.status,
+            "Severity": "INFO",
+            "TaskId": task.id,
+        },
+    }))
 }
 
 #[cfg(test)]
@@ -788,7 +790,16 @@ mod tests {
             answer["Detail"]["Operation"],
             "accounts:UpdateAccountTypeMembers"
         );
-        let task_id: Uuid = answer["TaskId"].as_str().unwrap().parse().unwrap();
+        assert_eq!(
+            answer.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["Detail", "DetailType"],
+            "the Stax schema admits no other property"
+        );
+        let task_id: Uuid = answer["Detail"]["TaskId"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         let task = m.store.get_task(task_id).await.unwrap().unwrap().value;
         assert_eq!(task.status, TaskStatus::Failed, "one account was refused");
         assert_eq!(task.accounts, [security.id, bakery.id, unknown]);

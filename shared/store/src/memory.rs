@@ -542,7 +542,8 @@ impl AccountTypes for MemoryStore {
     ) -> Result<Versioned<AccountType>, StoreError> {
         let mut s = self.state()?;
         let id = current.value.id;
-        if s.types.get(&id) != Some(current) || next.id != id {
+        // Over the version read, as DynamoDB's condition is.
+        if s.types.get(&id).map(|t| t.version) != Some(current.version) || next.id != id {
             return Err(StoreError::StaleAccountType(id));
         }
         let (old, new) = (name_key(&current.value.name), name_key(&next.name));
