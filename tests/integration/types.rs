@@ -89,6 +89,21 @@ async fn create_type(stack: &Stack, name: &str) -> String {
         .to_owned()
 }
 
+/// A new account of the type `account_type` (its id or name), created to `ACTIVE`.
+async fn active_account_of(stack: &Stack, account_type: &str) -> domain::Account {
+    let task = stack
+        .operation_ends(
+            "/20190206/accounts",
+            &json!({"Name": unique("typed"), "AccountType": account_type}),
+            Some("local-admin"),
+            "SUCCEEDED",
+        )
+        .await;
+    let id = task["Accounts"][0].as_str().unwrap().parse().unwrap();
+    let store = stack.store().await;
+    store.get_account(id).await.unwrap().unwrap().value
+}
+
 async fn read_type(stack: &Stack, id: &str) -> Value {
     let r = stack
         .api(
@@ -113,25 +128,9 @@ async fn a_type_is_its_own_ou_through_a_rename_and_its_accounts_are_placed_in_it
     assert_eq!(read_type(stack, &id).await["Name"], name);
 
     // An account of the type is placed in its OU.
-    let task = stack
-        .operation_ends(
-            "/20190206/accounts",
-            &json!({"Name": unique("typed"), "AccountType": name}),
-            Some("local-admin"),
-            "SUCCEEDED",
-        )
-        .await;
-    let account = task["Accounts"][0].as_str().unwrap().to_owned();
-    let aws_account_id = stack
-        .store()
-        .await
-        .get_account(account.parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap()
-        .value
-        .aws_account_id
-        .unwrap();
+    let typed = active_account_of(stack, &name).await;
+    let account = typed.id.to_string();
+    let aws_account_id = typed.aws_account_id.unwrap();
     assert_eq!(parent_of(stack, &aws_account_id).await, ou);
     assert_eq!(read_type(stack, &id).await["Accounts"], json!([account]));
 
@@ -151,22 +150,7 @@ async fn a_type_is_its_own_ou_through_a_rename_and_its_accounts_are_placed_in_it
         Some(ou.as_str())
     );
     assert_eq!(ou_named(stack, &name).await, None);
-    let task = stack
-        .operation_ends(
-            "/20190206/accounts",
-            &json!({"Name": unique("renamed"), "AccountType": id}),
-            Some("local-admin"),
-            "SUCCEEDED",
-        )
-        .await;
-    let second = stack
-        .store()
-        .await
-        .get_account(task["Accounts"][0].as_str().unwrap().parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap()
-        .value;
+    let second = active_account_of(stack, &id).await;
     assert_eq!(
         parent_of(stack, second.aws_account_id.as_deref().unwrap()).await,
         ou
@@ -505,15 +489,7 @@ async fn members_move_to_their_type_s_ou_through_the_stax_sdk_and_a_refusal_stop
     let name = unique("Members");
     let type_id = create_type(stack, &name).await;
     let ou = ou_named(stack, &name).await.unwrap();
-    let task = stack
-        .operation_ends(
-            "/20190206/accounts",
-            &json!({"Name": unique("mover"), "AccountType": "default"}),
-            Some("local-admin"),
-            "SUCCEEDED",
-        )
-        .await;
-    let account = task["Accounts"][0].as_str().unwrap().to_owned();
+    let account = active_account_of(stack, "default").await.id.to_string();
     let store = stack.store().await;
     let security = store
         .get_account_by_aws_id(&stack.ready.organization.security_account_id)
