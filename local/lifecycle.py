@@ -109,6 +109,14 @@ def day_two(api_url: str, account: dict, onboarded: dict | None) -> None:
     say("Create Account Type Sandbox (POST /20190206/accounts/types: its OU made under the root):")
     sandbox = http_json("POST", f"{api_url}/20190206/accounts/types", {"Name": "Sandbox"})["Detail"]["AccountType"]
     say(f"  {sandbox['Name']} {sandbox['Id']} {sandbox['Status']}")
+    say("Create policy sandbox-guardrails and attach it to Sandbox (POST /20190206/policies, …/{id}/attachments):")
+    deny_leaving = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Action": ["organizations:LeaveOrganization", "account:CloseAccount"], "Resource": "*"}]}
+    created = http_json("POST", f"{api_url}/20190206/policies", {
+        "Name": "sandbox-guardrails", "Description": "Sandboxes stay in the organization", "Policy": json.dumps(deny_leaving)})
+    policy_id = created["Detail"]["Policy"]["PolicyId"]
+    attached = http_json("POST", f"{api_url}/20190206/policies/{policy_id}/attachments", {"AccountTypeId": sandbox["Id"]})
+    say(f"  {created['Detail']['Message']}; {attached['Detail']['Message']}")
     say(f"Update {account['Name']} (PUT /20190206/accounts/{{id}}: AwsAccountName, Tags, AccountType Sandbox):")
     follow_task(api_url, http_json("PUT", path, {"AwsAccountName": f"{account['Name']} (renamed)", "Tags": {"CostCode": "local", "Team": "platform"}, "AccountType": sandbox["Id"]}))
     say(f"Suspend {account['Name']} (POST /20190206/accounts/{{id}}/suspend):")
@@ -116,6 +124,8 @@ def day_two(api_url: str, account: dict, onboarded: dict | None) -> None:
     say("Policies in force (GET /20190206/accounts/{id}/policies):")
     for p in http_json("GET", f"{path}/policies")["PolicyAttachments"]:
         say(f"  {p['PolicyName']:<22} {p['PolicyAttachmentType']:<20} on {p['AwsTargetId']}")
+    drift = http_json("POST", f"{api_url}/20190206/policies/drift")
+    say(f"Policy drift run (POST /20190206/policies/drift): {drift['Detail']['Message']}")
     say(f"Reactivate {account['Name']} (POST /20190206/accounts/{{id}}/reactivate):")
     follow_task(api_url, http_json("POST", f"{path}/reactivate"))
     events = http_json("GET", f"{path}/events?limit=1000")

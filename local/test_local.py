@@ -168,6 +168,7 @@ class IamEnforcement(unittest.TestCase):
              "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"},
         )
         r.physical["AccountsTable"] = cfn.Physical("local-AccountsTable", {"Arn": "arn:aws:dynamodb:us-east-1:123456789012:table/local-AccountsTable"})
+        r.physical["EventBus"] = cfn.Physical("local-bus", {"Arn": "arn:aws:events:us-east-1:123456789012:event-bus/local-bus"})
         for machine in r.resources("AWS::Serverless::StateMachine"):
             r.physical[machine] = cfn.Physical(f"arn:aws:states:us-east-1:123456789012:stateMachine:{machine}", {})
         policies = r.resolve(r.resources()[function]["Properties"]["Policies"])
@@ -180,6 +181,38 @@ class IamEnforcement(unittest.TestCase):
         with self.assertRaises(ClientError) as e:
             call(**kwargs)
         self.assertEqual(e.exception.response["Error"]["Code"], "AccessDeniedException", kwargs)
+
+    def test_the_policies_function_touches_only_its_own_scps_on_member_accounts_and_its_ous(self):
+        from botocore.exceptions import ClientError
+
+        orgs = self.template_role("ManagePoliciesFunction")
+        content = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "s3:*", "Resource": "*"}]})
+        managed = {"Key": "accounts:managed-by", "Value": "accounts"}
+        scp = {"Content": content, "Description": "d", "Type": "SERVICE_CONTROL_POLICY"}
+        self.refused(orgs.create_policy, Name="p-untagged", **scp)
+        self.refused(orgs.create_policy, Name="p-extra", Tags=[managed, {"Key": "team", "Value": "x"}], **scp)
+        own = orgs.create_policy(Name="p-own", Tags=[managed, {"Key": "accounts:policy-id", "Value": "abc"}], **scp)["Policy"]["PolicySummary"]["Id"]
+        theirs = self.org.create_policy(Name="p-theirs", **scp)["Policy"]["PolicySummary"]["Id"]
+        ours_ou = self.org.create_organizational_unit(ParentId=self.root, Name="p-ours", Tags=[managed])["OrganizationalUnit"]["Id"]
+        their_ou = self.org.create_organizational_unit(ParentId=self.root, Name="p-theirs")["OrganizationalUnit"]["Id"]
+        orgs.update_policy(PolicyId=own, Content=content)
+        orgs.attach_policy(PolicyId=own, TargetId=ours_ou)
+        self.refused(orgs.attach_policy, PolicyId=own, TargetId=their_ou)
+        self.refused(orgs.attach_policy, PolicyId=own, TargetId=self.root)
+        self.refused(orgs.attach_policy, PolicyId=theirs, TargetId=ours_ou)
+        self.refused(orgs.update_policy, PolicyId=theirs, Content=content)
+        self.refused(orgs.delete_policy, PolicyId=theirs)
+        orgs.detach_policy(PolicyId=own, TargetId=ours_ou)
+        orgs.delete_policy(PolicyId=own)
+        # AWS's limit, which the emulator keeps: five SCPs on one target, FullAWSAccess among them.
+        more = [self.org.create_policy(Name=f"p-limit-{i}", **scp)["Policy"]["PolicySummary"]["Id"] for i in range(5)]
+        for p in more[:4]:
+            self.org.attach_policy(PolicyId=p, TargetId=their_ou)
+        with self.assertRaises(ClientError) as e:
+            self.org.attach_policy(PolicyId=more[4], TargetId=their_ou)
+        self.assertEqual(e.exception.response["Error"]["Code"], "ConstraintViolationException")
+        self.assertIn("POLICY_NUMBER_LIMIT_EXCEEDED", e.exception.response["Error"]["Message"])
+        self.org.attach_policy(PolicyId=more[0], TargetId=their_ou)  # already attached: no new place
 
     def test_the_foundation_policy_function_changes_and_attaches_only_its_own_tagged_scp(self):
         orgs = self.template_role("FoundationPolicyFunction")

@@ -48,6 +48,7 @@ def main() -> None:
     logs.install_integer_log_timestamps()
     organizations.install_organizations_events()
     organizations.install_async_create_account()
+    organizations.install_policy_limits()
     eventbridge.install_eventbridge_lambda_targets()
     guardduty.install_guardduty_administrator_lookup()
     s3.install_s3_versioning_shape()

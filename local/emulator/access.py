@@ -18,7 +18,8 @@ before moto, from the request's SigV4 credential scope and its operation:
   the request names must be allowed). Elsewhere (the services of member accounts) the resource
   is unknown and any `Resource` of a statement matches;
 - conditions: `aws:ResourceAccount` where the resource is known; for Organizations,
-  `aws:RequestTag/…`, `aws:ResourceTag/…` (the resource's tags in the emulator),
+  `aws:RequestTag/…`, `aws:ResourceTag/…` (the resource's tags in the emulator), `aws:TagKeys`
+  under `ForAllValues:String…`,
   `organizations:ServicePrincipal` and `organizations:PolicyType`. Every other condition key
   counts as met (an Allow is then broader than AWS's, never narrower).
 
@@ -239,6 +240,8 @@ def condition_context(service: str, request: dict, resource: str | None, managem
         return context
     for tag in request.get("Tags", []):
         context[f"aws:requesttag/{tag['Key'].lower()}"] = tag["Value"]
+    if "Tags" in request:  # multivalued: the requested keys, one per line
+        context["aws:tagkeys"] = "\n".join(tag["Key"] for tag in request["Tags"])
     context["aws:requesttag/*"] = None  # any other requested tag key: absent
     context["organizations:serviceprincipal"] = request.get("ServicePrincipal")
     # The policy type a request names (CreatePolicy's Type, EnablePolicyType's PolicyType,
@@ -312,10 +315,20 @@ def _lookup(context: dict[str, str | None], key: str) -> tuple[bool, str | None]
 
 
 def _conditions_met(conditions: dict, context: dict[str, str | None]) -> bool:
-    """IAM's condition operators over the keys the emulator knows (`ForAllValues:`/
-    `ForAnyValue:` qualifiers and operators it does not model count as met)."""
+    """IAM's condition operators over the keys the emulator knows (`ForAllValues:String…` over
+    `aws:TagKeys` is modelled; `ForAnyValue:` and operators it does not model count as met)."""
     for operator, tests in (conditions or {}).items():
-        if ":" in operator:  # a set qualifier over multivalued keys (aws:TagKeys): not modelled
+        if operator.startswith("ForAllValues:String"):
+            for key, expected in tests.items():
+                known, actual = _lookup(context, key)
+                if known and actual:
+                    wildcards = "Like" in operator
+                    allowed = [str(e) for e in _as_list(expected)]
+                    if not all(any(_matches(e, v, True) if wildcards else e == v for e in allowed)
+                               for v in actual.split("\n")):
+                        return False
+            continue
+        if ":" in operator:  # another set qualifier (ForAnyValue:): not modelled
             continue
         for key, expected in tests.items():
             known, actual = _lookup(context, key)

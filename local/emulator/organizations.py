@@ -250,3 +250,27 @@ def install_organizations_events() -> None:
     OrganizationsBackend.remove_account_from_organization = remove_account_from_organization
     OrganizationsBackend.move_account = move_account
     OrganizationsBackend.create_account = create_account
+
+
+# AWS allows at most five SCPs attached directly to one root, OU or account; moto has no limit.
+MAX_SCPS_PER_TARGET = 5
+
+
+def install_policy_limits() -> None:
+    from moto.organizations.exceptions import ConstraintViolationException
+    from moto.organizations.models import OrganizationsBackend
+
+    attach = OrganizationsBackend.attach_policy
+
+    def attach_policy(self, **kwargs):  # noqa: ANN001, ANN003
+        policy = self.get_policy_by_id(kwargs["PolicyId"])
+        target = next((t for t in [*self.ou, *self.accounts] if t.id == kwargs.get("TargetId")), None)
+        if target is not None and policy.type == "SERVICE_CONTROL_POLICY" and policy not in target.attached_policies:
+            scps = [p for p in target.attached_policies if p.type == "SERVICE_CONTROL_POLICY"]
+            if len(scps) >= MAX_SCPS_PER_TARGET:
+                raise ConstraintViolationException(
+                    "You have attached the maximum number of policies to this target. "
+                    "(POLICY_NUMBER_LIMIT_EXCEEDED)")
+        attach(self, **kwargs)
+
+    OrganizationsBackend.attach_policy = attach_policy

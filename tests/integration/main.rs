@@ -7,6 +7,7 @@ mod create;
 mod discovery;
 mod foundation;
 mod manage;
+mod policies;
 mod store;
 mod types;
 

@@ -10,7 +10,7 @@ use store::prelude::*;
 use uuid::Uuid;
 
 /// The root's OUs: (name, id, tagged by the service).
-async fn root_ous(stack: &Stack) -> Vec<(String, String, bool)> {
+pub(crate) async fn root_ous(stack: &Stack) -> Vec<(String, String, bool)> {
     let orgs = aws_sdk_organizations::Client::new(&stack.sdk().await);
     let root = orgs.list_roots().send().await.unwrap().roots()[0]
         .id()
@@ -40,7 +40,7 @@ async fn root_ous(stack: &Stack) -> Vec<(String, String, bool)> {
     ous
 }
 
-async fn ou_named(stack: &Stack, name: &str) -> Option<String> {
+pub(crate) async fn ou_named(stack: &Stack, name: &str) -> Option<String> {
     root_ous(stack)
         .await
         .into_iter()
@@ -51,7 +51,7 @@ async fn ou_named(stack: &Stack, name: &str) -> Option<String> {
         })
 }
 
-async fn parent_of(stack: &Stack, aws_account_id: &str) -> String {
+pub(crate) async fn parent_of(stack: &Stack, aws_account_id: &str) -> String {
     let orgs = aws_sdk_organizations::Client::new(&stack.sdk().await);
     let out = orgs
         .list_parents()
@@ -62,7 +62,7 @@ async fn parent_of(stack: &Stack, aws_account_id: &str) -> String {
     out.parents()[0].id().unwrap().to_owned()
 }
 
-async fn call(
+pub(crate) async fn call(
     stack: &Stack,
     method: &str,
     path: &str,
@@ -74,7 +74,7 @@ async fn call(
         .await
 }
 
-async fn create_type(stack: &Stack, name: &str) -> String {
+pub(crate) async fn create_type(stack: &Stack, name: &str) -> String {
     let r = call(
         stack,
         "POST",
@@ -90,7 +90,7 @@ async fn create_type(stack: &Stack, name: &str) -> String {
 }
 
 /// A new account of the type `account_type` (its id or name), created to `ACTIVE`.
-async fn active_account_of(stack: &Stack, account_type: &str) -> domain::Account {
+pub(crate) async fn active_account_of(stack: &Stack, account_type: &str) -> domain::Account {
     let task = stack
         .operation_ends(
             "/20190206/accounts",
@@ -104,7 +104,7 @@ async fn active_account_of(stack: &Stack, account_type: &str) -> domain::Account
     store.get_account(id).await.unwrap().unwrap().value
 }
 
-async fn read_type(stack: &Stack, id: &str) -> Value {
+pub(crate) async fn read_type(stack: &Stack, id: &str) -> Value {
     let r = stack
         .api(
             "GET",

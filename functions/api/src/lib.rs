@@ -16,11 +16,11 @@ use edge::stax::{
 };
 use edge::{AccessPolicy, ApiError, ApiRequest, Permission, authorize};
 use serde_json::{Value, json};
-use store::{AccountReads, AccountTypes, DynamoStore, StoreError, Tasks};
+use store::{AccountReads, AccountTypes, DynamoStore, Policies, StoreError, Tasks};
 
 /// The store reads the API makes.
-pub trait Records: AccountReads + AccountTypes + Tasks {}
-impl<S: AccountReads + AccountTypes + Tasks> Records for S {}
+pub trait Records: AccountReads + AccountTypes + Policies + Tasks {}
+impl<S: AccountReads + AccountTypes + Policies + Tasks> Records for S {}
 
 pub mod policies;
 
@@ -51,6 +51,9 @@ pub const GET_ACCOUNT_TYPE: &str = "GET /20190206/accounts/types/{account_type_i
 pub const GET_TASK: &str = "GET /20190206/task/{task_id}";
 pub const ACCOUNT_EVENTS: &str = "GET /20190206/accounts/{account_id}/events";
 pub const ACCOUNT_POLICIES: &str = "GET /20190206/accounts/{account_id}/policies";
+pub const LIST_POLICIES: &str = "GET /20190206/policies";
+pub const GET_POLICY: &str = "GET /20190206/policies/{policy_id}";
+pub const POLICY_ATTACHMENTS: &str = "GET /20190206/policies/{policy_id}/attachments";
 
 /// The page `GET …/events` answers when the request names no `limit`.
 pub const DEFAULT_EVENTS_LIMIT: usize = 100;
@@ -63,7 +66,7 @@ pub async fn route<S: Records, O: PolicyReads>(
     let req = &req;
     match req.route_key.as_str() {
         LIST_ACCOUNTS | GET_ACCOUNT | LIST_ACCOUNT_TYPES | GET_ACCOUNT_TYPE | GET_TASK
-        | ACCOUNT_EVENTS | ACCOUNT_POLICIES => {}
+        | ACCOUNT_EVENTS | ACCOUNT_POLICIES | LIST_POLICIES | GET_POLICY | POLICY_ATTACHMENTS => {}
         other => return Err(ApiError::not_found(format!("no route {other:?}"))),
     }
     authorize(&api.access, req.principal.as_deref(), Permission::Read)?;
@@ -81,10 +84,49 @@ pub async fn route<S: Records, O: PolicyReads>(
                 .map_err(internal)?
                 .ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))?
                 .value;
-            let attachments = policies::in_force(&api.organizations, &account)
+            let mut attachments = policies::in_force(&api.organizations, &account)
                 .await
                 .map_err(|e| req.internal(&e))?;
+            let records = policy_records(api).await.map_err(internal)?;
+            policies::with_record_ids(&mut attachments, &records);
             Ok(json!({"PolicyAttachments": attachments}))
+        }
+        LIST_POLICIES | GET_POLICY | POLICY_ATTACHMENTS => {
+            let statuses = if req.route_key == LIST_POLICIES {
+                policies::parse_statuses(req)?
+            } else {
+                req.only_query(&[])?;
+                None
+            };
+            let mut all = policy_records(api).await.map_err(internal)?;
+            all.extend(
+                api.organizations
+                    .service_policies()
+                    .await
+                    .map_err(|e| req.internal(&e))?,
+            );
+            if req.route_key == LIST_POLICIES {
+                all.retain(|p| statuses.as_ref().is_none_or(|s| s.contains(&p.status)));
+                all.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+                let views: Vec<_> = all.iter().map(edge::policies::policy_view).collect();
+                return Ok(json!({"Policies": views}));
+            }
+            let id = parse_uuid(req.path_param("policy_id"))
+                .map_err(|e| ApiError::bad_request(format!("policy_id: {e}")))?;
+            let p = all
+                .iter()
+                .find(|p| p.id == id)
+                .ok_or_else(|| ApiError::not_found(format!("no policy has id {id}")))?;
+            if req.route_key == GET_POLICY {
+                return Ok(json!({"Policies": [edge::policies::policy_view(p)]}));
+            }
+            let views: Vec<_> = p
+                .attachments
+                .iter()
+                .filter(|_| p.status != domain::policies::PolicyStatus::Deleted)
+                .map(|a| edge::policies::attachment_view(p, a))
+                .collect();
+            Ok(json!({"PolicyAttachments": views}))
         }
         ACCOUNT_EVENTS => {
             let raw = req.path_param("account_id");
@@ -133,15 +175,19 @@ pub async fn route<S: Records, O: PolicyReads>(
                 parse_account_types_query(req.query_pairs())?
             };
             let every_account = AccountFilter::default();
-            let (types, accounts) = tokio::try_join!(
+            let (types, accounts, policies) = tokio::try_join!(
                 api.store.list_account_types(),
-                api.store.list_accounts(&every_account)
+                api.store.list_accounts(&every_account),
+                policy_records(api)
             )
             .map_err(internal)?;
-            Ok(
-                serde_json::to_value(ReadAccountTypes::build(types, &accounts, ids.as_ref()))
-                    .expect("the response serialises"),
-            )
+            Ok(serde_json::to_value(ReadAccountTypes::build(
+                types,
+                &accounts,
+                &policies,
+                ids.as_ref(),
+            ))
+            .expect("the response serialises"))
         }
         GET_ACCOUNT => {
             let raw = req.path_param("account_id");
@@ -190,6 +236,19 @@ fn events_page(req: &ApiRequest) -> Result<EventsPage, ApiError> {
         offset: number("offset")?.unwrap_or(0),
         limit,
     })
+}
+
+/// Every policy recorded (the service's own foundation policy is read from Organizations).
+async fn policy_records<S: Records, O>(
+    api: &ReadApi<S, O>,
+) -> Result<Vec<domain::policies::Policy>, StoreError> {
+    Ok(api
+        .store
+        .list_policies()
+        .await?
+        .into_iter()
+        .map(|p| p.value)
+        .collect())
 }
 
 async fn read_accounts<S: Records, O>(
@@ -244,6 +303,11 @@ mod tests {
             } else {
                 Vec::new()
             })
+        }
+        async fn service_policies(
+            &self,
+        ) -> Result<Vec<domain::policies::Policy>, aws::OrganizationsError> {
+            Ok(Vec::new())
         }
     }
 
@@ -314,6 +378,119 @@ mod tests {
             body: None,
             request_id: "req-1".into(),
         }
+    }
+
+    #[tokio::test]
+    async fn policies_are_read_in_the_stax_shape_with_their_attachments() {
+        use domain::policies::{
+            AttachmentTarget, Policy, PolicyAttachment, PolicyOwner, PolicyStatus,
+        };
+        let f = api().await;
+        let now = domain::timestamp::now();
+        let workload = f.accounts[1].id;
+        let policy = |name: &str, status| {
+            Policy {
+            id: Uuid::new_v4(),
+            name: name.into(),
+            description: "no S3".into(),
+            content: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:*","Resource":"*"}]}"#.into(),
+            status,
+            owner: PolicyOwner::Organisation,
+            aws_id: Some(format!("p-{name}")),
+            organisation_id: Some(f.accounts[0].organisation_id),
+            tags: Default::default(),
+            attachments: vec![PolicyAttachment {
+                id: Uuid::new_v4(),
+                target: AttachmentTarget::Account { account_id: workload },
+                aws_target_id: "222222222222".into(),
+                created_ts: now,
+                task: None,
+            }],
+            created_ts: now,
+            modified_ts: now,
+            task: None,
+        }
+        };
+        let live = policy("live", PolicyStatus::Active);
+        let gone = policy("gone", PolicyStatus::Deleted);
+        f.api.store.create_policy(&live).await.unwrap();
+        f.api.store.create_policy(&gone).await.unwrap();
+        let all = route(&f.api, request(LIST_POLICIES, READER, &[], &[]))
+            .await
+            .unwrap();
+        let names: Vec<_> = all["Policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["gone", "live"]);
+        let active = route(
+            &f.api,
+            request(LIST_POLICIES, READER, &[], &[("status", "ACTIVE")]),
+        )
+        .await
+        .unwrap();
+        let p = &active["Policies"][0];
+        assert_eq!(active["Policies"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            (p["PolicyType"].as_str(), p["PolicyOwner"].as_str()),
+            (Some("SCP"), Some("ORGANISATION"))
+        );
+        assert_eq!(p["Content"]["Statement"][0]["Effect"], "Deny");
+        let e = route(
+            &f.api,
+            request(LIST_POLICIES, READER, &[], &[("status", "GONE")]),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!((e.status, e.error), (400, ErrorName::ValidationError));
+        let id = live.id.to_string();
+        let one = route(
+            &f.api,
+            request(GET_POLICY, READER, &[("policy_id", &id)], &[]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(one["Policies"][0]["Id"], id);
+        let attachments = route(
+            &f.api,
+            request(POLICY_ATTACHMENTS, READER, &[("policy_id", &id)], &[]),
+        )
+        .await
+        .unwrap();
+        let a = &attachments["PolicyAttachments"][0];
+        assert_eq!(
+            (a["PolicyAttachmentType"].as_str(), a["AccountId"].as_str()),
+            (Some("ACCOUNT"), Some(workload.to_string().as_str()))
+        );
+        let gone_id = gone.id.to_string();
+        let none = route(
+            &f.api,
+            request(POLICY_ATTACHMENTS, READER, &[("policy_id", &gone_id)], &[]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            none["PolicyAttachments"],
+            json!([]),
+            "a deleted policy is attached nowhere"
+        );
+        let unknown = Uuid::new_v4().to_string();
+        let e = route(
+            &f.api,
+            request(GET_POLICY, READER, &[("policy_id", &unknown)], &[]),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!((e.status, e.error), (404, ErrorName::NotFound));
+        // In force on the account, the record's ids are shown.
+        let mut in_force = vec![
+            json!({"AwsPolicyId": "p-live", "AwsTargetId": "222222222222", "PolicyId": "x", "Id": "y"}),
+        ];
+        policies::with_record_ids(&mut in_force, std::slice::from_ref(&live));
+        assert_eq!(in_force[0]["PolicyId"], id);
+        assert_eq!(in_force[0]["Id"], live.attachments[0].id.to_string());
     }
 
     #[tokio::test]

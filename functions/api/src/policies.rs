@@ -8,10 +8,13 @@ use std::future::Future;
 
 use aws::OrganizationsError;
 use aws_sdk_organizations::types::PolicyType;
+use std::collections::BTreeSet;
+
 use domain::Account;
+use domain::policies::{Policy, PolicyStatus};
 use domain::policy::policy_uuid;
+use edge::{ApiError, ApiRequest};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 /// A policy attached to one target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +45,52 @@ pub trait PolicyReads: Send + Sync {
         &self,
         target: &str,
     ) -> impl Future<Output = Result<Vec<Attached>, OrganizationsError>> + Send;
+    /// The service's own SCPs on the root (the foundation policy), as read-only policies.
+    fn service_policies(
+        &self,
+    ) -> impl Future<Output = Result<Vec<Policy>, OrganizationsError>> + Send;
+}
+
+/// Attachments of the policies the service records carry the records' ids (the policy's and
+/// the attachment's), so that they can be detached by the id shown (pure).
+pub fn with_record_ids(attachments: &mut [Value], records: &[Policy]) {
+    for a in attachments.iter_mut() {
+        let (Some(aws_policy), Some(target)) = (
+            a["AwsPolicyId"].as_str().map(str::to_owned),
+            a["AwsTargetId"].as_str().map(str::to_owned),
+        ) else {
+            continue;
+        };
+        let Some(p) = records
+            .iter()
+            .find(|p| p.aws_id.as_ref() == Some(&aws_policy) && p.status != PolicyStatus::Deleted)
+        else {
+            continue;
+        };
+        a["PolicyId"] = json!(p.id);
+        if let Some(recorded) = p.attachments.iter().find(|r| r.aws_target_id == target) {
+            a["Id"] = json!(recorded.id);
+        }
+    }
+}
+
+/// `GET /20190206/policies?status=ACTIVE,DELETED` (the 2023 document's filter): the statuses
+/// asked for, `None` for all.
+pub fn parse_statuses(req: &ApiRequest) -> Result<Option<BTreeSet<PolicyStatus>>, ApiError> {
+    req.only_query(&["status"])?;
+    let Some((_, raw)) = req.query_pairs().find(|(k, _)| *k == "status") else {
+        return Ok(None);
+    };
+    raw.split(',')
+        .map(|s| {
+            s.trim().parse::<PolicyStatus>().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "status: {s:?} is not a policy status (ACTIVE, DELETED, CREATE_IN_PROGRESS)"
+                ))
+            })
+        })
+        .collect::<Result<BTreeSet<_>, _>>()
+        .map(Some)
 }
 
 /// The Stax `PolicyAttachment`s of the SCPs at each level (pure). A root policy the service
@@ -65,10 +114,7 @@ pub fn attachments(account: &Account, levels: &[(Level, String, Vec<Attached>)])
                 Level::Root(_) => ("STAX_ORGANISATION", None, None),
             };
             out.push(json!({
-                "Id": Uuid::new_v5(
-                    &Uuid::NAMESPACE_OID,
-                    format!("accounts:attachment:{}:{target}", p.aws_policy_id).as_bytes(),
-                ),
+                "Id": domain::policy::attachment_uuid(&p.aws_policy_id, target),
                 "OrganisationId": account.organisation_id,
                 "Status": "ACTIVE",
                 "PolicyId": policy_uuid(&p.aws_policy_id),
@@ -165,12 +211,17 @@ impl PolicyReads for aws_sdk_organizations::Client {
         }
         Ok(attached)
     }
+
+    async fn service_policies(&self) -> Result<Vec<Policy>, OrganizationsError> {
+        aws::organizations::service_policies(self).await
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use domain::AccountStatus;
+    use uuid::Uuid;
 
     fn attached(id: &str, name: &str, managed: bool) -> Attached {
         Attached {

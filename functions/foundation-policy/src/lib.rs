@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 pub const CONCERN: &str = "foundation policy";
-pub const POLICY_NAME: &str = "foundation";
+pub const POLICY_NAME: &str = domain::policies::FOUNDATION_POLICY;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct Input {}

@@ -10,7 +10,7 @@
 //!   409), then the OU; an OU rename AWS refuses puts the record back. The type keeps its OU by
 //!   id, so placing accounts never depends on the OU's name.
 //! - `DELETE …/{account_type_id}` (`accounts.DeleteAccountType`): refused (409) while an
-//!   account that is not CLOSED is of the type; the record becomes DELETED (its name free for a
+//!   account that is not CLOSED is of the type, or a policy is attached to it; the record becomes DELETED (its name free for a
 //!   new type) and the OU is removed when empty — closed accounts stay in their OU until AWS
 //!   removes them, and keep it then.
 //!
@@ -23,11 +23,12 @@ use aws::OrganizationsError;
 use aws::organizations::OuError;
 use aws_sdk_organizations::error::ProvideErrorMetadata;
 use domain::config::{self, ConfigError};
+use domain::policies::{AttachmentTarget, PolicyStatus};
 use domain::{AccountFilter, AccountStatus, AccountType, AccountTypeStatus, ErrorName, Named};
 use edge::stax::{AccountTypeNameRequest, AccountTypeView, ReadAccountTypes, parse_uuid};
 use edge::{AccessPolicy, ApiError, ApiRequest, Permission, authorize};
 use serde_json::{Value, json};
-use store::{AccountReads, AccountTypes, DynamoStore, StoreError, Versioned};
+use store::{AccountReads, AccountTypes, DynamoStore, Policies, StoreError, Versioned};
 use uuid::Uuid;
 
 pub const CREATE_ACCOUNT_TYPE: &str = "POST /20190206/accounts/types";
@@ -69,7 +70,7 @@ impl TypeManager<DynamoStore, aws_sdk_organizations::Client> {
     }
 }
 
-pub async fn route<S: AccountReads + AccountTypes, O: TypeOus>(
+pub async fn route<S: AccountReads + AccountTypes + Policies, O: TypeOus>(
     m: &TypeManager<S, O>,
     req: ApiRequest,
 ) -> Result<Value, ApiError> {
@@ -93,7 +94,7 @@ pub async fn route<S: AccountReads + AccountTypes, O: TypeOus>(
     }
 }
 
-async fn create<S: AccountReads + AccountTypes, O: TypeOus>(
+async fn create<S: AccountReads + AccountTypes + Policies, O: TypeOus>(
     m: &TypeManager<S, O>,
     req: &ApiRequest,
 ) -> Result<Value, ApiError> {
@@ -160,7 +161,7 @@ async fn create<S: AccountReads + AccountTypes, O: TypeOus>(
     }))
 }
 
-async fn rename<S: AccountReads + AccountTypes, O: TypeOus>(
+async fn rename<S: AccountReads + AccountTypes + Policies, O: TypeOus>(
     m: &TypeManager<S, O>,
     req: &ApiRequest,
 ) -> Result<Value, ApiError> {
@@ -213,7 +214,7 @@ async fn rename<S: AccountReads + AccountTypes, O: TypeOus>(
     answer(m, req, renamed.value).await
 }
 
-async fn delete<S: AccountReads + AccountTypes, O: TypeOus>(
+async fn delete<S: AccountReads + AccountTypes + Policies, O: TypeOus>(
     m: &TypeManager<S, O>,
     req: &ApiRequest,
 ) -> Result<Value, ApiError> {
@@ -245,6 +246,34 @@ async fn delete<S: AccountReads + AccountTypes, O: TypeOus>(
                 current.value.name,
                 open.len(),
                 first.name
+            ),
+        ));
+    }
+    // A policy attached to the type would be recorded on an OU that is gone.
+    let attached: Vec<_> = m
+        .store
+        .list_policies()
+        .await
+        .map_err(|e| store_error(req, e))?
+        .into_iter()
+        .filter(|p| {
+            p.value.status != PolicyStatus::Deleted
+                && p.value
+                    .attachment_to(&AttachmentTarget::AccountType {
+                        account_type_id: id,
+                    })
+                    .is_some()
+        })
+        .collect();
+    if let Some(first) = attached.first() {
+        return Err(ApiError::conflict(
+            ErrorName::AccountTypeInUse,
+            format!(
+                "Account Type {} has {} policy(ies) attached, {} among them: detach them first \
+                 (PUT /20190206/account-types/policies)",
+                current.value.name,
+                attached.len(),
+                first.value.name
             ),
         ));
     }
@@ -327,14 +356,23 @@ fn of_type(id: Uuid) -> AccountFilter {
 }
 
 /// The type as `accounts.ReadAccountTypes` shows it, with its accounts.
-async fn view<S: AccountReads>(store: &S, t: AccountType) -> Result<AccountTypeView, StoreError> {
+async fn view<S: AccountReads + Policies>(
+    store: &S,
+    t: AccountType,
+) -> Result<AccountTypeView, StoreError> {
     let accounts = store.list_accounts(&of_type(t.id)).await?;
-    let mut built = ReadAccountTypes::build(vec![t], &accounts, None);
+    let policies: Vec<_> = store
+        .list_policies()
+        .await?
+        .into_iter()
+        .map(|p| p.value)
+        .collect();
+    let mut built = ReadAccountTypes::build(vec![t], &accounts, &policies, None);
     Ok(built.account_types.remove(0))
 }
 
 /// The `UpdateAccountTypeResponse` / `DeleteAccountTypeResponse` body.
-async fn answer<S: AccountReads + AccountTypes, O>(
+async fn answer<S: AccountReads + AccountTypes + Policies, O>(
     m: &TypeManager<S, O>,
     req: &ApiRequest,
     t: AccountType,
@@ -799,7 +837,47 @@ mod tests {
         let again = created_id(&create(&m, "Sandbox").await.unwrap());
         assert_ne!(again, id);
 
+        // A policy attached to the type keeps it.
         let empty = created_id(&create(&m, "Empty").await.unwrap());
+        let now = domain::timestamp::now();
+        let policy = domain::policies::Policy {
+            id: Uuid::new_v4(),
+            name: "guardrails".into(),
+            description: "kept".into(),
+            content: "{}".into(),
+            status: PolicyStatus::Active,
+            owner: domain::policies::PolicyOwner::Organisation,
+            aws_id: Some("p-1".into()),
+            organisation_id: None,
+            tags: Default::default(),
+            attachments: vec![domain::policies::PolicyAttachment {
+                id: Uuid::new_v4(),
+                target: AttachmentTarget::AccountType {
+                    account_type_id: empty,
+                },
+                aws_target_id: "ou-empty".into(),
+                created_ts: now,
+                task: None,
+            }],
+            created_ts: now,
+            modified_ts: now,
+            task: None,
+        };
+        m.store.create_policy(&policy).await.unwrap();
+        let e = delete(&m, empty).await.unwrap_err();
+        assert_eq!((e.status, e.error.as_str()), (409, "AccountTypeInUse"));
+        assert!(e.cause.contains("guardrails"), "{}", e.cause);
+        let v = m.store.get_policy(policy.id).await.unwrap().unwrap();
+        m.store
+            .replace_policy(
+                &v,
+                &domain::policies::Policy {
+                    attachments: Vec::new(),
+                    ..policy
+                },
+            )
+            .await
+            .unwrap();
         delete(&m, empty).await.unwrap();
         assert!(
             !m.organizations.names().contains(&"Empty".to_owned()),

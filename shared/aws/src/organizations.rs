@@ -181,6 +181,74 @@ pub async fn ensure_managed_ou(
     .into())
 }
 
+/// The service's own policy as a read-only record: its id derived from its AWS id, attached to
+/// the root.
+pub fn service_policy(
+    scp: &aws_sdk_organizations::types::Policy,
+    root: &str,
+) -> Option<domain::policies::Policy> {
+    let summary = scp.policy_summary()?;
+    let aws_id = summary.id()?.to_owned();
+    let arn = summary.arn().unwrap_or_default();
+    let now = domain::timestamp::now();
+    let id = domain::policy::policy_uuid(&aws_id);
+    Some(domain::policies::Policy {
+        id,
+        name: summary.name().unwrap_or_default().to_owned(),
+        description: summary.description().unwrap_or_default().to_owned(),
+        content: scp.content().unwrap_or_default().to_owned(),
+        status: domain::policies::PolicyStatus::Active,
+        owner: domain::policies::PolicyOwner::Stax,
+        organisation_id: domain::policies::organization_of_policy_arn(arn)
+            .map(domain::organisation_id),
+        aws_id: Some(aws_id.clone()),
+        tags: Default::default(),
+        attachments: vec![domain::policies::PolicyAttachment {
+            id: domain::policy::attachment_uuid(&aws_id, root),
+            target: domain::policies::AttachmentTarget::Root,
+            aws_target_id: root.to_owned(),
+            created_ts: now,
+            task: None,
+        }],
+        created_ts: now,
+        modified_ts: now,
+        task: None,
+    })
+}
+
+/// The SCPs on the root that carry the service's tag (the foundation policy), described.
+pub async fn service_policies(
+    c: &aws_sdk_organizations::Client,
+) -> Result<Vec<domain::policies::Policy>, OrganizationsError> {
+    let root = root_id(c).await?;
+    let pages = c
+        .list_policies_for_target()
+        .target_id(&root)
+        .filter(aws_sdk_organizations::types::PolicyType::ServiceControlPolicy)
+        .into_paginator()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await?;
+    let mut policies = Vec::new();
+    for summary in pages.iter().flat_map(|p| p.policies()) {
+        if summary.aws_managed() {
+            continue;
+        }
+        let aws_id = summary.id().unwrap_or_default();
+        if !carries_managed_tag(c, aws_id).await? {
+            continue;
+        }
+        let described = c.describe_policy().policy_id(aws_id).send().await?;
+        if let Some(p) = described
+            .policy()
+            .and_then(|scp| service_policy(scp, &root))
+        {
+            policies.push(p);
+        }
+    }
+    Ok(policies)
+}
+
 /// An AWS Organizations call that failed after the SDK's retries: refused for a reason retrying
 /// will not change (`OrganizationsRequestRefused`), or failed in a way worth the state
 /// machines' retries (`OrganizationsCallFailed`).

@@ -36,6 +36,18 @@ string_enum! {
         AccountTypeNotChangeable => "AccountTypeNotChangeable",
         /// An Account Type that accounts are still in is not deleted.
         AccountTypeInUse => "AccountTypeInUse",
+        /// The service's own policy (the foundation policy) or a deleted one: not changed,
+        /// detached or deleted.
+        PolicyNotChangeable => "PolicyNotChangeable",
+        /// A policy that is still attached is not deleted.
+        PolicyInUse => "PolicyInUse",
+        /// A policy of that name exists.
+        PolicyNameTaken => "PolicyNameTaken",
+        /// The target does not take policies: the management account, a foundation account or
+        /// type, a closed account, a deleted type.
+        NotAttachable => "NotAttachable",
+        /// The target has the most SCPs AWS allows attached to it.
+        PolicyLimitReached => "PolicyLimitReached",
         /// An organization-wide discovery is already running.
         DiscoveryInProgress => "DiscoveryInProgress",
         /// An organization-wide scoring run is already running.

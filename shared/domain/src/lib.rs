@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod filter;
 pub mod lifecycle;
+pub mod policies;
 pub mod policy;
 pub mod scp;
 pub mod task;

@@ -100,6 +100,15 @@ pub fn policy_uuid(aws_policy_id: &str) -> uuid::Uuid {
     )
 }
 
+/// The Stax id of a policy's attachment to one target (an account, OU or root id), derived
+/// from both: the same attachment always has the same id.
+pub fn attachment_uuid(aws_policy_id: &str, target: &str) -> uuid::Uuid {
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("accounts:attachment:{aws_policy_id}:{target}").as_bytes(),
+    )
+}
+
 /// The name of the SCP that suspends accounts.
 pub const SUSPENSION_POLICY: &str = "accounts-suspended";
 

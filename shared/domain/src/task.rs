@@ -32,6 +32,16 @@ string_enum! {
         UpdateAccount => "accounts:UpdateAccount",
         CloseAccount => "accounts:CloseAccount",
         UpdateAccountTypeMembers => "accounts:UpdateAccountTypeMembers",
+        /// The 2023 document's `PUT /20190206/account-types/policies`.
+        UpdateAccountTypePolicies => "accounts:UpdateAccountTypePolicies",
+        CreatePolicy => "policies:CreatePolicy",
+        UpdatePolicy => "policies:UpdatePolicy",
+        DeletePolicy => "policies:DeletePolicy",
+        AttachPolicy => "policies:AttachPolicy",
+        DetachPolicy => "policies:DetachPolicy",
+        /// Not in the Stax document: a comparison of the policies' SCPs with their records,
+        /// repairing what differs.
+        CheckPolicyDrift => "policies:CheckPolicyDrift",
         HardenAccount => "account_assurance:HardenAccount",
         /// Not in the Stax document: a compliance scoring run over every scorable account.
         ScoreAccounts => "compliance:ScoreAccounts",

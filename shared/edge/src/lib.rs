@@ -5,13 +5,14 @@
 //!
 //! - [`runtime`]: `run`, `run_http`, `run_with_http`; [`Failure`] for the runtime's errors.
 //! - [`http`]: [`ApiRequest`], authorization, refusals, starting a workflow or undoing.
-//! - [`stax`]: the Stax API's request and response shapes.
+//! - [`stax`]: the Stax API's request and response shapes; [`policies`]: its Policies'.
 //! - [`auth`]: principals to roles.
 
 pub mod auth;
 mod error;
 pub mod events;
 pub mod http;
+pub mod policies;
 pub mod runtime;
 pub mod stax;
 

@@ -295,7 +295,7 @@ pub struct AccountTypeView {
     /// The ids of the accounts of this type (closed ones included: they keep their type).
     #[serde(rename = "Accounts")]
     pub accounts: Vec<Uuid>,
-    /// Policies attached to the type. Per-type policies are not built yet: always empty.
+    /// The policies attached to the type (to its OU) through the service.
     #[serde(rename = "Policies")]
     pub policies: Vec<Uuid>,
     /// Console access roles per group. Console access is not built yet: always empty.
@@ -318,10 +318,12 @@ pub struct ReadAccountTypes {
 }
 
 impl ReadAccountTypes {
-    /// The types `ids` asks for (all when `None`), by name, each with its accounts.
+    /// The types `ids` asks for (all when `None`), by name, each with its accounts and the
+    /// live policies attached to it.
     pub fn build(
         mut types: Vec<domain::AccountType>,
         accounts: &[Account],
+        policies: &[domain::policies::Policy],
         ids: Option<&BTreeSet<Uuid>>,
     ) -> Self {
         types.retain(|t| ids.is_none_or(|ids| ids.contains(&t.id)));
@@ -340,7 +342,17 @@ impl ReadAccountTypes {
                     .filter(|a| a.account_type == Some(t.id))
                     .map(|a| a.id)
                     .collect(),
-                policies: Vec::new(),
+                policies: policies
+                    .iter()
+                    .filter(|p| p.status != domain::policies::PolicyStatus::Deleted)
+                    .filter(|p| {
+                        p.attachment_to(&domain::policies::AttachmentTarget::AccountType {
+                            account_type_id: t.id,
+                        })
+                        .is_some()
+                    })
+                    .map(|p| p.id)
+                    .collect(),
                 roles: Vec::new(),
                 created_ts: t.created_ts,
                 modified_ts: t.modified_ts,

@@ -528,8 +528,76 @@ pub async fn the_foundation_completes_once_recorded<S: FoundationStatus>(s: &S) 
     );
 }
 
+/// A policy is created once, changed only over the version read, and removed only at it.
+pub async fn policies_change_over_the_version_read<S: Policies>(s: &S) {
+    use domain::policies::{AttachmentTarget, Policy, PolicyAttachment, PolicyOwner, PolicyStatus};
+    let (name, _) = fresh("policy");
+    let now = domain::timestamp::now();
+    let p = Policy {
+        id: Uuid::new_v4(),
+        name,
+        description: "denies everything".into(),
+        content: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#
+            .into(),
+        status: PolicyStatus::CreateInProgress,
+        owner: PolicyOwner::Organisation,
+        aws_id: None,
+        organisation_id: None,
+        tags: [("team".to_owned(), "platform".to_owned())].into(),
+        attachments: Vec::new(),
+        created_ts: now,
+        modified_ts: now,
+        task: Some(Uuid::new_v4()),
+    };
+    s.create_policy(&p).await.unwrap();
+    refused_as(
+        s.create_policy(&p).await,
+        ErrorName::StaleRecord,
+        "a second create of one id",
+    );
+    let v1 = s.get_policy(p.id).await.unwrap().unwrap();
+    assert_eq!((v1.version, &v1.value), (1, &p));
+    let attached = Policy {
+        status: PolicyStatus::Active,
+        aws_id: Some("p-abcd1234".into()),
+        attachments: vec![PolicyAttachment {
+            id: Uuid::new_v4(),
+            target: AttachmentTarget::AccountType {
+                account_type_id: Uuid::new_v4(),
+            },
+            aws_target_id: "ou-ab12-cdefgh34".into(),
+            created_ts: now,
+            task: None,
+        }],
+        ..p.clone()
+    };
+    let v2 = s.replace_policy(&v1, &attached).await.unwrap();
+    assert_eq!(v2.version, 2);
+    refused_as(
+        s.replace_policy(&v1, &p).await,
+        ErrorName::StaleRecord,
+        "a change over an old version",
+    );
+    refused_as(
+        s.remove_policy(&v1).await,
+        ErrorName::StaleRecord,
+        "a removal at an old version",
+    );
+    assert_eq!(s.get_policy(p.id).await.unwrap(), Some(v2.clone()));
+    assert!(
+        s.list_policies().await.unwrap().contains(&v2),
+        "listed at its version"
+    );
+    s.remove_policy(&v2).await.unwrap();
+    assert_eq!(s.get_policy(p.id).await.unwrap(), None);
+}
+
 /// Every check, in turn.
-pub async fn all<S: AccountWrites + AccountTypes + Slots + Compliance + FoundationStatus>(s: &S) {
+pub async fn all<
+    S: AccountWrites + AccountTypes + Slots + Compliance + FoundationStatus + Policies,
+>(
+    s: &S,
+) {
     the_foundation_completes_once_recorded(s).await;
     names_and_aws_accounts_are_unique(s).await;
     changes_are_conditional_and_audited(s).await;
@@ -540,6 +608,7 @@ pub async fn all<S: AccountWrites + AccountTypes + Slots + Compliance + Foundati
     slots_admit_their_capacity(s).await;
     account_types_are_unique_by_name(s).await;
     account_types_change_over_the_version_read(s).await;
+    policies_change_over_the_version_read(s).await;
     scores_never_go_back_and_never_overwrite_changes(s).await;
 }
 

@@ -24,6 +24,8 @@ pub enum StoreError {
     AccountTypeNameTaken(String),
     #[error("Account Type {0} changed while it was being changed: read it again")]
     StaleAccountType(Uuid),
+    #[error("policy {0} changed while it was being changed: read it again")]
+    StalePolicy(Uuid),
     #[error("account {account} changed since version {expected} was read")]
     Stale { account: Uuid, expected: u64 },
     #[error(transparent)]
@@ -47,7 +49,8 @@ impl Named for StoreError {
             StoreError::TaskFinished(_) => N::TaskFinished,
             StoreError::StaleTask(_)
             | StoreError::Stale { .. }
-            | StoreError::StaleAccountType(_) => N::StaleRecord,
+            | StoreError::StaleAccountType(_)
+            | StoreError::StalePolicy(_) => N::StaleRecord,
             StoreError::AccountTypeNameTaken(_) => N::AccountTypeNameTaken,
             StoreError::Lifecycle(e) => e.name(),
             StoreError::Unavailable(_) => N::StoreUnavailable,

@@ -24,14 +24,15 @@ pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use ports::{
     AccountReads, AccountTypes, AccountWrites, Compliance, FoundationCompleted, FoundationStatus,
-    Slots, Tasks,
+    Policies, Slots, Tasks,
 };
 pub use runs::{RunError, SingletonRun};
 
 /// Every port, for code that uses a whole store (tests, tools): `use store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        AccountReads, AccountTypes, AccountWrites, Compliance, FoundationStatus, Slots, Tasks,
+        AccountReads, AccountTypes, AccountWrites, Compliance, FoundationStatus, Policies, Slots,
+        Tasks,
     };
 }
 

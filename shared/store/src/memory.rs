@@ -19,8 +19,9 @@ use uuid::Uuid;
 
 use crate::{
     AccountReads, AccountTypes, AccountWrites, Compliance, FoundationCompleted, FoundationStatus,
-    Slots, StoreError, TaskWrite, Tasks, Versioned,
+    Policies, Slots, StoreError, TaskWrite, Tasks, Versioned,
 };
+use domain::policies::Policy;
 
 /// Everything stored, in ordered maps so that its `Debug` form is a faithful snapshot.
 #[derive(Debug, Default, Clone)]
@@ -34,6 +35,7 @@ struct State {
     slots: BTreeMap<String, BTreeMap<Uuid, i64>>,
     types: BTreeMap<Uuid, Versioned<AccountType>>,
     type_names: BTreeMap<String, Uuid>,
+    policies: BTreeMap<Uuid, Versioned<Policy>>,
     latest: BTreeMap<Uuid, (ComplianceSummary, Vec<RuleResult>)>,
     history: BTreeMap<Uuid, Vec<(ComplianceSummary, Vec<String>)>>,
     batches: BTreeMap<(Uuid, usize), Vec<Uuid>>,
@@ -564,6 +566,62 @@ impl AccountTypes for MemoryStore {
         };
         s.types.insert(id, v.clone());
         Ok(v)
+    }
+}
+
+impl Policies for MemoryStore {
+    async fn list_policies(&self) -> Result<Vec<Versioned<Policy>>, StoreError> {
+        Ok(self.state()?.policies.values().cloned().collect())
+    }
+
+    async fn get_policy(&self, id: Uuid) -> Result<Option<Versioned<Policy>>, StoreError> {
+        Ok(self.state()?.policies.get(&id).cloned())
+    }
+
+    async fn create_policy(&self, policy: &Policy) -> Result<(), StoreError> {
+        let mut s = self.state()?;
+        if s.policies.contains_key(&policy.id) {
+            return Err(StoreError::StalePolicy(policy.id));
+        }
+        s.policies.insert(
+            policy.id,
+            Versioned {
+                value: policy.clone(),
+                version: 1,
+            },
+        );
+        Ok(())
+    }
+
+    async fn replace_policy(
+        &self,
+        current: &Versioned<Policy>,
+        next: &Policy,
+    ) -> Result<Versioned<Policy>, StoreError> {
+        let mut s = self.state()?;
+        let id = current.value.id;
+        match s.policies.get(&id) {
+            Some(stored) if stored.version == current.version && next.id == id => {}
+            _ => return Err(StoreError::StalePolicy(id)),
+        }
+        let replaced = Versioned {
+            value: next.clone(),
+            version: current.version + 1,
+        };
+        s.policies.insert(id, replaced.clone());
+        Ok(replaced)
+    }
+
+    async fn remove_policy(&self, current: &Versioned<Policy>) -> Result<(), StoreError> {
+        let mut s = self.state()?;
+        let id = current.value.id;
+        match s.policies.get(&id) {
+            Some(stored) if stored.version == current.version => {
+                s.policies.remove(&id);
+                Ok(())
+            }
+            _ => Err(StoreError::StalePolicy(id)),
+        }
     }
 }
 

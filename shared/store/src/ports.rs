@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use domain::compliance::{ComplianceSummary, RuleResult};
+use domain::policies::Policy;
 use domain::{
     Account, AccountChange, AccountFacts, AccountFilter, AccountStatus, AccountType,
     AccountTypeRef, AuditEvent, LockChange, Task, TaskStatus, Transition, Trigger,
@@ -461,6 +462,38 @@ pub trait AccountTypes: Send + Sync {
             }
         }
     }
+}
+
+/// Policies: the desired state of the SCPs the service owns (content, attachments), each
+/// changed over the version it was read at.
+pub trait Policies: Send + Sync {
+    /// Every policy recorded, deleted ones included.
+    fn list_policies(
+        &self,
+    ) -> impl Future<Output = Result<Vec<Versioned<Policy>>, StoreError>> + Send;
+
+    fn get_policy(
+        &self,
+        id: Uuid,
+    ) -> impl Future<Output = Result<Option<Versioned<Policy>>, StoreError>> + Send;
+
+    /// Records a new policy (version 1); `StalePolicy` when its id is taken.
+    fn create_policy(&self, policy: &Policy)
+    -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Replaces version `current` with `next` (the same id); `StalePolicy` when it changed since
+    /// `current` was read, and nothing is written then.
+    fn replace_policy(
+        &self,
+        current: &Versioned<Policy>,
+        next: &Policy,
+    ) -> impl Future<Output = Result<Versioned<Policy>, StoreError>> + Send;
+
+    /// Removes version `current` (a creation AWS refused); `StalePolicy` when it changed since.
+    fn remove_policy(
+        &self,
+        current: &Versioned<Policy>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Compliance scores: the summary on the account record, the latest per-rule results and the

@@ -10,6 +10,7 @@
 //! | account type         | `ACCOUNTTYPE#{id}`        | `#ACCOUNTTYPE`     | `ACCOUNTTYPE` / id   |
 //! | unique type name     | `ACCOUNTTYPENAME#{lower}` | `#UNIQUE`          |                      |
 //! | counted slots        | `SLOTS#{name}`            | `#SLOTS`           |                      |
+//! | policy               | `POLICY#{id}`             | `#POLICY`          | `POLICY` / id        |
 //!
 //! Every change to an account is one `TransactWriteItems`: the account item, conditional on the
 //! version (and status) the writer read, plus its audit event keyed by the new version, so a
@@ -22,6 +23,7 @@ mod accounts;
 pub use accounts::audit_event_of_item;
 mod compliance;
 mod foundation;
+mod policies;
 mod slots;
 mod tasks;
 
