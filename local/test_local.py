@@ -204,6 +204,13 @@ class IamEnforcement(unittest.TestCase):
         self.refused(orgs.delete_policy, PolicyId=theirs)
         orgs.detach_policy(PolicyId=own, TargetId=ours_ou)
         orgs.delete_policy(PolicyId=own)
+        # The service's own SCPs (its tag, no policy id: the foundation and suspension SCPs) are
+        # read, never changed or moved.
+        service = self.org.create_policy(Name="p-service", Tags=[managed], **scp)["Policy"]["PolicySummary"]["Id"]
+        orgs.describe_policy(PolicyId=service)
+        self.refused(orgs.update_policy, PolicyId=service, Content=content)
+        self.refused(orgs.attach_policy, PolicyId=service, TargetId=ours_ou)
+        self.refused(orgs.delete_policy, PolicyId=service)
         # AWS's limit, which the emulator keeps: five SCPs on one target, FullAWSAccess among them.
         more = [self.org.create_policy(Name=f"p-limit-{i}", **scp)["Policy"]["PolicySummary"]["Id"] for i in range(5)]
         for p in more[:4]:

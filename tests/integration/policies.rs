@@ -463,8 +463,8 @@ async fn refused_policies_say_why_and_change_nothing() {
             "/20190206/account-types/policies".into(),
             Some(json!({"AddPolicies": [{"AccountTypeName": "Nowhere", "PolicyId": sixth}]})),
             "local-admin",
-            400,
-            "ValidationError",
+            404,
+            "NotFound",
         ),
     ];
     for (method, path, body, who, status, error) in cases {

@@ -7,7 +7,6 @@
 use std::future::Future;
 
 use aws::OrganizationsError;
-use aws_sdk_organizations::types::PolicyType;
 use std::collections::BTreeSet;
 
 use domain::Account;
@@ -74,12 +73,15 @@ pub fn with_record_ids(attachments: &mut [Value], records: &[Policy]) {
     }
 }
 
-/// `GET /20190206/policies?status=ACTIVE,DELETED` (the 2023 document's filter): the statuses
-/// asked for, `None` for all.
+/// `GET /20190206/policies?status=ACTIVE,DELETED` (the 2023 document's filter, whose default
+/// is `ACTIVE,DELETED`): the statuses asked for.
 pub fn parse_statuses(req: &ApiRequest) -> Result<Option<BTreeSet<PolicyStatus>>, ApiError> {
     req.only_query(&["status"])?;
     let Some((_, raw)) = req.query_pairs().find(|(k, _)| *k == "status") else {
-        return Ok(None);
+        return Ok(Some(BTreeSet::from([
+            PolicyStatus::Active,
+            PolicyStatus::Deleted,
+        ])));
     };
     raw.split(',')
         .map(|s| {
@@ -183,16 +185,8 @@ impl PolicyReads for aws_sdk_organizations::Client {
     }
 
     async fn attached(&self, target: &str) -> Result<Vec<Attached>, OrganizationsError> {
-        let pages = self
-            .list_policies_for_target()
-            .target_id(target)
-            .filter(PolicyType::ServiceControlPolicy)
-            .into_paginator()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await?;
         let mut attached = Vec::new();
-        for p in pages.iter().flat_map(|p| p.policies()) {
+        for p in aws::organizations::scps_on(self, target).await? {
             let id = p.id().unwrap_or_default().to_owned();
             // AWS's own FullAWSAccess carries no tags to read.
             let managed = !p.aws_managed()

@@ -13,7 +13,7 @@
 use std::collections::HashSet;
 use std::future::Future;
 
-use domain::policies::{Policy, PolicyStatus, Repair, drift};
+use domain::policies::{ObservedScp, Policy, PolicyStatus, Repair, drift};
 use domain::{Operation, Task, TaskStatus};
 use serde_json::{Value, json};
 use store::{Policies, StoreError};
@@ -86,13 +86,23 @@ pub async fn run<S: Records, O: PolicyOrgs, E: DriftEvents>(
             let records = m.store.list_policies().await?;
             let mut report = DriftReport::default();
             for record in &records {
-                let repairs = drift(&record.value, observed.get(&record.value.id));
+                let scp = observed.get(&record.value.id);
+                let repairs = drift(&record.value, scp);
                 if !repairs.is_empty() {
-                    repair(m, &record.value, repairs, &mut report).await?;
+                    repair(m, &record.value, repairs, scp, &mut report).await?;
                 }
             }
             let recorded: HashSet<_> = records.iter().map(|r| r.value.id).collect();
             for (id, scp) in observed.iter().filter(|(id, _)| !recorded.contains(id)) {
+                // The listing is an index that lags a just-written record by a moment: read
+                // the record itself before taking its SCP for a leftover.
+                if m.store.get_policy(*id).await?.is_some() {
+                    report.deferred.push(format!(
+                        "SCP {} ({}): its policy was recorded during the run, left to the next",
+                        scp.aws_id, scp.name
+                    ));
+                    continue;
+                }
                 let mut removed = Ok(());
                 for target in &scp.targets {
                     removed = removed.and(m.organizations.detach(&scp.aws_id, target).await);
@@ -151,11 +161,56 @@ pub async fn run<S: Records, O: PolicyOrgs, E: DriftEvents>(
     Ok(task)
 }
 
-/// Applies `repairs` to `policy`'s SCP, unless the record changed since it was listed.
+/// After a change's Organizations call: if the record moved past the version the change wrote
+/// (another change's call may have reached AWS first), AWS is made to match the record as it
+/// is now, so the last change recorded is the one in force. Returns what was done, for the
+/// change's Logs.
+pub async fn settle<S: Policies, O: PolicyOrgs, E>(
+    m: &PolicyManager<S, O, E>,
+    id: uuid::Uuid,
+    written: u64,
+) -> Vec<String> {
+    let Ok(Some(now)) = m.store.get_policy(id).await else {
+        return Vec::new();
+    };
+    if now.version <= written || now.value.owner == domain::policies::PolicyOwner::Stax {
+        return Vec::new();
+    }
+    let Some(aws_id) = now.value.aws_id.clone() else {
+        return Vec::new();
+    };
+    let mut report = DriftReport::default();
+    match m.organizations.observe_one(&aws_id).await {
+        Ok(scp) => {
+            let repairs = drift(&now.value, Some(&scp));
+            if !repairs.is_empty()
+                && let Err(e) = repair(m, &now.value, repairs, Some(&scp), &mut report).await
+            {
+                report
+                    .failed
+                    .push(format!("the record could not be read again: {e}"));
+            }
+        }
+        Err(e) => report.failed.push(format!(
+            "a later change of policy {} could not be checked in AWS: {e}",
+            now.value.name
+        )),
+    }
+    report
+        .repaired
+        .into_iter()
+        .chain(report.failed)
+        .chain(report.deferred)
+        .collect()
+}
+
+/// Applies `repairs` to `policy`'s SCP (`observed`, when there is one), unless the record
+/// changed since it was listed.
 async fn repair<S: Policies, O: PolicyOrgs, E>(
     m: &PolicyManager<S, O, E>,
     listed: &Policy,
     repairs: Vec<Repair>,
+    observed: Option<&ObservedScp>,
     report: &mut DriftReport,
 ) -> Result<(), StoreError> {
     let Some(current) = m.store.get_policy(listed.id).await? else {
@@ -189,7 +244,12 @@ async fn repair<S: Policies, O: PolicyOrgs, E>(
                 Err(e) => Err(e),
             },
             Repair::Adopt { aws_id } => {
-                learned = Some((aws_id.clone(), policy.organisation_id));
+                learned = Some((
+                    aws_id.clone(),
+                    observed
+                        .and_then(|scp| domain::policies::organization_of_policy_arn(&scp.arn))
+                        .map(domain::organisation_id),
+                ));
                 Ok(())
             }
             Repair::Restore { aws_id, .. } => m.organizations.update_scp(aws_id, policy).await,

@@ -167,6 +167,27 @@ fn event(detail_type: &str, task: &Task, message: String, extra: Option<(&str, V
     json!({"DetailType": detail_type, "Detail": detail})
 }
 
+/// A policy's change done: its task recorded `SUCCEEDED` with `logs`, and the Stax
+/// `…PolicyEvent` answer (the first log line its Message).
+async fn changed<S: Tasks, O, E>(
+    m: &PolicyManager<S, O, E>,
+    req: &ApiRequest,
+    task: Task,
+    detail_type: &str,
+    policy: Uuid,
+    logs: Vec<String>,
+) -> Result<Value, ApiError> {
+    let message = logs.first().cloned().unwrap_or_default();
+    let task = finish(&m.store, req, task, TaskStatus::Succeeded, logs).await?;
+    tracing::info!(%policy, task = %task.id, principal = req.principal, "{detail_type}");
+    Ok(event(
+        detail_type,
+        &task,
+        message,
+        Some(("Policy", json!({"PolicyId": policy}))),
+    ))
+}
+
 /// Records `task` finished with `logs`.
 async fn finish<S: Tasks>(
     store: &S,
@@ -237,26 +258,23 @@ async fn create<S: Records, O: PolicyOrgs, E>(
         modified_ts: domain::timestamp::now(),
         ..policy
     };
-    m.store
-        .replace_policy(&recorded, &active)
-        .await
-        .map_err(|e| store_error(req, e))?;
+    match m.store.replace_policy(&recorded, &active).await {
+        Ok(_) => {}
+        // A drift run finished the creation first (it met the record mid-request): the same
+        // SCP, found by the record's id, so the creation is done.
+        Err(StoreError::StalePolicy(_))
+            if m.store
+                .get_policy(active.id)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|now| {
+                    now.value.aws_id.as_deref() == Some(created.aws_id.as_str())
+                }) => {}
+        Err(e) => return Err(store_error(req, e)),
+    }
     let log = format!("Created SCP {} for policy {}", created.aws_id, active.name);
-    let task = finish(
-        &m.store,
-        req,
-        task,
-        TaskStatus::Succeeded,
-        vec![log.clone()],
-    )
-    .await?;
-    tracing::info!(policy = %active.id, scp = created.aws_id, principal = req.principal, "policy created");
-    Ok(event(
-        "Policy Created",
-        &task,
-        log,
-        Some(("Policy", json!({"PolicyId": active.id}))),
-    ))
+    changed(m, req, task, "Policy Created", active.id, vec![log]).await
 }
 
 async fn update<S: Records, O: PolicyOrgs, E>(
@@ -294,22 +312,9 @@ async fn update<S: Records, O: PolicyOrgs, E>(
         undo(&m.store, &updated, &current.value).await;
         return Err(refusal(req, e, &format!("policy {}", next.name)));
     }
-    let log = format!("Updated policy {}", next.name);
-    let task = finish(
-        &m.store,
-        req,
-        task,
-        TaskStatus::Succeeded,
-        vec![log.clone()],
-    )
-    .await?;
-    tracing::info!(policy = %next.id, principal = req.principal, "policy updated");
-    Ok(event(
-        "Policy Updated",
-        &task,
-        log,
-        Some(("Policy", json!({"PolicyId": next.id}))),
-    ))
+    let mut logs = vec![format!("Updated policy {}", next.name)];
+    logs.extend(drift::settle(m, next.id, updated.version).await);
+    changed(m, req, task, "Policy Updated", next.id, logs).await
 }
 
 async fn delete<S: Records, O: PolicyOrgs, E>(
@@ -360,21 +365,7 @@ async fn delete<S: Records, O: PolicyOrgs, E>(
         return Err(refusal(req, e, &format!("policy {}", deleted.name)));
     }
     let log = format!("Deleted policy {}", deleted.name);
-    let task = finish(
-        &m.store,
-        req,
-        task,
-        TaskStatus::Succeeded,
-        vec![log.clone()],
-    )
-    .await?;
-    tracing::info!(policy = %id, principal = req.principal, "policy deleted");
-    Ok(event(
-        "Policy Deleted",
-        &task,
-        log,
-        Some(("Policy", json!({"PolicyId": id}))),
-    ))
+    changed(m, req, task, "Policy Deleted", id, vec![log]).await
 }
 
 async fn attach_route<S: Records, O: PolicyOrgs, E>(
@@ -467,9 +458,11 @@ async fn detach_route<S: Records, O: PolicyOrgs, E>(
 }
 
 /// `PUT /20190206/account-types/policies`: every type and policy the body names is checked
-/// first (an unknown one is a 400 naming it, nothing written); then each change is made as
-/// the attachment routes make it, one refusal stopping none of the others, each logged in the
-/// request's task (`FAILED` when any was refused).
+/// first (an unknown one is a 404 naming it, as the 2023 document says, nothing written); then
+/// each change is made as the attachment routes make it — attaching what is attached, or
+/// removing what is not, changes nothing ("duplicate additions or removals are ignored") — one
+/// refusal stopping none of the others, each logged in the request's task (`FAILED` when any
+/// was refused).
 async fn update_type_policies<S: Records, O: PolicyOrgs, E>(
     m: &PolicyManager<S, O, E>,
     req: &ApiRequest,
@@ -484,7 +477,7 @@ async fn update_type_policies<S: Records, O: PolicyOrgs, E>(
                 .await
                 .map_err(|e| store_error(req, e))?
                 .ok_or_else(|| {
-                    ApiError::bad_request(format!("no Account Type {}", describe(reference)))
+                    ApiError::not_found(format!("no Account Type {}", describe(reference)))
                 })?;
             if m.store
                 .get_policy(*policy)
@@ -492,7 +485,7 @@ async fn update_type_policies<S: Records, O: PolicyOrgs, E>(
                 .map_err(|e| store_error(req, e))?
                 .is_none()
             {
-                return Err(ApiError::bad_request(format!("no policy has id {policy}")));
+                return Err(ApiError::not_found(format!("no policy has id {policy}")));
             }
             checked.push((adding, account_type, *policy));
         }
@@ -516,7 +509,13 @@ async fn update_type_policies<S: Records, O: PolicyOrgs, E>(
                 Err(e) => Err(e),
             }
         } else {
-            detach(m, req, policy, &target, task.id).await
+            match detach(m, req, policy, &target, task.id).await {
+                Err(e) if e.status == 404 => Ok(format!(
+                    "Account Type {}: policy {policy} was not attached",
+                    account_type.name
+                )),
+                done => done,
+            }
         };
         logs.push(match done {
             Ok(log) => log,
@@ -681,8 +680,8 @@ async fn attach<S: Records, O: PolicyOrgs, E>(
         .policies_on(&to.aws_target_id)
         .await
         .map_err(|e| refusal(req, e, &to.label))?;
-    if on_target.len() >= MAX_POLICIES_PER_TARGET {
-        return Err(limit_reached(&to.label, on_target.len()));
+    if on_target.len() >= places(&to.target) {
+        return Err(limit_reached(&to, on_target.len()));
     }
     let attachment = PolicyAttachment {
         id: Uuid::new_v4(),
@@ -707,15 +706,17 @@ async fn attach<S: Records, O: PolicyOrgs, E>(
             && let Ok(now) = m.organizations.policies_on(&to.aws_target_id).await
             && now.len() >= MAX_POLICIES_PER_TARGET
         {
-            return Err(limit_reached(&to.label, now.len()));
+            return Err(limit_reached(&to, now.len()));
         }
         return Err(refusal(req, e, &to.label));
     }
     tracing::info!(policy = %id, target = to.aws_target_id, principal = req.principal, "policy attached");
-    Ok((
-        attachment,
-        format!("Attached policy {} to {}", next.name, to.label),
-    ))
+    let mut log = format!("Attached policy {} to {}", next.name, to.label);
+    for line in drift::settle(m, id, written.version).await {
+        log.push_str("; then ");
+        log.push_str(&line);
+    }
+    Ok((attachment, log))
 }
 
 /// Detaches policy `id` from `target`: the record first, then AWS (put back when AWS refuses).
@@ -753,19 +754,40 @@ async fn detach<S: Records, O: PolicyOrgs, E>(
         return Err(refusal(req, e, &attachment.aws_target_id));
     }
     tracing::info!(policy = %id, target = attachment.aws_target_id, principal = req.principal, "policy detached");
-    Ok(format!(
+    let mut log = format!(
         "Detached policy {} from {}",
         next.name, attachment.aws_target_id
-    ))
+    );
+    for line in drift::settle(m, id, written.version).await {
+        log.push_str("; then ");
+        log.push_str(&line);
+    }
+    Ok(log)
 }
 
-fn limit_reached(label: &str, count: usize) -> ApiError {
+/// How many SCPs the target may carry: AWS's five — but an account keeps one place for the
+/// service's `accounts-suspended` SCP, so that it can always be suspended.
+fn places(target: &AttachmentTarget) -> usize {
+    match target {
+        AttachmentTarget::Account { .. } => MAX_POLICIES_PER_TARGET - 1,
+        _ => MAX_POLICIES_PER_TARGET,
+    }
+}
+
+fn limit_reached(to: &Resolved, count: usize) -> ApiError {
+    let label = &to.label;
+    let why = match to.target {
+        AttachmentTarget::Account { .. } => format!(
+            "AWS allows {MAX_POLICIES_PER_TARGET} on one target, FullAWSAccess among them, and \
+             an account keeps one place for the service's suspension SCP"
+        ),
+        _ => format!(
+            "the most AWS allows on one target ({MAX_POLICIES_PER_TARGET}, FullAWSAccess among them)"
+        ),
+    };
     ApiError::conflict(
         ErrorName::PolicyLimitReached,
-        format!(
-            "{label} has {count} SCPs attached, the most AWS allows on one target \
-             ({MAX_POLICIES_PER_TARGET}, FullAWSAccess among them): detach one first"
-        ),
+        format!("{label} has {count} SCPs attached: {why}; detach one first"),
     )
 }
 
@@ -864,6 +886,10 @@ fn ou_error(req: &ApiRequest, e: OuError) -> ApiError {
 /// 409 with AWS's reason; failures (throttled past the retries, unreachable) are ours.
 fn refusal(req: &ApiRequest, e: OrganizationsError, what: &str) -> ApiError {
     match e.code.as_deref() {
+        // A document AWS reads otherwise than `validate_scp` does: the caller's to fix.
+        Some("MalformedPolicyDocumentException") => {
+            ApiError::bad_request(format!("Policy: AWS refused the document ({what}): {e}"))
+        }
         Some("DuplicatePolicyException") => ApiError::conflict(
             ErrorName::PolicyNameTaken,
             format!("an SCP of that name exists in the organization ({what}): {e}"),
@@ -875,8 +901,7 @@ fn refusal(req: &ApiRequest, e: OrganizationsError, what: &str) -> ApiError {
             | "TargetNotFoundException"
             | "AccountNotFoundException"
             | "OrganizationalUnitNotFoundException"
-            | "PolicyNotFoundException"
-            | "MalformedPolicyDocumentException",
+            | "PolicyNotFoundException",
         ) => ApiError::conflict(
             ErrorName::OrganizationsRequestRefused,
             format!("{what}: {e}"),

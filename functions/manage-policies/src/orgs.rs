@@ -63,6 +63,11 @@ pub trait PolicyOrgs: Send + Sync {
     fn observe(
         &self,
     ) -> impl Future<Output = Result<HashMap<Uuid, ObservedScp>, OrganizationsError>> + Send;
+    /// One SCP as Organizations holds it.
+    fn observe_one(
+        &self,
+        aws_id: &str,
+    ) -> impl Future<Output = Result<ObservedScp, OrganizationsError>> + Send;
     /// The service's own SCPs on the root (the foundation policy), as read-only policies.
     fn service_policies(
         &self,
@@ -104,19 +109,10 @@ impl PolicyOrgs for aws_sdk_organizations::Client {
             Err(e) if e.code() == Some("DuplicatePolicyException") => {
                 let observed = self.observe().await?;
                 match observed.get(&policy.id) {
-                    Some(scp) if scp.name == policy.name => {
-                        let described =
-                            self.describe_policy().policy_id(&scp.aws_id).send().await?;
-                        Ok(CreatedScp {
-                            aws_id: scp.aws_id.clone(),
-                            arn: described
-                                .policy()
-                                .and_then(|p| p.policy_summary())
-                                .and_then(|s| s.arn())
-                                .unwrap_or_default()
-                                .to_owned(),
-                        })
-                    }
+                    Some(scp) if scp.name == policy.name => Ok(CreatedScp {
+                        aws_id: scp.aws_id.clone(),
+                        arn: scp.arn.clone(),
+                    }),
                     _ => Err(e.into()),
                 }
             }
@@ -166,24 +162,30 @@ impl PolicyOrgs for aws_sdk_organizations::Client {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("PolicyNotAttachedException") => Ok(()),
+            // Not attached, or the target is gone (an account that left the organization, a
+            // deleted OU): nothing is attached there.
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some(
+                        "PolicyNotAttachedException"
+                            | "TargetNotFoundException"
+                            | "AccountNotFoundException"
+                            | "OrganizationalUnitNotFoundException"
+                    )
+                ) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(e.into()),
         }
     }
 
     async fn policies_on(&self, target: &str) -> Result<Vec<String>, OrganizationsError> {
-        let pages = self
-            .list_policies_for_target()
-            .target_id(target)
-            .filter(PolicyType::ServiceControlPolicy)
-            .into_paginator()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await?;
-        Ok(pages
-            .iter()
-            .flat_map(|p| p.policies())
-            .filter_map(|p| p.id().map(str::to_owned))
+        Ok(aws::organizations::scps_on(self, target)
+            .await?
+            .into_iter()
+            .filter_map(|p| p.id)
             .collect())
     }
 
@@ -223,34 +225,42 @@ impl PolicyOrgs for aws_sdk_organizations::Client {
             else {
                 continue;
             };
-            let described = self.describe_policy().policy_id(&aws_id).send().await?;
-            let targets = self
-                .list_targets_for_policy()
-                .policy_id(&aws_id)
-                .into_paginator()
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await?;
-            found.insert(
-                id,
-                ObservedScp {
-                    aws_id,
-                    name: summary.name().unwrap_or_default().to_owned(),
-                    description: summary.description().unwrap_or_default().to_owned(),
-                    content: described
-                        .policy()
-                        .and_then(|p| p.content())
-                        .unwrap_or_default()
-                        .to_owned(),
-                    targets: targets
-                        .iter()
-                        .flat_map(|p| p.targets())
-                        .filter_map(|t| t.target_id().map(str::to_owned))
-                        .collect::<BTreeSet<_>>(),
-                },
-            );
+            found.insert(id, self.observe_one(&aws_id).await?);
         }
         Ok(found)
+    }
+
+    async fn observe_one(&self, aws_id: &str) -> Result<ObservedScp, OrganizationsError> {
+        let described = self.describe_policy().policy_id(aws_id).send().await?;
+        let policy = described
+            .policy()
+            .ok_or_else(|| OrganizationsError::new("DescribePolicy returned no policy"))?;
+        let summary = policy.policy_summary();
+        let targets = self
+            .list_targets_for_policy()
+            .policy_id(aws_id)
+            .into_paginator()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await?;
+        Ok(ObservedScp {
+            aws_id: aws_id.to_owned(),
+            arn: summary.and_then(|s| s.arn()).unwrap_or_default().to_owned(),
+            name: summary
+                .and_then(|s| s.name())
+                .unwrap_or_default()
+                .to_owned(),
+            description: summary
+                .and_then(|s| s.description())
+                .unwrap_or_default()
+                .to_owned(),
+            content: policy.content().unwrap_or_default().to_owned(),
+            targets: targets
+                .iter()
+                .flat_map(|p| p.targets())
+                .filter_map(|t| t.target_id().map(str::to_owned))
+                .collect::<BTreeSet<_>>(),
+        })
     }
 
     async fn service_policies(&self) -> Result<Vec<Policy>, OrganizationsError> {

@@ -193,6 +193,7 @@ impl PolicyOrgs for Org {
                     s.policy_id?,
                     ObservedScp {
                         aws_id: id.clone(),
+                        arn: format!("arn:aws:organizations::123456789012:policy/o-test/service_control_policy/{id}"),
                         name: s.name.clone(),
                         description: s.description.clone(),
                         content: s.content.clone(),
@@ -201,6 +202,19 @@ impl PolicyOrgs for Org {
                 ))
             })
             .collect())
+    }
+    async fn observe_one(&self, aws_id: &str) -> Result<ObservedScp, OrganizationsError> {
+        let s = self.scps.lock().unwrap()[aws_id].clone();
+        Ok(ObservedScp {
+            aws_id: aws_id.to_owned(),
+            arn: format!(
+                "arn:aws:organizations::123456789012:policy/o-test/service_control_policy/{aws_id}"
+            ),
+            name: s.name,
+            description: s.description,
+            content: s.content,
+            targets: s.targets,
+        })
     }
     async fn service_policies(&self) -> Result<Vec<Policy>, OrganizationsError> {
         let scps = self.scps.lock().unwrap();
@@ -497,6 +511,18 @@ async fn a_type_s_policy_is_on_its_ou_and_a_sixth_scp_is_refused_with_nothing_wr
         f.m.organizations.scp_of(ids[4]).unwrap().1.targets,
         scp_before
     );
+    // An account keeps a place for the suspension SCP: FullAWSAccess and three of ours fill it.
+    for id in &ids[..3] {
+        attach_to(&f.m, *id, json!({"AccountId": account}))
+            .await
+            .unwrap();
+    }
+    let cause = refused(
+        attach_to(&f.m, ids[3], json!({"AccountId": account})).await,
+        409,
+        ErrorName::PolicyLimitReached,
+    );
+    assert!(cause.contains("suspension"), "{cause}");
     // The type's view lists its policies.
     let types = f.m.store.list_account_types().await.unwrap();
     let policies: Vec<_> =
@@ -744,8 +770,8 @@ async fn type_policy_changes_are_checked_first_and_one_refusal_stops_none() {
             ),
         )
         .await,
-        400,
-        ErrorName::ValidationError,
+        404,
+        ErrorName::NotFound,
     );
     assert!(cause.contains("Nowhere"), "{cause}");
     assert_eq!(f.m.store.snapshot(), before);
@@ -804,6 +830,14 @@ async fn type_policy_changes_are_checked_first_and_one_refusal_stops_none() {
     .unwrap();
     assert_eq!(answer["Detail"]["OperationStatus"], "SUCCEEDED");
     assert!(f.m.organizations.scp_of(a).unwrap().1.targets.is_empty());
+    // Removed again (a re-applied plan): nothing to do, nothing refused.
+    let again = route(
+        &f.m,
+        request(UPDATE_ACCOUNT_TYPE_POLICIES, &[], Some(&remove.to_string())),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again["Detail"]["OperationStatus"], "SUCCEEDED");
 }
 
 #[tokio::test]
@@ -915,4 +949,30 @@ async fn a_drift_run_that_cannot_read_the_organization_fails_its_task() {
     let task = drift::run(&f.m, "Requested by test").await.unwrap();
     assert_eq!(task.status, TaskStatus::Failed);
     assert!(task.logs.iter().any(|l| l.contains("could not be read")));
+}
+
+#[tokio::test]
+async fn a_change_overtaken_by_a_later_one_leaves_aws_as_the_later_record() {
+    let f = fixture().await;
+    let id = create(&f.m, "contested").await;
+    let written = f.m.store.get_policy(id).await.unwrap().unwrap();
+    // A later change recorded new content and was overtaken: AWS still has the earlier one.
+    let later = Policy {
+        content: DENY_S3.replace("s3:*", "ec2:*"),
+        ..written.value.clone()
+    };
+    f.m.store.replace_policy(&written, &later).await.unwrap();
+    let logs = drift::settle(&f.m, id, written.version).await;
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("content changed outside the service, restored")),
+        "{logs:?}"
+    );
+    assert_eq!(
+        f.m.organizations.scp_of(id).unwrap().1.content,
+        later.content
+    );
+    // Not overtaken: nothing to do.
+    let now = f.m.store.get_policy(id).await.unwrap().unwrap();
+    assert!(drift::settle(&f.m, id, now.version).await.is_empty());
 }

@@ -272,18 +272,9 @@ impl Policies for aws_sdk_organizations::Client {
     }
 
     async fn attached(&self, id: &str, aws_account_id: &str) -> Result<bool, SuspendError> {
-        let pages = self
-            .list_policies_for_target()
-            .target_id(aws_account_id)
-            .filter(PolicyType::ServiceControlPolicy)
-            .into_paginator()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(OrganizationsError::from)?;
-        Ok(pages
+        Ok(aws::organizations::scps_on(self, aws_account_id)
+            .await?
             .iter()
-            .flat_map(|p| p.policies())
             .any(|p| p.id() == Some(id)))
     }
 

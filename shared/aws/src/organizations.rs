@@ -19,8 +19,9 @@ pub fn organizations(sdk: &SdkConfig) -> aws_sdk_organizations::Client {
         create_organizational_unit::CreateOrganizationalUnitError,
         create_policy::CreatePolicyError,
         delete_organizational_unit::DeleteOrganizationalUnitError,
-        detach_policy::DetachPolicyError, move_account::MoveAccountError,
-        tag_resource::TagResourceError, untag_resource::UntagResourceError,
+        delete_policy::DeletePolicyError, detach_policy::DetachPolicyError,
+        move_account::MoveAccountError, tag_resource::TagResourceError,
+        untag_resource::UntagResourceError,
         update_organizational_unit::UpdateOrganizationalUnitError,
         update_policy::UpdatePolicyError,
     };
@@ -45,6 +46,7 @@ pub fn organizations(sdk: &SdkConfig) -> aws_sdk_organizations::Client {
         AttachPolicyError,
         DetachPolicyError,
         UpdatePolicyError,
+        DeletePolicyError,
         TagResourceError,
         UntagResourceError,
         CloseAccountError
@@ -181,6 +183,26 @@ pub async fn ensure_managed_ou(
     .into())
 }
 
+/// The SCPs attached directly to `target` (an account, OU or root id), AWS's FullAWSAccess among
+/// them.
+pub async fn scps_on(
+    c: &aws_sdk_organizations::Client,
+    target: &str,
+) -> Result<Vec<aws_sdk_organizations::types::PolicySummary>, OrganizationsError> {
+    let pages = c
+        .list_policies_for_target()
+        .target_id(target)
+        .filter(aws_sdk_organizations::types::PolicyType::ServiceControlPolicy)
+        .into_paginator()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await?;
+    Ok(pages
+        .into_iter()
+        .flat_map(|p| p.policies.unwrap_or_default())
+        .collect())
+}
+
 /// The service's own policy as a read-only record: its id derived from its AWS id, attached to
 /// the root.
 pub fn service_policy(
@@ -221,16 +243,8 @@ pub async fn service_policies(
     c: &aws_sdk_organizations::Client,
 ) -> Result<Vec<domain::policies::Policy>, OrganizationsError> {
     let root = root_id(c).await?;
-    let pages = c
-        .list_policies_for_target()
-        .target_id(&root)
-        .filter(aws_sdk_organizations::types::PolicyType::ServiceControlPolicy)
-        .into_paginator()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await?;
     let mut policies = Vec::new();
-    for summary in pages.iter().flat_map(|p| p.policies()) {
+    for summary in scps_on(c, &root).await? {
         if summary.aws_managed() {
             continue;
         }

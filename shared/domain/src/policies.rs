@@ -195,6 +195,7 @@ pub fn organization_of_policy_arn(arn: &str) -> Option<&str> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObservedScp {
     pub aws_id: String,
+    pub arn: String,
     pub name: String,
     pub description: String,
     pub content: String,
@@ -375,6 +376,8 @@ mod tests {
     fn observed(content: &str, targets: &[&str]) -> ObservedScp {
         ObservedScp {
             aws_id: "p-1".into(),
+            arn: "arn:aws:organizations::111111111111:policy/o-test/service_control_policy/p-1"
+                .into(),
             name: "deny-all".into(),
             description: "denies everything".into(),
             content: content.into(),
