@@ -43,6 +43,7 @@ def main() -> None:
     lambda_invoke.install_lambda_forwarding()
     iam.install_assume_role_checks()
     iam.install_access_key_index()
+    iam.install_aws_managed_policies()
     account.install_unique_account_aliases()
     cognito.install_srp_user_ids()
     logs.install_integer_log_timestamps()

@@ -112,3 +112,29 @@ def install_assume_role_checks() -> None:
         return session
 
     STSBackend.assume_role = assume_role
+
+
+# The AWS managed policies the service attaches (the support role's, CIS 1.17). moto loads AWS's
+# managed policies only all at once (MOTO_IAM_LOAD_MANAGED_POLICIES, ~1,000 per account's IAM
+# backend, slow to build for every emulated account); these few are loaded in every account, as
+# AWS has them everywhere.
+AWS_MANAGED_POLICIES = ["AWSSupportAccess"]
+
+
+def install_aws_managed_policies() -> None:
+    import json
+
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+    from moto.iam.models import AWSManagedPolicy, IAMBackend
+
+    data = json.loads(aws_managed_policies_data)
+    init = IAMBackend._init_aws_policies
+
+    def _init_aws_policies(self):  # noqa: ANN001, ANN202
+        loaded = init(self)
+        if loaded:  # all of them, as configured
+            return loaded
+        return [AWSManagedPolicy.from_data(name, self.account_id, self.region_name, data[name])
+                for name in AWS_MANAGED_POLICIES]
+
+    IAMBackend._init_aws_policies = _init_aws_policies

@@ -95,6 +95,36 @@ pub(crate) async fn assert_hardened(stack: &Stack, aws_account_id: &str, alias: 
         Some(true)
     );
 
+    // The support role (CIS 1.17): AWSSupportAccess, assumable from the management account.
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let support = iam
+        .get_role()
+        .role_name(domain::assurance::SUPPORT_ROLE)
+        .send()
+        .await
+        .unwrap();
+    let trust = aws::provisioning::policy_text(
+        support
+            .role()
+            .unwrap()
+            .assume_role_policy_document()
+            .unwrap(),
+    );
+    assert_eq!(
+        domain::policy::trusts_only(&trust, &stack.ready.account_id),
+        Ok(())
+    );
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(domain::assurance::SUPPORT_ROLE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        attached.attached_policies()[0].policy_arn(),
+        Some(domain::assurance::SUPPORT_POLICY_ARN)
+    );
+
     let gd = aws_sdk_guardduty::Client::new(&sdk);
     let detectors = gd.list_detectors().send().await.unwrap();
     assert_eq!(detectors.detector_ids().len(), 1);
@@ -536,6 +566,14 @@ async fn assurance_run_again_changes_nothing_and_repairs_drift() {
         .send()
         .await
         .unwrap();
+    // And the support role (CIS 1.17) stripped of AWSSupportAccess.
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    iam.detach_role_policy()
+        .role_name(domain::assurance::SUPPORT_ROLE)
+        .policy_arn(domain::assurance::SUPPORT_POLICY_ARN)
+        .send()
+        .await
+        .unwrap();
     // The repair asked for through the API, twice at once: one runs, the other is refused.
     let path = format!("/20190206/accounts/{id}/assurance");
     let repair = || stack.api("POST", &path, None, Some("local-operations"));
@@ -566,8 +604,19 @@ async fn assurance_run_again_changes_nothing_and_repairs_drift() {
     assert!(
         applied.contains("set the IAM password policy")
             && applied.contains("started configuration recorder default")
-            && applied.contains("restored the trust policy of role stax-provisioning"),
+            && applied.contains("restored the trust policy of role stax-provisioning")
+            && applied.contains("attached AWSSupportAccess to role accounts-support"),
         "{applied}"
+    );
+    let support = iam
+        .list_attached_role_policies()
+        .role_name(domain::assurance::SUPPORT_ROLE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        support.attached_policies()[0].policy_arn(),
+        Some(domain::assurance::SUPPORT_POLICY_ARN)
     );
     let role = aws_sdk_iam::Client::new(&sdk)
         .get_role()

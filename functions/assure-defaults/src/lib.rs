@@ -8,7 +8,10 @@
 //! - the provisioning role's trust policy: the management account alone (the foundation SCP
 //!   exempts the role by name, so a role that trusted anyone else would give them a principal
 //!   the SCP spares). A drifted one is replaced; discovery and onboarding refuse an account
-//!   whose role trusts more, so this repairs only drift after onboarding.
+//!   whose role trusts more, so this repairs only drift after onboarding;
+//! - a support role (CIS 1.17): `accounts-support` with AWSSupportAccess, assumable from the
+//!   management account alone (the foundation SCP keeps others from deleting it, detaching its
+//!   policy or changing its trust).
 
 use aws::SdkConfig;
 use aws::{AssuranceError, InConcern, Provisioning};
@@ -96,6 +99,7 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
         assure_ebs_encryption(&ec2).await?,
         assure_password_policy(&iam).await?,
         assure_role_trust(&iam, &a.provisioning.role, &a.management_account_id).await?,
+        assure_support_role(&iam, &a.management_account_id).await?,
         match &input.aws_account_alias {
             Some(alias) => assure_alias(&iam, alias).await?,
             None => None,
@@ -105,6 +109,73 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
         CONCERN,
         changes.into_iter().flatten().collect(),
     ))
+}
+
+/// The support role (CIS 1.17): made if missing, trusting the management account alone, with
+/// AWSSupportAccess attached. The changes made, if any, in one line.
+async fn assure_support_role(
+    iam: &aws_sdk_iam::Client,
+    management: &str,
+) -> Result<Option<String>, AssuranceError> {
+    use domain::assurance::{SUPPORT_POLICY_ARN, SUPPORT_ROLE, support_role_trust};
+    let trust = support_role_trust(management);
+    let mut changes = Vec::new();
+    match iam.get_role().role_name(SUPPORT_ROLE).send().await {
+        Ok(out) => {
+            let raw = out
+                .role
+                .and_then(|r| r.assume_role_policy_document)
+                .unwrap_or_default();
+            if let Err(drift) = domain::policy::trusts_only(&aws::policy_text(&raw), management) {
+                iam.update_assume_role_policy()
+                    .role_name(SUPPORT_ROLE)
+                    .policy_document(&trust)
+                    .send()
+                    .await
+                    .concern(CONCERN)?;
+                changes.push(format!(
+                    "restored the trust policy of role {SUPPORT_ROLE} ({})",
+                    drift.replace("the provisioning role", "it")
+                ));
+            }
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_no_such_entity_exception()) =>
+        {
+            iam.create_role()
+                .role_name(SUPPORT_ROLE)
+                .assume_role_policy_document(&trust)
+                .description("AWS Support incidents (CIS 1.17); made by the accounts service")
+                .send()
+                .await
+                .concern(CONCERN)?;
+            changes.push(format!(
+                "created role {SUPPORT_ROLE} for AWS Support, assumable from the management account {management}"
+            ));
+        }
+        Err(e) => return Err(AssuranceError::aws(CONCERN, e)),
+    }
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(SUPPORT_ROLE)
+        .send()
+        .await
+        .concern(CONCERN)?;
+    if !attached
+        .attached_policies()
+        .iter()
+        .any(|p| p.policy_arn() == Some(SUPPORT_POLICY_ARN))
+    {
+        iam.attach_role_policy()
+            .role_name(SUPPORT_ROLE)
+            .policy_arn(SUPPORT_POLICY_ARN)
+            .send()
+            .await
+            .concern(CONCERN)?;
+        changes.push(format!("attached AWSSupportAccess to role {SUPPORT_ROLE}"));
+    }
+    Ok((!changes.is_empty()).then(|| changes.join("; ")))
 }
 
 /// The provisioning role trusts the management account alone. The change made, if any.

@@ -11,7 +11,7 @@
 use aws::SdkConfig;
 use aws::{AssuranceError, InConcern};
 use aws_sdk_organizations::types::{PolicyType, PolicyTypeStatus};
-use domain::assurance::{BASELINE_TRAIL, ConcernResult, SESSION_MANAGER_DOCUMENT};
+use domain::assurance::{BASELINE_TRAIL, ConcernResult, SESSION_MANAGER_DOCUMENT, SUPPORT_ROLE};
 use domain::config::{self, ConfigError};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -65,6 +65,9 @@ pub fn foundation_policy(role_name: &str, buckets: &[String]) -> Value {
                    "iam:DetachRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary",
                    "iam:DeleteRolePermissionsBoundary", "iam:TagRole", "iam:UntagRole"],
                  json!(format!("arn:aws:iam::*:role/{role_name}"))),
+            deny("ProtectSupportRole",
+                 &["iam:DeleteRole", "iam:UpdateAssumeRolePolicy", "iam:DetachRolePolicy"],
+                 json!(format!("arn:aws:iam::*:role/{SUPPORT_ROLE}"))),
             deny("ProtectSessionManagerPreferences",
                  &["ssm:UpdateDocument", "ssm:DeleteDocument", "ssm:UpdateDocumentDefaultVersion"],
                  json!(format!("arn:aws:ssm:*:*:document/{SESSION_MANAGER_DOCUMENT}"))),
@@ -397,6 +400,13 @@ mod tests {
             "UntagRole",
         ] {
             cases.push((a, "iam", format!("arn:aws:iam::111111111111:role/{ROLE}")));
+        }
+        for a in ["DeleteRole", "UpdateAssumeRolePolicy", "DetachRolePolicy"] {
+            cases.push((
+                a,
+                "iam",
+                format!("arn:aws:iam::111111111111:role/{SUPPORT_ROLE}"),
+            ));
         }
         for a in [
             "UpdateDocument",

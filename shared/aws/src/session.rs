@@ -99,6 +99,7 @@ impl Session {
     /// The session policy, for the provisioning role named `role`.
     pub fn policy(self, role: &str) -> Value {
         let own_role = format!("arn:aws:iam::*:role/{role}");
+        let support_role = format!("arn:aws:iam::*:role/{}", domain::assurance::SUPPORT_ROLE);
         let allow = |actions: &[&str], resource: Value| json!({"Effect": "Allow", "Action": actions, "Resource": resource});
         let service_linked = |service: &str| {
             json!({"Effect": "Allow", "Action": "iam:CreateServiceLinkedRole", "Resource": "*",
@@ -127,6 +128,19 @@ impl Session {
                     &["iam:GetRole", "iam:UpdateAssumeRolePolicy"],
                     json!(own_role),
                 ),
+                // The support role (CIS 1.17): made, its trust kept, AWSSupportAccess attached —
+                // and no other policy.
+                allow(
+                    &[
+                        "iam:GetRole",
+                        "iam:CreateRole",
+                        "iam:UpdateAssumeRolePolicy",
+                        "iam:ListAttachedRolePolicies",
+                    ],
+                    json!(support_role),
+                ),
+                json!({"Effect": "Allow", "Action": "iam:AttachRolePolicy", "Resource": support_role,
+                       "Condition": {"ArnEquals": {"iam:PolicyARN": domain::assurance::SUPPORT_POLICY_ARN}}}),
             ],
             Session::AssureCloudTrail => vec![
                 allow(&["cloudtrail:DescribeTrails"], json!("*")),

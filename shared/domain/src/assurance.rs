@@ -12,6 +12,25 @@ pub const BASELINE_TRAIL: &str = "accounts-baseline";
 /// The document AWS Session Manager keeps an account's preferences in (AWS's name).
 pub const SESSION_MANAGER_DOCUMENT: &str = "SSM-SessionManagerRunShell";
 
+/// The role Account Assurance lays down for incidents with AWS Support (CIS AWS Foundations
+/// 1.17), with [`SUPPORT_POLICY_ARN`] attached; the foundation SCP protects it.
+pub const SUPPORT_ROLE: &str = "accounts-support";
+pub const SUPPORT_POLICY_ARN: &str = "arn:aws:iam::aws:policy/AWSSupportAccess";
+
+/// The support role's trust policy: the management account's principals (those its own IAM
+/// allows `sts:AssumeRole` on the role), as for the provisioning role, and no one else.
+pub fn support_role_trust(management_account_id: &str) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"AWS": format!("arn:aws:iam::{management_account_id}:root")},
+            "Action": "sts:AssumeRole",
+        }],
+    })
+    .to_string()
+}
+
 /// What the state machine hands every concern.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ConcernInput {
@@ -41,5 +60,17 @@ impl ConcernResult {
             concern: concern.to_owned(),
             changes,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_support_role_trusts_the_management_account_alone() {
+        let trust = support_role_trust("123456789012");
+        assert_eq!(crate::policy::trusts_only(&trust, "123456789012"), Ok(()));
+        assert!(crate::policy::trusts_only(&trust, "210987654321").is_err());
     }
 }
