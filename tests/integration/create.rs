@@ -94,6 +94,23 @@ pub(crate) async fn assert_hardened(stack: &Stack, aws_account_id: &str, alias: 
             .is_logging(),
         Some(true)
     );
+    // Management events and every bucket's S3 object-level reads and writes (CIS 3.8, 3.9).
+    let selectors = ct
+        .get_event_selectors()
+        .trail_name("accounts-baseline")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        selectors.event_selectors().iter().any(|s| {
+            s.read_write_type() == Some(&aws_sdk_cloudtrail::types::ReadWriteType::All)
+                && s.include_management_events() == Some(true)
+                && s.data_resources()
+                    .iter()
+                    .any(|d| d.r#type() == Some("AWS::S3::Object") && d.values() == ["arn:aws:s3"])
+        }),
+        "{selectors:?}"
+    );
 
     // The support role (CIS 1.17): AWSSupportAccess, assumable from the management account.
     let iam = aws_sdk_iam::Client::new(&sdk);
@@ -566,6 +583,18 @@ async fn assurance_run_again_changes_nothing_and_repairs_drift() {
         .send()
         .await
         .unwrap();
+    // The trail's S3 data events turned off.
+    aws_sdk_cloudtrail::Client::new(&sdk)
+        .put_event_selectors()
+        .trail_name("accounts-baseline")
+        .event_selectors(
+            aws_sdk_cloudtrail::types::EventSelector::builder()
+                .include_management_events(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
     // And the support role (CIS 1.17) stripped of AWSSupportAccess.
     let iam = aws_sdk_iam::Client::new(&sdk);
     iam.detach_role_policy()
@@ -605,7 +634,8 @@ async fn assurance_run_again_changes_nothing_and_repairs_drift() {
         applied.contains("set the IAM password policy")
             && applied.contains("started configuration recorder default")
             && applied.contains("restored the trust policy of role stax-provisioning")
-            && applied.contains("attached AWSSupportAccess to role accounts-support"),
+            && applied.contains("attached AWSSupportAccess to role accounts-support")
+            && applied.contains("S3 object-level reads and writes"),
         "{applied}"
     );
     let support = iam
@@ -636,7 +666,9 @@ async fn assurance_run_again_changes_nothing_and_repairs_drift() {
         "{trust}"
     );
     assert!(
-        !applied.contains("cloudtrail"),
+        !applied.contains("created trail")
+            && !applied.contains("restored trail")
+            && !applied.contains("started logging"),
         "only what drifted is touched: {applied}"
     );
 

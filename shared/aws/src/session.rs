@@ -147,7 +147,9 @@ impl Session {
                 allow(
                     &[
                         "cloudtrail:CreateTrail",
+                        "cloudtrail:GetEventSelectors",
                         "cloudtrail:GetTrailStatus",
+                        "cloudtrail:PutEventSelectors",
                         "cloudtrail:StartLogging",
                         "cloudtrail:UpdateTrail",
                     ],
