@@ -112,6 +112,20 @@ pub(crate) async fn assert_hardened(stack: &Stack, aws_account_id: &str, alias: 
         "{selectors:?}"
     );
 
+    // No default VPC left (nothing used it): CIS 3.7, 5.1 and 5.4 have nothing open to judge.
+    let default_vpcs = aws_sdk_ec2::Client::new(&sdk)
+        .describe_vpcs()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("isDefault")
+                .values("true")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(default_vpcs.vpcs().is_empty(), "{default_vpcs:?}");
+
     // The support role (CIS 1.17): AWSSupportAccess, assumable from the management account.
     let iam = aws_sdk_iam::Client::new(&sdk);
     let support = iam
@@ -583,6 +597,12 @@ async fn assurance_run_again_changes_nothing_and_repairs_drift() {
         .send()
         .await
         .unwrap();
+    // A default VPC made again (by someone the SCP does not stop: the test's administrator).
+    aws_sdk_ec2::Client::new(&sdk)
+        .create_default_vpc()
+        .send()
+        .await
+        .unwrap();
     // The trail's S3 data events turned off.
     aws_sdk_cloudtrail::Client::new(&sdk)
         .put_event_selectors()
@@ -635,7 +655,8 @@ async fn assurance_run_again_changes_nothing_and_repairs_drift() {
             && applied.contains("started configuration recorder default")
             && applied.contains("restored the trust policy of role stax-provisioning")
             && applied.contains("attached AWSSupportAccess to role accounts-support")
-            && applied.contains("S3 object-level reads and writes"),
+            && applied.contains("S3 object-level reads and writes")
+            && applied.contains("removed the default VPC"),
         "{applied}"
     );
     let support = iam

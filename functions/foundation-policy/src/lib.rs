@@ -65,6 +65,7 @@ pub fn foundation_policy(role_name: &str, buckets: &[String]) -> Value {
                    "iam:DetachRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary",
                    "iam:DeleteRolePermissionsBoundary", "iam:TagRole", "iam:UntagRole"],
                  json!(format!("arn:aws:iam::*:role/{role_name}"))),
+            deny("ProtectNoDefaultVpc", &["ec2:CreateDefaultVpc", "ec2:CreateDefaultSubnet"], json!("*")),
             deny("ProtectSupportRole",
                  &["iam:DeleteRole", "iam:UpdateAssumeRolePolicy", "iam:DetachRolePolicy"],
                  json!(format!("arn:aws:iam::*:role/{SUPPORT_ROLE}"))),
@@ -400,6 +401,9 @@ mod tests {
             "UntagRole",
         ] {
             cases.push((a, "iam", format!("arn:aws:iam::111111111111:role/{ROLE}")));
+        }
+        for a in ["CreateDefaultVpc", "CreateDefaultSubnet"] {
+            cases.push((a, "ec2", "*".into()));
         }
         for a in ["DeleteRole", "UpdateAssumeRolePolicy", "DetachRolePolicy"] {
             cases.push((

@@ -23,13 +23,15 @@ pub enum Session {
     /// GuardDuty in the Security account: membership of the member.
     GuardDutyAdministrator,
     AssureSsm,
+    /// The default VPC, removed while unused.
+    AssureNetwork,
     /// The foundation bootstrap's log buckets in the Logging account.
     FoundationLogging,
     /// The foundation bootstrap's detector in the Security account.
     FoundationGuardDuty,
 }
 
-pub const ALL: [Session; 10] = [
+pub const ALL: [Session; 11] = [
     Session::RoleCheck,
     Session::Scoring,
     Session::AssureDefaults,
@@ -38,6 +40,7 @@ pub const ALL: [Session; 10] = [
     Session::AssureGuardDuty,
     Session::GuardDutyAdministrator,
     Session::AssureSsm,
+    Session::AssureNetwork,
     Session::FoundationLogging,
     Session::FoundationGuardDuty,
 ];
@@ -91,6 +94,7 @@ impl Session {
             Session::AssureGuardDuty => "accounts-assure-guardduty",
             Session::GuardDutyAdministrator => "accounts-guardduty-administrator",
             Session::AssureSsm => "accounts-assure-ssm",
+            Session::AssureNetwork => "accounts-assure-network",
             Session::FoundationLogging => "accounts-foundation-logging",
             Session::FoundationGuardDuty => "accounts-foundation-guardduty",
         }
@@ -142,6 +146,22 @@ impl Session {
                 json!({"Effect": "Allow", "Action": "iam:AttachRolePolicy", "Resource": support_role,
                        "Condition": {"ArnEquals": {"iam:PolicyARN": domain::assurance::SUPPORT_POLICY_ARN}}}),
             ],
+            // EC2 takes no resource-level permissions on these reads, and the default VPC's
+            // parts carry no tag to scope the deletes by: the concern itself keeps to the
+            // default VPC, and the SCP keeps others from making one again.
+            Session::AssureNetwork => vec![allow(
+                &[
+                    "ec2:DeleteInternetGateway",
+                    "ec2:DeleteSubnet",
+                    "ec2:DeleteVpc",
+                    "ec2:DescribeInternetGateways",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeVpcs",
+                    "ec2:DetachInternetGateway",
+                ],
+                json!("*"),
+            )],
             Session::AssureCloudTrail => vec![
                 allow(&["cloudtrail:DescribeTrails"], json!("*")),
                 allow(
@@ -302,6 +322,7 @@ mod tests {
         assert_eq!(services(Session::AssureGuardDuty), ["guardduty", "iam"]);
         assert_eq!(services(Session::GuardDutyAdministrator), ["guardduty"]);
         assert_eq!(services(Session::AssureSsm), ["ssm"]);
+        assert_eq!(services(Session::AssureNetwork), ["ec2"]);
         assert_eq!(services(Session::FoundationLogging), ["s3"]);
         // The IAM actions outside a concern's service: service-linked roles and PassRole of them.
         for s in [Session::AssureConfig, Session::AssureGuardDuty] {

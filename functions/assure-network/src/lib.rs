@@ -1,0 +1,189 @@
+//! Assurance concern: the default VPC removed while nothing uses it, as AWS Control Tower's
+//! Account Factory for Terraform, the Landing Zone Accelerator and ADF do. A default VPC is open
+//! by design — a default security group that admits its own members, a default network ACL
+//! that admits everything (CIS AWS Foundations 5.1, 5.4), no flow log (3.7) — and nothing the
+//! baseline puts in an account needs one. One a network interface is in (an instance, a load
+//! balancer, a Lambda function, an endpoint) is some workload's, and is kept.
+//!
+//! In the region the session works in (the deployment region), as the other regional concerns.
+//! The foundation SCP denies everyone but the provisioning role `CreateDefaultVpc` and
+//! `CreateDefaultSubnet`, so a removed default VPC stays removed.
+
+use aws::SdkConfig;
+use aws::{AssuranceError, InConcern, Provisioning};
+use aws_sdk_ec2::types::Filter;
+use domain::assurance::{ConcernInput, ConcernResult};
+use domain::config::ConfigError;
+
+pub const CONCERN: &str = "network";
+
+/// A default VPC and what is in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefaultVpc {
+    pub id: String,
+    pub subnets: Vec<String>,
+    pub internet_gateways: Vec<String>,
+    /// Network interfaces in the VPC: each is something running there.
+    pub interfaces: usize,
+}
+
+/// What becomes of a default VPC (pure).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Its gateways detached and deleted, its subnets deleted, then the VPC (its main route
+    /// table, default network ACL and default security group go with it).
+    Remove,
+    /// In use: kept, and why.
+    Keep(String),
+}
+
+pub fn decide(vpc: &DefaultVpc) -> Decision {
+    if vpc.interfaces > 0 {
+        return Decision::Keep(format!(
+            "default VPC {} is in use ({} network interface(s)): kept",
+            vpc.id, vpc.interfaces
+        ));
+    }
+    Decision::Remove
+}
+
+pub struct Assurer {
+    pub provisioning: Provisioning,
+}
+
+impl Assurer {
+    /// `PROVISIONING_ROLE_NAME`.
+    pub fn from_env(sdk: SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Assurer {
+            provisioning: Provisioning::from_env(sdk)?,
+        })
+    }
+}
+
+fn filter(name: &str, value: &str) -> Filter {
+    Filter::builder().name(name).values(value).build()
+}
+
+pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, AssuranceError> {
+    let target = a
+        .provisioning
+        .into_account(&input.aws_account_id, aws::Session::AssureNetwork)
+        .await?;
+    let ec2 = aws_sdk_ec2::Client::new(&target);
+    let vpcs = ec2
+        .describe_vpcs()
+        .filters(filter("isDefault", "true"))
+        .send()
+        .await
+        .concern(CONCERN)?;
+    let mut changes = Vec::new();
+    for id in vpcs.vpcs().iter().filter_map(|v| v.vpc_id()) {
+        let vpc = read(&ec2, id).await?;
+        match decide(&vpc) {
+            Decision::Keep(why) => {
+                // Not a change: a second run would say the same. The next part of the
+                // baseline (closing its default security group and network ACL) is issue 13's.
+                tracing::warn!(account = input.aws_account_id, vpc = vpc.id, "{why}");
+            }
+            Decision::Remove => {
+                remove(&ec2, &vpc).await?;
+                changes.push(format!(
+                    "removed the default VPC {} ({} subnet(s), {} internet gateway(s)): nothing used it",
+                    vpc.id,
+                    vpc.subnets.len(),
+                    vpc.internet_gateways.len()
+                ));
+            }
+        }
+    }
+    Ok(ConcernResult::new(CONCERN, changes))
+}
+
+async fn read(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<DefaultVpc, AssuranceError> {
+    let subnets = ec2
+        .describe_subnets()
+        .filters(filter("vpc-id", id))
+        .send()
+        .await
+        .concern(CONCERN)?;
+    let gateways = ec2
+        .describe_internet_gateways()
+        .filters(filter("attachment.vpc-id", id))
+        .send()
+        .await
+        .concern(CONCERN)?;
+    let interfaces = ec2
+        .describe_network_interfaces()
+        .filters(filter("vpc-id", id))
+        .send()
+        .await
+        .concern(CONCERN)?;
+    Ok(DefaultVpc {
+        id: id.to_owned(),
+        subnets: subnets
+            .subnets()
+            .iter()
+            .filter_map(|s| s.subnet_id().map(str::to_owned))
+            .collect(),
+        internet_gateways: gateways
+            .internet_gateways()
+            .iter()
+            .filter_map(|g| g.internet_gateway_id().map(str::to_owned))
+            .collect(),
+        interfaces: interfaces.network_interfaces().len(),
+    })
+}
+
+/// Removes the VPC's parts, then the VPC. A part already gone (a run cut short) is skipped by
+/// reading again: `read` lists only what is still there.
+async fn remove(ec2: &aws_sdk_ec2::Client, vpc: &DefaultVpc) -> Result<(), AssuranceError> {
+    for gateway in &vpc.internet_gateways {
+        ec2.detach_internet_gateway()
+            .internet_gateway_id(gateway)
+            .vpc_id(&vpc.id)
+            .send()
+            .await
+            .concern(CONCERN)?;
+        ec2.delete_internet_gateway()
+            .internet_gateway_id(gateway)
+            .send()
+            .await
+            .concern(CONCERN)?;
+    }
+    for subnet in &vpc.subnets {
+        ec2.delete_subnet()
+            .subnet_id(subnet)
+            .send()
+            .await
+            .concern(CONCERN)?;
+    }
+    ec2.delete_vpc()
+        .vpc_id(&vpc.id)
+        .send()
+        .await
+        .concern(CONCERN)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vpc(interfaces: usize) -> DefaultVpc {
+        DefaultVpc {
+            id: "vpc-1".into(),
+            subnets: vec!["subnet-a".into(), "subnet-b".into()],
+            internet_gateways: vec!["igw-1".into()],
+            interfaces,
+        }
+    }
+
+    #[test]
+    fn an_unused_default_vpc_is_removed_and_one_in_use_is_kept() {
+        assert_eq!(decide(&vpc(0)), Decision::Remove);
+        match decide(&vpc(2)) {
+            Decision::Keep(why) => assert!(why.contains("2 network interface(s)"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
