@@ -847,33 +847,12 @@ async fn policies_in_force(stack: &Stack, id: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The `Account Status Changed` events of account `id` the service's bus delivered (its log
-/// rule keeps them), oldest first, once there are `at_least` of them (delivery is asynchronous).
+/// The `Account Status Changed` events of account `id` the service's bus delivered, oldest
+/// first, once there are `at_least` of them.
 async fn status_events(stack: &Stack, id: &str, at_least: usize) -> Vec<Value> {
-    let logs = aws_sdk_cloudwatchlogs::Client::new(&stack.sdk().await);
-    let mut found = Vec::new();
-    for _ in 0..100 {
-        let pages = logs
-            .filter_log_events()
-            .log_group_name(&stack.ready.event_log_group)
-            .into_paginator()
-            .send()
-            .collect::<Vec<_>>()
-            .await;
-        found = pages
-            .into_iter()
-            .flat_map(|p| p.unwrap().events.unwrap_or_default())
-            .filter_map(|e| serde_json::from_str::<Value>(e.message()?).ok())
-            .filter(|e| {
-                e["detail-type"] == "Account Status Changed" && e["detail"]["AccountId"] == id
-            })
-            .map(|e| e["detail"].clone())
-            .collect();
-        if found.len() >= at_least {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    let mut found = stack
+        .bus_events("Account Status Changed", at_least, |d| d["AccountId"] == id)
+        .await;
     found.sort_by_key(|d| d["Version"].as_u64());
     found
 }

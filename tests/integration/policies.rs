@@ -133,36 +133,6 @@ async fn organization_scps(stack: &Stack) -> Vec<(String, String, String, BTreeS
     scps
 }
 
-/// The events of `detail_type` the service's bus delivered that `matches`, once there are any.
-async fn bus_events(
-    stack: &Stack,
-    detail_type: &str,
-    matches: impl Fn(&Value) -> bool,
-) -> Vec<Value> {
-    let logs = aws_sdk_cloudwatchlogs::Client::new(&stack.sdk().await);
-    for _ in 0..150 {
-        let pages = logs
-            .filter_log_events()
-            .log_group_name(&stack.ready.event_log_group)
-            .into_paginator()
-            .send()
-            .collect::<Vec<_>>()
-            .await;
-        let found: Vec<Value> = pages
-            .into_iter()
-            .flat_map(|p| p.unwrap().events.unwrap_or_default())
-            .filter_map(|e| serde_json::from_str::<Value>(e.message()?).ok())
-            .filter(|e| e["detail-type"] == detail_type && matches(&e["detail"]))
-            .map(|e| e["detail"].clone())
-            .collect();
-        if !found.is_empty() {
-            return found;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    panic!("no {detail_type} event arrived");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_type_s_policy_is_in_force_on_its_new_accounts_and_a_move_changes_them() {
     let stack = Stack::workflows().bootstrapped().await;
@@ -630,7 +600,9 @@ async fn a_policy_detached_outside_the_service_is_reported_and_reattached_by_the
         serde_json::from_str::<Value>(DENY_LEAVE).unwrap()
     );
     let task_id = r.body["Detail"]["TaskId"].clone();
-    let events = bus_events(stack, "Policy Drift Detected", |d| d["TaskId"] == task_id).await;
+    let events = stack
+        .bus_events("Policy Drift Detected", 1, |d| d["TaskId"] == task_id)
+        .await;
     assert!(
         events[0]["Repaired"].to_string().contains(&aws_id),
         "{events:?}"
@@ -650,10 +622,11 @@ async fn a_policy_detached_outside_the_service_is_reported_and_reattached_by_the
         .await
         .unwrap();
     assert!(r.status().is_success(), "the drift schedule exists");
-    let events = bus_events(stack, "Policy Drift Detected", |d| {
-        d["TaskId"] != task_id && d["Repaired"].to_string().contains(&aws_id)
-    })
-    .await;
+    let events = stack
+        .bus_events("Policy Drift Detected", 1, |d| {
+            d["TaskId"] != task_id && d["Repaired"].to_string().contains(&aws_id)
+        })
+        .await;
     let scheduled = stack
         .finished_task(events[0]["TaskId"].as_str().unwrap())
         .await;

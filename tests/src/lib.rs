@@ -405,6 +405,40 @@ impl Stack {
         assert!(r.status().is_success());
     }
 
+    /// The details of the events of `detail_type` the service's bus delivered (its log rule
+    /// keeps them) that `matches`, once there are `at_least` of them (delivery is asynchronous;
+    /// after 30 s, whatever arrived).
+    pub async fn bus_events(
+        &self,
+        detail_type: &str,
+        at_least: usize,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Vec<Value> {
+        let logs = aws_sdk_cloudwatchlogs::Client::new(&self.sdk().await);
+        let mut found = Vec::new();
+        for _ in 0..150 {
+            let pages = logs
+                .filter_log_events()
+                .log_group_name(&self.ready.event_log_group)
+                .into_paginator()
+                .send()
+                .collect::<Vec<_>>()
+                .await;
+            found = pages
+                .into_iter()
+                .flat_map(|p| p.unwrap().events.unwrap_or_default())
+                .filter_map(|e| serde_json::from_str::<Value>(e.message()?).ok())
+                .filter(|e| e["detail-type"] == detail_type && matches(&e["detail"]))
+                .map(|e| e["detail"].clone())
+                .collect();
+            if found.len() >= at_least {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        found
+    }
+
     /// What the emulator's IAM enforcement granted, allowed and refused, by principal
     /// (`GET /_local/iam/access`).
     pub async fn iam_access(&self) -> Value {
