@@ -5,6 +5,8 @@
 
 use aws::SdkConfig;
 use aws::{AssuranceError, InConcern, Provisioning};
+use aws_sdk_cloudtrail::types::builders::AdvancedFieldSelectorBuilder;
+use aws_sdk_cloudtrail::types::{AdvancedEventSelector, AdvancedFieldSelector};
 use domain::assurance::{BASELINE_TRAIL as TRAIL, ConcernInput, ConcernResult};
 use domain::config::{self, ConfigError};
 
@@ -49,35 +51,117 @@ pub fn fixes(current: Option<&TrailState>, bucket: &str) -> Vec<Fix> {
     fixes
 }
 
-/// `arn:aws:s3` as an `AWS::S3::Object` data resource: every bucket's objects, now and later.
-pub const ALL_S3_OBJECTS: &str = "arn:aws:s3";
+/// The S3 object-level events the trail records: every bucket's but the Logging account's log
+/// buckets' — every trail and recorder of the organization writes there, and recording those
+/// writes would record its own deliveries (AWS's "recursive events"), at a cost that grows with
+/// the organization.
+pub fn data_event_prefixes(log_buckets: &[String]) -> Vec<String> {
+    let mut prefixes: Vec<String> = log_buckets
+        .iter()
+        .map(|b| format!("arn:aws:s3:::{b}/"))
+        .collect();
+    prefixes.sort();
+    prefixes
+}
 
-/// Do the trail's (basic) event selectors record management events and every bucket's object
-/// reads and writes? Advanced selectors the service does not write count as not.
-pub fn records_s3_data_events(selectors: &[aws_sdk_cloudtrail::types::EventSelector]) -> bool {
-    use aws_sdk_cloudtrail::types::ReadWriteType;
-    selectors.iter().any(|s| {
-        s.read_write_type()
-            .is_none_or(|rw| *rw == ReadWriteType::All)
-            && s.include_management_events() != Some(false)
-            && s.data_resources().iter().any(|d| {
-                d.r#type() == Some("AWS::S3::Object")
-                    && d.values().iter().any(|v| v == ALL_S3_OBJECTS)
+/// The trail's advanced event selectors: management events, and S3 object reads and writes of
+/// every bucket but `log_buckets`.
+pub fn baseline_selectors(log_buckets: &[String]) -> Vec<AdvancedEventSelector> {
+    let field = |name: &str,
+                 f: fn(AdvancedFieldSelectorBuilder, String) -> AdvancedFieldSelectorBuilder,
+                 values: Vec<String>| {
+        values
+            .into_iter()
+            .fold(AdvancedFieldSelector::builder().field(name), f)
+            .build()
+            .expect("the field is set")
+    };
+    let equals = |b: AdvancedFieldSelectorBuilder, v: String| b.equals(v);
+    let not_starts_with = |b: AdvancedFieldSelectorBuilder, v: String| b.not_starts_with(v);
+    vec![
+        AdvancedEventSelector::builder()
+            .name("Management events")
+            .field_selectors(field("eventCategory", equals, vec!["Management".into()]))
+            .build()
+            .expect("the fields are set"),
+        AdvancedEventSelector::builder()
+            .name("S3 object-level events, but the log buckets'")
+            .field_selectors(field("eventCategory", equals, vec!["Data".into()]))
+            .field_selectors(field(
+                "resources.type",
+                equals,
+                vec!["AWS::S3::Object".into()],
+            ))
+            .field_selectors(field(
+                "resources.ARN",
+                not_starts_with,
+                data_event_prefixes(log_buckets),
+            ))
+            .build()
+            .expect("the fields are set"),
+    ]
+}
+
+/// Do the trail's advanced selectors record management events and S3 object reads and writes
+/// of every bucket but `log_buckets` (the baseline's, or a broader recording of the same)?
+pub fn records_baseline_events(
+    selectors: &[AdvancedEventSelector],
+    log_buckets: &[String],
+) -> bool {
+    let fields = |s: &AdvancedEventSelector| -> Vec<(String, Vec<String>, Vec<String>)> {
+        s.field_selectors()
+            .iter()
+            .map(|f| {
+                let mut equals = f.equals().to_vec();
+                equals.sort();
+                let mut not_starts = f.not_starts_with().to_vec();
+                not_starts.sort();
+                (f.field().to_owned(), equals, not_starts)
             })
-    })
+            .collect()
+    };
+    let management = selectors.iter().any(|s| {
+        fields(s)
+            == [(
+                "eventCategory".to_owned(),
+                vec!["Management".to_owned()],
+                vec![],
+            )]
+    });
+    let prefixes = data_event_prefixes(log_buckets);
+    let objects = selectors.iter().any(|s| {
+        let f = fields(s);
+        f.len() == 3
+            && f.contains(&("eventCategory".into(), vec!["Data".into()], vec![]))
+            && f.contains(&(
+                "resources.type".into(),
+                vec!["AWS::S3::Object".into()],
+                vec![],
+            ))
+            && f.contains(&("resources.ARN".into(), vec![], prefixes.clone()))
+    });
+    management && objects
 }
 
 pub struct Assurer {
     pub provisioning: Provisioning,
     pub bucket: String,
+    /// The Logging account's buckets (the trail's, Config's, Session Manager's): their object
+    /// events are not recorded.
+    pub log_buckets: Vec<String>,
 }
 
 impl Assurer {
-    /// `PROVISIONING_ROLE_NAME`, `CLOUDTRAIL_BUCKET`.
+    /// `PROVISIONING_ROLE_NAME`, `CLOUDTRAIL_BUCKET`, `CONFIG_BUCKET`, `SSM_BUCKET`.
     pub fn from_env(sdk: SdkConfig) -> Result<Self, ConfigError> {
         Ok(Assurer {
             provisioning: Provisioning::from_env(sdk)?,
             bucket: config::required("CLOUDTRAIL_BUCKET")?,
+            log_buckets: vec![
+                config::required("CLOUDTRAIL_BUCKET")?,
+                config::required("CONFIG_BUCKET")?,
+                config::required("SSM_BUCKET")?,
+            ],
         })
     }
 }
@@ -113,7 +197,10 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
                 .await
                 .concern(CONCERN)?;
             Some(TrailState {
-                s3_data_events: records_s3_data_events(selectors.event_selectors()),
+                s3_data_events: records_baseline_events(
+                    selectors.advanced_event_selectors(),
+                    &a.log_buckets,
+                ),
                 bucket: trail.s3_bucket_name().unwrap_or_default().to_owned(),
                 multi_region: trail.is_multi_region_trail().unwrap_or(false),
                 log_file_validation: trail.log_file_validation_enabled().unwrap_or(false),
@@ -154,25 +241,14 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
                 changes.push(format!("restored trail {TRAIL}: multi-region, log file validation, global events, s3://{}", a.bucket));
             }
             Fix::EventSelectors => {
-                use aws_sdk_cloudtrail::types::{DataResource, EventSelector, ReadWriteType};
-                let selector = EventSelector::builder()
-                    .read_write_type(ReadWriteType::All)
-                    .include_management_events(true)
-                    .data_resources(
-                        DataResource::builder()
-                            .r#type("AWS::S3::Object")
-                            .values(ALL_S3_OBJECTS)
-                            .build(),
-                    )
-                    .build();
                 ct.put_event_selectors()
                     .trail_name(TRAIL)
-                    .event_selectors(selector)
+                    .set_advanced_event_selectors(Some(baseline_selectors(&a.log_buckets)))
                     .send()
                     .await
                     .concern(CONCERN)?;
                 changes.push(format!(
-                    "trail {TRAIL} records management events and every bucket's S3 object-level reads and writes"
+                    "trail {TRAIL} records management events and S3 object-level reads and writes of every bucket but the log buckets"
                 ));
             }
             Fix::StartLogging => {
@@ -241,40 +317,19 @@ mod tests {
     }
 
     #[test]
-    fn only_every_bucket_s_reads_and_writes_with_management_events_count() {
-        use aws_sdk_cloudtrail::types::{DataResource, EventSelector, ReadWriteType};
-        let selector = |rw: ReadWriteType, management: bool, values: &str| {
-            EventSelector::builder()
-                .read_write_type(rw)
-                .include_management_events(management)
-                .data_resources(
-                    DataResource::builder()
-                        .r#type("AWS::S3::Object")
-                        .values(values)
-                        .build(),
-                )
-                .build()
-        };
-        assert!(records_s3_data_events(&[selector(
-            ReadWriteType::All,
-            true,
-            ALL_S3_OBJECTS
-        )]));
-        assert!(!records_s3_data_events(&[selector(
-            ReadWriteType::WriteOnly,
-            true,
-            ALL_S3_OBJECTS
-        )]));
-        assert!(!records_s3_data_events(&[selector(
-            ReadWriteType::All,
-            false,
-            ALL_S3_OBJECTS
-        )]));
-        assert!(!records_s3_data_events(&[selector(
-            ReadWriteType::All,
-            true,
-            "arn:aws:s3:::one-bucket/"
-        )]));
-        assert!(!records_s3_data_events(&[]));
+    fn the_baseline_selectors_record_every_bucket_but_the_log_buckets() {
+        let logs = vec![
+            "accounts-cloudtrail-1".to_owned(),
+            "accounts-config-1".to_owned(),
+        ];
+        let baseline = baseline_selectors(&logs);
+        assert!(records_baseline_events(&baseline, &logs));
+        // The log buckets' own writes recorded too: a loop, not the baseline.
+        assert!(!records_baseline_events(&baseline, &logs[..1]));
+        assert!(
+            !records_baseline_events(&baseline[..1], &logs),
+            "management events only"
+        );
+        assert!(!records_baseline_events(&[], &logs));
     }
 }

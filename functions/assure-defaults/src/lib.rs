@@ -143,16 +143,24 @@ async fn assure_support_role(
             if e.as_service_error()
                 .is_some_and(|s| s.is_no_such_entity_exception()) =>
         {
-            iam.create_role()
+            match iam
+                .create_role()
                 .role_name(SUPPORT_ROLE)
                 .assume_role_policy_document(&trust)
                 .description("AWS Support incidents (CIS 1.17); made by the accounts service")
                 .send()
                 .await
-                .concern(CONCERN)?;
-            changes.push(format!(
-                "created role {SUPPORT_ROLE} for AWS Support, assumable from the management account {management}"
-            ));
+            {
+                Ok(_) => changes.push(format!(
+                    "created role {SUPPORT_ROLE} for AWS Support, assumable from the management account {management}"
+                )),
+                // Made meanwhile (IAM's reads lag its writes): it is there; the next run checks
+                // its trust.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_entity_already_exists_exception()) => {}
+                Err(e) => return Err(AssuranceError::aws(CONCERN, e)),
+            }
         }
         Err(e) => return Err(AssuranceError::aws(CONCERN, e)),
     }

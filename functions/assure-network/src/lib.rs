@@ -25,6 +25,10 @@ pub struct DefaultVpc {
     pub internet_gateways: Vec<String>,
     /// Network interfaces in the VPC: each is something running there.
     pub interfaces: usize,
+    /// What else keeps AWS from deleting it, or says someone built on it: security groups but
+    /// the default one, route tables but the main one, network ACLs but the default one, VPC
+    /// endpoints, NAT, egress-only and VPN gateways, peering connections.
+    pub other_parts: Vec<String>,
 }
 
 /// What becomes of a default VPC (pure).
@@ -42,6 +46,13 @@ pub fn decide(vpc: &DefaultVpc) -> Decision {
         return Decision::Keep(format!(
             "default VPC {} is in use ({} network interface(s)): kept",
             vpc.id, vpc.interfaces
+        ));
+    }
+    if !vpc.other_parts.is_empty() {
+        return Decision::Keep(format!(
+            "default VPC {} has been built on ({}): kept",
+            vpc.id,
+            vpc.other_parts.join(", ")
         ));
     }
     Decision::Remove
@@ -118,7 +129,109 @@ async fn read(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<DefaultVpc, Assuran
         .send()
         .await
         .concern(CONCERN)?;
+    let mut other_parts = Vec::new();
+    let groups = ec2
+        .describe_security_groups()
+        .filters(filter("vpc-id", id))
+        .send()
+        .await
+        .concern(CONCERN)?;
+    other_parts.extend(
+        groups
+            .security_groups()
+            .iter()
+            .filter(|g| g.group_name() != Some("default"))
+            .filter_map(|g| g.group_id().map(|g| format!("security group {g}"))),
+    );
+    let tables = ec2
+        .describe_route_tables()
+        .filters(filter("vpc-id", id))
+        .send()
+        .await
+        .concern(CONCERN)?;
+    other_parts.extend(
+        tables
+            .route_tables()
+            .iter()
+            .filter(|t| !t.associations().iter().any(|a| a.main() == Some(true)))
+            .filter_map(|t| t.route_table_id().map(|t| format!("route table {t}"))),
+    );
+    let acls = ec2
+        .describe_network_acls()
+        .filters(filter("vpc-id", id))
+        .send()
+        .await
+        .concern(CONCERN)?;
+    other_parts.extend(
+        acls.network_acls()
+            .iter()
+            .filter(|n| n.is_default() != Some(true))
+            .filter_map(|n| n.network_acl_id().map(|n| format!("network ACL {n}"))),
+    );
+    let endpoints = ec2
+        .describe_vpc_endpoints()
+        .filters(filter("vpc-id", id))
+        .send()
+        .await
+        .concern(CONCERN)?;
+    other_parts.extend(
+        endpoints
+            .vpc_endpoints()
+            .iter()
+            .filter_map(|e| e.vpc_endpoint_id().map(|e| format!("endpoint {e}"))),
+    );
+    let nat = ec2
+        .describe_nat_gateways()
+        .filter(filter("vpc-id", id))
+        .send()
+        .await
+        .concern(CONCERN)?;
+    other_parts.extend(
+        nat.nat_gateways()
+            .iter()
+            .filter(|g| g.state().is_none_or(|s| s.as_str() != "deleted"))
+            .filter_map(|g| g.nat_gateway_id().map(|g| format!("NAT gateway {g}"))),
+    );
+    let vpn = ec2
+        .describe_vpn_gateways()
+        .filters(filter("attachment.vpc-id", id))
+        .send()
+        .await
+        .concern(CONCERN)?;
+    other_parts.extend(
+        vpn.vpn_gateways()
+            .iter()
+            .filter_map(|g| g.vpn_gateway_id().map(|g| format!("VPN gateway {g}"))),
+    );
+    for side in ["requester-vpc-info.vpc-id", "accepter-vpc-info.vpc-id"] {
+        let peering = ec2
+            .describe_vpc_peering_connections()
+            .filters(filter(side, id))
+            .send()
+            .await
+            .concern(CONCERN)?;
+        other_parts.extend(peering.vpc_peering_connections().iter().filter_map(|p| {
+            p.vpc_peering_connection_id()
+                .map(|p| format!("peering connection {p}"))
+        }));
+    }
+    let egress_only = ec2
+        .describe_egress_only_internet_gateways()
+        .send()
+        .await
+        .concern(CONCERN)?;
+    other_parts.extend(
+        egress_only
+            .egress_only_internet_gateways()
+            .iter()
+            .filter(|g| g.attachments().iter().any(|a| a.vpc_id() == Some(id)))
+            .filter_map(|g| {
+                g.egress_only_internet_gateway_id()
+                    .map(|g| format!("egress-only gateway {g}"))
+            }),
+    );
     Ok(DefaultVpc {
+        other_parts,
         id: id.to_owned(),
         subnets: subnets
             .subnets()
@@ -134,9 +247,18 @@ async fn read(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<DefaultVpc, Assuran
     })
 }
 
-/// Removes the VPC's parts, then the VPC. A part already gone (a run cut short) is skipped by
-/// reading again: `read` lists only what is still there.
+/// Removes the VPC's parts, then the VPC. A part already gone (a run cut short) is not read
+/// again: `read` lists only what is still there.
 async fn remove(ec2: &aws_sdk_ec2::Client, vpc: &DefaultVpc) -> Result<(), AssuranceError> {
+    // Subnets first: AWS refuses to delete one anything was launched into since the read, and
+    // the VPC then keeps its internet gateway.
+    for subnet in &vpc.subnets {
+        ec2.delete_subnet()
+            .subnet_id(subnet)
+            .send()
+            .await
+            .concern(CONCERN)?;
+    }
     for gateway in &vpc.internet_gateways {
         ec2.detach_internet_gateway()
             .internet_gateway_id(gateway)
@@ -146,13 +268,6 @@ async fn remove(ec2: &aws_sdk_ec2::Client, vpc: &DefaultVpc) -> Result<(), Assur
             .concern(CONCERN)?;
         ec2.delete_internet_gateway()
             .internet_gateway_id(gateway)
-            .send()
-            .await
-            .concern(CONCERN)?;
-    }
-    for subnet in &vpc.subnets {
-        ec2.delete_subnet()
-            .subnet_id(subnet)
             .send()
             .await
             .concern(CONCERN)?;
@@ -175,6 +290,7 @@ mod tests {
             subnets: vec!["subnet-a".into(), "subnet-b".into()],
             internet_gateways: vec!["igw-1".into()],
             interfaces,
+            other_parts: Vec::new(),
         }
     }
 
@@ -183,6 +299,14 @@ mod tests {
         assert_eq!(decide(&vpc(0)), Decision::Remove);
         match decide(&vpc(2)) {
             Decision::Keep(why) => assert!(why.contains("2 network interface(s)"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        let built_on = DefaultVpc {
+            other_parts: vec!["security group sg-1".into()],
+            ..vpc(0)
+        };
+        match decide(&built_on) {
+            Decision::Keep(why) => assert!(why.contains("security group sg-1"), "{why}"),
             other => panic!("{other:?}"),
         }
     }

@@ -67,7 +67,8 @@ pub fn foundation_policy(role_name: &str, buckets: &[String]) -> Value {
                  json!(format!("arn:aws:iam::*:role/{role_name}"))),
             deny("ProtectNoDefaultVpc", &["ec2:CreateDefaultVpc", "ec2:CreateDefaultSubnet"], json!("*")),
             deny("ProtectSupportRole",
-                 &["iam:DeleteRole", "iam:UpdateAssumeRolePolicy", "iam:DetachRolePolicy"],
+                 &["iam:DeleteRole", "iam:UpdateAssumeRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePolicy",
+                   "iam:PutRolePermissionsBoundary"],
                  json!(format!("arn:aws:iam::*:role/{SUPPORT_ROLE}"))),
             deny("ProtectSessionManagerPreferences",
                  &["ssm:UpdateDocument", "ssm:DeleteDocument", "ssm:UpdateDocumentDefaultVersion"],
@@ -405,7 +406,13 @@ mod tests {
         for a in ["CreateDefaultVpc", "CreateDefaultSubnet"] {
             cases.push((a, "ec2", "*".into()));
         }
-        for a in ["DeleteRole", "UpdateAssumeRolePolicy", "DetachRolePolicy"] {
+        for a in [
+            "DeleteRole",
+            "UpdateAssumeRolePolicy",
+            "DetachRolePolicy",
+            "PutRolePolicy",
+            "PutRolePermissionsBoundary",
+        ] {
             cases.push((
                 a,
                 "iam",
