@@ -621,15 +621,22 @@ async fn assurance_run_again_changes_nothing_and_repairs_drift() {
         .send()
         .await
         .unwrap();
-    // The trail's S3 data events turned off.
+    // The trail's S3 data events turned off (management events only).
+    let management = aws_sdk_cloudtrail::types::AdvancedEventSelector::builder()
+        .name("Management events")
+        .field_selectors(
+            aws_sdk_cloudtrail::types::AdvancedFieldSelector::builder()
+                .field("eventCategory")
+                .equals("Management")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
     aws_sdk_cloudtrail::Client::new(&sdk)
         .put_event_selectors()
         .trail_name("accounts-baseline")
-        .event_selectors(
-            aws_sdk_cloudtrail::types::EventSelector::builder()
-                .include_management_events(true)
-                .build(),
-        )
+        .advanced_event_selectors(management)
         .send()
         .await
         .unwrap();
