@@ -174,18 +174,21 @@ async fn changed<S: Tasks, O, E>(
     req: &ApiRequest,
     task: Task,
     detail_type: &str,
-    policy: Uuid,
+    what: (&str, Value),
     logs: Vec<String>,
 ) -> Result<Value, ApiError> {
     let message = logs.first().cloned().unwrap_or_default();
     let task = finish(&m.store, req, task, TaskStatus::Succeeded, logs).await?;
-    tracing::info!(%policy, task = %task.id, principal = req.principal, "{detail_type}");
-    Ok(event(
-        detail_type,
-        &task,
-        message,
-        Some(("Policy", json!({"PolicyId": policy}))),
-    ))
+    tracing::info!(task = %task.id, principal = req.principal, detail = %what.1, "{detail_type}");
+    Ok(event(detail_type, &task, message, Some(what)))
+}
+
+fn policy_ref(id: Uuid) -> (&'static str, Value) {
+    ("Policy", json!({"PolicyId": id}))
+}
+
+fn attachment_ref(id: Uuid) -> (&'static str, Value) {
+    ("PolicyAttachment", json!({"PolicyAttachmentId": id}))
 }
 
 /// Records `task` finished with `logs`.
@@ -274,7 +277,15 @@ async fn create<S: Records, O: PolicyOrgs, E>(
         Err(e) => return Err(store_error(req, e)),
     }
     let log = format!("Created SCP {} for policy {}", created.aws_id, active.name);
-    changed(m, req, task, "Policy Created", active.id, vec![log]).await
+    changed(
+        m,
+        req,
+        task,
+        "Policy Created",
+        policy_ref(active.id),
+        vec![log],
+    )
+    .await
 }
 
 async fn update<S: Records, O: PolicyOrgs, E>(
@@ -314,7 +325,7 @@ async fn update<S: Records, O: PolicyOrgs, E>(
     }
     let mut logs = vec![format!("Updated policy {}", next.name)];
     logs.extend(drift::settle(m, next.id, updated.version).await);
-    changed(m, req, task, "Policy Updated", next.id, logs).await
+    changed(m, req, task, "Policy Updated", policy_ref(next.id), logs).await
 }
 
 async fn delete<S: Records, O: PolicyOrgs, E>(
@@ -365,7 +376,7 @@ async fn delete<S: Records, O: PolicyOrgs, E>(
         return Err(refusal(req, e, &format!("policy {}", deleted.name)));
     }
     let log = format!("Deleted policy {}", deleted.name);
-    changed(m, req, task, "Policy Deleted", id, vec![log]).await
+    changed(m, req, task, "Policy Deleted", policy_ref(id), vec![log]).await
 }
 
 async fn attach_route<S: Records, O: PolicyOrgs, E>(
@@ -377,23 +388,8 @@ async fn attach_route<S: Records, O: PolicyOrgs, E>(
     let task = Task::new(Operation::AttachPolicy, Vec::new(), chrono::Utc::now());
     let target = resolve(m, req, to.target()).await?;
     let (attachment, log) = attach(m, req, id, target, task.id).await?;
-    let task = finish(
-        &m.store,
-        req,
-        task,
-        TaskStatus::Succeeded,
-        vec![log.clone()],
-    )
-    .await?;
-    Ok(event(
-        "Policy Attached",
-        &task,
-        log,
-        Some((
-            "PolicyAttachment",
-            json!({"PolicyAttachmentId": attachment.id}),
-        )),
-    ))
+    let what = attachment_ref(attachment.id);
+    changed(m, req, task, "Policy Attached", what, vec![log]).await
 }
 
 async fn detach_route<S: Records, O: PolicyOrgs, E>(
@@ -438,23 +434,8 @@ async fn detach_route<S: Records, O: PolicyOrgs, E>(
         .clone();
     let task = Task::new(Operation::DetachPolicy, Vec::new(), chrono::Utc::now());
     let log = detach(m, req, policy.value.id, &target, task.id).await?;
-    let task = finish(
-        &m.store,
-        req,
-        task,
-        TaskStatus::Succeeded,
-        vec![log.clone()],
-    )
-    .await?;
-    Ok(event(
-        "Policy Detached",
-        &task,
-        log,
-        Some((
-            "PolicyAttachment",
-            json!({"PolicyAttachmentId": attachment}),
-        )),
-    ))
+    let what = attachment_ref(attachment);
+    changed(m, req, task, "Policy Detached", what, vec![log]).await
 }
 
 /// `PUT /20190206/account-types/policies`: every type and policy the body names is checked

@@ -140,45 +140,11 @@ impl PolicyOrgs for aws_sdk_organizations::Client {
     }
 
     async fn attach(&self, aws_id: &str, target: &str) -> Result<(), OrganizationsError> {
-        match self
-            .attach_policy()
-            .policy_id(aws_id)
-            .target_id(target)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("DuplicatePolicyAttachmentException") => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        aws::organizations::attach_scp(self, aws_id, target).await
     }
 
     async fn detach(&self, aws_id: &str, target: &str) -> Result<(), OrganizationsError> {
-        match self
-            .detach_policy()
-            .policy_id(aws_id)
-            .target_id(target)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            // Not attached, or the target is gone (an account that left the organization, a
-            // deleted OU): nothing is attached there.
-            Err(e)
-                if matches!(
-                    e.code(),
-                    Some(
-                        "PolicyNotAttachedException"
-                            | "TargetNotFoundException"
-                            | "AccountNotFoundException"
-                            | "OrganizationalUnitNotFoundException"
-                    )
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(e.into()),
-        }
+        aws::organizations::detach_scp(self, aws_id, target).await
     }
 
     async fn policies_on(&self, target: &str) -> Result<Vec<String>, OrganizationsError> {

@@ -279,42 +279,12 @@ impl Policies for aws_sdk_organizations::Client {
     }
 
     async fn attach(&self, id: &str, aws_account_id: &str) -> Result<(), SuspendError> {
-        match self
-            .attach_policy()
-            .policy_id(id)
-            .target_id(aws_account_id)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            // Attached meanwhile (a retried step): what was wanted.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_duplicate_policy_attachment_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(OrganizationsError::from(e).into()),
-        }
+        // Attached meanwhile (a retried step) is what was wanted.
+        Ok(aws::organizations::attach_scp(self, id, aws_account_id).await?)
     }
 
     async fn detach(&self, id: &str, aws_account_id: &str) -> Result<(), SuspendError> {
-        match self
-            .detach_policy()
-            .policy_id(id)
-            .target_id(aws_account_id)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_policy_not_attached_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(OrganizationsError::from(e).into()),
-        }
+        Ok(aws::organizations::detach_scp(self, id, aws_account_id).await?)
     }
 }
 

@@ -183,6 +183,57 @@ pub async fn ensure_managed_ou(
     .into())
 }
 
+/// Attaches SCP `policy` to `target`; one already attached there is attached (a retried step).
+pub async fn attach_scp(
+    c: &aws_sdk_organizations::Client,
+    policy: &str,
+    target: &str,
+) -> Result<(), OrganizationsError> {
+    match c
+        .attach_policy()
+        .policy_id(policy)
+        .target_id(target)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("DuplicatePolicyAttachmentException") => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Detaches SCP `policy` from `target`; one not attached there, or a target that is gone (an
+/// account that left the organization, a deleted OU), is detached.
+pub async fn detach_scp(
+    c: &aws_sdk_organizations::Client,
+    policy: &str,
+    target: &str,
+) -> Result<(), OrganizationsError> {
+    match c
+        .detach_policy()
+        .policy_id(policy)
+        .target_id(target)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e)
+            if matches!(
+                e.code(),
+                Some(
+                    "PolicyNotAttachedException"
+                        | "TargetNotFoundException"
+                        | "AccountNotFoundException"
+                        | "OrganizationalUnitNotFoundException"
+                )
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The SCPs attached directly to `target` (an account, OU or root id), AWS's FullAWSAccess among
 /// them.
 pub async fn scps_on(
