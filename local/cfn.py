@@ -14,6 +14,10 @@ from typing import Any
 import yaml
 
 
+
+# What `!Ref AWS::NoValue` resolves to: the list item or property holding it is left out.
+NO_VALUE = object()
+
 class _Loader(yaml.SafeLoader):
     """YAML with CloudFormation's short-form tags (`!Ref X` becomes `{"Ref": "X"}`)."""
 
@@ -103,11 +107,13 @@ class Resolver:
 
     def resolve(self, node: Any) -> Any:
         if isinstance(node, list):
-            return [self.resolve(n) for n in node]
+            return [v for v in (self.resolve(n) for n in node) if v is not NO_VALUE]
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
             (key, value), = node.items()
+            if key == "Ref" and value == "AWS::NoValue":
+                return NO_VALUE
             if key == "Ref":
                 return self.ref(value)
             if key == "Fn::GetAtt":
@@ -142,7 +148,8 @@ class Resolver:
                 return self.resolve(when_true if self.condition(name) else when_false)
             if key.startswith("Fn::"):
                 raise NotImplementedError(f"{key} is not supported by the local stack")
-        return {k: self.resolve(v) for k, v in node.items()}
+        resolved = {k: self.resolve(v) for k, v in node.items()}
+        return {k: v for k, v in resolved.items() if v is not NO_VALUE}
 
     def _sub(self, value: Any) -> str:
         text, variables = (value, {}) if isinstance(value, str) else (value[0], self.resolve(value[1]))

@@ -48,7 +48,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cfn  # noqa: E402
 import lifecycle  # noqa: E402
-from clients import REGION, aws, http_json, say  # noqa: E402
+from clients import GOVERNED_REGIONS, REGION, aws, http_json, say  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEMPLATE = os.path.join(ROOT, "template.yaml")
@@ -530,6 +530,7 @@ def up(args: argparse.Namespace) -> int:
                 "AccessRoles": json.dumps(access_roles),
                 "LogLevel": args.log_level,
                 "RootEmailTemplate": "aws+{AccountId}@example.com",
+                "GovernedRegions": ",".join(GOVERNED_REGIONS),
                 # The emulator's CreateAccount takes one status call, not minutes.
                 "CreateAccountPollSeconds": "1",
                 # A queued closure tries again, and a closing one is checked, every 2 s, not hourly.

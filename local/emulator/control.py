@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import lambda_invoke
+from . import cbor, lambda_invoke
 from .account import account_management
+from .baseline import BASELINE_APIS
 from .cognito import cognito_identity
 from .access import ACCESS, access_denied, authorize, issue_lambda_session
 from .dynamodb import DYNAMODB, SERIALIZE_DYNAMODB
@@ -27,6 +28,21 @@ class ControlApp:
         self.moto_app = moto_app
 
     def __call__(self, environ: dict, start_response: Any) -> Any:
+        rpc = cbor.to_json_protocol(environ)
+        if rpc is None:
+            return self.serve(environ, start_response)
+        answered: dict[str, Any] = {}
+
+        def capture(status: str, headers: list, exc_info: Any = None) -> Any:
+            answered.update(status=status, headers=headers)
+            return lambda _data: None
+
+        body = b"".join(self.serve(environ, capture))
+        headers, encoded = cbor.to_cbor(*rpc, answered["status"], answered["headers"], body)
+        start_response(answered["status"], headers)
+        return [encoded]
+
+    def serve(self, environ: dict, start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
         route_s3_control(environ)
         if not path.startswith("/_local/") and not path.startswith("/moto-api"):
@@ -41,6 +57,10 @@ class ControlApp:
             served = account_management(environ, start_response)
             if served is not None:
                 return served
+            for baseline_api in BASELINE_APIS:
+                served = baseline_api(environ, start_response)
+                if served is not None:
+                    return served
             served = cognito_identity(environ, start_response)
             if served is not None:
                 return served

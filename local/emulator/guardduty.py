@@ -1,6 +1,7 @@
 """GuardDuty membership (moto has no CreateMembers, GetMembers or ListMembers): an administrator
 account's members, ENABLED at once under the organization's delegated administrator, and the
-member's GetAdministratorAccount in GuardDuty's camelCase wire format."""
+member's GetAdministratorAccount in GuardDuty's camelCase wire format. All of it per region, as
+GuardDuty keeps it: a membership (and a delegation) in one region says nothing of another."""
 
 from __future__ import annotations
 
@@ -14,16 +15,16 @@ from .wire import caller_of, respond_json
 
 
 class GuardDutyMembers:
-    """Administrator account → member account → membership."""
+    """(Administrator account, region) → member account → membership."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.members: dict[str, dict[str, dict]] = {}
+        self.members: dict[tuple[str, str], dict[str, dict]] = {}
 
-    def administrator_of(self, member: str) -> tuple[str, dict] | None:
+    def administrator_of(self, member: str, region: str) -> tuple[str, dict] | None:
         with self.lock:
-            for admin, members in self.members.items():
-                if member in members:
+            for (admin, in_region), members in self.members.items():
+                if in_region == region and member in members:
                     return admin, members[member]
         return None
 
@@ -49,11 +50,11 @@ def guardduty_members(environ: dict, start_response: Any) -> list[bytes] | None:
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = json.loads(environ["wsgi.input"].read(length) or b"{}")
     # The organization's delegated administrator enables organization members without an invitation.
-    delegated = any(caller in b.admin_account_ids for b in guardduty_backends_all(guardduty_backends))
+    delegated = any(caller in b.admin_account_ids for b in guardduty_backends_all(guardduty_backends) if b.region_name == region)
     in_org = {a.id for b in organizations_backends.values() for o in b.values() for a in getattr(o, "accounts", [])}
     now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
     with GUARDDUTY.lock:
-        members = GUARDDUTY.members.setdefault(caller, {})
+        members = GUARDDUTY.members.setdefault((caller, region), {})
         if environ["REQUEST_METHOD"] == "POST" and action is None:
             unprocessed = []
             for detail in body.get("accountDetails", []):
@@ -94,7 +95,7 @@ def install_guardduty_administrator_lookup() -> None:
 
     def get_administrator_account(self, detector_id):  # noqa: ANN001
         self.get_detector(detector_id)
-        found = GUARDDUTY.administrator_of(self.account_id)
+        found = GUARDDUTY.administrator_of(self.account_id, self.region_name)
         if not found:
             return {}
         admin, membership = found

@@ -1,7 +1,9 @@
 //! Assurance concern: the account's activity is recorded by a multi-region trail with log file
 //! validation and global service events, delivered to the Logging account's CloudTrail bucket,
 //! and logging — management events and S3 object-level read and write events of every bucket
-//! (CIS AWS Foundations 3.8, 3.9).
+//! (CIS AWS Foundations 3.8, 3.9) — its logs encrypted with the Logging account's trail key
+//! (3.5), and delivered to a CloudWatch Logs log group too, where the monitoring concern's metric
+//! filters watch them (4.1–4.15).
 
 use aws::SdkConfig;
 use aws::{AssuranceError, InConcern, Provisioning};
@@ -9,6 +11,7 @@ use aws_sdk_cloudtrail::types::builders::AdvancedFieldSelectorBuilder;
 use aws_sdk_cloudtrail::types::{AdvancedEventSelector, AdvancedFieldSelector};
 use domain::assurance::{BASELINE_TRAIL as TRAIL, ConcernInput, ConcernResult};
 use domain::config::{self, ConfigError};
+use domain::monitoring::{TRAIL_LOG_GROUP, TRAIL_LOGS_ROLE};
 
 pub const CONCERN: &str = "cloudtrail";
 
@@ -16,6 +19,11 @@ pub const CONCERN: &str = "cloudtrail";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrailState {
     pub bucket: String,
+    /// The key its logs are encrypted with (CloudTrail answers the key's ARN).
+    pub kms_key: Option<String>,
+    /// The log group and role of its CloudWatch Logs delivery.
+    pub log_group_arn: Option<String>,
+    pub logs_role_arn: Option<String>,
     pub multi_region: bool,
     pub log_file_validation: bool,
     pub global_events: bool,
@@ -33,13 +41,30 @@ pub enum Fix {
     EventSelectors,
 }
 
+/// Where and how the trail delivers: the Logging account's bucket and key, and the account's
+/// log group through its delivery role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub bucket: String,
+    pub kms_key: String,
+    pub log_group_arn: String,
+    pub logs_role_arn: String,
+}
+
 /// What brings `current` to the baseline.
-pub fn fixes(current: Option<&TrailState>, bucket: &str) -> Vec<Fix> {
+pub fn fixes(current: Option<&TrailState>, wanted: &Delivery) -> Vec<Fix> {
     let Some(t) = current else {
         return vec![Fix::Create, Fix::EventSelectors, Fix::StartLogging];
     };
     let mut fixes = Vec::new();
-    if t.bucket != bucket || !t.multi_region || !t.log_file_validation || !t.global_events {
+    if t.bucket != wanted.bucket
+        || t.kms_key.as_deref() != Some(&wanted.kms_key)
+        || t.log_group_arn.as_deref() != Some(&wanted.log_group_arn)
+        || t.logs_role_arn.as_deref() != Some(&wanted.logs_role_arn)
+        || !t.multi_region
+        || !t.log_file_validation
+        || !t.global_events
+    {
         fixes.push(Fix::Update);
     }
     if !t.s3_data_events {
@@ -145,6 +170,8 @@ pub fn records_baseline_events(
 
 pub struct Assurer {
     pub provisioning: Provisioning,
+    /// The Logging account: its trail key encrypts the logs.
+    pub logging_account_id: String,
     pub bucket: String,
     /// The Logging account's buckets (the trail's, Config's, Session Manager's): their object
     /// events are not recorded.
@@ -152,10 +179,12 @@ pub struct Assurer {
 }
 
 impl Assurer {
-    /// `PROVISIONING_ROLE_NAME`, `CLOUDTRAIL_BUCKET`, `CONFIG_BUCKET`, `SSM_BUCKET`.
+    /// `PROVISIONING_ROLE_NAME`, `LOGGING_ACCOUNT_ID`, `CLOUDTRAIL_BUCKET`, `CONFIG_BUCKET`,
+    /// `SSM_BUCKET`.
     pub fn from_env(sdk: SdkConfig) -> Result<Self, ConfigError> {
         Ok(Assurer {
             provisioning: Provisioning::from_env(sdk)?,
+            logging_account_id: config::required("LOGGING_ACCOUNT_ID")?,
             bucket: config::required("CLOUDTRAIL_BUCKET")?,
             log_buckets: vec![
                 config::required("CLOUDTRAIL_BUCKET")?,
@@ -171,6 +200,21 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
         .provisioning
         .into_account(&input.aws_account_id, aws::Session::AssureCloudTrail)
         .await?;
+    let region = target.region().map(|r| r.to_string()).unwrap_or_default();
+    let mut changes = Vec::new();
+    let wanted = Delivery {
+        bucket: a.bucket.clone(),
+        kms_key: trail_key(a).await?,
+        log_group_arn: ensure_log_group(&target, &region, &input.aws_account_id, &mut changes)
+            .await?,
+        logs_role_arn: ensure_logs_role(
+            &aws_sdk_iam::Client::new(&target),
+            &region,
+            &input.aws_account_id,
+            &mut changes,
+        )
+        .await?,
+    };
     let ct = aws_sdk_cloudtrail::Client::new(&target);
     let described = ct
         .describe_trails()
@@ -202,6 +246,9 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
                     &a.log_buckets,
                 ),
                 bucket: trail.s3_bucket_name().unwrap_or_default().to_owned(),
+                kms_key: trail.kms_key_id().map(str::to_owned),
+                log_group_arn: trail.cloud_watch_logs_log_group_arn().map(str::to_owned),
+                logs_role_arn: trail.cloud_watch_logs_role_arn().map(str::to_owned),
                 multi_region: trail.is_multi_region_trail().unwrap_or(false),
                 log_file_validation: trail.log_file_validation_enabled().unwrap_or(false),
                 global_events: trail.include_global_service_events().unwrap_or(false),
@@ -210,13 +257,15 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
         }
         None => None,
     };
-    let mut changes = Vec::new();
-    for fix in fixes(current.as_ref(), &a.bucket) {
+    for fix in fixes(current.as_ref(), &wanted) {
         match fix {
             Fix::Create => {
                 ct.create_trail()
                     .name(TRAIL)
                     .s3_bucket_name(&a.bucket)
+                    .kms_key_id(&wanted.kms_key)
+                    .cloud_watch_logs_log_group_arn(&wanted.log_group_arn)
+                    .cloud_watch_logs_role_arn(&wanted.logs_role_arn)
                     .is_multi_region_trail(true)
                     .enable_log_file_validation(true)
                     .include_global_service_events(true)
@@ -224,7 +273,7 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
                     .await
                     .concern(CONCERN)?;
                 changes.push(format!(
-                    "created trail {TRAIL} (multi-region, log file validation) delivering to s3://{}",
+                    "created trail {TRAIL} (multi-region, log file validation) delivering to s3://{} encrypted with the Logging account's trail key, and to log group {TRAIL_LOG_GROUP}",
                     a.bucket
                 ));
             }
@@ -232,13 +281,16 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
                 ct.update_trail()
                     .name(TRAIL)
                     .s3_bucket_name(&a.bucket)
+                    .kms_key_id(&wanted.kms_key)
+                    .cloud_watch_logs_log_group_arn(&wanted.log_group_arn)
+                    .cloud_watch_logs_role_arn(&wanted.logs_role_arn)
                     .is_multi_region_trail(true)
                     .enable_log_file_validation(true)
                     .include_global_service_events(true)
                     .send()
                     .await
                     .concern(CONCERN)?;
-                changes.push(format!("restored trail {TRAIL}: multi-region, log file validation, global events, s3://{}", a.bucket));
+                changes.push(format!("restored trail {TRAIL}: multi-region, log file validation, global events, s3://{} with the trail key, log group {TRAIL_LOG_GROUP}", a.bucket));
             }
             Fix::EventSelectors => {
                 ct.put_event_selectors()
@@ -264,13 +316,210 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
     Ok(ConcernResult::new(CONCERN, changes))
 }
 
+/// The trail key's ARN, looked up in the Logging account (the foundation bootstrap makes it).
+async fn trail_key(a: &Assurer) -> Result<String, AssuranceError> {
+    use domain::assurance::TRAIL_KEY_ALIAS;
+    let logging = a
+        .provisioning
+        .into_account(&a.logging_account_id, aws::Session::TrailKeyLookup)
+        .await?;
+    match aws_sdk_kms::Client::new(&logging)
+        .describe_key()
+        .key_id(TRAIL_KEY_ALIAS)
+        .send()
+        .await
+    {
+        Ok(out) => out
+            .key_metadata()
+            .and_then(|m| m.arn())
+            .map(str::to_owned)
+            .ok_or_else(|| AssuranceError::Aws {
+                concern: CONCERN,
+                message: "DescribeKey returned no key ARN".into(),
+            }),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_not_found_exception()) =>
+        {
+            Err(AssuranceError::Prerequisite {
+                concern: CONCERN,
+                message: format!(
+                    "the Logging account {} has no {TRAIL_KEY_ALIAS}; run the foundation bootstrap",
+                    a.logging_account_id
+                ),
+            })
+        }
+        Err(e) => Err(AssuranceError::aws(CONCERN, e)),
+    }
+}
+
+/// The log group the trail delivers to (the monitoring concern keeps its retention); its ARN
+/// as CloudTrail takes it.
+async fn ensure_log_group(
+    target: &SdkConfig,
+    region: &str,
+    account: &str,
+    changes: &mut Vec<String>,
+) -> Result<String, AssuranceError> {
+    let logs = aws_sdk_cloudwatchlogs::Client::new(target);
+    let groups = logs
+        .describe_log_groups()
+        .log_group_name_prefix(TRAIL_LOG_GROUP)
+        .send()
+        .await
+        .concern(CONCERN)?;
+    if !groups
+        .log_groups()
+        .iter()
+        .any(|g| g.log_group_name() == Some(TRAIL_LOG_GROUP))
+    {
+        match logs
+            .create_log_group()
+            .log_group_name(TRAIL_LOG_GROUP)
+            .send()
+            .await
+        {
+            Ok(_) => changes.push(format!("created log group {TRAIL_LOG_GROUP}")),
+            // The monitoring concern, running at the same time, made it first.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_already_exists_exception()) => {}
+            Err(e) => return Err(AssuranceError::aws(CONCERN, e)),
+        }
+    }
+    Ok(format!(
+        "arn:aws:logs:{region}:{account}:log-group:{TRAIL_LOG_GROUP}:*"
+    ))
+}
+
+/// The role CloudTrail delivers to the log group with: trusting CloudTrail for this account's
+/// trails only, allowed to write that log group's streams and nothing else. Its ARN.
+async fn ensure_logs_role(
+    iam: &aws_sdk_iam::Client,
+    region: &str,
+    account: &str,
+    changes: &mut Vec<String>,
+) -> Result<String, AssuranceError> {
+    let (trust, permissions) = logs_role_policies(region, account);
+    const POLICY: &str = "deliver-to-log-group";
+    let arn = match iam.get_role().role_name(TRAIL_LOGS_ROLE).send().await {
+        Ok(out) => {
+            let role = out.role;
+            let current = role
+                .as_ref()
+                .and_then(|r| r.assume_role_policy_document())
+                .map(aws::policy_text)
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+            if current.as_ref() != Some(&trust) {
+                iam.update_assume_role_policy()
+                    .role_name(TRAIL_LOGS_ROLE)
+                    .policy_document(trust.to_string())
+                    .send()
+                    .await
+                    .concern(CONCERN)?;
+                changes.push(format!(
+                    "restored the trust policy of role {TRAIL_LOGS_ROLE}"
+                ));
+            }
+            role.map(|r| r.arn).unwrap_or_default()
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_no_such_entity_exception()) =>
+        {
+            let created = iam
+                .create_role()
+                .role_name(TRAIL_LOGS_ROLE)
+                .assume_role_policy_document(trust.to_string())
+                .description(
+                    "CloudTrail delivers the baseline trail to CloudWatch Logs (accounts service)",
+                )
+                .send()
+                .await
+                .concern(CONCERN)?;
+            changes.push(format!(
+                "created role {TRAIL_LOGS_ROLE} for CloudTrail's delivery to log group {TRAIL_LOG_GROUP}"
+            ));
+            created.role.map(|r| r.arn).unwrap_or_default()
+        }
+        Err(e) => return Err(AssuranceError::aws(CONCERN, e)),
+    };
+    let current = match iam
+        .get_role_policy()
+        .role_name(TRAIL_LOGS_ROLE)
+        .policy_name(POLICY)
+        .send()
+        .await
+    {
+        Ok(out) => {
+            serde_json::from_str::<serde_json::Value>(&aws::policy_text(out.policy_document())).ok()
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_no_such_entity_exception()) =>
+        {
+            None
+        }
+        Err(e) => return Err(AssuranceError::aws(CONCERN, e)),
+    };
+    if current.as_ref() != Some(&permissions) {
+        iam.put_role_policy()
+            .role_name(TRAIL_LOGS_ROLE)
+            .policy_name(POLICY)
+            .policy_document(permissions.to_string())
+            .send()
+            .await
+            .concern(CONCERN)?;
+        changes.push(format!(
+            "role {TRAIL_LOGS_ROLE} may write log group {TRAIL_LOG_GROUP} and nothing else"
+        ));
+    }
+    Ok(arn)
+}
+
+/// The delivery role's trust and permissions policies.
+pub fn logs_role_policies(region: &str, account: &str) -> (serde_json::Value, serde_json::Value) {
+    let trust = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account}}
+        }]
+    });
+    let permissions = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": format!("arn:aws:logs:{region}:{account}:log-group:{TRAIL_LOG_GROUP}:log-stream:*")
+        }]
+    });
+    (trust, permissions)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn baseline() -> TrailState {
-        TrailState {
+    fn wanted() -> Delivery {
+        Delivery {
             bucket: "logs".into(),
+            kms_key: "arn:aws:kms:us-east-1:222222222222:key/k".into(),
+            log_group_arn:
+                "arn:aws:logs:us-east-1:111122223333:log-group:accounts-baseline-trail:*".into(),
+            logs_role_arn: "arn:aws:iam::111122223333:role/accounts-cloudtrail-logs".into(),
+        }
+    }
+
+    fn baseline() -> TrailState {
+        let w = wanted();
+        TrailState {
+            bucket: w.bucket,
+            kms_key: Some(w.kms_key),
+            log_group_arn: Some(w.log_group_arn),
+            logs_role_arn: Some(w.logs_role_arn),
             multi_region: true,
             log_file_validation: true,
             global_events: true,
@@ -282,14 +531,14 @@ mod tests {
     #[test]
     fn a_missing_trail_is_created_and_started() {
         assert_eq!(
-            fixes(None, "logs"),
+            fixes(None, &wanted()),
             [Fix::Create, Fix::EventSelectors, Fix::StartLogging]
         );
     }
 
     #[test]
     fn a_trail_at_the_baseline_needs_nothing() {
-        assert!(fixes(Some(&baseline()), "logs").is_empty());
+        assert!(fixes(Some(&baseline()), &wanted()).is_empty());
     }
 
     #[test]
@@ -298,22 +547,58 @@ mod tests {
             multi_region: false,
             ..baseline()
         };
-        assert_eq!(fixes(Some(&single_region), "logs"), [Fix::Update]);
+        assert_eq!(fixes(Some(&single_region), &wanted()), [Fix::Update]);
         let elsewhere = TrailState {
             bucket: "other".into(),
             ..baseline()
         };
-        assert_eq!(fixes(Some(&elsewhere), "logs"), [Fix::Update]);
+        assert_eq!(fixes(Some(&elsewhere), &wanted()), [Fix::Update]);
         let stopped = TrailState {
             logging: false,
             ..baseline()
         };
-        assert_eq!(fixes(Some(&stopped), "logs"), [Fix::StartLogging]);
+        assert_eq!(fixes(Some(&stopped), &wanted()), [Fix::StartLogging]);
         let management_only = TrailState {
             s3_data_events: false,
             ..baseline()
         };
-        assert_eq!(fixes(Some(&management_only), "logs"), [Fix::EventSelectors]);
+        assert_eq!(
+            fixes(Some(&management_only), &wanted()),
+            [Fix::EventSelectors]
+        );
+        let unencrypted = TrailState {
+            kms_key: None,
+            ..baseline()
+        };
+        assert_eq!(fixes(Some(&unencrypted), &wanted()), [Fix::Update]);
+        let other_key = TrailState {
+            kms_key: Some("arn:aws:kms:us-east-1:111122223333:key/mine".into()),
+            ..baseline()
+        };
+        assert_eq!(fixes(Some(&other_key), &wanted()), [Fix::Update]);
+        let not_to_logs = TrailState {
+            log_group_arn: None,
+            logs_role_arn: None,
+            ..baseline()
+        };
+        assert_eq!(fixes(Some(&not_to_logs), &wanted()), [Fix::Update]);
+    }
+
+    #[test]
+    fn cloudtrail_alone_delivers_and_only_to_the_trails_log_group() {
+        let (trust, permissions) = logs_role_policies("us-east-1", "111122223333");
+        assert_eq!(
+            trust["Statement"][0]["Principal"]["Service"],
+            "cloudtrail.amazonaws.com"
+        );
+        assert_eq!(
+            trust["Statement"][0]["Condition"]["StringEquals"]["aws:SourceAccount"],
+            "111122223333"
+        );
+        assert_eq!(
+            permissions["Statement"][0]["Resource"],
+            "arn:aws:logs:us-east-1:111122223333:log-group:accounts-baseline-trail:log-stream:*"
+        );
     }
 
     #[test]

@@ -1,11 +1,14 @@
-//! Assurance concern: AWS Config records every supported resource type (global ones included)
-//! with its service-linked role, delivers to the Logging account's Config bucket, and is on.
+//! Assurance concern: AWS Config records every supported resource type with its service-linked
+//! role, delivers to the Logging account's Config bucket, and is on — in every governed region.
+//! Global resource types (IAM) are recorded in the home region only: recorded everywhere, each
+//! change to them would be recorded (and billed) once per region.
 
 use aws::SdkConfig;
 use aws::{AssuranceError, InConcern, Provisioning};
 use aws_sdk_config::types::{ConfigurationRecorder, DeliveryChannel, RecordingGroup};
 use domain::assurance::{ConcernInput, ConcernResult};
 use domain::config::{self, ConfigError};
+use domain::regions::Regions;
 
 pub const CONCERN: &str = "config";
 const SERVICE: &str = "config.amazonaws.com";
@@ -35,12 +38,13 @@ pub enum Fix {
     Start,
 }
 
-pub fn fixes(s: &ConfigState, role_arn: &str, bucket: &str) -> Vec<Fix> {
+/// What to fix; `global`: this region records the global resource types.
+pub fn fixes(s: &ConfigState, role_arn: &str, bucket: &str, global: bool) -> Vec<Fix> {
     let mut fixes = Vec::new();
     let recorder_ok = s
         .recorder
         .as_ref()
-        .is_some_and(|r| r.role_arn == role_arn && r.all_supported && r.global_resources);
+        .is_some_and(|r| r.role_arn == role_arn && r.all_supported && r.global_resources == global);
     if !recorder_ok {
         fixes.push(Fix::PutRecorder);
     }
@@ -55,14 +59,16 @@ pub fn fixes(s: &ConfigState, role_arn: &str, bucket: &str) -> Vec<Fix> {
 
 pub struct Assurer {
     pub provisioning: Provisioning,
+    pub regions: Regions,
     pub bucket: String,
 }
 
 impl Assurer {
     /// `PROVISIONING_ROLE_NAME`, `CONFIG_BUCKET`.
-    pub fn from_env(sdk: SdkConfig) -> Result<Self, ConfigError> {
+    pub fn from_env(sdk: SdkConfig, regions: Regions) -> Result<Self, ConfigError> {
         Ok(Assurer {
             provisioning: Provisioning::from_env(sdk)?,
+            regions,
             bucket: config::required("CONFIG_BUCKET")?,
         })
     }
@@ -105,8 +111,33 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
         .into_account(&input.aws_account_id, aws::Session::AssureConfig)
         .await?;
     let mut changes = Vec::new();
+    // The service-linked role is the account's, one for every region.
     let role_arn = service_role(&aws_sdk_iam::Client::new(&target), &mut changes).await?;
-    let cfg = aws_sdk_config::Client::new(&target);
+    let role_arn = &role_arn;
+    changes.extend(
+        aws::in_every_region(&target, &a.regions, |cfg, region| async move {
+            let global = a.regions.is_home(&region);
+            assure_in_region(
+                &aws_sdk_config::Client::new(&cfg),
+                role_arn,
+                &a.bucket,
+                global,
+            )
+            .await
+        })
+        .await?,
+    );
+    Ok(ConcernResult::new(CONCERN, changes))
+}
+
+/// The recorder, its channel and its recording in the region `cfg` acts in.
+async fn assure_in_region(
+    cfg: &aws_sdk_config::Client,
+    role_arn: &str,
+    bucket: &str,
+    global: bool,
+) -> Result<Vec<String>, AssuranceError> {
+    let mut changes = Vec::new();
 
     let recorders = cfg
         .describe_configuration_recorders()
@@ -151,16 +182,16 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
         recorder,
     };
 
-    for fix in fixes(&state, &role_arn, &a.bucket) {
+    for fix in fixes(&state, role_arn, bucket, global) {
         match fix {
             Fix::PutRecorder => {
                 let group = RecordingGroup::builder()
                     .all_supported(true)
-                    .include_global_resource_types(true)
+                    .include_global_resource_types(global)
                     .build();
                 let recorder = ConfigurationRecorder::builder()
                     .name(&name)
-                    .role_arn(&role_arn)
+                    .role_arn(role_arn)
                     .recording_group(group)
                     .build();
                 cfg.put_configuration_recorder()
@@ -168,14 +199,16 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
                     .send()
                     .await
                     .concern(CONCERN)?;
-                changes.push(format!(
-                    "configuration recorder {name} records all resource types, global ones included"
-                ));
+                changes.push(if global {
+                    format!("configuration recorder {name} records all resource types, global ones included")
+                } else {
+                    format!("configuration recorder {name} records all regional resource types")
+                });
             }
             Fix::PutChannel => {
                 let channel = DeliveryChannel::builder()
                     .name(&channel_name)
-                    .s3_bucket_name(&a.bucket)
+                    .s3_bucket_name(bucket)
                     .build();
                 cfg.put_delivery_channel()
                     .delivery_channel(channel)
@@ -183,8 +216,7 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
                     .await
                     .concern(CONCERN)?;
                 changes.push(format!(
-                    "delivery channel {channel_name} delivers to s3://{}",
-                    a.bucket
+                    "delivery channel {channel_name} delivers to s3://{bucket}"
                 ));
             }
             Fix::Start => {
@@ -197,7 +229,7 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
             }
         }
     }
-    Ok(ConcernResult::new(CONCERN, changes))
+    Ok(changes)
 }
 
 #[cfg(test)]
@@ -220,14 +252,14 @@ mod tests {
     #[test]
     fn an_account_without_config_gets_all_three() {
         assert_eq!(
-            fixes(&ConfigState::default(), "arn:role", "config-logs"),
+            fixes(&ConfigState::default(), "arn:role", "config-logs", true),
             [Fix::PutRecorder, Fix::PutChannel, Fix::Start]
         );
     }
 
     #[test]
     fn an_account_at_the_baseline_needs_nothing() {
-        assert!(fixes(&baseline(), "arn:role", "config-logs").is_empty());
+        assert!(fixes(&baseline(), "arn:role", "config-logs", true).is_empty());
     }
 
     #[test]
@@ -236,11 +268,14 @@ mod tests {
             recording: false,
             ..baseline()
         };
-        assert_eq!(fixes(&stopped, "arn:role", "config-logs"), [Fix::Start]);
+        assert_eq!(
+            fixes(&stopped, "arn:role", "config-logs", true),
+            [Fix::Start]
+        );
         let mut partial = baseline();
         partial.recorder.as_mut().unwrap().all_supported = false;
         assert_eq!(
-            fixes(&partial, "arn:role", "config-logs"),
+            fixes(&partial, "arn:role", "config-logs", true),
             [Fix::PutRecorder]
         );
         let elsewhere = ConfigState {
@@ -248,8 +283,20 @@ mod tests {
             ..baseline()
         };
         assert_eq!(
-            fixes(&elsewhere, "arn:role", "config-logs"),
+            fixes(&elsewhere, "arn:role", "config-logs", true),
             [Fix::PutChannel]
+        );
+    }
+
+    #[test]
+    fn global_resource_types_are_recorded_in_the_home_region_alone() {
+        assert!(fixes(&baseline(), "arn:role", "config-logs", false) == [Fix::PutRecorder]);
+        let mut regional = baseline();
+        regional.recorder.as_mut().unwrap().global_resources = false;
+        assert!(fixes(&regional, "arn:role", "config-logs", false).is_empty());
+        assert_eq!(
+            fixes(&regional, "arn:role", "config-logs", true),
+            [Fix::PutRecorder]
         );
     }
 }

@@ -19,6 +19,7 @@ use aws_sdk_iam::types::PasswordPolicy;
 use aws_sdk_s3control::types::PublicAccessBlockConfiguration;
 use domain::assurance::{ConcernInput, ConcernResult};
 use domain::config::ConfigError;
+use domain::regions::Regions;
 
 pub const CONCERN: &str = "defaults";
 pub const MIN_PASSWORD_LENGTH: i32 = 14;
@@ -60,15 +61,17 @@ pub fn strengthened(current: Option<&Policy>) -> Policy {
 
 pub struct Assurer {
     pub provisioning: Provisioning,
+    pub regions: Regions,
     /// The only account the provisioning role may trust.
     pub management_account_id: String,
 }
 
 impl Assurer {
     /// `PROVISIONING_ROLE_NAME`, `MANAGEMENT_ACCOUNT_ID`.
-    pub fn from_env(sdk: SdkConfig) -> Result<Self, ConfigError> {
+    pub fn from_env(sdk: SdkConfig, regions: Regions) -> Result<Self, ConfigError> {
         Ok(Assurer {
             provisioning: Provisioning::from_env(sdk)?,
+            regions,
             management_account_id: domain::config::required("MANAGEMENT_ACCOUNT_ID")?,
         })
     }
@@ -92,11 +95,19 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
         .into_account(account, aws::Session::AssureDefaults)
         .await?;
     let s3 = aws_sdk_s3control::Client::new(&target);
-    let ec2 = aws_sdk_ec2::Client::new(&target);
     let iam = aws_sdk_iam::Client::new(&target);
+    // EC2's account defaults are regional.
+    let regional = aws::in_every_region(&target, &a.regions, |target, _| async move {
+        let ec2 = aws_sdk_ec2::Client::new(&target);
+        let changes = [
+            assure_ebs_encryption(&ec2).await?,
+            assure_imdsv2_default(&ec2).await?,
+        ];
+        Ok(changes.into_iter().flatten().collect())
+    })
+    .await?;
     let changes = [
         assure_public_access_block(&s3, account).await?,
-        assure_ebs_encryption(&ec2).await?,
         assure_password_policy(&iam).await?,
         assure_role_trust(&iam, &a.provisioning.role, &a.management_account_id).await?,
         assure_support_role(&iam, &a.management_account_id).await?,
@@ -107,7 +118,7 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
     ];
     Ok(ConcernResult::new(
         CONCERN,
-        changes.into_iter().flatten().collect(),
+        changes.into_iter().flatten().chain(regional).collect(),
     ))
 }
 
@@ -271,6 +282,34 @@ async fn assure_ebs_encryption(
         .await
         .concern(CONCERN)?;
     Ok(Some("turned on EBS encryption by default".to_owned()))
+}
+
+/// New instances require IMDSv2 (session tokens) unless launched otherwise (CIS 5.6): the
+/// account's instance metadata defaults, in the region the session works in.
+async fn assure_imdsv2_default(
+    ec2: &aws_sdk_ec2::Client,
+) -> Result<Option<String>, AssuranceError> {
+    use aws_sdk_ec2::types::{HttpTokensState, MetadataDefaultHttpTokensState};
+    let current = ec2
+        .get_instance_metadata_defaults()
+        .send()
+        .await
+        .concern(CONCERN)?;
+    let required = current
+        .account_level()
+        .and_then(|l| l.http_tokens())
+        .is_some_and(|t| *t == HttpTokensState::Required);
+    if required {
+        return Ok(None);
+    }
+    ec2.modify_instance_metadata_defaults()
+        .http_tokens(MetadataDefaultHttpTokensState::Required)
+        .send()
+        .await
+        .concern(CONCERN)?;
+    Ok(Some(
+        "new instances require IMDSv2 by default (instance metadata defaults)".to_owned(),
+    ))
 }
 
 /// The IAM password policy: the baseline, keeping anything stricter.

@@ -1,5 +1,6 @@
-//! Assurance concern: GuardDuty on in the account, with the Security account as its
-//! administrator and the account its member.
+//! Assurance concern: GuardDuty on in the account in every governed region, with the Security
+//! account as its administrator and the account its member (GuardDuty is regional: so are its
+//! detectors, its delegated administrator and its memberships).
 //!
 //! The Security account is the organization's delegated GuardDuty administrator (the foundation
 //! bootstrap makes it so and gives it a detector). Members of the organization that it adds
@@ -11,6 +12,7 @@ use aws_sdk_guardduty::types::{AccountDetail, DetectorStatus};
 use domain::assurance::{ConcernInput, ConcernResult};
 use domain::config::{self, ConfigError};
 use domain::is_aws_account_id;
+use domain::regions::Regions;
 
 pub const CONCERN: &str = "guardduty";
 
@@ -29,14 +31,16 @@ pub fn needs_membership(current: Option<&Membership>, security: &str) -> bool {
 
 pub struct Assurer {
     pub provisioning: Provisioning,
+    pub regions: Regions,
     pub security_account_id: String,
 }
 
 impl Assurer {
     /// `PROVISIONING_ROLE_NAME`, `SECURITY_ACCOUNT_ID`.
-    pub fn from_env(sdk: SdkConfig) -> Result<Self, ConfigError> {
+    pub fn from_env(sdk: SdkConfig, regions: Regions) -> Result<Self, ConfigError> {
         Ok(Assurer {
             provisioning: Provisioning::from_env(sdk)?,
+            regions,
             security_account_id: config::parsed("SECURITY_ACCOUNT_ID", |v| {
                 if is_aws_account_id(v) {
                     Ok(v.to_owned())
@@ -91,12 +95,28 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
         .provisioning
         .into_account(account, aws::Session::AssureGuardDuty)
         .await?;
-    let gd = aws_sdk_guardduty::Client::new(&target);
+    let input = &input;
+    let changes = aws::in_every_region(&target, &a.regions, |target, region| async move {
+        assure_in_region(a, input, &target, &region).await
+    })
+    .await?;
+    Ok(ConcernResult::new(CONCERN, changes))
+}
+
+/// The detector and the membership in the region `target` acts in.
+async fn assure_in_region(
+    a: &Assurer,
+    input: &ConcernInput,
+    target: &SdkConfig,
+    region: &str,
+) -> Result<Vec<String>, AssuranceError> {
+    let account = &input.aws_account_id;
+    let gd = aws_sdk_guardduty::Client::new(target);
     let mut changes = Vec::new();
     let detector = ensure_detector(&gd, &mut changes).await?;
     if *account == a.security_account_id {
         // The administrator is not a member of itself.
-        return Ok(ConcernResult::new(CONCERN, changes));
+        return Ok(changes);
     }
 
     let current = gd
@@ -124,7 +144,7 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
             .provisioning
             .into_account(&a.security_account_id, aws::Session::GuardDutyAdministrator)
             .await?;
-        let admin = aws_sdk_guardduty::Client::new(&security);
+        let admin = aws_sdk_guardduty::Client::new(&aws::in_region(&security, region));
         let admin_detector = admin.list_detectors().send().await.concern(CONCERN)?.detector_ids().first().cloned().ok_or_else(|| {
             AssuranceError::Prerequisite {
                 concern: CONCERN,
@@ -178,7 +198,7 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
             });
         }
     }
-    Ok(ConcernResult::new(CONCERN, changes))
+    Ok(changes)
 }
 
 #[cfg(test)]

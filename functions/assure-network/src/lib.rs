@@ -14,6 +14,7 @@ use aws::{AssuranceError, InConcern, Provisioning};
 use aws_sdk_ec2::types::Filter;
 use domain::assurance::{ConcernInput, ConcernResult};
 use domain::config::ConfigError;
+use domain::regions::Regions;
 
 pub const CONCERN: &str = "network";
 
@@ -60,13 +61,15 @@ pub fn decide(vpc: &DefaultVpc) -> Decision {
 
 pub struct Assurer {
     pub provisioning: Provisioning,
+    pub regions: Regions,
 }
 
 impl Assurer {
     /// `PROVISIONING_ROLE_NAME`.
-    pub fn from_env(sdk: SdkConfig) -> Result<Self, ConfigError> {
+    pub fn from_env(sdk: SdkConfig, regions: Regions) -> Result<Self, ConfigError> {
         Ok(Assurer {
             provisioning: Provisioning::from_env(sdk)?,
+            regions,
         })
     }
 }
@@ -80,7 +83,20 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
         .provisioning
         .into_account(&input.aws_account_id, aws::Session::AssureNetwork)
         .await?;
-    let ec2 = aws_sdk_ec2::Client::new(&target);
+    let account = input.aws_account_id.as_str();
+    let changes = aws::in_every_region(&target, &a.regions, |target, region| async move {
+        assure_in_region(&aws_sdk_ec2::Client::new(&target), account, &region).await
+    })
+    .await?;
+    Ok(ConcernResult::new(CONCERN, changes))
+}
+
+/// The default VPC of the region `ec2` acts in.
+async fn assure_in_region(
+    ec2: &aws_sdk_ec2::Client,
+    account: &str,
+    region: &str,
+) -> Result<Vec<String>, AssuranceError> {
     let vpcs = ec2
         .describe_vpcs()
         .filters(filter("isDefault", "true"))
@@ -89,15 +105,15 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
         .concern(CONCERN)?;
     let mut changes = Vec::new();
     for id in vpcs.vpcs().iter().filter_map(|v| v.vpc_id()) {
-        let vpc = read(&ec2, id).await?;
+        let vpc = read(ec2, id).await?;
         match decide(&vpc) {
             Decision::Keep(why) => {
                 // Not a change: a second run would say the same. The next part of the
                 // baseline (closing its default security group and network ACL) is issue 13's.
-                tracing::warn!(account = input.aws_account_id, vpc = vpc.id, "{why}");
+                tracing::warn!(account, region, vpc = vpc.id, "{why}");
             }
             Decision::Remove => {
-                remove(&ec2, &vpc).await?;
+                remove(ec2, &vpc).await?;
                 changes.push(format!(
                     "removed the default VPC {} ({} subnet(s), {} internet gateway(s)): nothing used it",
                     vpc.id,
@@ -107,7 +123,7 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
             }
         }
     }
-    Ok(ConcernResult::new(CONCERN, changes))
+    Ok(changes)
 }
 
 async fn read(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<DefaultVpc, AssuranceError> {

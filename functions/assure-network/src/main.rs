@@ -3,6 +3,8 @@ use assure_network::{Assurer, handle};
 #[tokio::main]
 async fn main() -> Result<(), edge::runtime::Error> {
     edge::init_tracing();
-    let assurer = Assurer::from_env(aws::sdk_config().await)?;
+    let sdk = aws::sdk_config().await;
+    let regions = aws::regions::governed(&sdk).await?;
+    let assurer = Assurer::from_env(sdk, regions)?;
     edge::run(|input| handle(&assurer, input)).await
 }

@@ -1,5 +1,6 @@
 //! Assurance concern: Session Manager keeps a log of every session in the Logging account's
-//! Session Manager bucket, encrypted, under the account's id; idle sessions end after 20 minutes.
+//! Session Manager bucket, encrypted, under the account's id; idle sessions end after 20 minutes
+//! — in every governed region (the preferences are regional).
 //!
 //! Session Manager's account preferences are the `SSM-SessionManagerRunShell` document (type
 //! `Session`); the concern creates it, or adds a version and makes it the default when the
@@ -10,6 +11,7 @@ use aws::{AssuranceError, InConcern, Provisioning};
 use aws_sdk_ssm::types::{DocumentFormat, DocumentType};
 use domain::assurance::{ConcernInput, ConcernResult, SESSION_MANAGER_DOCUMENT as DOCUMENT};
 use domain::config::{self, ConfigError};
+use domain::regions::Regions;
 use serde_json::{Value, json};
 
 pub const CONCERN: &str = "ssm";
@@ -53,14 +55,16 @@ pub fn differences(current: &Value, wanted: &Value) -> Vec<String> {
 
 pub struct Assurer {
     pub provisioning: Provisioning,
+    pub regions: Regions,
     pub bucket: String,
 }
 
 impl Assurer {
     /// `PROVISIONING_ROLE_NAME`, `SSM_BUCKET`.
-    pub fn from_env(sdk: SdkConfig) -> Result<Self, ConfigError> {
+    pub fn from_env(sdk: SdkConfig, regions: Regions) -> Result<Self, ConfigError> {
         Ok(Assurer {
             provisioning: Provisioning::from_env(sdk)?,
+            regions,
             bucket: config::required("SSM_BUCKET")?,
         })
     }
@@ -71,8 +75,22 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
         .provisioning
         .into_account(&input.aws_account_id, aws::Session::AssureSsm)
         .await?;
-    let ssm = aws_sdk_ssm::Client::new(&target);
     let wanted = preferences(&a.bucket, &input.aws_account_id);
+    let (wanted, input) = (&wanted, &input);
+    let changes = aws::in_every_region(&target, &a.regions, |target, _| async move {
+        assure_in_region(&aws_sdk_ssm::Client::new(&target), a, input, wanted).await
+    })
+    .await?;
+    Ok(ConcernResult::new(CONCERN, changes))
+}
+
+/// The preferences document in the region `ssm` acts in.
+async fn assure_in_region(
+    ssm: &aws_sdk_ssm::Client,
+    a: &Assurer,
+    input: &ConcernInput,
+    wanted: &Value,
+) -> Result<Vec<String>, AssuranceError> {
     let content = wanted.to_string();
     let existing = match ssm.get_document().name(DOCUMENT).send().await {
         Ok(doc) => Some(doc),
@@ -105,7 +123,7 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
                 .content()
                 .and_then(|c| serde_json::from_str(c).ok())
                 .unwrap_or(Value::Null);
-            let differ = differences(&current, &wanted);
+            let differ = differences(&current, wanted);
             if !differ.is_empty() {
                 let updated = ssm
                     .update_document()
@@ -134,7 +152,7 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
             }
         }
     }
-    Ok(ConcernResult::new(CONCERN, changes))
+    Ok(changes)
 }
 
 #[cfg(test)]

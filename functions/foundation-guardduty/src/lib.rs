@@ -1,10 +1,12 @@
 //! Foundation bootstrap: the Security account is the organization's delegated GuardDuty
-//! administrator and has a detector, so Account Assurance can make every account its member.
+//! administrator and has a detector in every governed region (both are regional), so Account
+//! Assurance can make every account its member there.
 
 use aws::SdkConfig;
 use aws::{AssuranceError, InConcern, Provisioning};
 use domain::assurance::ConcernResult;
 use domain::config::{self, ConfigError};
+use domain::regions::Regions;
 use serde::Deserialize;
 
 pub const CONCERN: &str = "guardduty administrator";
@@ -14,14 +16,16 @@ pub struct Input {}
 
 pub struct Bootstrap {
     pub provisioning: Provisioning,
+    pub regions: Regions,
     pub security_account_id: String,
 }
 
 impl Bootstrap {
     /// `PROVISIONING_ROLE_NAME`, `SECURITY_ACCOUNT_ID`.
-    pub fn from_env(sdk: SdkConfig) -> Result<Self, ConfigError> {
+    pub fn from_env(sdk: SdkConfig, regions: Regions) -> Result<Self, ConfigError> {
         Ok(Bootstrap {
             provisioning: Provisioning::from_env(sdk)?,
+            regions,
             security_account_id: config::required("SECURITY_ACCOUNT_ID")?,
         })
     }
@@ -49,9 +53,29 @@ pub fn delegation_needed(admins: &[&str], security: &str) -> Result<bool, Assura
 }
 
 pub async fn handle(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceError> {
-    let mut changes = Vec::new();
+    let security = b
+        .provisioning
+        .into_account(&b.security_account_id, aws::Session::FoundationGuardDuty)
+        .await?;
+    let security = &security;
     // The delegation is made from the management account, where this function runs.
-    let management = aws_sdk_guardduty::Client::new(&b.provisioning.sdk);
+    let changes = aws::in_every_region(&b.provisioning.sdk, &b.regions, |management, region| {
+        let security = aws::in_region(security, &region);
+        async move { bootstrap_in_region(b, &management, &security).await }
+    })
+    .await?;
+    Ok(ConcernResult::new(CONCERN, changes))
+}
+
+/// The delegation and the Security account's detector in one region: `management` and
+/// `security` act there.
+async fn bootstrap_in_region(
+    b: &Bootstrap,
+    management: &SdkConfig,
+    security: &SdkConfig,
+) -> Result<Vec<String>, AssuranceError> {
+    let mut changes = Vec::new();
+    let management = aws_sdk_guardduty::Client::new(management);
     let admins = management
         .list_organization_admin_accounts()
         .send()
@@ -74,11 +98,7 @@ pub async fn handle(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceE
             b.security_account_id
         ));
     }
-    let security = b
-        .provisioning
-        .into_account(&b.security_account_id, aws::Session::FoundationGuardDuty)
-        .await?;
-    let gd = aws_sdk_guardduty::Client::new(&security);
+    let gd = aws_sdk_guardduty::Client::new(security);
     if gd
         .list_detectors()
         .send()
@@ -94,7 +114,7 @@ pub async fn handle(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceE
             .concern(CONCERN)?;
         changes.push("created the Security account's GuardDuty detector".to_owned());
     }
-    Ok(ConcernResult::new(CONCERN, changes))
+    Ok(changes)
 }
 
 #[cfg(test)]

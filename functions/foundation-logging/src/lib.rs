@@ -114,6 +114,36 @@ pub fn bucket_policy(writer: Writer, bucket: &str, organization: &str) -> Value 
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 
+/// The trail key's policy: the Logging account administers it; CloudTrail encrypts with it for
+/// the baseline trail of the organization's accounts, and describes it; the organization's
+/// principals decrypt the logs it encrypted (reading a log needs the key too).
+pub fn trail_key_policy(logging: &str, organization: &str) -> Value {
+    let trail = format!("arn:aws:cloudtrail:*:*:trail/{BASELINE_TRAIL}");
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "LoggingAccountAdministers", "Effect": "Allow",
+             "Principal": {"AWS": format!("arn:aws:iam::{logging}:root")},
+             "Action": "kms:*", "Resource": "*"},
+            {"Sid": "BaselineTrailsEncrypt", "Effect": "Allow",
+             "Principal": {"Service": "cloudtrail.amazonaws.com"},
+             "Action": "kms:GenerateDataKey*", "Resource": "*",
+             "Condition": {"StringEquals": {"aws:SourceOrgID": organization},
+                           "ArnLike": {"aws:SourceArn": trail.clone()},
+                           "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": trail}}},
+            {"Sid": "CloudTrailDescribes", "Effect": "Allow",
+             "Principal": {"Service": "cloudtrail.amazonaws.com"},
+             "Action": "kms:DescribeKey", "Resource": "*",
+             "Condition": {"StringEquals": {"aws:SourceOrgID": organization}}},
+            {"Sid": "OrganizationReadsLogs", "Effect": "Allow",
+             "Principal": {"AWS": "*"},
+             "Action": ["kms:Decrypt", "kms:ReEncryptFrom"], "Resource": "*",
+             "Condition": {"StringEquals": {"aws:PrincipalOrgID": organization},
+                           "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": "arn:aws:cloudtrail:*:*:trail/*"}}}
+        ]
+    })
+}
+
 pub struct Bootstrap {
     pub provisioning: Provisioning,
     pub logging_account_id: String,
@@ -167,7 +197,91 @@ pub async fn handle(b: &Bootstrap, input: Input) -> Result<ConcernResult, Assura
         ];
         changes.extend(steps.into_iter().flatten());
     }
+    let kms = aws_sdk_kms::Client::new(&logging);
+    changes.extend(ensure_trail_key(&kms, &b.logging_account_id, &input.organization).await?);
     Ok(ConcernResult::new(CONCERN, changes))
+}
+
+/// The trail key: made with its alias, its policy kept, its rotation on (CIS 3.6).
+async fn ensure_trail_key(
+    kms: &aws_sdk_kms::Client,
+    logging: &str,
+    organization: &str,
+) -> Result<Vec<String>, AssuranceError> {
+    use domain::assurance::TRAIL_KEY_ALIAS;
+    let policy = trail_key_policy(logging, organization);
+    let mut changes = Vec::new();
+    let key_id = match kms.describe_key().key_id(TRAIL_KEY_ALIAS).send().await {
+        Ok(out) => out
+            .key_metadata()
+            .map(|m| m.key_id().to_owned())
+            .unwrap_or_default(),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_not_found_exception()) =>
+        {
+            let created = kms
+                .create_key()
+                .description("Encrypts the baseline trails' logs (kept by the accounts service)")
+                .policy(policy.to_string())
+                .send()
+                .await
+                .concern(CONCERN)?;
+            let id = created
+                .key_metadata()
+                .map(|m| m.key_id().to_owned())
+                .unwrap_or_default();
+            kms.create_alias()
+                .alias_name(TRAIL_KEY_ALIAS)
+                .target_key_id(&id)
+                .send()
+                .await
+                .concern(CONCERN)?;
+            changes.push(format!(
+                "created the trail key {TRAIL_KEY_ALIAS} ({id}) for the organization's baseline trails"
+            ));
+            id
+        }
+        Err(e) => return Err(AssuranceError::aws(CONCERN, e)),
+    };
+    let current = kms
+        .get_key_policy()
+        .key_id(&key_id)
+        .policy_name("default")
+        .send()
+        .await
+        .concern(CONCERN)?;
+    let current: Option<Value> = current.policy().and_then(|p| serde_json::from_str(p).ok());
+    if current.as_ref() != Some(&policy) {
+        kms.put_key_policy()
+            .key_id(&key_id)
+            .policy_name("default")
+            .policy(policy.to_string())
+            .send()
+            .await
+            .concern(CONCERN)?;
+        changes.push(format!(
+            "restored the policy of the trail key {TRAIL_KEY_ALIAS}"
+        ));
+    }
+    let rotating = kms
+        .get_key_rotation_status()
+        .key_id(&key_id)
+        .send()
+        .await
+        .concern(CONCERN)?
+        .key_rotation_enabled();
+    if !rotating {
+        kms.enable_key_rotation()
+            .key_id(&key_id)
+            .send()
+            .await
+            .concern(CONCERN)?;
+        changes.push(format!(
+            "turned on yearly rotation of the trail key {TRAIL_KEY_ALIAS}"
+        ));
+    }
+    Ok(changes)
 }
 
 /// An S3 error's code, for the answers that mean "not configured".

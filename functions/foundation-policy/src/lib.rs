@@ -13,6 +13,7 @@ use aws::{AssuranceError, InConcern};
 use aws_sdk_organizations::types::{PolicyType, PolicyTypeStatus};
 use domain::assurance::{BASELINE_TRAIL, ConcernResult, SESSION_MANAGER_DOCUMENT, SUPPORT_ROLE};
 use domain::config::{self, ConfigError};
+use domain::monitoring::{ALARM_PREFIX, ALARM_TOPIC, TRAIL_LOG_GROUP, TRAIL_LOGS_ROLE};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -58,18 +59,29 @@ pub fn foundation_policy(role_name: &str, buckets: &[String]) -> Value {
                  json!(bucket_resources)),
             deny("ProtectAccountDefaults",
                  &["s3:PutAccountPublicAccessBlock", "ec2:DisableEbsEncryptionByDefault",
-                   "iam:DeleteAccountPasswordPolicy", "iam:UpdateAccountPasswordPolicy"],
+                   "ec2:ModifyInstanceMetadataDefaults", "iam:DeleteAccountPasswordPolicy",
+                   "iam:UpdateAccountPasswordPolicy"],
                  json!("*")),
+            // The trail's CloudWatch Logs delivery and the CIS monitoring on it (4.1–4.15).
+            deny("ProtectMonitoring",
+                 &["logs:Delete*", "logs:PutMetricFilter", "logs:PutRetentionPolicy", "cloudwatch:DeleteAlarms",
+                   "cloudwatch:PutMetricAlarm", "cloudwatch:DisableAlarmActions", "sns:DeleteTopic",
+                   "sns:SetTopicAttributes"],
+                 json!([format!("arn:aws:logs:*:*:log-group:{TRAIL_LOG_GROUP}:*"),
+                        format!("arn:aws:cloudwatch:*:*:alarm:{ALARM_PREFIX}*"),
+                        format!("arn:aws:sns:*:*:{ALARM_TOPIC}")])),
             deny("ProtectServiceRole",
                  &["iam:CreateRole", "iam:DeleteRole", "iam:UpdateRole", "iam:UpdateAssumeRolePolicy", "iam:AttachRolePolicy",
                    "iam:DetachRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary",
                    "iam:DeleteRolePermissionsBoundary", "iam:TagRole", "iam:UntagRole"],
                  json!(format!("arn:aws:iam::*:role/{role_name}"))),
             deny("ProtectNoDefaultVpc", &["ec2:CreateDefaultVpc", "ec2:CreateDefaultSubnet"], json!("*")),
-            deny("ProtectSupportRole",
-                 &["iam:DeleteRole", "iam:UpdateAssumeRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePolicy",
-                   "iam:PutRolePermissionsBoundary"],
-                 json!(format!("arn:aws:iam::*:role/{SUPPORT_ROLE}"))),
+            // The support role (CIS 1.17) and the trail's CloudWatch Logs delivery role.
+            deny("ProtectBaselineRoles",
+                 &["iam:DeleteRole", "iam:UpdateAssumeRolePolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy",
+                   "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary"],
+                 json!([format!("arn:aws:iam::*:role/{SUPPORT_ROLE}"),
+                        format!("arn:aws:iam::*:role/{TRAIL_LOGS_ROLE}")])),
             deny("ProtectSessionManagerPreferences",
                  &["ssm:UpdateDocument", "ssm:DeleteDocument", "ssm:UpdateDocumentDefaultVersion"],
                  json!(format!("arn:aws:ssm:*:*:document/{SESSION_MANAGER_DOCUMENT}"))),

@@ -49,15 +49,93 @@ fn every<T>(
     )
 }
 
-/// Evaluates one rule against the facts.
-pub fn evaluate(rule: &Rule, facts: &Facts) -> RuleResult {
-    let (state, reason) = match &rule.evaluation {
+/// The direct checks of regional settings: evaluated in every governed region. The others
+/// judge account-wide settings (IAM, S3 Block Public Access, the multi-region trail and its
+/// monitoring), read once in the home region. AWS Config rules are regional too.
+pub const REGIONAL_CHECKS: &[&str] = &[
+    "instance-profiles-attached",
+    "imdsv2-required",
+    "ebs-encryption-by-default",
+    "config-recording",
+    "vpc-flow-logs",
+    "nacl-admin-ports-closed",
+    "security-group-admin-ports-closed",
+    "default-security-groups-closed",
+    "guardduty-enabled",
+    "session-manager-logging",
+];
+
+/// Is the rule judged in every governed region?
+pub fn is_regional(evaluation: &Evaluation) -> bool {
+    match evaluation {
+        Evaluation::Check { check, .. } => REGIONAL_CHECKS.contains(&check.as_str()),
+        Evaluation::ConfigRule { .. } => true,
+        Evaluation::Manual { .. } => false,
+    }
+}
+
+fn evaluate_in(rule: &Rule, facts: &Facts) -> Outcome {
+    match &rule.evaluation {
         Evaluation::Manual { reason } => not_applicable(format!("manual control: {reason}")),
         Evaluation::ConfigRule { identifier } => config_rule(facts, identifier),
         Evaluation::Check { check, parameters } => match run(check, parameters, facts) {
             Ok(outcome) => outcome,
             Err(reason) => (RuleState::Unknown, reason),
         },
+    }
+}
+
+/// One rule's result from its results in each governed region: FAILED when any region fails
+/// it (naming those regions), else UNKNOWN when any could not be judged, else PASSED when any
+/// passed (the rest had nothing to judge), else NOT_APPLICABLE.
+pub fn across_regions(per_region: Vec<(&str, Outcome)>) -> Outcome {
+    if per_region.len() == 1 {
+        return per_region
+            .into_iter()
+            .next()
+            .map(|(_, o)| o)
+            .unwrap_or_else(|| not_applicable("no governed region"));
+    }
+    for state in [
+        RuleState::Failed,
+        RuleState::Unknown,
+        RuleState::Passed,
+        RuleState::NotApplicable,
+    ] {
+        let those: Vec<&(&str, Outcome)> = per_region
+            .iter()
+            .filter(|(_, (s, _))| *s == state)
+            .collect();
+        if those.is_empty() {
+            continue;
+        }
+        let first = &those[0].1.1;
+        let reason =
+            if those.len() == per_region.len() && those.iter().all(|(_, (_, r))| r == first) {
+                format!("in every governed region: {first}")
+            } else {
+                those
+                    .iter()
+                    .map(|(region, (_, r))| format!("{region}: {r}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+        return (state, reason);
+    }
+    unreachable!("every state was tried")
+}
+
+/// Evaluates one rule against an account's facts, one per governed region (the home region's
+/// first): a regional rule in each region, an account-wide one in the home region.
+pub fn evaluate(rule: &Rule, facts: &[Facts]) -> RuleResult {
+    let (state, reason) = match facts {
+        [] => (RuleState::Unknown, "no facts were read".to_owned()),
+        [home, ..] if !is_regional(&rule.evaluation) => evaluate_in(rule, home),
+        all => across_regions(
+            all.iter()
+                .map(|f| (f.region.as_str(), evaluate_in(rule, f)))
+                .collect(),
+        ),
     };
     RuleResult {
         rule_id: rule.id.clone(),
@@ -447,13 +525,26 @@ fn instance_profiles_attached(_: &Map<String, Value>, f: &Facts) -> Result<Outco
     )
 }
 
+/// Every instance requires IMDSv2, and so will every instance launched from now on: the
+/// account's instance metadata defaults require it.
 fn imdsv2_required(_: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
-    every_instance(
+    let by_default = *fetched(&f.imdsv2_by_default, "EC2 instance metadata defaults")?;
+    let instances = every_instance(
         f,
         |i| i.imdsv2_required,
         "every instance requires IMDSv2",
         "instances that allow IMDSv1",
-    )
+    )?;
+    Ok(match (instances, by_default) {
+        ((RuleState::Failed, reason), _) => fail(reason),
+        (_, false) => fail(
+            "the account's instance metadata defaults do not require IMDSv2: new instances may allow IMDSv1",
+        ),
+        ((RuleState::Passed, reason), true) => {
+            pass(format!("{reason}, and new instances require it by default"))
+        }
+        (_, true) => pass("new instances require IMDSv2 by default (the account has no instances)"),
+    })
 }
 
 fn no_expired_server_certificates(_: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
@@ -539,10 +630,17 @@ fn config_recording(_: &Map<String, Value>, f: &Facts) -> Result<Outcome, String
     Ok(match recorders.first() {
         None => fail("the account has no AWS Config recorder"),
         Some(r) if !r.recording => fail("the AWS Config recorder is not recording"),
-        Some(r) if !(r.all_supported && r.include_global) => {
+        Some(r) if !r.all_supported => {
             fail("the AWS Config recorder does not record all resource types")
         }
-        Some(_) => pass("AWS Config records all resource types, global ones included"),
+        // Global resource types are recorded once, in the home region.
+        Some(r) if f.home && !r.include_global => {
+            fail("the AWS Config recorder of the home region does not record global resource types")
+        }
+        Some(_) if f.home => pass("AWS Config records all resource types, global ones included"),
+        Some(_) => {
+            pass("AWS Config records all regional resource types (global ones in the home region)")
+        }
     })
 }
 
@@ -724,13 +822,13 @@ mod tests {
     }
 
     fn state(id: &str, f: &Facts) -> RuleState {
-        evaluate(rule(id), f).state
+        evaluate(rule(id), std::slice::from_ref(f)).state
     }
 
     /// `id` passes on the compliant fixture and fails once `breaks` changed it.
     fn flips(id: &str, breaks: impl FnOnce(&mut Facts)) {
         let good = compliant();
-        let r = evaluate(rule(id), &good);
+        let r = evaluate(rule(id), std::slice::from_ref(&good));
         assert_eq!(
             r.state,
             RuleState::Passed,
@@ -739,7 +837,7 @@ mod tests {
         );
         let mut bad = compliant();
         breaks(&mut bad);
-        let r = evaluate(rule(id), &bad);
+        let r = evaluate(rule(id), std::slice::from_ref(&bad));
         assert_eq!(
             r.state,
             RuleState::Failed,
@@ -747,6 +845,102 @@ mod tests {
             r.reason
         );
         assert!(!r.reason.is_empty());
+    }
+
+    /// The compliant fixture as seen in a second governed region.
+    fn elsewhere(region: &str) -> Facts {
+        Facts {
+            region: region.into(),
+            home: false,
+            ..compliant()
+        }
+    }
+
+    #[test]
+    fn a_regional_rule_fails_when_one_region_fails_it_and_names_that_region() {
+        let home = compliant();
+        let mut ireland = elsewhere("eu-west-1");
+        ireland.guardduty_enabled = Ok(false);
+        let r = evaluate(rule("accounts-guardduty"), &[home.clone(), ireland]);
+        assert_eq!(r.state, RuleState::Failed, "{}", r.reason);
+        assert!(r.reason.starts_with("eu-west-1: "), "{}", r.reason);
+        assert!(!r.reason.contains("us-east-1"), "{}", r.reason);
+        let both = evaluate(
+            rule("accounts-guardduty"),
+            &[home.clone(), elsewhere("eu-west-1")],
+        );
+        assert_eq!(both.state, RuleState::Passed);
+        assert!(
+            both.reason.starts_with("in every governed region: "),
+            "{}",
+            both.reason
+        );
+    }
+
+    #[test]
+    fn an_account_wide_rule_is_judged_once_in_the_home_region() {
+        let home = compliant();
+        let mut ireland = elsewhere("eu-west-1");
+        // What another region reports of account-wide settings is not read.
+        ireland.password_policy = Ok(None);
+        let r = evaluate(rule("cis-1.8"), &[home, ireland]);
+        assert_eq!(r.state, RuleState::Passed, "{}", r.reason);
+        assert!(!is_regional(&rule("cis-1.8").evaluation));
+        assert!(is_regional(&rule("cis-2.2.1").evaluation));
+        assert!(
+            is_regional(&rule("cis-2.1.1").evaluation),
+            "AWS Config rules are regional"
+        );
+    }
+
+    #[test]
+    fn failures_outrank_unknowns_which_outrank_passes_and_nothing_to_judge() {
+        let o = |s: RuleState, r: &str| (s, r.to_owned());
+        let r = across_regions(vec![
+            ("us-east-1", o(RuleState::Unknown, "throttled")),
+            ("eu-west-1", o(RuleState::Failed, "off")),
+            ("ap-south-1", o(RuleState::Passed, "on")),
+        ]);
+        assert_eq!(r, o(RuleState::Failed, "eu-west-1: off"));
+        let r = across_regions(vec![
+            ("us-east-1", o(RuleState::Passed, "on")),
+            ("eu-west-1", o(RuleState::Unknown, "throttled")),
+        ]);
+        assert_eq!(r, o(RuleState::Unknown, "eu-west-1: throttled"));
+        let r = across_regions(vec![
+            ("us-east-1", o(RuleState::NotApplicable, "no VPC")),
+            ("eu-west-1", o(RuleState::Passed, "flow logs on")),
+        ]);
+        assert_eq!(r, o(RuleState::Passed, "eu-west-1: flow logs on"));
+        let one = across_regions(vec![("us-east-1", o(RuleState::Failed, "off"))]);
+        assert_eq!(one, o(RuleState::Failed, "off"), "one region: no prefix");
+    }
+
+    #[test]
+    fn global_resource_types_are_wanted_in_the_recorder_of_the_home_region_only() {
+        let regional_only = |f: &mut Facts| {
+            f.config_recorders = Ok(vec![ConfigRecorder {
+                all_supported: true,
+                include_global: false,
+                recording: true,
+            }])
+        };
+        let mut ireland = elsewhere("eu-west-1");
+        regional_only(&mut ireland);
+        assert_eq!(state("cis-3.3", &ireland), RuleState::Passed);
+        flips("cis-3.3", regional_only);
+    }
+
+    #[test]
+    fn imdsv2_is_required_of_instances_and_by_the_accounts_defaults() {
+        flips("cis-5.6", |f| f.imdsv2_by_default = Ok(false));
+        let mut none = compliant();
+        none.instances = Ok(vec![]);
+        assert_eq!(state("cis-5.6", &none), RuleState::Passed);
+        none.imdsv2_by_default = Ok(false);
+        assert_eq!(state("cis-5.6", &none), RuleState::Failed);
+        none.imdsv2_by_default = Err("throttled".into());
+        assert_eq!(state("cis-5.6", &none), RuleState::Unknown);
     }
 
     #[test]
@@ -778,7 +972,7 @@ mod tests {
             check: "crystal-ball".into(),
             parameters: Map::new(),
         };
-        let r = evaluate(&rule, &compliant());
+        let r = evaluate(&rule, &[compliant()]);
         assert_eq!(r.state, RuleState::Unknown);
         assert!(r.reason.contains("crystal-ball"), "{}", r.reason);
     }
@@ -788,7 +982,7 @@ mod tests {
         let f = compliant();
         for r in &Bundle::builtin().rules {
             if matches!(r.evaluation, Evaluation::Check { .. }) {
-                let result = evaluate(r, &f);
+                let result = evaluate(r, std::slice::from_ref(&f));
                 assert_eq!(
                     result.state,
                     RuleState::Passed,
@@ -911,7 +1105,7 @@ mod tests {
         });
         let mut empty = compliant();
         empty.instances = Ok(vec![]);
-        assert_eq!(state("cis-5.6", &empty), RuleState::NotApplicable);
+        assert_eq!(state("cis-1.18", &empty), RuleState::NotApplicable);
     }
 
     fn trail(f: &mut Facts) -> &mut Trail {
@@ -970,7 +1164,7 @@ mod tests {
             m.filters
                 .retain(|mf| !mf.pattern.contains("userIdentity.type"));
         }
-        let r = evaluate(rule("cis-4.3"), &f);
+        let r = evaluate(rule("cis-4.3"), std::slice::from_ref(&f));
         assert_eq!(r.state, RuleState::Failed);
         assert!(r.reason.contains("userIdentity.type"), "{}", r.reason);
     }
@@ -1021,7 +1215,7 @@ mod tests {
     fn config_rules_give_their_result_or_no_data() {
         let f = compliant();
         assert_eq!(state("cis-2.3.1", &f), RuleState::Passed);
-        let r = evaluate(rule("cis-2.4.1"), &f);
+        let r = evaluate(rule("cis-2.4.1"), std::slice::from_ref(&f));
         assert_eq!(r.state, RuleState::NotApplicable);
         assert!(r.reason.contains("EFS_ENCRYPTED_CHECK"), "{}", r.reason);
         let mut g = compliant();
@@ -1043,7 +1237,7 @@ mod tests {
     fn a_source_that_could_not_be_read_makes_its_rules_unknown_never_passed() {
         let mut f = compliant();
         f.password_policy = Err("AccessDenied: not allowed".into());
-        let r = evaluate(rule("cis-1.8"), &f);
+        let r = evaluate(rule("cis-1.8"), std::slice::from_ref(&f));
         assert_eq!(r.state, RuleState::Unknown);
         assert!(r.reason.contains("AccessDenied"), "{}", r.reason);
         assert_eq!(state("cis-1.5", &f), RuleState::Passed);
@@ -1051,7 +1245,7 @@ mod tests {
 
     #[test]
     fn manual_controls_are_not_scored() {
-        let r = evaluate(rule("cis-1.3"), &compliant());
+        let r = evaluate(rule("cis-1.3"), &[compliant()]);
         assert_eq!(r.state, RuleState::NotApplicable);
         assert!(r.reason.starts_with("manual control"));
     }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use aws::SdkConfig;
 use aws::error_message;
 use chrono::{DateTime, Utc};
+use domain::regions::Regions;
 use serde_json::Value;
 
 /// A source's content, or why it could not be read.
@@ -113,10 +114,16 @@ pub struct SessionPreferences {
     pub encrypted: bool,
 }
 
-/// Everything the direct checks and the Config-rule lookups read from one account.
+/// Everything the direct checks and the Config-rule lookups read from one account, as seen in
+/// one governed region: the account-wide facts (IAM, S3, the trails and their monitoring, read
+/// once in the home region) and the region's own.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Facts {
     pub aws_account_id: String,
+    /// The governed region the regional facts are from.
+    pub region: String,
+    /// The home region: global resource types are recorded here.
+    pub home: bool,
     pub now: DateTime<Utc>,
     /// IAM GetAccountSummary (AccountMFAEnabled, AccountAccessKeysPresent, …).
     pub account_summary: Fetched<HashMap<String, i32>>,
@@ -136,6 +143,8 @@ pub struct Facts {
     /// The four account-level S3 Block Public Access settings; None: none configured.
     pub public_access_block: Fetched<Option<[bool; 4]>>,
     pub ebs_encryption_by_default: Fetched<bool>,
+    /// The account's instance metadata defaults require IMDSv2 of new instances.
+    pub imdsv2_by_default: Fetched<bool>,
     /// Each VPC and whether it has a flow log.
     pub vpcs: Fetched<Vec<(String, bool)>>,
     pub nacl_entries: Fetched<Vec<NaclEntry>>,
@@ -258,15 +267,69 @@ macro_rules! all_items {
     };
 }
 
-/// Reads everything from the account `target` acts in.
+/// A region's own facts.
+struct Regional {
+    ebs_encryption_by_default: Fetched<bool>,
+    imdsv2_by_default: Fetched<bool>,
+    vpcs: Fetched<Vec<(String, bool)>>,
+    nacl_entries: Fetched<Vec<NaclEntry>>,
+    security_groups: Fetched<Vec<SecurityGroup>>,
+    instances: Fetched<Vec<Instance>>,
+    config_recorders: Fetched<Vec<ConfigRecorder>>,
+    config_rules: Fetched<HashMap<String, Vec<String>>>,
+    guardduty_enabled: Fetched<bool>,
+    session_preferences: Fetched<Option<SessionPreferences>>,
+}
+
+/// Reads the regional facts in the region `target` acts in.
+async fn regional(target: &SdkConfig, config_identifiers: &[String]) -> Regional {
+    let ec2 = aws_sdk_ec2::Client::new(target);
+    let (
+        ebs_encryption_by_default,
+        imdsv2_by_default,
+        vpcs,
+        nacl_entries,
+        security_groups,
+        instances,
+    ) = tokio::join!(
+        ebs_encryption_by_default(&ec2),
+        imdsv2_by_default(&ec2),
+        vpcs(&ec2),
+        nacl_entries(&ec2),
+        security_groups(&ec2),
+        instances(&ec2),
+    );
+    let (config_recorders, config_rules, guardduty_enabled, session_preferences) = tokio::join!(
+        config_recorders(target),
+        config_rules(target, config_identifiers),
+        guardduty_enabled(target),
+        session_preferences(target),
+    );
+    Regional {
+        ebs_encryption_by_default,
+        imdsv2_by_default,
+        vpcs,
+        nacl_entries,
+        security_groups,
+        instances,
+        config_recorders,
+        config_rules,
+        guardduty_enabled,
+        session_preferences,
+    }
+}
+
+/// Reads everything from the account `target` acts in: the account-wide facts once, in the
+/// home region, and each governed region's own; one [`Facts`] per region, the home region's
+/// first.
 pub async fn gather(
     target: &SdkConfig,
+    regions: &Regions,
     aws_account_id: &str,
     policy_arns: &[String],
     config_identifiers: &[String],
-) -> Facts {
+) -> Vec<Facts> {
     let iam = aws_sdk_iam::Client::new(target);
-    let ec2 = aws_sdk_ec2::Client::new(target);
     let trails = aws_sdk_cloudtrail::Client::new(target);
     let (
         account_summary,
@@ -277,12 +340,8 @@ pub async fn gather(
         full_admin_policies,
         expired_server_certificates,
         public_access_block,
-        ebs_encryption_by_default,
-        vpcs,
-        nacl_entries,
-        security_groups,
-        instances,
         trail_list,
+        per_region,
     ) = tokio::join!(
         account_summary(&iam),
         password_policy(&iam),
@@ -292,20 +351,12 @@ pub async fn gather(
         full_admin_policies(&iam),
         expired_server_certificates(&iam),
         public_access_block(target, aws_account_id),
-        ebs_encryption_by_default(&ec2),
-        vpcs(&ec2),
-        nacl_entries(&ec2),
-        security_groups(&ec2),
-        instances(&ec2),
         trail_facts(&trails),
+        futures::future::join_all(regions.all().iter().map(|r| async move {
+            regional(&aws::in_region(target, r), config_identifiers).await
+        })),
     );
-    let (config_recorders, config_rules, guardduty_enabled, session_preferences, monitoring) = tokio::join!(
-        config_recorders(target),
-        config_rules(target, config_identifiers),
-        guardduty_enabled(target),
-        session_preferences(target),
-        monitoring(target, &trail_list),
-    );
+    let monitoring = monitoring(target, &trail_list).await;
     let mut policy_attachments = HashMap::new();
     for arn in policy_arns {
         policy_attachments.insert(arn.clone(), policy_attachments_of(&iam, arn).await);
@@ -314,31 +365,40 @@ pub async fn gather(
         Ok((count, with)) => (Ok(count), Ok(with)),
         Err(e) => (Err(e.clone()), Err(e)),
     };
-    Facts {
-        aws_account_id: aws_account_id.to_owned(),
-        now: Utc::now(),
-        account_summary,
-        password_policy,
-        credential_report,
-        root_virtual_mfa,
-        users_with_own_policies,
-        users: users_count,
-        full_admin_policies,
-        policy_attachments,
-        expired_server_certificates,
-        public_access_block,
-        ebs_encryption_by_default,
-        vpcs,
-        nacl_entries,
-        security_groups,
-        instances,
-        trails: trail_list,
-        monitoring,
-        config_recorders,
-        config_rules,
-        guardduty_enabled,
-        session_preferences,
-    }
+    let now = Utc::now();
+    regions
+        .all()
+        .iter()
+        .zip(per_region)
+        .map(|(region, r)| Facts {
+            aws_account_id: aws_account_id.to_owned(),
+            region: region.clone(),
+            home: regions.is_home(region),
+            now,
+            account_summary: account_summary.clone(),
+            password_policy: password_policy.clone(),
+            credential_report: credential_report.clone(),
+            root_virtual_mfa: root_virtual_mfa.clone(),
+            users_with_own_policies: users_with_own_policies.clone(),
+            users: users_count.clone(),
+            full_admin_policies: full_admin_policies.clone(),
+            policy_attachments: policy_attachments.clone(),
+            expired_server_certificates: expired_server_certificates.clone(),
+            public_access_block: public_access_block.clone(),
+            trails: trail_list.clone(),
+            monitoring: monitoring.clone(),
+            ebs_encryption_by_default: r.ebs_encryption_by_default,
+            imdsv2_by_default: r.imdsv2_by_default,
+            vpcs: r.vpcs,
+            nacl_entries: r.nacl_entries,
+            security_groups: r.security_groups,
+            instances: r.instances,
+            config_recorders: r.config_recorders,
+            config_rules: r.config_rules,
+            guardduty_enabled: r.guardduty_enabled,
+            session_preferences: r.session_preferences,
+        })
+        .collect()
 }
 
 async fn account_summary(iam: &aws_sdk_iam::Client) -> Fetched<HashMap<String, i32>> {
@@ -545,6 +605,18 @@ async fn ebs_encryption_by_default(ec2: &aws_sdk_ec2::Client) -> Fetched<bool> {
         .send()
         .await
         .map(|o| o.ebs_encryption_by_default().unwrap_or(false))
+        .map_err(|e| error_message(&e))
+}
+
+async fn imdsv2_by_default(ec2: &aws_sdk_ec2::Client) -> Fetched<bool> {
+    ec2.get_instance_metadata_defaults()
+        .send()
+        .await
+        .map(|o| {
+            o.account_level()
+                .and_then(|l| l.http_tokens())
+                .is_some_and(|t| *t == aws_sdk_ec2::types::HttpTokensState::Required)
+        })
         .map_err(|e| error_message(&e))
 }
 

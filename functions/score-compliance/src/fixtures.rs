@@ -15,6 +15,8 @@ pub fn compliant() -> Facts {
     let recent = now - Duration::days(3);
     Facts {
         aws_account_id: "111122223333".into(),
+        region: "us-east-1".into(),
+        home: true,
         now,
         account_summary: Ok(HashMap::from([
             ("AccountMFAEnabled".into(), 1),
@@ -61,6 +63,7 @@ pub fn compliant() -> Facts {
         expired_server_certificates: Ok(vec![]),
         public_access_block: Ok(Some([true; 4])),
         ebs_encryption_by_default: Ok(true),
+        imdsv2_by_default: Ok(true),
         vpcs: Ok(vec![("vpc-1".into(), true)]),
         nacl_entries: Ok(vec![NaclEntry {
             acl: "acl-1".into(),

@@ -40,6 +40,7 @@ use store::{
 use uuid::Uuid;
 
 use crate::facts::Facts;
+use domain::regions::Regions;
 
 pub const SCORE_ALL: &str = "POST /20190206/accounts/compliance";
 pub const SCORE_ONE: &str = "POST /20190206/accounts/{account_id}/compliance";
@@ -131,13 +132,14 @@ pub trait Inspect: Send + Sync {
         &self,
         aws_account_id: &str,
         bundle: &Bundle,
-    ) -> impl Future<Output = Result<Facts, String>> + Send;
+    ) -> impl Future<Output = Result<Vec<Facts>, String>> + Send;
 }
 
 /// Accounts as AWS shows them through their provisioning role; the management account, where
 /// the function runs, with its own credentials (it has no provisioning role).
 pub struct AwsInspector {
     pub provisioning: Provisioning,
+    pub regions: Regions,
     pub management_account_id: String,
 }
 
@@ -160,7 +162,7 @@ pub struct Scorer<S, I, W> {
 impl Scorer<DynamoStore, AwsInspector, StateMachine> {
     /// `TABLE_NAME`, `PROVISIONING_ROLE_NAME`, `SCORING_STATE_MACHINE_ARN`, `ACCESS_ROLES`,
     /// `SCORING_CONCURRENCY` (1–64), `SCORING_BATCH_SIZE` (1–1000), `MANAGEMENT_ACCOUNT_ID`.
-    pub fn from_env(sdk: aws::SdkConfig) -> Result<Self, ConfigError> {
+    pub fn from_env(sdk: aws::SdkConfig, regions: Regions) -> Result<Self, ConfigError> {
         Ok(Scorer {
             store: DynamoStore::from_env(&sdk)?,
             workflows: StateMachine::new(&sdk, config::required("SCORING_STATE_MACHINE_ARN")?),
@@ -171,13 +173,14 @@ impl Scorer<DynamoStore, AwsInspector, StateMachine> {
             inspector: AwsInspector {
                 management_account_id: config::required("MANAGEMENT_ACCOUNT_ID")?,
                 provisioning: Provisioning::from_env(sdk)?,
+                regions,
             },
         })
     }
 }
 
 impl Inspect for AwsInspector {
-    async fn facts(&self, aws_account_id: &str, bundle: &Bundle) -> Result<Facts, String> {
+    async fn facts(&self, aws_account_id: &str, bundle: &Bundle) -> Result<Vec<Facts>, String> {
         let target = if aws_account_id == self.management_account_id {
             self.provisioning.sdk.clone()
         } else {
@@ -199,6 +202,7 @@ impl Inspect for AwsInspector {
         let policy_arns = facts::policy_arns(bundle);
         let gathering = Box::pin(facts::gather(
             &target,
+            &self.regions,
             aws_account_id,
             &policy_arns,
             &config_rules,
@@ -605,10 +609,10 @@ mod tests {
     }
 
     impl Inspect for Inside {
-        async fn facts(&self, aws_account_id: &str, _: &Bundle) -> Result<Facts, String> {
+        async fn facts(&self, aws_account_id: &str, _: &Bundle) -> Result<Vec<Facts>, String> {
             match self.unreachable.get(aws_account_id) {
                 Some(why) => Err(why.clone()),
-                None => Ok(crate::fixtures::compliant()),
+                None => Ok(vec![crate::fixtures::compliant()]),
             }
         }
     }

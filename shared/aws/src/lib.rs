@@ -6,6 +6,7 @@
 pub mod config;
 pub mod organizations;
 pub mod provisioning;
+pub mod regions;
 pub mod session;
 pub mod state_machine;
 
@@ -14,6 +15,7 @@ pub use organizations::{OrganizationsError, organizations};
 pub use provisioning::{
     AssuranceError, InConcern, Provisioning, RoleCheckError, assume_role, policy_text,
 };
+pub use regions::{in_every_region, in_region};
 pub use session::Session;
 pub use state_machine::{Executions, StateMachine};
 

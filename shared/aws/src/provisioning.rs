@@ -77,6 +77,26 @@ pub fn transient(code: Option<&str>) -> bool {
 }
 
 impl AssuranceError {
+    /// The same failure, saying it happened in `region`.
+    pub fn in_region(self, region: &str) -> Self {
+        match self {
+            AssuranceError::Aws { concern, message } => AssuranceError::Aws {
+                concern,
+                message: format!("in {region}: {message}"),
+            },
+            AssuranceError::Prerequisite { concern, message } => AssuranceError::Prerequisite {
+                concern,
+                message: format!("in {region}: {message}"),
+            },
+            AssuranceError::NotManaged { concern, message } => AssuranceError::NotManaged {
+                concern,
+                message: format!("in {region}: {message}"),
+            },
+            // The role is the account's, in every region alike.
+            e @ AssuranceError::RoleNotAssumable { .. } => e,
+        }
+    }
+
     /// Wraps an SDK error of `concern`'s calls.
     pub fn aws<E>(concern: &'static str, e: E) -> Self
     where

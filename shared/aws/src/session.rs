@@ -5,6 +5,7 @@
 //! from the API — can then read what scoring reads, and change nothing.
 
 use domain::assurance::{BASELINE_TRAIL, SESSION_MANAGER_DOCUMENT};
+use domain::monitoring;
 use domain::policy;
 use serde_json::{Value, json};
 
@@ -25,13 +26,17 @@ pub enum Session {
     AssureSsm,
     /// The default VPC, removed while unused.
     AssureNetwork,
+    /// CIS monitoring: metric filters, alarms and their topic.
+    AssureMonitoring,
+    /// The Logging account's trail key, looked up for the CloudTrail concern.
+    TrailKeyLookup,
     /// The foundation bootstrap's log buckets in the Logging account.
     FoundationLogging,
     /// The foundation bootstrap's detector in the Security account.
     FoundationGuardDuty,
 }
 
-pub const ALL: [Session; 11] = [
+pub const ALL: [Session; 13] = [
     Session::RoleCheck,
     Session::Scoring,
     Session::AssureDefaults,
@@ -41,6 +46,8 @@ pub const ALL: [Session; 11] = [
     Session::GuardDutyAdministrator,
     Session::AssureSsm,
     Session::AssureNetwork,
+    Session::AssureMonitoring,
+    Session::TrailKeyLookup,
     Session::FoundationLogging,
     Session::FoundationGuardDuty,
 ];
@@ -63,6 +70,7 @@ const SCORING_READS: &[&str] = &[
     "ec2:DescribeSecurityGroups",
     "ec2:DescribeVpcs",
     "ec2:GetEbsEncryptionByDefault",
+    "ec2:GetInstanceMetadataDefaults",
     "guardduty:GetDetector",
     "guardduty:ListDetectors",
     "iam:GenerateCredentialReport",
@@ -95,6 +103,8 @@ impl Session {
             Session::GuardDutyAdministrator => "accounts-guardduty-administrator",
             Session::AssureSsm => "accounts-assure-ssm",
             Session::AssureNetwork => "accounts-assure-network",
+            Session::AssureMonitoring => "accounts-assure-monitoring",
+            Session::TrailKeyLookup => "accounts-trail-key-lookup",
             Session::FoundationLogging => "accounts-foundation-logging",
             Session::FoundationGuardDuty => "accounts-foundation-guardduty",
         }
@@ -104,6 +114,10 @@ impl Session {
     pub fn policy(self, role: &str) -> Value {
         let own_role = format!("arn:aws:iam::*:role/{role}");
         let support_role = format!("arn:aws:iam::*:role/{}", domain::assurance::SUPPORT_ROLE);
+        let log_group = format!(
+            "arn:aws:logs:*:*:log-group:{}:*",
+            monitoring::TRAIL_LOG_GROUP
+        );
         let allow = |actions: &[&str], resource: Value| json!({"Effect": "Allow", "Action": actions, "Resource": resource});
         let service_linked = |service: &str| {
             json!({"Effect": "Allow", "Action": "iam:CreateServiceLinkedRole", "Resource": "*",
@@ -117,6 +131,8 @@ impl Session {
                     &[
                         "ec2:EnableEbsEncryptionByDefault",
                         "ec2:GetEbsEncryptionByDefault",
+                        "ec2:GetInstanceMetadataDefaults",
+                        "ec2:ModifyInstanceMetadataDefaults",
                         "iam:CreateAccountAlias",
                         "iam:DeleteAccountAlias",
                         "iam:GetAccountPasswordPolicy",
@@ -171,7 +187,26 @@ impl Session {
                 json!("*"),
             )],
             Session::AssureCloudTrail => vec![
-                allow(&["cloudtrail:DescribeTrails"], json!("*")),
+                allow(
+                    &["cloudtrail:DescribeTrails", "logs:DescribeLogGroups"],
+                    json!("*"),
+                ),
+                allow(&["logs:CreateLogGroup"], json!(log_group)),
+                // The role CloudTrail delivers to the log group with, and only that role passed.
+                allow(
+                    &[
+                        "iam:GetRole",
+                        "iam:CreateRole",
+                        "iam:GetRolePolicy",
+                        "iam:PutRolePolicy",
+                        "iam:UpdateAssumeRolePolicy",
+                        "iam:PassRole",
+                    ],
+                    json!(format!(
+                        "arn:aws:iam::*:role/{}",
+                        monitoring::TRAIL_LOGS_ROLE
+                    )),
+                ),
                 allow(
                     &[
                         "cloudtrail:CreateTrail",
@@ -217,6 +252,42 @@ impl Session {
                 service_linked("guardduty.amazonaws.com"),
                 service_linked("malware-protection.guardduty.amazonaws.com"),
             ],
+            Session::AssureMonitoring => vec![
+                allow(
+                    &[
+                        "logs:DescribeLogGroups",
+                        "logs:DescribeMetricFilters",
+                        "cloudwatch:DescribeAlarms",
+                    ],
+                    json!("*"),
+                ),
+                allow(
+                    &[
+                        "logs:CreateLogGroup",
+                        "logs:PutRetentionPolicy",
+                        "logs:PutMetricFilter",
+                    ],
+                    json!(log_group),
+                ),
+                allow(
+                    &["cloudwatch:PutMetricAlarm"],
+                    json!(format!(
+                        "arn:aws:cloudwatch:*:*:alarm:{}*",
+                        monitoring::ALARM_PREFIX
+                    )),
+                ),
+                allow(
+                    &[
+                        "sns:CreateTopic",
+                        "sns:GetTopicAttributes",
+                        "sns:SetTopicAttributes",
+                    ],
+                    json!(format!("arn:aws:sns:*:*:{}", monitoring::ALARM_TOPIC)),
+                ),
+            ],
+            Session::TrailKeyLookup => {
+                vec![allow(&["kms:DescribeKey"], json!("arn:aws:kms:*:*:key/*"))]
+            }
             Session::GuardDutyAdministrator => vec![allow(
                 &["guardduty:CreateMembers", "guardduty:ListDetectors"],
                 json!("*"),
@@ -232,25 +303,43 @@ impl Session {
                     "arn:aws:ssm:*:*:document/{SESSION_MANAGER_DOCUMENT}"
                 )),
             )],
-            Session::FoundationLogging => vec![allow(
-                &[
-                    "s3:CreateBucket",
-                    "s3:GetBucketObjectLockConfiguration",
-                    "s3:GetBucketPolicy",
-                    "s3:GetBucketPublicAccessBlock",
-                    "s3:GetBucketVersioning",
-                    "s3:GetEncryptionConfiguration",
-                    "s3:ListBucket",
-                    "s3:PutBucketObjectLockConfiguration",
-                    "s3:PutBucketPolicy",
-                    "s3:PutBucketPublicAccessBlock",
-                    "s3:PutBucketVersioning",
-                    "s3:PutEncryptionConfiguration",
-                ],
-                // The template names the log buckets `accounts-<kind>-<Logging account>`
-                // (test_local.py checks that every bucket it names has this prefix).
-                json!("arn:aws:s3:::accounts-*"),
-            )],
+            Session::FoundationLogging => vec![
+                // The trail key: made (KMS names a key only once it exists), then kept.
+                allow(&["kms:CreateKey"], json!("*")),
+                allow(
+                    &[
+                        "kms:CreateAlias",
+                        "kms:DescribeKey",
+                        "kms:EnableKeyRotation",
+                        "kms:GetKeyPolicy",
+                        "kms:GetKeyRotationStatus",
+                        "kms:PutKeyPolicy",
+                    ],
+                    json!([
+                        "arn:aws:kms:*:*:key/*",
+                        format!("arn:aws:kms:*:*:{}", domain::assurance::TRAIL_KEY_ALIAS)
+                    ]),
+                ),
+                allow(
+                    &[
+                        "s3:CreateBucket",
+                        "s3:GetBucketObjectLockConfiguration",
+                        "s3:GetBucketPolicy",
+                        "s3:GetBucketPublicAccessBlock",
+                        "s3:GetBucketVersioning",
+                        "s3:GetEncryptionConfiguration",
+                        "s3:ListBucket",
+                        "s3:PutBucketObjectLockConfiguration",
+                        "s3:PutBucketPolicy",
+                        "s3:PutBucketPublicAccessBlock",
+                        "s3:PutBucketVersioning",
+                        "s3:PutEncryptionConfiguration",
+                    ],
+                    // The template names the log buckets `accounts-<kind>-<Logging account>`
+                    // (test_local.py checks that every bucket it names has this prefix).
+                    json!("arn:aws:s3:::accounts-*"),
+                ),
+            ],
         };
         json!({"Version": "2012-10-17", "Statement": statements})
     }
@@ -324,14 +413,22 @@ mod tests {
         };
         // The account defaults span three services, each one setting.
         assert_eq!(services(Session::AssureDefaults), ["ec2", "iam", "s3"]);
-        assert_eq!(services(Session::AssureCloudTrail), ["cloudtrail"]);
+        assert_eq!(
+            services(Session::AssureCloudTrail),
+            ["cloudtrail", "iam", "logs"]
+        );
+        assert_eq!(
+            services(Session::AssureMonitoring),
+            ["cloudwatch", "logs", "sns"]
+        );
+        assert_eq!(services(Session::TrailKeyLookup), ["kms"]);
         assert_eq!(services(Session::FoundationGuardDuty), ["guardduty", "iam"]);
         assert_eq!(services(Session::AssureConfig), ["config", "iam"]);
         assert_eq!(services(Session::AssureGuardDuty), ["guardduty", "iam"]);
         assert_eq!(services(Session::GuardDutyAdministrator), ["guardduty"]);
         assert_eq!(services(Session::AssureSsm), ["ssm"]);
         assert_eq!(services(Session::AssureNetwork), ["ec2"]);
-        assert_eq!(services(Session::FoundationLogging), ["s3"]);
+        assert_eq!(services(Session::FoundationLogging), ["kms", "s3"]);
         // The IAM actions outside a concern's service: service-linked roles and PassRole of them.
         for s in [Session::AssureConfig, Session::AssureGuardDuty] {
             for a in s.actions("p").iter().filter(|a| a.starts_with("iam:")) {
