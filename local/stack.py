@@ -216,6 +216,10 @@ def seed_organization(endpoint: str, foundation_accounts: bool = True) -> dict:
         account_id = create(name)
         if has_role:
             provisioning_role(account_id)
+        # They were made before the organization trusted IAM's root credentials management, as
+        # accounts that joined it were: a root password and an access key.
+        http_json("POST", f"{endpoint}/_local/iam/root-credentials",
+                  {"AccountId": account_id, "Password": True, "AccessKeys": 1})
         members.append({"Name": name, "AwsAccountId": account_id, "ProvisioningRole": has_role})
     return {
         "OrganizationId": organization["Id"],

@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 
-from . import account, baseline, cognito, dynamodb, eventbridge, guardduty, iam, lambda_invoke, logs, organizations, s3, stepfunctions, streams
+from . import account, baseline, cognito, dynamodb, eventbridge, guardduty, iam, lambda_invoke, logs, organizations, root, s3, stepfunctions, streams
 from .control import ControlApp
 from .scheduler import SCHEDULER
 
@@ -46,6 +46,7 @@ def main() -> None:
     iam.install_aws_managed_policies()
     account.install_unique_account_aliases()
     baseline.install_vpc_deletion_takes_its_network_acl()
+    root.install_root_user_reports()
     cognito.install_srp_user_ids()
     logs.install_integer_log_timestamps()
     organizations.install_organizations_events()

@@ -422,7 +422,10 @@ def authorize(environ: dict) -> tuple[str, str, str, str] | None:
             return refused
     role_name = session.role_arn.split("/")[-1]
     try:
-        identity = identity_policies(session.account, role_name)
+        # A root session (sts:AssumeRoot): the root user may do anything; its task policy, the
+        # session policy, is what limits it.
+        identity = ([{"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}]
+                    if session.role_arn.endswith(":root") else identity_policies(session.account, role_name))
     except Exception:  # noqa: BLE001 - the role was deleted: nothing is allowed
         identity = []
     scoped = [json.loads(session.session_policy)] if session.session_policy else None

@@ -9,6 +9,7 @@ from typing import Any
 from . import cbor, lambda_invoke
 from .account import account_management
 from .baseline import BASELINE_APIS
+from .root import ROOT, root_access
 from .cognito import cognito_identity
 from .access import ACCESS, access_denied, authorize, issue_lambda_session
 from .dynamodb import DYNAMODB, SERIALIZE_DYNAMODB
@@ -57,6 +58,9 @@ class ControlApp:
             served = account_management(environ, start_response)
             if served is not None:
                 return served
+            served = root_access(environ, start_response)
+            if served is not None:
+                return served
             for baseline_api in BASELINE_APIS:
                 served = baseline_api(environ, start_response)
                 if served is not None:
@@ -96,6 +100,8 @@ class ControlApp:
             return respond_json(start_response, "200 OK", FAULTS.report())
         if path == "/_local/organizations/close-quota" and method == "POST":
             return respond_json(start_response, "200 OK", CLOSE_QUOTA.control(body))
+        if path == "/_local/iam/root-credentials" and method == "POST":
+            return respond_json(start_response, "200 OK", ROOT.give(body))
         if path == "/_local/organizations/members" and method == "POST":
             return respond_json(start_response, "200 OK", seed_members(body))
         if path == "/_local/stats" and method == "GET":

@@ -4,9 +4,12 @@
 //! Config; touching the Logging account's buckets; weakening account defaults; altering the
 //! provisioning role itself. (SCPs do not apply to the management account.)
 //!
-//! And the other organization-wide setting the service relies on: trusted access for the
+//! And the other organization-wide settings the service relies on: trusted access for the
 //! Account Management API, without which the management account cannot rename a member account
-//! (`PUT …/accounts/{id}` with `AwsAccountName` calls `PutAccountName` with its `AccountId`).
+//! (`PUT …/accounts/{id}` with `AwsAccountName` calls `PutAccountName` with its `AccountId`);
+//! and IAM's centralized root access — trusted access for IAM, root credentials management (new
+//! accounts get no root credentials, and no one can recover them) and root sessions (the
+//! management account audits and deletes a member's root credentials, assure-root).
 
 use aws::SdkConfig;
 use aws::{AssuranceError, InConcern};
@@ -91,7 +94,10 @@ pub fn foundation_policy(role_name: &str, buckets: &[String]) -> Value {
 }
 
 /// The AWS services the service calls across the organization through trusted access.
-pub const TRUSTED_SERVICES: [&str; 1] = ["account.amazonaws.com"];
+pub const TRUSTED_SERVICES: [&str; 2] = ["account.amazonaws.com", "iam.amazonaws.com"];
+
+/// IAM's centralized root access features the service turns on.
+pub const ROOT_FEATURES: [&str; 2] = ["RootCredentialsManagement", "RootSessions"];
 
 /// The services of `TRUSTED_SERVICES` the organization does not yet trust, given the ones it does.
 pub fn untrusted<'a>(enabled: &[&str]) -> Vec<&'a str> {
@@ -147,6 +153,8 @@ pub async fn handle(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceE
             "enabled the organization's trusted access for {service}"
         ));
     }
+
+    changes.extend(centralize_root_access(&aws_sdk_iam::Client::new(&b.sdk)).await?);
 
     let content = foundation_policy(&b.role, &b.buckets);
     let roots = orgs.list_roots().send().await.concern(CONCERN)?;
@@ -278,6 +286,41 @@ pub async fn handle(b: &Bootstrap, _: Input) -> Result<ConcernResult, AssuranceE
     Ok(ConcernResult::new(CONCERN, changes))
 }
 
+/// Root credentials management and root sessions on for the organization (after trusted access
+/// for IAM). The changes made.
+async fn centralize_root_access(iam: &aws_sdk_iam::Client) -> Result<Vec<String>, AssuranceError> {
+    let features = iam
+        .list_organizations_features()
+        .send()
+        .await
+        .concern(CONCERN)?;
+    let enabled: Vec<&str> = features
+        .enabled_features()
+        .iter()
+        .map(|f| f.as_str())
+        .collect();
+    let mut changes = Vec::new();
+    if !enabled.contains(&ROOT_FEATURES[0]) {
+        iam.enable_organizations_root_credentials_management()
+            .send()
+            .await
+            .concern(CONCERN)?;
+        changes.push(
+            "turned on root credentials management: member accounts have no root credentials to recover".to_owned(),
+        );
+    }
+    if !enabled.contains(&ROOT_FEATURES[1]) {
+        iam.enable_organizations_root_sessions()
+            .send()
+            .await
+            .concern(CONCERN)?;
+        changes.push(
+            "turned on root sessions: the management account acts as a member's root user for audit and delete tasks only".to_owned(),
+        );
+    }
+    Ok(changes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,9 +328,16 @@ mod tests {
 
     #[test]
     fn trusted_access_is_enabled_for_the_account_management_api_once() {
-        assert_eq!(untrusted(&[]), ["account.amazonaws.com"]);
+        assert_eq!(
+            untrusted(&[]),
+            ["account.amazonaws.com", "iam.amazonaws.com"]
+        );
         assert_eq!(
             untrusted(&["guardduty.amazonaws.com", "account.amazonaws.com"]),
+            ["iam.amazonaws.com"]
+        );
+        assert_eq!(
+            untrusted(&["iam.amazonaws.com", "account.amazonaws.com"]),
             Vec::<&str>::new()
         );
     }

@@ -310,27 +310,46 @@ fn root_access_keys_absent(_: &Map<String, Value>, f: &Facts) -> Result<Outcome,
     )
 }
 
+/// A root user without credentials (centralized root access: none to sign in with, none to
+/// recover) has nothing for MFA to protect: CIS 1.5 and 1.6 are met. None: the root user has
+/// credentials, or is not centrally managed (the management account's).
+fn root_without_credentials(f: &Facts) -> Result<Option<Outcome>, String> {
+    Ok(
+        match fetched(
+            &f.root_credentials,
+            "the root user's credentials (centralized root access)",
+        )? {
+            Some(c) if c.is_empty() => Some(pass(
+                "the root user has no credentials (centralized root access): no one can sign in as root",
+            )),
+            _ => None,
+        },
+    )
+}
+
 fn root_mfa_enabled(_: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
     let s = fetched(&f.account_summary, "IAM account summary")?;
-    Ok(match s.get("AccountMFAEnabled").copied().unwrap_or(0) {
-        1 => pass("MFA is enabled for the root user"),
-        _ => fail("the root user has no MFA device"),
-    })
+    if s.get("AccountMFAEnabled").copied().unwrap_or(0) == 1 {
+        return Ok(pass("MFA is enabled for the root user"));
+    }
+    Ok(root_without_credentials(f)?.unwrap_or_else(|| fail("the root user has no MFA device")))
 }
 
 fn root_hardware_mfa(_: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
     let s = fetched(&f.account_summary, "IAM account summary")?;
     let virtual_mfa = *fetched(&f.root_virtual_mfa, "IAM virtual MFA devices")?;
-    Ok(
-        match (
-            s.get("AccountMFAEnabled").copied().unwrap_or(0),
-            virtual_mfa,
-        ) {
-            (1, false) => pass("the root user's MFA is a hardware device"),
-            (1, true) => fail("the root user's MFA is a virtual device"),
-            _ => fail("the root user has no MFA device"),
-        },
-    )
+    let outcome = match (
+        s.get("AccountMFAEnabled").copied().unwrap_or(0),
+        virtual_mfa,
+    ) {
+        (1, false) => pass("the root user's MFA is a hardware device"),
+        (1, true) => fail("the root user's MFA is a virtual device"),
+        _ => fail("the root user has no MFA device"),
+    };
+    Ok(match outcome.0 {
+        RuleState::Passed => outcome,
+        _ => root_without_credentials(f)?.unwrap_or(outcome),
+    })
 }
 
 fn root_not_used(p: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
@@ -929,6 +948,37 @@ mod tests {
         regional_only(&mut ireland);
         assert_eq!(state("cis-3.3", &ireland), RuleState::Passed);
         flips("cis-3.3", regional_only);
+    }
+
+    #[test]
+    fn a_root_user_without_credentials_needs_no_mfa() {
+        let without = |f: &mut Facts| {
+            f.account_summary = Ok(HashMap::from([
+                ("AccountMFAEnabled".into(), 0),
+                ("AccountAccessKeysPresent".into(), 0),
+            ]));
+            f.root_credentials = Ok(Some(domain::assurance::RootCredentials::default()));
+        };
+        let mut f = compliant();
+        without(&mut f);
+        for id in ["cis-1.5", "cis-1.6"] {
+            let r = evaluate(rule(id), std::slice::from_ref(&f));
+            assert_eq!(r.state, RuleState::Passed, "{id}: {}", r.reason);
+            assert!(r.reason.contains("no credentials"), "{}", r.reason);
+        }
+        // A password and no MFA: the benchmark's failure.
+        f.root_credentials = Ok(Some(domain::assurance::RootCredentials {
+            password: true,
+            ..Default::default()
+        }));
+        assert_eq!(state("cis-1.5", &f), RuleState::Failed);
+        assert_eq!(state("cis-1.6", &f), RuleState::Failed);
+        // Not centrally managed (the management account): MFA is what counts.
+        f.root_credentials = Ok(None);
+        assert_eq!(state("cis-1.5", &f), RuleState::Failed);
+        // The audit failed and MFA is off: not known.
+        f.root_credentials = Err("AccessDenied".into());
+        assert_eq!(state("cis-1.5", &f), RuleState::Unknown);
     }
 
     #[test]

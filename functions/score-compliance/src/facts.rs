@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use aws::SdkConfig;
 use aws::error_message;
 use chrono::{DateTime, Utc};
+use domain::assurance::RootCredentials;
 use domain::regions::Regions;
 use serde_json::Value;
 
@@ -132,6 +133,9 @@ pub struct Facts {
     pub credential_report: Fetched<Vec<CredentialRow>>,
     /// A virtual MFA device is assigned to the root user.
     pub root_virtual_mfa: Fetched<bool>,
+    /// The root user's credentials, audited through centralized root access; None for the
+    /// management account (its root user is not centrally managed).
+    pub root_credentials: Fetched<Option<RootCredentials>>,
     /// IAM users with policies attached to or embedded in them, with their policy names.
     pub users_with_own_policies: Fetched<Vec<String>>,
     pub users: Fetched<usize>,
@@ -325,6 +329,7 @@ async fn regional(target: &SdkConfig, config_identifiers: &[String]) -> Regional
 pub async fn gather(
     target: &SdkConfig,
     regions: &Regions,
+    root_credentials: Fetched<Option<RootCredentials>>,
     aws_account_id: &str,
     policy_arns: &[String],
     config_identifiers: &[String],
@@ -379,6 +384,7 @@ pub async fn gather(
             password_policy: password_policy.clone(),
             credential_report: credential_report.clone(),
             root_virtual_mfa: root_virtual_mfa.clone(),
+            root_credentials: root_credentials.clone(),
             users_with_own_policies: users_with_own_policies.clone(),
             users: users_count.clone(),
             full_admin_policies: full_admin_policies.clone(),

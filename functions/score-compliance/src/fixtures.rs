@@ -50,6 +50,11 @@ pub fn compliant() -> Facts {
             },
         ]),
         root_virtual_mfa: Ok(false),
+        root_credentials: Ok(Some(domain::assurance::RootCredentials {
+            password: true,
+            mfa_devices: vec!["arn:aws:iam::111122223333:mfa/root".into()],
+            ..Default::default()
+        })),
         users_with_own_policies: Ok(vec![]),
         users: Ok(1),
         full_admin_policies: Ok(vec![]),

@@ -40,6 +40,7 @@ use store::{
 use uuid::Uuid;
 
 use crate::facts::Facts;
+use domain::assurance::RootCredentials;
 use domain::regions::Regions;
 
 pub const SCORE_ALL: &str = "POST /20190206/accounts/compliance";
@@ -179,6 +180,22 @@ impl Scorer<DynamoStore, AwsInspector, StateMachine> {
     }
 }
 
+impl AwsInspector {
+    /// A member's root credentials, audited in a root session (the audit task alone).
+    async fn root_credentials(&self, aws_account_id: &str) -> Result<RootCredentials, String> {
+        let auditor = aws::root::root_session(
+            &self.provisioning.sdk,
+            aws_account_id,
+            aws::root::AUDIT_TASK,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        aws::root::audit(&aws_sdk_iam::Client::new(&auditor))
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
 impl Inspect for AwsInspector {
     async fn facts(&self, aws_account_id: &str, bundle: &Bundle) -> Result<Vec<Facts>, String> {
         let target = if aws_account_id == self.management_account_id {
@@ -200,9 +217,15 @@ impl Inspect for AwsInspector {
         // Boxed: gathering awaits a dozen SDK calls at once, a future too deep for the
         // compiler to lay out inline inside the runtime's.
         let policy_arns = facts::policy_arns(bundle);
+        let root_credentials = if aws_account_id == self.management_account_id {
+            Ok(None)
+        } else {
+            self.root_credentials(aws_account_id).await.map(Some)
+        };
         let gathering = Box::pin(facts::gather(
             &target,
             &self.regions,
+            root_credentials,
             aws_account_id,
             &policy_arns,
             &config_rules,

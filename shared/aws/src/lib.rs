@@ -7,6 +7,7 @@ pub mod config;
 pub mod organizations;
 pub mod provisioning;
 pub mod regions;
+pub mod root;
 pub mod session;
 pub mod state_machine;
 

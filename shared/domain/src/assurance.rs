@@ -35,6 +35,51 @@ pub fn support_role_trust(management_account_id: &str) -> String {
     .to_string()
 }
 
+/// A member account's root user credentials (IAM's centralized root access audits them from the
+/// management account). With none, no one can sign in as the account's root user, and with root
+/// credentials management on, no one can recover them either: only the management account's
+/// task-scoped root sessions act as root.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RootCredentials {
+    pub password: bool,
+    pub access_keys: Vec<String>,
+    pub signing_certificates: Vec<String>,
+    pub mfa_devices: Vec<String>,
+}
+
+impl RootCredentials {
+    pub fn is_empty(&self) -> bool {
+        !self.password
+            && self.access_keys.is_empty()
+            && self.signing_certificates.is_empty()
+            && self.mfa_devices.is_empty()
+    }
+
+    /// What there is, as a person reads it ("a password, 1 access key").
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.password {
+            parts.push("a password".to_owned());
+        }
+        for (list, what) in [
+            (&self.access_keys, "access key"),
+            (&self.signing_certificates, "signing certificate"),
+            (&self.mfa_devices, "MFA device"),
+        ] {
+            match list.len() {
+                0 => {}
+                1 => parts.push(format!("1 {what}")),
+                n => parts.push(format!("{n} {what}s")),
+            }
+        }
+        if parts.is_empty() {
+            "no credentials".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
 /// What the state machine hands every concern.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ConcernInput {
@@ -70,6 +115,21 @@ impl ConcernResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn root_credentials_read_as_a_list_of_what_there_is() {
+        let none = RootCredentials::default();
+        assert!(none.is_empty());
+        assert_eq!(none.describe(), "no credentials");
+        let some = RootCredentials {
+            password: true,
+            access_keys: vec!["AKIA1".into(), "AKIA2".into()],
+            mfa_devices: vec!["arn:aws:iam::1:mfa/root".into()],
+            ..Default::default()
+        };
+        assert!(!some.is_empty());
+        assert_eq!(some.describe(), "a password, 2 access keys, 1 MFA device");
+    }
 
     #[test]
     fn the_support_role_trusts_the_management_account_alone() {
