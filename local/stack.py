@@ -563,6 +563,7 @@ def up(args: argparse.Namespace) -> int:
             "api_url": host["api_url"],
             "invoke_url": host["invoke_url"],
             "region": REGION,
+            "governed_regions": [r.strip() for r in resolver.values["GovernedRegions"].split(",") if r.strip()] or [REGION],
             "account_id": MANAGEMENT_ACCOUNT,
             "table": resolver.ref("AccountsTable"),
             "state_machines": {n: resolver.ref(n) for n in resolver.resources("AWS::Serverless::StateMachine")},

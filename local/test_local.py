@@ -331,7 +331,30 @@ class Template(unittest.TestCase):
     def test_function_environment_merges_globals(self):
         r = self.resolver()
         env = r.function_environment(r.resources()["RegisterFoundationFunction"])
-        self.assertEqual(env, {"TABLE_NAME": "local-AccountsTable", "SECURITY_ACCOUNT_ID": "111111111111", "LOGGING_ACCOUNT_ID": "222222222222"})
+        self.assertEqual(env, {"TABLE_NAME": "local-AccountsTable", "GOVERNED_REGIONS": "", "SECURITY_ACCOUNT_ID": "111111111111", "LOGGING_ACCOUNT_ID": "222222222222"})
+
+    def test_regions_are_asked_of_ec2_only_when_the_template_does_not_list_them(self):
+        def grants(resolver: cfn.Resolver, function: str) -> list:
+            # Only the conditional statements are resolved: the others name resources not made here.
+            statements = [resolver.resolve(st) if "Fn::If" in st else st
+                          for p in resolver.resources()[function]["Properties"]["Policies"] for st in p["Statement"]]
+            return [a for st in statements if st is not cfn.NO_VALUE
+                    for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])]
+
+        by_default = self.resolver()
+        listed = cfn.Resolver(
+            cfn.load(os.path.join(ROOT, "template.yaml")),
+            {"SecurityAccountId": "111111111111", "LoggingAccountId": "222222222222", "RootEmailTemplate": "aws+{AccountId}@example.com",
+             "GovernedRegions": "us-east-1,eu-west-1"},
+            {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::StackName": "local",
+             "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"},
+        )
+        for function in ["AssureGuardDutyFunction", "AssureConfigFunction", "AssureSsmFunction", "AssureDefaultsFunction",
+                         "AssureNetworkFunction", "FoundationGuardDutyFunction", "ScoreComplianceFunction"]:
+            self.assertIn("ec2:DescribeRegions", grants(by_default, function), function)
+            self.assertNotIn("ec2:DescribeRegions", grants(listed, function), function)
+        listed.physical["AccountsTable"] = cfn.Physical("local-AccountsTable", {"Arn": "arn:table"})
+        self.assertEqual(listed.function_environment(listed.resources()["AssureConfigFunction"])["GOVERNED_REGIONS"], "us-east-1,eu-west-1")
 
     def test_foundation_accounts_are_adopted_when_named_and_created_when_not(self):
         named = self.resolver()

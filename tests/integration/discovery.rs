@@ -111,7 +111,7 @@ fn last_log(task: &Value) -> &str {
 }
 
 /// Creates an AWS account the way a platform team does outside the service.
-async fn create_outside(stack: &Stack, name: &str, role: &str) -> String {
+pub(crate) async fn create_outside(stack: &Stack, name: &str, role: &str) -> String {
     let org = aws_sdk_organizations::Client::new(&stack.sdk().await);
     let mut status = org
         .create_account()
@@ -140,7 +140,7 @@ async fn create_outside(stack: &Stack, name: &str, role: &str) -> String {
 
 /// Gives an account the provisioning role, through the role Organizations put in it, with
 /// AdministratorAccess's document (the emulator enforces the role's policies).
-async fn add_provisioning_role(stack: &Stack, aws_account_id: &str) {
+pub(crate) async fn add_provisioning_role(stack: &Stack, aws_account_id: &str) {
     let sdk = aws::assume_role(
         &stack.sdk().await,
         aws_account_id,

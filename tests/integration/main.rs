@@ -2,6 +2,7 @@
 //! One test binary (one link of the SDK); each module is a feature.
 
 mod api;
+mod baseline;
 mod compliance;
 mod create;
 mod discovery;

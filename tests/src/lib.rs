@@ -26,6 +26,8 @@ pub struct Ready {
     pub api_url: String,
     pub invoke_url: String,
     pub region: String,
+    /// The regions the stack governs (`GovernedRegions`), the home region first.
+    pub governed_regions: Vec<String>,
     pub account_id: String,
     pub table: String,
     pub state_machines: HashMap<String, String>,
@@ -187,6 +189,22 @@ impl Stack {
         )
         .await
         .expect("the provisioning role can be assumed")
+    }
+
+    /// Gives a member account's root user credentials (as one made outside the organization
+    /// has): a password, and `access_keys` access keys.
+    pub async fn give_root_credentials(&self, aws_account_id: &str, access_keys: u32) -> Value {
+        let r = reqwest::Client::new()
+            .post(format!(
+                "{}/_local/iam/root-credentials",
+                self.ready.aws_endpoint
+            ))
+            .json(&serde_json::json!({"AccountId": aws_account_id, "Password": true, "AccessKeys": access_keys}))
+            .send()
+            .await
+            .expect("root credentials given");
+        assert!(r.status().is_success());
+        r.json().await.expect("the root user's credentials")
     }
 
     /// Plans how the next CreateAccount requests end: `(state, reason, status calls before)`.
