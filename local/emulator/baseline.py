@@ -4,6 +4,8 @@ keeps them, answered in each service's wire format:
 - EC2 instance metadata defaults (`GetInstanceMetadataDefaults`, `ModifyInstanceMetadataDefaults`):
   the account-level defaults new instances take (IMDSv2 required, CIS 5.6).
 - EC2 `DeleteVpc` takes the VPC's default network ACL with it (moto leaves it behind).
+- IAM Access Analyzer (`CreateAnalyzer`, `ListAnalyzers`, `GetAnalyzer`, `DeleteAnalyzer`; moto
+  has no Access Analyzer), in its REST JSON wire format.
 """
 
 from __future__ import annotations
@@ -91,5 +93,60 @@ def install_vpc_deletion_takes_its_network_acl() -> None:
     EC2Backend.delete_vpc = delete_vpc_and_acls
 
 
+ANALYZERS = Settings()  # (account, region) -> analyzer name -> analyzer
+
+
+def analyzer_operation(method: str, path: str) -> str | None:
+    """The IAM Access Analyzer operation of a REST request (the ones the emulator serves)."""
+    if path == "/analyzer":
+        return {"PUT": "CreateAnalyzer", "GET": "ListAnalyzers"}.get(method)
+    if path.startswith("/analyzer/") and path.count("/") == 2:
+        return {"GET": "GetAnalyzer", "DELETE": "DeleteAnalyzer"}.get(method)
+    return None
+
+
+def access_analyzer(environ: dict, start_response: Any) -> list[bytes] | None:
+    """IAM Access Analyzer's analyzers (moto has no Access Analyzer): create, list, get and
+    delete, per account and region; None for every other request."""
+    import datetime
+    import json
+
+    from .wire import respond_json
+
+    service, region, caller = caller_of(environ)
+    method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
+    operation = analyzer_operation(method, path) if service == "access-analyzer" else None
+    if operation is None:
+        return None
+    key = (caller, region)
+
+    def error(status: str, code: str, message: str) -> list[bytes]:
+        return respond_json(start_response, status, {"message": message}, [("x-amzn-ErrorType", code)])
+
+    with ANALYZERS.lock:
+        analyzers = ANALYZERS.values.setdefault(key, {})
+        if operation == "CreateAnalyzer":
+            body = json.loads(request_body(environ) or b"{}")
+            name = body.get("analyzerName", "")
+            if name in analyzers:
+                return error("409 Conflict", "ConflictException", f"Analyzer {name} already exists")
+            analyzers[name] = {
+                "arn": f"arn:aws:access-analyzer:{region}:{caller}:analyzer/{name}", "name": name,
+                "type": body.get("type", "ACCOUNT"), "status": "ACTIVE",
+                "createdAt": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+            return respond_json(start_response, "200 OK", {"arn": analyzers[name]["arn"]})
+        if operation == "ListAnalyzers":
+            wanted = urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("type", [None])[0]
+            found = [a for a in analyzers.values() if wanted in (None, a["type"])]
+            return respond_json(start_response, "200 OK", {"analyzers": found})
+        name = urllib.parse.unquote(path.rsplit("/", 1)[-1])
+        if name not in analyzers:
+            return error("404 Not Found", "ResourceNotFoundException", f"Analyzer {name} not found")
+        if operation == "GetAnalyzer":
+            return respond_json(start_response, "200 OK", {"analyzer": analyzers[name]})
+        del analyzers[name]
+        return respond_json(start_response, "200 OK", {})
+
+
 # Each answers its requests, and None for every other.
-BASELINE_APIS = [ec2_metadata_defaults]
+BASELINE_APIS = [ec2_metadata_defaults, access_analyzer]

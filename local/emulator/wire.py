@@ -58,6 +58,10 @@ def operation_of(environ: dict, service: str, body: bytes) -> tuple[str | None, 
         form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
         if "Action" in form:
             return form["Action"][0], {}
+    if service == "access-analyzer":
+        from .baseline import analyzer_operation
+
+        return analyzer_operation(environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")), {}
     from moto.core.request import Request
     from moto.core.routing import get_service_router
 

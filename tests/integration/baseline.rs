@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::create::unique;
-use crate::discovery::{add_provisioning_role, create_outside};
+use crate::discovery::create_outside;
 
 /// A new account of type `default`, ACTIVE: (record id, AWS account id).
 async fn created(stack: &Stack, name: &str) -> (String, String) {
@@ -193,6 +193,20 @@ async fn a_new_account_is_hardened_in_every_governed_region_and_scores_at_least_
             .await
             .unwrap();
         assert!(default_vpcs.vpcs().is_empty(), "{region}: {default_vpcs:?}");
+        let analyzers = aws_sdk_accessanalyzer::Client::new(&here)
+            .list_analyzers()
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            analyzers
+                .analyzers()
+                .iter()
+                .map(|a| (a.name(), a.status().as_str()))
+                .collect::<Vec<_>>(),
+            [("accounts-access-analyzer", "ACTIVE")],
+            "{region}"
+        );
     }
 
     // The trail: the Logging account's key, and CloudWatch Logs, where the monitoring is.
@@ -238,7 +252,9 @@ async fn a_new_account_is_hardened_in_every_governed_region_and_scores_at_least_
 
     let body = scored(stack, &id).await;
     assert_at_least_90(&body, "a new account");
-    for rule in ["cis-1.5", "cis-1.6", "cis-3.5", "cis-4.3", "cis-5.6"] {
+    for rule in [
+        "cis-1.5", "cis-1.6", "cis-1.20", "cis-3.5", "cis-4.3", "cis-5.6",
+    ] {
         assert_eq!(
             result(&body, rule)["State"],
             "PASSED",
@@ -276,6 +292,12 @@ async fn a_second_run_changes_nothing_and_a_deletion_in_any_region_is_repaired()
     aws_sdk_ssm::Client::new(&there)
         .delete_document()
         .name("SSM-SessionManagerRunShell")
+        .send()
+        .await
+        .unwrap();
+    aws_sdk_accessanalyzer::Client::new(&there)
+        .delete_analyzer()
+        .analyzer_name("accounts-access-analyzer")
         .send()
         .await
         .unwrap();
@@ -319,6 +341,7 @@ async fn a_second_run_changes_nothing_and_a_deletion_in_any_region_is_repaired()
         format!("{other}: new instances require IMDSv2 by default"),
         format!("{other}: Session Manager logs sessions"),
         format!("{other}: started configuration recorder default"),
+        format!("{other}: created IAM Access Analyzer accounts-access-analyzer"),
         "metric filters on log group accounts-baseline-trail for CIS 4.3".to_owned(),
         "alarms notifying accounts-security-alarms for CIS 4.3".to_owned(),
         "restored trail accounts-baseline".to_owned(),
@@ -367,8 +390,9 @@ async fn a_rule_failing_in_one_region_fails_naming_that_region() {
 async fn an_onboarded_account_loses_its_root_credentials_and_scores_at_least_90() {
     let stack = Stack::workflows().bootstrapped().await;
     let name = unique("joined");
-    let aws = create_outside(stack, &name, "OrganizationAccountAccessRole").await;
-    add_provisioning_role(stack, &aws).await;
+    // The provisioning role made with the account (as Organizations does: administrator,
+    // trusting the management account), so no discovery sees it half made.
+    let aws = create_outside(stack, &name, "stax-provisioning").await;
     // Made outside the organization: a root password and an access key.
     let given = stack.give_root_credentials(&aws, 1).await;
     assert_eq!(

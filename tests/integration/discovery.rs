@@ -140,7 +140,7 @@ pub(crate) async fn create_outside(stack: &Stack, name: &str, role: &str) -> Str
 
 /// Gives an account the provisioning role, through the role Organizations put in it, with
 /// AdministratorAccess's document (the emulator enforces the role's policies).
-pub(crate) async fn add_provisioning_role(stack: &Stack, aws_account_id: &str) {
+async fn add_provisioning_role(stack: &Stack, aws_account_id: &str) {
     let sdk = aws::assume_role(
         &stack.sdk().await,
         aws_account_id,

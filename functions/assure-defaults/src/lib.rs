@@ -102,6 +102,7 @@ pub async fn handle(a: &Assurer, input: ConcernInput) -> Result<ConcernResult, A
         let changes = [
             assure_ebs_encryption(&ec2).await?,
             assure_imdsv2_default(&ec2).await?,
+            assure_access_analyzer(&aws_sdk_accessanalyzer::Client::new(&target)).await?,
         ];
         Ok(changes.into_iter().flatten().collect())
     })
@@ -310,6 +311,42 @@ async fn assure_imdsv2_default(
     Ok(Some(
         "new instances require IMDSv2 by default (instance metadata defaults)".to_owned(),
     ))
+}
+
+/// IAM Access Analyzer on (CIS 1.20), in the region the session works in: an active analyzer
+/// of the account's (or the organization's) is kept; without one, the account gets its own.
+async fn assure_access_analyzer(
+    analyzer: &aws_sdk_accessanalyzer::Client,
+) -> Result<Option<String>, AssuranceError> {
+    use aws_sdk_accessanalyzer::types::{AnalyzerStatus, Type};
+    use domain::assurance::ACCESS_ANALYZER;
+    let listed = analyzer.list_analyzers().send().await.concern(CONCERN)?;
+    if listed
+        .analyzers()
+        .iter()
+        .any(|a| *a.status() == AnalyzerStatus::Active)
+    {
+        return Ok(None);
+    }
+    match analyzer
+        .create_analyzer()
+        .analyzer_name(ACCESS_ANALYZER)
+        .r#type(Type::Account)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(Some(format!(
+            "created IAM Access Analyzer {ACCESS_ANALYZER} for the account"
+        ))),
+        // Made meanwhile (a retried run): it is there.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_conflict_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(AssuranceError::aws(CONCERN, e)),
+    }
 }
 
 /// The IAM password policy: the baseline, keeping anything stricter.

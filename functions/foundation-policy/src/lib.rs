@@ -63,7 +63,7 @@ pub fn foundation_policy(role_name: &str, buckets: &[String]) -> Value {
             deny("ProtectAccountDefaults",
                  &["s3:PutAccountPublicAccessBlock", "ec2:DisableEbsEncryptionByDefault",
                    "ec2:ModifyInstanceMetadataDefaults", "iam:DeleteAccountPasswordPolicy",
-                   "iam:UpdateAccountPasswordPolicy"],
+                   "iam:UpdateAccountPasswordPolicy", "access-analyzer:DeleteAnalyzer"],
                  json!("*")),
             // The trail's CloudWatch Logs delivery and the CIS monitoring on it (4.1–4.15).
             deny("ProtectMonitoring",

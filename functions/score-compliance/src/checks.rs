@@ -53,6 +53,7 @@ fn every<T>(
 /// judge account-wide settings (IAM, S3 Block Public Access, the multi-region trail and its
 /// monitoring), read once in the home region. AWS Config rules are regional too.
 pub const REGIONAL_CHECKS: &[&str] = &[
+    "access-analyzer-enabled",
     "instance-profiles-attached",
     "imdsv2-required",
     "ebs-encryption-by-default",
@@ -249,6 +250,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("permissions-through-groups", permissions_through_groups),
     ("no-full-admin-policies", no_full_admin_policies),
     ("support-role", support_role),
+    ("access-analyzer-enabled", access_analyzer_enabled),
     ("policy-not-attached", policy_not_attached),
     ("instance-profiles-attached", instance_profiles_attached),
     ("imdsv2-required", imdsv2_required),
@@ -521,6 +523,24 @@ fn support_role(p: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
         0 => fail(format!("no user, group or role has {arn}")),
         n => pass(format!("{n} user(s), group(s) or role(s) have {arn}")),
     })
+}
+
+fn access_analyzer_enabled(_: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
+    let analyzers = fetched(&f.access_analyzers, "IAM Access Analyzer")?;
+    Ok(
+        match analyzers.iter().find(|(_, status)| status == "ACTIVE") {
+            Some((name, _)) => pass(format!("IAM Access Analyzer {name} is active")),
+            None if analyzers.is_empty() => fail("the region has no IAM Access Analyzer"),
+            None => fail(format!(
+                "no IAM Access Analyzer is active: {}",
+                analyzers
+                    .iter()
+                    .map(|(n, s)| format!("{n} ({s})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        },
+    )
 }
 
 fn policy_not_attached(p: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
@@ -979,6 +999,19 @@ mod tests {
         // The audit failed and MFA is off: not known.
         f.root_credentials = Err("AccessDenied".into());
         assert_eq!(state("cis-1.5", &f), RuleState::Unknown);
+    }
+
+    #[test]
+    fn an_active_access_analyzer_is_wanted_in_every_region() {
+        flips("cis-1.20", |f| f.access_analyzers = Ok(vec![]));
+        flips("cis-1.20", |f| {
+            f.access_analyzers = Ok(vec![("a".into(), "DISABLED".into())])
+        });
+        let mut ireland = elsewhere("eu-west-1");
+        ireland.access_analyzers = Ok(vec![]);
+        let r = evaluate(rule("cis-1.20"), &[compliant(), ireland]);
+        assert_eq!(r.state, RuleState::Failed);
+        assert_eq!(r.reason, "eu-west-1: the region has no IAM Access Analyzer");
     }
 
     #[test]

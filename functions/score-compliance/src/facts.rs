@@ -149,6 +149,8 @@ pub struct Facts {
     pub ebs_encryption_by_default: Fetched<bool>,
     /// The account's instance metadata defaults require IMDSv2 of new instances.
     pub imdsv2_by_default: Fetched<bool>,
+    /// IAM Access Analyzer's analyzers in the region: (name, status).
+    pub access_analyzers: Fetched<Vec<(String, String)>>,
     /// Each VPC and whether it has a flow log.
     pub vpcs: Fetched<Vec<(String, bool)>>,
     pub nacl_entries: Fetched<Vec<NaclEntry>>,
@@ -275,6 +277,7 @@ macro_rules! all_items {
 struct Regional {
     ebs_encryption_by_default: Fetched<bool>,
     imdsv2_by_default: Fetched<bool>,
+    access_analyzers: Fetched<Vec<(String, String)>>,
     vpcs: Fetched<Vec<(String, bool)>>,
     nacl_entries: Fetched<Vec<NaclEntry>>,
     security_groups: Fetched<Vec<SecurityGroup>>,
@@ -303,15 +306,17 @@ async fn regional(target: &SdkConfig, config_identifiers: &[String]) -> Regional
         security_groups(&ec2),
         instances(&ec2),
     );
-    let (config_recorders, config_rules, guardduty_enabled, session_preferences) = tokio::join!(
+    let (config_recorders, config_rules, guardduty_enabled, session_preferences, access_analyzers) = tokio::join!(
         config_recorders(target),
         config_rules(target, config_identifiers),
         guardduty_enabled(target),
         session_preferences(target),
+        access_analyzers(target),
     );
     Regional {
         ebs_encryption_by_default,
         imdsv2_by_default,
+        access_analyzers,
         vpcs,
         nacl_entries,
         security_groups,
@@ -395,6 +400,7 @@ pub async fn gather(
             monitoring: monitoring.clone(),
             ebs_encryption_by_default: r.ebs_encryption_by_default,
             imdsv2_by_default: r.imdsv2_by_default,
+            access_analyzers: r.access_analyzers,
             vpcs: r.vpcs,
             nacl_entries: r.nacl_entries,
             security_groups: r.security_groups,
@@ -612,6 +618,14 @@ async fn ebs_encryption_by_default(ec2: &aws_sdk_ec2::Client) -> Fetched<bool> {
         .await
         .map(|o| o.ebs_encryption_by_default().unwrap_or(false))
         .map_err(|e| error_message(&e))
+}
+
+async fn access_analyzers(target: &SdkConfig) -> Fetched<Vec<(String, String)>> {
+    let listed = all_items!(aws_sdk_accessanalyzer::Client::new(target).list_analyzers())?;
+    Ok(listed
+        .iter()
+        .map(|a| (a.name().to_owned(), a.status().as_str().to_owned()))
+        .collect())
 }
 
 async fn imdsv2_by_default(ec2: &aws_sdk_ec2::Client) -> Fetched<bool> {

@@ -69,6 +69,7 @@ pub fn compliant() -> Facts {
         public_access_block: Ok(Some([true; 4])),
         ebs_encryption_by_default: Ok(true),
         imdsv2_by_default: Ok(true),
+        access_analyzers: Ok(vec![("accounts-access-analyzer".into(), "ACTIVE".into())]),
         vpcs: Ok(vec![("vpc-1".into(), true)]),
         nacl_entries: Ok(vec![NaclEntry {
             acl: "acl-1".into(),

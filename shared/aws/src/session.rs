@@ -56,6 +56,7 @@ pub const ALL: [Session; 13] = [
 pub const MAX_SESSION_POLICY_SIZE: usize = 2048;
 
 const SCORING_READS: &[&str] = &[
+    "access-analyzer:ListAnalyzers",
     "cloudtrail:DescribeTrails",
     "cloudtrail:GetEventSelectors",
     "cloudtrail:GetTrailStatus",
@@ -127,6 +128,15 @@ impl Session {
             Session::RoleCheck => vec![allow(&["iam:GetRole"], json!(own_role))],
             Session::Scoring => vec![allow(SCORING_READS, json!("*"))],
             Session::AssureDefaults => vec![
+                allow(&["access-analyzer:ListAnalyzers"], json!("*")),
+                allow(
+                    &["access-analyzer:CreateAnalyzer"],
+                    json!(format!(
+                        "arn:aws:access-analyzer:*:*:analyzer/{}",
+                        domain::assurance::ACCESS_ANALYZER
+                    )),
+                ),
+                service_linked("access-analyzer.amazonaws.com"),
                 allow(
                     &[
                         "ec2:EnableEbsEncryptionByDefault",
@@ -412,7 +422,10 @@ mod tests {
             v
         };
         // The account defaults span three services, each one setting.
-        assert_eq!(services(Session::AssureDefaults), ["ec2", "iam", "s3"]);
+        assert_eq!(
+            services(Session::AssureDefaults),
+            ["access-analyzer", "ec2", "iam", "s3"]
+        );
         assert_eq!(
             services(Session::AssureCloudTrail),
             ["cloudtrail", "iam", "logs"]

@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 /// The trail Account Assurance lays down in every account (and the foundation SCP protects).
 pub const BASELINE_TRAIL: &str = "accounts-baseline";
 
+/// The IAM Access Analyzer (CIS 1.20) Account Assurance makes in every governed region where
+/// the account has none.
+pub const ACCESS_ANALYZER: &str = "accounts-access-analyzer";
+
 /// The KMS key the baseline trail encrypts its logs with (CIS 3.5): the Logging account's, in
 /// the home region, by this alias.
 pub const TRAIL_KEY_ALIAS: &str = "alias/accounts-cloudtrail";
