@@ -440,3 +440,78 @@ async fn an_onboarded_account_loses_its_root_credentials_and_scores_at_least_90(
         "{mfa}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_default_vpc_in_use_is_kept_with_its_default_group_closed_and_admin_ports_denied() {
+    let stack = Stack::workflows().bootstrapped().await;
+    let (id, aws) = created(stack, "in-use").await;
+    let other = second(stack).to_owned();
+    let sdk = stack.in_account(&aws).await;
+    let ec2 = aws_sdk_ec2::Client::new(&aws::in_region(&sdk, &other));
+    // A default VPC again (the test's administrator is not held by the SCP), and a workload in it.
+    let vpc = ec2
+        .create_default_vpc()
+        .send()
+        .await
+        .unwrap()
+        .vpc
+        .unwrap()
+        .vpc_id
+        .unwrap();
+    let in_vpc = aws_sdk_ec2::types::Filter::builder()
+        .name("vpc-id")
+        .values(&vpc)
+        .build();
+    let subnets = ec2
+        .describe_subnets()
+        .filters(in_vpc.clone())
+        .send()
+        .await
+        .unwrap();
+    ec2.create_network_interface()
+        .subnet_id(subnets.subnets()[0].subnet_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    let logs = maintain(stack, &id).await;
+    let applied = logs
+        .iter()
+        .find(|l| l.starts_with("Account Assurance applied"))
+        .unwrap_or_else(|| panic!("a change: {logs:?}"));
+    for said in [
+        format!("{other}: default VPC {vpc} is in use (1 network interface(s)): kept, and closed:"),
+        "admits and sends nothing".to_owned(),
+        "denies 0.0.0.0/0 and ::/0 ports 22 and 3389".to_owned(),
+    ] {
+        assert!(applied.contains(&said), "{said:?} in {applied}");
+    }
+    let still = ec2.describe_vpcs().vpc_ids(&vpc).send().await.unwrap();
+    assert_eq!(still.vpcs().len(), 1, "kept");
+
+    let body = scored(stack, &id).await;
+    for rule in ["cis-5.1", "cis-5.4"] {
+        assert_eq!(
+            result(&body, rule)["State"],
+            "PASSED",
+            "{rule}: {}",
+            result(&body, rule)
+        );
+    }
+    // No flow log is made for it (see the README's Limits): 3.7 fails, naming the region.
+    let flow = result(&body, "cis-3.7");
+    assert_eq!(flow["State"], "FAILED", "{flow}");
+    assert!(
+        flow["Reason"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{other}: ")),
+        "{flow}"
+    );
+
+    let logs = maintain(stack, &id).await;
+    assert!(
+        logs.iter().any(|l| l.contains("nothing changed")),
+        "{logs:?}"
+    );
+}

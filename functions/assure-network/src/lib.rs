@@ -3,9 +3,13 @@
 //! by design — a default security group that admits its own members, a default network ACL
 //! that admits everything (CIS AWS Foundations 5.1, 5.4), no flow log (3.7) — and nothing the
 //! baseline puts in an account needs one. One a network interface is in (an instance, a load
-//! balancer, a Lambda function, an endpoint) is some workload's, and is kept.
+//! balancer, a Lambda function, an endpoint) is some workload's, and is kept — closed as far as
+//! it can be without cutting the workload off from what it reaches on purpose: its default
+//! security group admits and sends nothing (CIS 5.4; resources in it need groups of their own),
+//! and its default network ACL denies 0.0.0.0/0 and ::/0 the remote administration ports 22 and
+//! 3389 ahead of its allow-all rule (5.1; the baseline owns its rules 1–4).
 //!
-//! In the region the session works in (the deployment region), as the other regional concerns.
+//! In every governed region.
 //! The foundation SCP denies everyone but the provisioning role `CreateDefaultVpc` and
 //! `CreateDefaultSubnet`, so a removed default VPC stays removed.
 
@@ -40,6 +44,48 @@ pub enum Decision {
     Remove,
     /// In use: kept, and why.
     Keep(String),
+}
+
+/// The ingress entries a kept default VPC's default network ACL gets ahead of its others:
+/// (rule number, CIDR, TCP port), each a deny.
+pub const ADMIN_PORT_DENIES: [(i32, &str, i32); 4] = [
+    (1, "0.0.0.0/0", 22),
+    (2, "0.0.0.0/0", 3389),
+    (3, "::/0", 22),
+    (4, "::/0", 3389),
+];
+
+/// An ingress entry of a network ACL, as the concern compares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AclEntry {
+    pub rule_number: i32,
+    pub deny: bool,
+    pub cidr: String,
+    pub protocol: String,
+    pub ports: Option<(i32, i32)>,
+}
+
+/// The admin-port denies the ACL lacks: (rule number, CIDR, port, whether another entry holds
+/// that number and is replaced).
+pub fn missing_denies(ingress: &[AclEntry]) -> Vec<(i32, &'static str, i32, bool)> {
+    ADMIN_PORT_DENIES
+        .iter()
+        .filter_map(|&(number, cidr, port)| {
+            let held = ingress.iter().find(|e| e.rule_number == number);
+            let wanted = AclEntry {
+                rule_number: number,
+                deny: true,
+                cidr: cidr.to_owned(),
+                protocol: "6".to_owned(),
+                ports: Some((port, port)),
+            };
+            match held {
+                Some(e) if *e == wanted => None,
+                Some(_) => Some((number, cidr, port, true)),
+                None => Some((number, cidr, port, false)),
+            }
+        })
+        .collect()
 }
 
 pub fn decide(vpc: &DefaultVpc) -> Decision {
@@ -108,9 +154,12 @@ async fn assure_in_region(
         let vpc = read(ec2, id).await?;
         match decide(&vpc) {
             Decision::Keep(why) => {
-                // Not a change: a second run would say the same. The next part of the
-                // baseline (closing its default security group and network ACL) is issue 13's.
+                // Keeping it is not a change (a second run would say the same); closing it is.
                 tracing::warn!(account, region, vpc = vpc.id, "{why}");
+                let closed = close_kept(ec2, &vpc.id).await?;
+                if !closed.is_empty() {
+                    changes.push(format!("{why}, and closed: {}", closed.join("; ")));
+                }
             }
             Decision::Remove => {
                 remove(ec2, &vpc).await?;
@@ -263,6 +312,113 @@ async fn read(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<DefaultVpc, Assuran
     })
 }
 
+/// Closes a kept default VPC's default security group and its default network ACL's admin
+/// ports. What was closed.
+async fn close_kept(ec2: &aws_sdk_ec2::Client, vpc: &str) -> Result<Vec<String>, AssuranceError> {
+    let mut closed = Vec::new();
+    let groups = ec2
+        .describe_security_groups()
+        .filters(filter("vpc-id", vpc))
+        .filters(filter("group-name", "default"))
+        .send()
+        .await
+        .concern(CONCERN)?;
+    for group in groups.security_groups() {
+        let id = group.group_id().unwrap_or_default();
+        let (ingress, egress) = (group.ip_permissions(), group.ip_permissions_egress());
+        if !ingress.is_empty() {
+            ec2.revoke_security_group_ingress()
+                .group_id(id)
+                .set_ip_permissions(Some(ingress.to_vec()))
+                .send()
+                .await
+                .concern(CONCERN)?;
+        }
+        if !egress.is_empty() {
+            ec2.revoke_security_group_egress()
+                .group_id(id)
+                .set_ip_permissions(Some(egress.to_vec()))
+                .send()
+                .await
+                .concern(CONCERN)?;
+        }
+        if !ingress.is_empty() || !egress.is_empty() {
+            closed.push(format!(
+                "its default security group {id} admits and sends nothing ({} inbound and {} outbound rule(s) revoked)",
+                ingress.len(),
+                egress.len()
+            ));
+        }
+    }
+    let acls = ec2
+        .describe_network_acls()
+        .filters(filter("vpc-id", vpc))
+        .filters(filter("default", "true"))
+        .send()
+        .await
+        .concern(CONCERN)?;
+    for acl in acls.network_acls() {
+        let id = acl.network_acl_id().unwrap_or_default();
+        let ingress: Vec<AclEntry> = acl
+            .entries()
+            .iter()
+            .filter(|e| e.egress() == Some(false))
+            .map(|e| AclEntry {
+                rule_number: e.rule_number().unwrap_or_default(),
+                deny: e.rule_action() == Some(&aws_sdk_ec2::types::RuleAction::Deny),
+                cidr: e
+                    .cidr_block()
+                    .or(e.ipv6_cidr_block())
+                    .unwrap_or_default()
+                    .to_owned(),
+                protocol: e.protocol().unwrap_or("-1").to_owned(),
+                ports: e.port_range().and_then(|p| Some((p.from()?, p.to()?))),
+            })
+            .collect();
+        let missing = missing_denies(&ingress);
+        for &(number, cidr, port, replace) in &missing {
+            let range = aws_sdk_ec2::types::PortRange::builder()
+                .from(port)
+                .to(port)
+                .build();
+            let v6 = cidr.contains(':');
+            if replace {
+                ec2.replace_network_acl_entry()
+                    .network_acl_id(id)
+                    .rule_number(number)
+                    .protocol("6")
+                    .rule_action(aws_sdk_ec2::types::RuleAction::Deny)
+                    .egress(false)
+                    .set_cidr_block((!v6).then(|| cidr.to_owned()))
+                    .set_ipv6_cidr_block(v6.then(|| cidr.to_owned()))
+                    .port_range(range)
+                    .send()
+                    .await
+                    .concern(CONCERN)?;
+            } else {
+                ec2.create_network_acl_entry()
+                    .network_acl_id(id)
+                    .rule_number(number)
+                    .protocol("6")
+                    .rule_action(aws_sdk_ec2::types::RuleAction::Deny)
+                    .egress(false)
+                    .set_cidr_block((!v6).then(|| cidr.to_owned()))
+                    .set_ipv6_cidr_block(v6.then(|| cidr.to_owned()))
+                    .port_range(range)
+                    .send()
+                    .await
+                    .concern(CONCERN)?;
+            }
+        }
+        if !missing.is_empty() {
+            closed.push(format!(
+                "its default network ACL {id} denies 0.0.0.0/0 and ::/0 ports 22 and 3389 (rules 1-4)"
+            ));
+        }
+    }
+    Ok(closed)
+}
+
 /// Removes the VPC's parts, then the VPC. A part already gone (a run cut short) is not read
 /// again: `read` lists only what is still there.
 async fn remove(ec2: &aws_sdk_ec2::Client, vpc: &DefaultVpc) -> Result<(), AssuranceError> {
@@ -308,6 +464,38 @@ mod tests {
             interfaces,
             other_parts: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_kept_default_acl_gets_the_admin_port_denies_it_lacks() {
+        let allow_all = AclEntry {
+            rule_number: 100,
+            deny: false,
+            cidr: "0.0.0.0/0".into(),
+            protocol: "-1".into(),
+            ports: None,
+        };
+        let missing = missing_denies(std::slice::from_ref(&allow_all));
+        assert_eq!(missing.len(), 4);
+        assert!(missing.iter().all(|(_, _, _, replace)| !replace));
+        let mut done: Vec<AclEntry> = ADMIN_PORT_DENIES
+            .iter()
+            .map(|&(rule_number, cidr, port)| AclEntry {
+                rule_number,
+                deny: true,
+                cidr: cidr.into(),
+                protocol: "6".into(),
+                ports: Some((port, port)),
+            })
+            .collect();
+        done.push(allow_all);
+        assert!(
+            missing_denies(&done).is_empty(),
+            "a second run changes nothing"
+        );
+        // Someone's rule 2: replaced by the baseline's.
+        done[1].deny = false;
+        assert_eq!(missing_denies(&done), [(2, "0.0.0.0/0", 3389, true)]);
     }
 
     #[test]

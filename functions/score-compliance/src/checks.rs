@@ -695,21 +695,36 @@ fn vpc_flow_logs(_: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
     ))
 }
 
+/// A network ACL admits the world to a port when, of its inbound entries for the whole IPv4 or
+/// IPv6 internet that cover the port over TCP, the lowest-numbered one (the one AWS applies
+/// first) allows: a deny ahead of an allow-all closes the port.
 fn nacl_admin_ports_closed(p: &Map<String, Value>, f: &Facts) -> Result<Outcome, String> {
     let ports = param_ports(p)?;
     let entries = fetched(&f.nacl_entries, "network ACLs")?;
-    let mut open: Vec<String> = entries
-        .iter()
-        .filter(|e| {
-            !e.egress
-                && e.allow
-                && (e.cidr == "0.0.0.0/0" || e.cidr == "::/0")
-                && (e.protocol == "-1" || e.protocol == "6")
-                && ports.iter().any(|port| covers(e.ports, *port))
+    let mut acls: Vec<&str> = entries.iter().map(|e| e.acl.as_str()).collect();
+    acls.sort();
+    acls.dedup();
+    let open: Vec<String> = acls
+        .into_iter()
+        .filter(|acl| {
+            ["0.0.0.0/0", "::/0"].iter().any(|world| {
+                ports.iter().any(|port| {
+                    entries
+                        .iter()
+                        .filter(|e| {
+                            e.acl == *acl
+                                && !e.egress
+                                && e.cidr == *world
+                                && (e.protocol == "-1" || e.protocol == "6")
+                                && covers(e.ports, *port)
+                        })
+                        .min_by_key(|e| e.rule_number)
+                        .is_some_and(|first| first.allow)
+                })
+            })
         })
-        .map(|e| e.acl.clone())
+        .map(str::to_owned)
         .collect();
-    open.dedup();
     Ok(none_of(
         open,
         "no network ACL admits the world to remote administration ports",
@@ -1257,6 +1272,7 @@ mod tests {
         flips("cis-5.1", |f| {
             f.nacl_entries = Ok(vec![NaclEntry {
                 acl: "acl-1".into(),
+                rule_number: 100,
                 egress: false,
                 allow: true,
                 cidr: "0.0.0.0/0".into(),
@@ -1264,6 +1280,43 @@ mod tests {
                 ports: None,
             }])
         });
+        // The same allow-all behind denies of the admin ports (as a kept default VPC's ACL has
+        // them): closed. A deny of one port only leaves the other open.
+        let deny = |rule_number, cidr: &str, port| NaclEntry {
+            acl: "acl-1".into(),
+            rule_number,
+            egress: false,
+            allow: false,
+            cidr: cidr.into(),
+            protocol: "6".into(),
+            ports: Some((port, port)),
+        };
+        let allow_all = NaclEntry {
+            acl: "acl-1".into(),
+            rule_number: 100,
+            egress: false,
+            allow: true,
+            cidr: "0.0.0.0/0".into(),
+            protocol: "-1".into(),
+            ports: None,
+        };
+        let mut f = compliant();
+        f.nacl_entries = Ok(vec![
+            deny(1, "0.0.0.0/0", 22),
+            deny(2, "0.0.0.0/0", 3389),
+            allow_all.clone(),
+        ]);
+        assert_eq!(state("cis-5.1", &f), RuleState::Passed);
+        f.nacl_entries = Ok(vec![deny(1, "0.0.0.0/0", 22), allow_all.clone()]);
+        assert_eq!(state("cis-5.1", &f), RuleState::Failed);
+        let mut late = deny(200, "0.0.0.0/0", 22);
+        late.rule_number = 200;
+        f.nacl_entries = Ok(vec![late, deny(201, "0.0.0.0/0", 3389), allow_all]);
+        assert_eq!(
+            state("cis-5.1", &f),
+            RuleState::Failed,
+            "a deny after the allow is never reached"
+        );
         let open = |cidr: &str, ports| SecurityGroup {
             id: "sg-open".into(),
             name: "open".into(),

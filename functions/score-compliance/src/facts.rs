@@ -71,6 +71,8 @@ pub struct Monitoring {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NaclEntry {
     pub acl: String,
+    /// Entries are evaluated lowest number first; the first that matches decides.
+    pub rule_number: i32,
     pub egress: bool,
     pub allow: bool,
     pub cidr: String,
@@ -667,6 +669,7 @@ async fn nacl_entries(ec2: &aws_sdk_ec2::Client) -> Fetched<Vec<NaclEntry>> {
         for e in acl.entries() {
             entries.push(NaclEntry {
                 acl: acl.network_acl_id().unwrap_or_default().to_owned(),
+                rule_number: e.rule_number().unwrap_or_default(),
                 egress: e.egress().unwrap_or(false),
                 allow: e.rule_action() == Some(&aws_sdk_ec2::types::RuleAction::Allow),
                 cidr: e

@@ -73,6 +73,7 @@ pub fn compliant() -> Facts {
         vpcs: Ok(vec![("vpc-1".into(), true)]),
         nacl_entries: Ok(vec![NaclEntry {
             acl: "acl-1".into(),
+            rule_number: 100,
             egress: false,
             allow: true,
             cidr: "10.0.0.0/8".into(),

@@ -177,6 +177,7 @@ impl Session {
             // default VPC, and the SCP keeps others from making one again.
             Session::AssureNetwork => vec![allow(
                 &[
+                    "ec2:CreateNetworkAclEntry",
                     "ec2:DeleteInternetGateway",
                     "ec2:DeleteSubnet",
                     "ec2:DeleteVpc",
@@ -193,6 +194,9 @@ impl Session {
                     "ec2:DescribeVpcs",
                     "ec2:DescribeVpnGateways",
                     "ec2:DetachInternetGateway",
+                    "ec2:ReplaceNetworkAclEntry",
+                    "ec2:RevokeSecurityGroupEgress",
+                    "ec2:RevokeSecurityGroupIngress",
                 ],
                 json!("*"),
             )],
